@@ -1,0 +1,1 @@
+"""Accounts: users, profiles, preferences, sessions, sign-up / sign-in, beta access."""

@@ -1,0 +1,294 @@
+"""HTTP endpoints of the accounts domain: thin, validate, check permission, call the service."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Response, status
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, EmailStr, Field
+from sqlalchemy import select
+
+from saaskit.accounts import service
+from saaskit.accounts.dependencies import CSRF_COOKIE, AdminUser, CurrentUser
+from saaskit.accounts.models import User
+from saaskit.accounts.schemas import (
+    LoginIn,
+    PasswordChangeIn,
+    PreferenceIn,
+    PreferenceOut,
+    ProfileOut,
+    ProfileUpdateIn,
+    SessionOut,
+    SessionTokenOut,
+    SignupIn,
+    UserOut,
+)
+from saaskit.kit.deps import ClientDep, DbSession, RuntimeDep
+from saaskit.kit.errors import error_response
+from saaskit.kit.pagination import CursorParam, LimitParam, Page, keyset_page
+from saaskit.kit.schemas import Input, Output
+from saaskit.kit.state import Runtime
+
+router = APIRouter(prefix="/api", tags=["accounts"])
+
+Slug = Annotated[
+    str, Path(pattern=r"^[A-Za-z0-9_.\-]{1,64}$", description="Letters, digits, _ . - (max 64).")
+]
+
+
+def _client(client: ClientDep) -> service.ClientInfo:
+    return service.ClientInfo(
+        ip_hash=client.ip_hash, country_code=client.country_code, user_agent=client.user_agent
+    )
+
+
+async def _user_out(session: DbSession, user: User) -> UserOut:
+    out = UserOut.model_validate(user)
+    profile = await service.get_profile(session, user.id)
+    out.profile = ProfileOut.model_validate(profile) if profile else None
+    return out
+
+
+def _token_response(
+    issued: service.IssuedSession, user_out: UserOut, runtime: Runtime, *, set_cookie: bool, status_code: int
+) -> JSONResponse:
+    body = SessionTokenOut(
+        token=issued.token, session_id=issued.session.id, expires_at=issued.session.expires_at, user=user_out
+    )
+    response = JSONResponse(body.model_dump(mode="json"), status_code=status_code)
+    if set_cookie:
+        auth = runtime.settings.auth
+        max_age = auth.session_ttl_hours * 3600
+        response.set_cookie(
+            auth.cookie_name,
+            issued.token,
+            max_age=max_age,
+            httponly=True,
+            samesite="lax",
+            secure=auth.cookie_secure,
+            path="/",
+        )
+        response.set_cookie(
+            CSRF_COOKIE,
+            secrets.token_urlsafe(24),
+            max_age=max_age,
+            httponly=False,
+            samesite="lax",
+            secure=auth.cookie_secure,
+            path="/",
+        )
+    return response
+
+
+@router.post(
+    "/auth/signup",
+    status_code=201,
+    response_model=SessionTokenOut,
+    summary="Create an account and sign it in",
+)
+async def signup(body: SignupIn, session: DbSession, runtime: RuntimeDep, client: ClientDep) -> Response:
+    issued = await service.sign_up(
+        session,
+        runtime,
+        email=body.email,
+        password=body.password,
+        name=body.name,
+        timezone=body.timezone,
+        analytics_consent=body.analytics_consent,
+        device=body.device,
+        client=_client(client),
+    )
+    return _token_response(
+        issued, await _user_out(session, issued.user), runtime, set_cookie=body.set_cookie, status_code=201
+    )
+
+
+@router.post(
+    "/auth/login",
+    response_model=SessionTokenOut,
+    summary="Sign in with e-mail and password",
+    responses={401: {"description": "Wrong e-mail or password, or locked"}},
+)
+async def login(body: LoginIn, session: DbSession, runtime: RuntimeDep, client: ClientDep) -> Response:
+    result = await service.sign_in(
+        session, runtime, email=body.email, password=body.password, device=body.device, client=_client(client)
+    )
+    if isinstance(result, service.SignInRefused):
+        # Returned, not raised: the failed-attempt counter must be committed.
+        return error_response(result.status_code, result.code, result.message)
+    return _token_response(
+        result, await _user_out(session, result.user), runtime, set_cookie=body.set_cookie, status_code=200
+    )
+
+
+@router.post("/auth/logout", status_code=204, summary="Revoke the current session")
+async def logout(principal: CurrentUser, session: DbSession, runtime: RuntimeDep) -> Response:
+    await service.revoke_session(session, principal.session_id)
+    response = Response(status_code=204)
+    response.delete_cookie(runtime.settings.auth.cookie_name, path="/")
+    response.delete_cookie(CSRF_COOKIE, path="/")
+    return response
+
+
+@router.get("/me", response_model=UserOut, summary="The signed-in user and profile")
+async def me(principal: CurrentUser, session: DbSession) -> UserOut:
+    return await _user_out(session, await service.get_user(session, principal.user_id))
+
+
+@router.patch("/me", response_model=UserOut, summary="Update the signed-in user's profile")
+async def update_me(body: ProfileUpdateIn, principal: CurrentUser, session: DbSession) -> UserOut:
+    user = await service.update_profile(session, principal.user_id, body)
+    return await _user_out(session, user)
+
+
+@router.get("/me/preferences", response_model=list[PreferenceOut], summary="All preferences")
+async def list_preferences(principal: CurrentUser, session: DbSession) -> list[PreferenceOut]:
+    rows = await service.list_preferences(session, principal.user_id)
+    return [PreferenceOut.model_validate(row) for row in rows]
+
+
+@router.get("/me/preferences/{category}/{key}", response_model=PreferenceOut, summary="One preference")
+async def get_preference(
+    category: Slug, key: Slug, principal: CurrentUser, session: DbSession
+) -> PreferenceOut:
+    return PreferenceOut.model_validate(
+        await service.get_preference(session, principal.user_id, category, key)
+    )
+
+
+@router.put("/me/preferences/{category}/{key}", response_model=PreferenceOut, summary="Set a preference")
+async def put_preference(
+    category: Slug, key: Slug, body: PreferenceIn, principal: CurrentUser, session: DbSession
+) -> PreferenceOut:
+    row = await service.put_preference(session, principal.user_id, category, key, body.value)
+    return PreferenceOut.model_validate(row)
+
+
+@router.delete("/me/preferences/{category}/{key}", status_code=204, summary="Delete a preference")
+async def delete_preference(
+    category: Slug, key: Slug, principal: CurrentUser, session: DbSession
+) -> Response:
+    await service.delete_preference(session, principal.user_id, category, key)
+    return Response(status_code=204)
+
+
+@router.get("/me/sessions", response_model=list[SessionOut], summary="The signed-in user's live sessions")
+async def list_sessions(principal: CurrentUser, session: DbSession) -> list[SessionOut]:
+    rows = await service.list_active_sessions(session, principal.user_id)
+    out = [SessionOut.model_validate(row) for row in rows]
+    for item in out:
+        item.is_current = item.id == principal.session_id
+    return out
+
+
+@router.delete("/me/sessions/{session_id}", status_code=204, summary="Revoke one of my sessions")
+async def revoke_session(session_id: uuid.UUID, principal: CurrentUser, session: DbSession) -> Response:
+    await service.revoke_session(session, session_id)
+    return Response(status_code=204)
+
+
+class PasswordChangedOut(BaseModel):
+    revoked_sessions: int = Field(description="Other sessions signed out by the change.")
+
+
+@router.post("/me/password", response_model=PasswordChangedOut, summary="Change my password")
+async def change_password(
+    body: PasswordChangeIn, principal: CurrentUser, session: DbSession, runtime: RuntimeDep
+) -> PasswordChangedOut:
+    revoked = await service.change_password(
+        session,
+        runtime,
+        user_id=principal.user_id,
+        current_session_id=principal.session_id,
+        current_password=body.current_password,
+        new_password=body.new_password,
+    )
+    return PasswordChangedOut(revoked_sessions=revoked)
+
+
+# -- platform administration -------------------------------------------------------------------
+admin_router = APIRouter(prefix="/api/admin", tags=["admin: accounts"])
+
+
+class AdminUserOut(UserOut):
+    is_active: bool
+    sign_in_count: int
+    last_sign_in_at: Any
+    last_seen_at: Any
+
+
+class StatusIn(Input):
+    status: str = Field(pattern="^(active|suspended|banned)$")
+
+
+class StatusOut(BaseModel):
+    status: str
+    revoked_sessions: int
+
+
+class BetaEntryIn(Input):
+    email: EmailStr
+    note: str | None = Field(default=None, max_length=500)
+
+
+class BetaEntryOut(Output):
+    email: str
+    note: str | None
+    signed_up_at: Any
+    created_at: Any
+
+
+@admin_router.get("/users", response_model=Page[AdminUserOut], summary="Search users (admins)")
+async def admin_list_users(
+    admin: AdminUser,
+    session: DbSession,
+    limit: LimitParam = 50,
+    cursor: CursorParam = None,
+    search: str | None = None,
+) -> Page[AdminUserOut]:
+    query = select(User).where(User.deleted_at.is_(None))
+    if search:
+        pattern = f"%{search.lower()}%"
+        query = query.where(User.email.like(pattern) | User.name.ilike(pattern))
+    rows, next_cursor = await keyset_page(
+        session, query, created_at=User.created_at, row_id=User.id, limit=limit, cursor=cursor
+    )
+    return Page[AdminUserOut](items=[AdminUserOut.model_validate(u) for u in rows], next_cursor=next_cursor)
+
+
+@admin_router.post(
+    "/users/{user_id}/status", response_model=StatusOut, summary="Suspend, ban or reactivate a user (admins)"
+)
+async def admin_set_status(
+    user_id: uuid.UUID, body: StatusIn, admin: AdminUser, session: DbSession
+) -> StatusOut:
+    user = await service.get_user(session, user_id)
+    revoked = await service.set_status(session, user, body.status)
+    return StatusOut(status=user.status, revoked_sessions=revoked)
+
+
+@admin_router.get("/beta-whitelist", response_model=list[BetaEntryOut], summary="The beta list (admins)")
+async def admin_beta_list(admin: AdminUser, session: DbSession) -> list[BetaEntryOut]:
+    return [BetaEntryOut.model_validate(e) for e in await service.list_beta_whitelist(session)]
+
+
+@admin_router.post(
+    "/beta-whitelist",
+    response_model=BetaEntryOut,
+    status_code=201,
+    summary="Let an e-mail sign up during the beta (admins)",
+)
+async def admin_beta_add(body: BetaEntryIn, admin: AdminUser, session: DbSession) -> BetaEntryOut:
+    entry = await service.add_to_beta_whitelist(session, body.email, note=body.note, added_by=admin.user_id)
+    return BetaEntryOut.model_validate(entry)
+
+
+@admin_router.delete(
+    "/beta-whitelist/{email}", status_code=204, summary="Remove an e-mail from the beta list"
+)
+async def admin_beta_remove(email: str, admin: AdminUser, session: DbSession) -> Response:
+    await service.remove_from_beta_whitelist(session, email)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

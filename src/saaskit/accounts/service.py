@@ -1,0 +1,445 @@
+"""Sign-up, sign-in, sessions, profile and preferences. Flushes, never commits."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from saaskit.accounts.models import BetaWhitelist, User, UserPreference, UserProfile, UserSession
+from saaskit.accounts.schemas import DeviceIn, ProfileUpdateIn
+from saaskit.kit.db import Context, set_context
+from saaskit.kit.errors import Conflict, Forbidden, NotFound, Unprocessable
+from saaskit.kit.hashing import keyed_hash, new_token, token_hash
+from saaskit.kit.state import Runtime
+from saaskit.system import service as system_service
+
+INVALID_CREDENTIALS = (
+    "The e-mail or password is wrong, or the account is locked for a while after too many failed attempts."
+)
+PROFILE_FIELDS = ("first_name", "last_name", "bio", "locale", "date_format", "time_format")
+USER_PROFILE_FIELDS = ("name", "picture_url", "timezone", "analytics_consent", "tracking_level")
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """What the request tells about the client, already privacy-safe (the IP is hashed)."""
+
+    ip_hash: str | None = None
+    country_code: str | None = None
+    user_agent: str | None = None
+
+
+@dataclass(frozen=True)
+class IssuedSession:
+    token: str
+    session: UserSession
+    user: User
+
+
+@dataclass(frozen=True)
+class SignInRefused:
+    status_code: int
+    code: str
+    message: str
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def check_password_strength(runtime: Runtime, password: str, field: str = "password") -> None:
+    minimum = runtime.settings.auth.min_password_length
+    if len(password) < minimum:
+        raise Unprocessable(f"{field}: must be at least {minimum} characters long", field=field)
+
+
+async def _beta_gate(session: AsyncSession, email: str) -> None:
+    if not await system_service.get_value(session, "access.beta_mode", False):
+        return
+    allowed = await session.scalar(select(BetaWhitelist.id).where(BetaWhitelist.email == email))
+    if allowed is None:
+        raise Forbidden(
+            "sign-ups are limited to invited addresses during the beta", field="email", code="beta_closed"
+        )
+    await session.execute(
+        update(BetaWhitelist).where(BetaWhitelist.email == email).values(signed_up_at=func.now())
+    )
+
+
+async def create_user(
+    session: AsyncSession,
+    runtime: Runtime,
+    *,
+    email: str,
+    password: str | None,
+    name: str | None = None,
+    role: str = "user",
+    timezone: str | None = None,
+    analytics_consent: bool = False,
+    client: ClientInfo | None = None,
+    device_fingerprint: str | None = None,
+) -> User:
+    email = normalize_email(email)
+    if password is not None:
+        check_password_strength(runtime, password)
+    password_hash = await runtime.passwords.hash(password) if password is not None else None
+    values: dict[str, Any] = {
+        "email": email,
+        "name": name,
+        "role": role,
+        "password_hash": password_hash,
+        "password_changed_at": func.now() if password_hash else None,
+        "timezone": timezone,
+        "analytics_consent": analytics_consent,
+    }
+    if client is not None:
+        values["signup_ip_hash"] = client.ip_hash
+        values["country_code"] = client.country_code
+    if device_fingerprint:
+        values["device_fingerprint_hash"] = keyed_hash(runtime.secret, "device", device_fingerprint)
+    statement = insert(User).values(**values).on_conflict_do_nothing(index_elements=[User.email])
+    user_id = await session.scalar(statement.returning(User.id))
+    if user_id is None:
+        raise Conflict("an account with this e-mail already exists", field="email", code="email_taken")
+    await set_context(session, Context(user_id=user_id))
+    session.add(UserProfile(user_id=user_id))
+    await session.flush()
+    user = await session.get_one(User, user_id)
+    return user
+
+
+async def sign_up(
+    session: AsyncSession,
+    runtime: Runtime,
+    *,
+    email: str,
+    password: str,
+    name: str | None,
+    timezone: str | None,
+    analytics_consent: bool,
+    device: DeviceIn | None,
+    client: ClientInfo,
+) -> IssuedSession:
+    email = normalize_email(email)
+    check_password_strength(runtime, password)
+    await _beta_gate(session, email)
+    user = await create_user(
+        session,
+        runtime,
+        email=email,
+        password=password,
+        name=name,
+        timezone=timezone,
+        analytics_consent=analytics_consent,
+        client=client,
+        device_fingerprint=device.fingerprint if device else None,
+    )
+    return await _open_session(session, runtime, user, "password", device, client)
+
+
+async def sign_in(
+    session: AsyncSession,
+    runtime: Runtime,
+    *,
+    email: str,
+    password: str,
+    device: DeviceIn | None,
+    client: ClientInfo,
+) -> IssuedSession | SignInRefused:
+    """Returns a refusal instead of raising it, so the failed-attempt counter is committed."""
+    refused = SignInRefused(401, "invalid_credentials", INVALID_CREDENTIALS)
+    user = await session.scalar(select(User).where(User.email == normalize_email(email)).with_for_update())
+    if user is None or user.deleted_at is not None:
+        await runtime.passwords.spend_time()
+        return refused
+    now = await session.scalar(select(func.now()))
+    assert now is not None
+    if user.locked_until is not None and user.locked_until > now:
+        await runtime.passwords.spend_time()
+        return refused
+    if not await runtime.passwords.verify(user.password_hash, password):
+        await _record_failure(session, runtime, user)
+        return refused
+    if user.status != "active":
+        return SignInRefused(403, "account_suspended", f"this account is {user.status}; it cannot sign in")
+    if user.password_hash and runtime.passwords.needs_rehash(user.password_hash):
+        user.password_hash = await runtime.passwords.hash(password)
+    user.failed_sign_in_count = 0
+    user.locked_until = None
+    await set_context(session, Context(user_id=user.id))
+    return await _open_session(session, runtime, user, "password", device, client)
+
+
+async def _record_failure(session: AsyncSession, runtime: Runtime, user: User) -> None:
+    threshold = runtime.settings.auth.lockout_threshold
+    lock_for = timedelta(minutes=runtime.settings.auth.lockout_minutes)
+    reached = User.failed_sign_in_count + 1 >= threshold
+    from sqlalchemy import case
+
+    await session.execute(
+        update(User)
+        .where(User.id == user.id)
+        .values(
+            failed_sign_in_count=case((reached, 0), else_=User.failed_sign_in_count + 1),
+            locked_until=case((reached, func.now() + lock_for), else_=User.locked_until),
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def _open_session(
+    session: AsyncSession,
+    runtime: Runtime,
+    user: User,
+    auth_method: str,
+    device: DeviceIn | None,
+    client: ClientInfo,
+) -> IssuedSession:
+    token = new_token()
+    ttl = timedelta(hours=runtime.settings.auth.session_ttl_hours)
+    device_info = device.model_dump(exclude={"fingerprint"}, exclude_none=True) if device else None
+    row = UserSession(
+        user_id=user.id,
+        session_token_hash=token_hash(token),
+        expires_at=func.now() + ttl,
+        last_used_at=func.now(),
+        ip_address_hash=client.ip_hash,
+        user_agent=client.user_agent,
+        device_info=device_info or None,
+        device_fingerprint_hash=(
+            keyed_hash(runtime.secret, "device", device.fingerprint)
+            if device and device.fingerprint
+            else None
+        ),
+        country_code=client.country_code,
+        auth_method=auth_method,
+    )
+    session.add(row)
+    user.first_sign_in_at = func.coalesce(User.first_sign_in_at, func.now())
+    user.last_sign_in_at = func.now()
+    user.sign_in_count = User.sign_in_count + 1
+    user.last_seen_at = func.now()
+    user.auth_provider = user.auth_provider or auth_method
+    if client.ip_hash:
+        user.last_known_ip_hash = client.ip_hash
+    if client.country_code:
+        user.country_code = client.country_code
+    await session.flush()
+    await session.refresh(row)
+    await session.refresh(user)
+    return IssuedSession(token=token, session=row, user=user)
+
+
+async def revoke_session(session: AsyncSession, session_id: uuid.UUID) -> None:
+    """Revoke one of the current user's sessions (RLS hides everyone else's: 404)."""
+    revoked = await session.scalar(
+        update(UserSession)
+        .where(UserSession.id == session_id, UserSession.revoked_at.is_(None))
+        .values(revoked_at=func.now(), ended_at=func.coalesce(UserSession.ended_at, func.now()))
+        .returning(UserSession.id)
+        .execution_options(synchronize_session=False)
+    )
+    if revoked is None:
+        raise NotFound("no such active session", field="id")
+
+
+async def revoke_all_sessions(
+    session: AsyncSession, user_id: uuid.UUID, *, except_session: uuid.UUID | None = None
+) -> int:
+    query = (
+        update(UserSession)
+        .where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
+        .values(revoked_at=func.now(), ended_at=func.coalesce(UserSession.ended_at, func.now()))
+        .execution_options(synchronize_session=False)
+    )
+    if except_session is not None:
+        query = query.where(UserSession.id != except_session)
+    result = await session.execute(query.returning(UserSession.id))
+    return len(result.all())
+
+
+async def list_active_sessions(session: AsyncSession, user_id: uuid.UUID) -> list[UserSession]:
+    return list(
+        await session.scalars(
+            select(UserSession)
+            .where(
+                UserSession.user_id == user_id,
+                UserSession.revoked_at.is_(None),
+                UserSession.expires_at > func.now(),
+            )
+            .order_by(UserSession.started_at.desc())
+        )
+    )
+
+
+async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound("no such user", field="id")
+    return user
+
+
+async def get_profile(session: AsyncSession, user_id: uuid.UUID) -> UserProfile | None:
+    return await session.scalar(select(UserProfile).where(UserProfile.user_id == user_id))
+
+
+async def update_profile(session: AsyncSession, user_id: uuid.UUID, changes: ProfileUpdateIn) -> User:
+    given = changes.model_dump(exclude_unset=True)
+    user = await get_user(session, user_id)
+    for name in USER_PROFILE_FIELDS:
+        if name in given:
+            if name in {"analytics_consent", "tracking_level"} and given[name] is None:
+                raise Unprocessable(f"{name}: may not be null", field=name)
+            setattr(user, name, given[name])
+    profile_changes = {name: given[name] for name in PROFILE_FIELDS if name in given}
+    if profile_changes:
+        await session.execute(
+            insert(UserProfile)
+            .values(user_id=user_id, **profile_changes)
+            .on_conflict_do_update(
+                index_elements=[UserProfile.user_id], set_={**profile_changes, "updated_at": func.now()}
+            )
+        )
+    await session.flush()
+    await session.refresh(user)
+    return user
+
+
+async def change_password(
+    session: AsyncSession,
+    runtime: Runtime,
+    *,
+    user_id: uuid.UUID,
+    current_session_id: uuid.UUID | None,
+    current_password: str,
+    new_password: str,
+) -> int:
+    """Set a new password and revoke every other session; returns how many were revoked."""
+    user = await get_user(session, user_id)
+    if not await runtime.passwords.verify(user.password_hash, current_password):
+        raise Forbidden("the current password is wrong", field="current_password", code="wrong_password")
+    check_password_strength(runtime, new_password, "new_password")
+    await set_password(session, runtime, user, new_password)
+    return await revoke_all_sessions(session, user_id, except_session=current_session_id)
+
+
+async def set_password(session: AsyncSession, runtime: Runtime, user: User, password: str) -> None:
+    check_password_strength(runtime, password)
+    user.password_hash = await runtime.passwords.hash(password)
+    user.password_changed_at = func.now()
+    user.failed_sign_in_count = 0
+    user.locked_until = None
+    await session.flush()
+
+
+# -- preferences -------------------------------------------------------------------------------
+async def get_preference(
+    session: AsyncSession, user_id: uuid.UUID, category: str, key: str
+) -> UserPreference:
+    preference = await session.scalar(
+        select(UserPreference).where(
+            UserPreference.user_id == user_id, UserPreference.category == category, UserPreference.key == key
+        )
+    )
+    if preference is None:
+        raise NotFound(f"no preference {category}/{key}", field="key")
+    return preference
+
+
+async def put_preference(
+    session: AsyncSession, user_id: uuid.UUID, category: str, key: str, value: Any
+) -> UserPreference:
+    statement = (
+        insert(UserPreference)
+        .values(user_id=user_id, category=category, key=key, value=value)
+        .on_conflict_do_update(
+            index_elements=[UserPreference.user_id, UserPreference.category, UserPreference.key],
+            set_={"value": value, "updated_at": func.now()},
+        )
+        .returning(UserPreference)
+    )
+    return (await session.scalars(statement, execution_options={"populate_existing": True})).one()
+
+
+async def list_preferences(
+    session: AsyncSession, user_id: uuid.UUID, category: str | None = None
+) -> list[UserPreference]:
+    query = select(UserPreference).where(UserPreference.user_id == user_id)
+    if category is not None:
+        query = query.where(UserPreference.category == category)
+    return list(await session.scalars(query.order_by(UserPreference.category, UserPreference.key)))
+
+
+async def delete_preference(session: AsyncSession, user_id: uuid.UUID, category: str, key: str) -> None:
+    preference = await get_preference(session, user_id, category, key)
+    await session.delete(preference)
+    await session.flush()
+
+
+# -- administration ----------------------------------------------------------------------------
+async def find_user_by_email(session: AsyncSession, email: str) -> User:
+    user = await session.scalar(select(User).where(User.email == normalize_email(email)))
+    if user is None:
+        raise NotFound(f"no user with e-mail {email}", field="email")
+    return user
+
+
+async def set_status(session: AsyncSession, user: User, status: str) -> int:
+    """Suspend, ban or reactivate; a user who is not active loses every session at once."""
+    if status not in {"active", "suspended", "banned"}:
+        raise Unprocessable(f"status: unknown value {status!r}", field="status")
+    user.status = status
+    await session.flush()
+    if status == "active":
+        return 0
+    return await revoke_all_sessions(session, user.id)
+
+
+async def admin_exists(session: AsyncSession) -> bool:
+    return bool(await session.scalar(select(func.count()).select_from(User).where(User.role == "admin")))
+
+
+async def list_users(
+    session: AsyncSession,
+    *,
+    search: str | None = None,
+    limit: int = 50,
+    after_created_at: datetime | None = None,
+) -> list[User]:
+    query = select(User).where(User.deleted_at.is_(None))
+    if search:
+        pattern = f"%{search.lower()}%"
+        query = query.where(User.email.like(pattern) | func.lower(User.name).like(pattern))
+    if after_created_at is not None:
+        query = query.where(User.created_at < after_created_at)
+    return list(await session.scalars(query.order_by(User.created_at.desc()).limit(limit)))
+
+
+async def add_to_beta_whitelist(
+    session: AsyncSession, email: str, *, note: str | None, added_by: uuid.UUID | None
+) -> BetaWhitelist:
+    statement = (
+        insert(BetaWhitelist)
+        .values(email=normalize_email(email), note=note, added_by=added_by)
+        .on_conflict_do_update(index_elements=[BetaWhitelist.email], set_={"note": note})
+        .returning(BetaWhitelist)
+    )
+    return (await session.scalars(statement, execution_options={"populate_existing": True})).one()
+
+
+async def list_beta_whitelist(session: AsyncSession) -> list[BetaWhitelist]:
+    return list(await session.scalars(select(BetaWhitelist).order_by(BetaWhitelist.created_at.desc())))
+
+
+async def remove_from_beta_whitelist(session: AsyncSession, email: str) -> None:
+    entry = await session.scalar(select(BetaWhitelist).where(BetaWhitelist.email == normalize_email(email)))
+    if entry is None:
+        raise NotFound(f"{email} is not on the beta list", field="email")
+    await session.delete(entry)
+    await session.flush()

@@ -1,0 +1,330 @@
+"""The ``saaskit`` command line (Typer). Every command works against the embedded server by
+default and against ``SAASKIT_DATABASE_URL`` when it is set."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from saaskit import __version__
+from saaskit.config import Settings, get_settings
+from saaskit.kit.bootstrap import Environment
+from saaskit.kit.db import SERVICE, libpq_url
+from saaskit.kit.state import Runtime
+
+app = typer.Typer(
+    help="saaskit: the back office of a SaaS product.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    add_completion=False,
+)
+users_app = typer.Typer(help="Create, list, re-password and suspend accounts.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="The database: its URL, and start/stop of the embedded server.", no_args_is_help=True
+)
+migrate_app = typer.Typer(help="Schema migrations: upgrade (default), downgrade, current.")
+app.add_typer(users_app, name="users")
+app.add_typer(db_app, name="db")
+app.add_typer(migrate_app, name="migrate")
+
+console = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+
+def _setup_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def _run_with_runtime(env: Environment, work: Callable[[Runtime], Awaitable[T]]) -> T:
+    async def main() -> T:
+        runtime = env.runtime(pool_size=2)
+        try:
+            return await work(runtime)
+        finally:
+            await runtime.db.dispose()
+
+    return asyncio.run(main())
+
+
+@app.command()
+def version() -> None:
+    """Print the saaskit version."""
+    console.print(f"saaskit {__version__}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="API worker processes.")] = 1,
+    worker: Annotated[
+        bool, typer.Option("--worker/--no-worker", help="Run the job worker in-process.")
+    ] = True,
+) -> None:
+    """Start the database (embedded unless SAASKIT_DATABASE_URL), migrate, and serve API + jobs."""
+    from saaskit.server import run_server
+
+    settings = get_settings()
+    _setup_logging(settings)
+    run_server(
+        settings, host=host, port=port, workers=workers, with_worker=worker and settings.jobs.run_in_serve
+    )
+
+
+@app.command("worker")
+def worker_command(
+    concurrency: Annotated[int | None, typer.Option(help="Jobs run at once.")] = None,
+) -> None:
+    """Run the job worker alone (for extra worker hosts); stops on Ctrl-C / SIGTERM."""
+    from saaskit.server import run_worker_only
+
+    settings = get_settings()
+    _setup_logging(settings)
+    run_worker_only(settings, concurrency=concurrency or settings.jobs.worker_concurrency)
+
+
+# -- migrate -----------------------------------------------------------------------------------
+@migrate_app.callback(invoke_without_command=True)
+def migrate_default(ctx: typer.Context) -> None:
+    """Without a subcommand: upgrade to the latest revision."""
+    if ctx.invoked_subcommand is None:
+        migrate_upgrade()
+
+
+@migrate_app.command("upgrade")
+def migrate_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Upgrade the schema (as the owner) and grant the application role."""
+    settings = get_settings()
+    _setup_logging(settings)
+    with Environment(settings) as env:
+        if revision == "head":
+            env.migrate()
+        else:
+            from saaskit.kit.migrations import upgrade
+
+            upgrade(env.urls.owner, revision)
+        _print_current(env)
+
+
+@migrate_app.command("downgrade")
+def migrate_downgrade(revision: Annotated[str, typer.Argument(help="Target, e.g. -1 or base.")]) -> None:
+    """Downgrade the schema to REVISION."""
+    from saaskit.kit.migrations import downgrade
+
+    settings = get_settings()
+    _setup_logging(settings)
+    with Environment(settings) as env:
+        downgrade(env.urls.owner, revision)
+        _print_current(env)
+
+
+@migrate_app.command("current")
+def migrate_current() -> None:
+    """Show the database's revision and the latest one."""
+    with Environment(get_settings()) as env:
+        _print_current(env)
+
+
+def _print_current(env: Environment) -> None:
+    from sqlalchemy import create_engine, pool
+
+    from saaskit.kit.db import sqlalchemy_url
+    from saaskit.kit.migrations import current_revision, head_revision
+
+    engine = create_engine(sqlalchemy_url(env.urls.owner), poolclass=pool.NullPool)
+    with engine.connect() as connection:
+        current = current_revision(connection)
+    engine.dispose()
+    head = head_revision()
+    state = "[green]at head[/]" if current == head else "[yellow]behind[/]"
+    console.print(f"database revision: {current or '(empty)'}   latest: {head}   {state}")
+
+
+# -- db ----------------------------------------------------------------------------------------
+@db_app.command("url")
+def db_url(
+    app_role: Annotated[
+        bool, typer.Option("--app", help="The application role's URL instead of the owner's.")
+    ] = False,
+) -> None:
+    """Print the connection URL (starts the embedded server if needed): psql "$(saaskit db url)"."""
+    settings = get_settings()
+    env = Environment(settings, owner_tag="manual")
+    with env:
+        if env.is_embedded:
+            env.keep_running()
+        print(libpq_url(env.urls.app if app_role else env.urls.owner))
+
+
+@db_app.command("start")
+def db_start() -> None:
+    """Start the embedded PostgreSQL server and leave it running."""
+    settings = get_settings()
+    env = Environment(settings, owner_tag="manual")
+    if not env.is_embedded:
+        err.print("SAASKIT_DATABASE_URL is set: there is no embedded server to start.")
+        raise typer.Exit(1)
+    with env:
+        env.keep_running()
+        console.print(f"embedded PostgreSQL running in {env.data_dir / 'pgdata'}")
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the embedded PostgreSQL server."""
+    from saaskit.kit.embedded import EmbeddedPostgres
+
+    settings = get_settings()
+    env = Environment(settings)
+    if not env.is_embedded:
+        err.print("SAASKIT_DATABASE_URL is set: there is no embedded server to stop.")
+        raise typer.Exit(1)
+    EmbeddedPostgres(env.data_dir).stop()
+    (env.data_dir / "postgres.owner").unlink(missing_ok=True)
+    console.print("embedded PostgreSQL stopped")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Say whether the embedded server runs, and where."""
+    from saaskit.kit.embedded import EmbeddedPostgres
+
+    settings = get_settings()
+    env = Environment(settings)
+    if not env.is_embedded:
+        console.print("external database (SAASKIT_DATABASE_URL)")
+        return
+    process = EmbeddedPostgres(env.data_dir).running_process()
+    console.print(f"running, pid {process.pid}, socket in {process.socket_dir}" if process else "not running")
+
+
+# -- users -------------------------------------------------------------------------------------
+def _new_password() -> str:
+    return secrets.token_urlsafe(12)
+
+
+@users_app.command("create")
+def users_create(
+    email: str,
+    password: Annotated[str | None, typer.Option(help="Omit to generate one (printed once).")] = None,
+    name: Annotated[str | None, typer.Option()] = None,
+    admin: Annotated[bool, typer.Option("--admin", help="Platform admin.")] = False,
+) -> None:
+    """Create an account."""
+    from saaskit.accounts import service
+
+    settings = get_settings()
+    generated = password is None
+    secret_password = password or _new_password()
+
+    async def work(runtime: Runtime) -> str:
+        async with runtime.db.session(SERVICE) as session:
+            user = await service.create_user(
+                session,
+                runtime,
+                email=email,
+                password=secret_password,
+                name=name,
+                role="admin" if admin else "user",
+            )
+            return str(user.id)
+
+    with Environment(settings) as env:
+        env.migrate()
+        user_id = _run_with_runtime(env, work)
+    console.print(f"created {'admin' if admin else 'user'} {email} ({user_id})")
+    if generated:
+        console.print(f"password (shown once): [bold]{secret_password}[/]")
+
+
+@users_app.command("list")
+def users_list(
+    search: Annotated[str | None, typer.Option(help="Part of the e-mail or name.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10000)] = 50,
+) -> None:
+    """List accounts, newest first."""
+    from saaskit.accounts import service
+    from saaskit.accounts.models import User
+
+    async def work(runtime: Runtime) -> list[User]:
+        async with runtime.db.session(SERVICE) as session:
+            return await service.list_users(session, search=search, limit=limit)
+
+    with Environment(get_settings()) as env:
+        rows = _run_with_runtime(env, work)
+    table = Table("e-mail", "name", "role", "status", "tier", "sign-ins", "created")
+    for user in rows:
+        table.add_row(
+            user.email,
+            user.name or "",
+            user.role,
+            user.status,
+            user.tier,
+            str(user.sign_in_count),
+            user.created_at.strftime("%Y-%m-%d %H:%M"),
+        )
+    console.print(table)
+
+
+@users_app.command("set-password")
+def users_set_password(
+    email: str,
+    password: Annotated[str | None, typer.Option(help="Omit to generate one (printed once).")] = None,
+) -> None:
+    """Set a new password (and clear any lockout)."""
+    from saaskit.accounts import service
+
+    secret_password = password or _new_password()
+
+    async def work(runtime: Runtime) -> None:
+        async with runtime.db.session(SERVICE) as session:
+            user = await service.find_user_by_email(session, email)
+            await service.set_password(session, runtime, user, secret_password)
+
+    with Environment(get_settings()) as env:
+        _run_with_runtime(env, work)
+    console.print(f"password changed for {email}")
+    if password is None:
+        console.print(f"new password (shown once): [bold]{secret_password}[/]")
+
+
+@users_app.command("suspend")
+def users_suspend(
+    email: str,
+    reactivate: Annotated[bool, typer.Option("--reactivate", help="Make the account active again.")] = False,
+    ban: Annotated[bool, typer.Option("--ban", help="Ban instead of suspend.")] = False,
+) -> None:
+    """Suspend (or ban, or reactivate) an account; its sessions stop working at once."""
+    from saaskit.accounts import service
+
+    status = "active" if reactivate else ("banned" if ban else "suspended")
+
+    async def work(runtime: Runtime) -> int:
+        async with runtime.db.session(SERVICE) as session:
+            user = await service.find_user_by_email(session, email)
+            return await service.set_status(session, user, status)
+
+    with Environment(get_settings()) as env:
+        revoked = _run_with_runtime(env, work)
+    console.print(f"{email} is now {status}" + (f"; {revoked} session(s) revoked" if revoked else ""))
+
+
+def main() -> None:
+    from saaskit.kit.errors import AppError
+
+    try:
+        app()
+    except AppError as exc:
+        err.print(f"[red]error:[/] {exc.message}")
+        sys.exit(1)

@@ -1,0 +1,95 @@
+"""Settings, one section per concern, read from the environment (prefix ``SAASKIT_``).
+
+Each section is its own ``BaseSettings`` with its own prefix so that the variable names stay
+flat and readable (``SAASKIT_DATABASE_URL``, ``SAASKIT_STRIPE_API_KEY``) rather than
+``SAASKIT_DATABASE__URL``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class DatabaseSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SAASKIT_DATABASE_", extra="ignore")
+
+    url: str | None = Field(
+        default=None,
+        description="Owner connection URL of an external PostgreSQL (>= 15). Unset: the embedded server.",
+    )
+    app_url: str | None = Field(
+        default=None,
+        description="Connection URL for the application role. Unset: derived from `url` and `app_role`.",
+    )
+    app_role: str = Field(default="saaskit_app", description="Name of the non-owner role the service uses.")
+    pool_size: int = Field(default=10, ge=1, le=200)
+    max_overflow: int = Field(default=10, ge=0, le=200)
+
+
+class HttpSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SAASKIT_HTTP_", extra="ignore")
+
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Largest accepted request body.")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="IPs/CIDRs whose X-Forwarded-For and country headers are believed.",
+    )
+    country_header: str = Field(default="CF-IPCountry", description="Header carrying the client's country.")
+
+
+class AuthSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SAASKIT_AUTH_", extra="ignore")
+
+    session_ttl_hours: int = Field(default=24 * 30, ge=1)
+    min_password_length: int = Field(default=10, ge=8)
+    lockout_threshold: int = Field(default=10, ge=1, description="Failed sign-ins before the lockout.")
+    lockout_minutes: int = Field(default=15, ge=1)
+    cookie_name: str = "saaskit_session"
+    cookie_secure: bool = Field(default=False, description="Set the Secure flag (enable behind HTTPS).")
+    # argon2id parameters; the defaults are argon2-cffi's RFC 9106 "low memory" profile.
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_cost_kib: int = Field(default=65536, ge=8)
+    argon2_parallelism: int = Field(default=4, ge=1)
+
+
+class JobSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SAASKIT_JOBS_", extra="ignore")
+
+    worker_concurrency: int = Field(default=4, ge=1, le=64)
+    run_in_serve: bool = Field(default=True, description="Run the job worker inside `saaskit serve`.")
+    session_retention_days: int = Field(default=90, ge=1, description="Ended sessions are kept this long.")
+
+
+class StripeSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SAASKIT_STRIPE_", extra="ignore")
+
+    api_key: str | None = None
+    webhook_secret: str | None = None
+    api_base: str | None = Field(default=None, description="Override of Stripe's API address (tests).")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SAASKIT_", extra="ignore")
+
+    data_dir: Path = Field(default=Path(".saaskit"), description="Embedded database and local secrets.")
+    secret_key: str | None = Field(
+        default=None,
+        description="Secret for IP/token hashing salts and derived passwords. Unset: kept in data_dir.",
+    )
+    log_level: str = "INFO"
+    admin_email: str = Field(default="admin@example.com", description="E-mail of the first admin account.")
+
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    jobs: JobSettings = Field(default_factory=JobSettings)
+    stripe: StripeSettings = Field(default_factory=StripeSettings)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

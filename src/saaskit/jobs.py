@@ -1,0 +1,83 @@
+"""Background jobs: procrastinate on saaskit's own database.
+
+- Tasks are registered on ``jobs`` (always with an explicit ``name``) in each domain's
+  ``tasks.py``, listed in ``TASK_MODULES`` so every worker knows them.
+- ``defer`` inserts the job on the request's own connection, inside its transaction: the job
+  exists only if the request commits, and no worker can see it before that.
+- Tasks get the ``Runtime`` through the job context and open one unit of work each.
+- ``run_worker`` runs a worker until cancelled, restarting it if it stops on its own
+  (procrastinate's worker returns silently when one of its loops fails).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import procrastinate
+from procrastinate import JobContext, PsycopgConnector
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from saaskit.kit.db import libpq_url
+from saaskit.kit.state import Runtime
+
+logger = logging.getLogger(__name__)
+
+TASK_MODULES = ["saaskit.accounts.tasks"]
+
+# The connector is a placeholder until ``bind`` gives it a real address.
+jobs = procrastinate.App(connector=PsycopgConnector(), import_paths=TASK_MODULES)
+
+
+def bind(app_url: str, *, max_size: int = 4) -> procrastinate.App:
+    """The task registry bound to a database (as the application role)."""
+    connector = PsycopgConnector(conninfo=libpq_url(app_url), min_size=1, max_size=max_size)
+    return jobs.with_connector(connector)
+
+
+def runtime_of(context: JobContext) -> Runtime:
+    runtime = context.additional_context.get("runtime")
+    assert isinstance(runtime, Runtime), "tasks run inside saaskit's worker, which provides the runtime"
+    return runtime
+
+
+async def defer(session: AsyncSession, task: Any, *, queueing_lock: str | None = None, **kwargs: Any) -> int:
+    """Enqueue ``task`` in the session's transaction; returns the job id."""
+    connection = await session.connection()
+    raw = (await connection.get_raw_connection()).driver_connection
+    configured = task.configure(connection=raw, queueing_lock=queueing_lock)
+    job_id: int = await configured.defer_async(**kwargs)
+    return job_id
+
+
+async def run_worker(
+    runtime: Runtime,
+    app_url: str,
+    *,
+    concurrency: int,
+    wait: bool = True,
+    restart_delay_seconds: float = 5.0,
+) -> None:
+    """Run a worker until cancelled; with ``wait=False``, until the queue is empty."""
+    bound = bind(app_url, max_size=concurrency + 1)
+    async with bound.open_async():
+        while True:
+            try:
+                await bound.run_worker_async(
+                    concurrency=concurrency,
+                    wait=wait,
+                    install_signal_handlers=False,
+                    listen_notify=wait,
+                    delete_jobs="successful",
+                    additional_context={"runtime": runtime},
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("the job worker failed; restarting in %.0f s", restart_delay_seconds)
+            else:
+                if not wait:
+                    return
+                logger.error("the job worker stopped on its own; restarting in %.0f s", restart_delay_seconds)
+            await asyncio.sleep(restart_delay_seconds)

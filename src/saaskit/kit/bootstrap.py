@@ -1,0 +1,116 @@
+"""Getting from settings to a usable database: embedded or external, migrated, with its roles.
+
+``Environment`` is what every CLI command enters first. With ``SAASKIT_DATABASE_URL`` set it only
+computes URLs; otherwise it starts the embedded server (or adopts the one already running on
+the data directory) and stops it again on exit if this process is the one responsible for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from types import TracebackType
+
+import psutil
+
+from saaskit.accounts.passwords import Passwords
+from saaskit.config import Settings
+from saaskit.kit.db import Database, DatabaseUrls, app_role_password, app_url_for, create_engine
+from saaskit.kit.embedded import EmbeddedPostgres
+from saaskit.kit.migrations import ensure_app_role, upgrade
+from saaskit.kit.secrets import instance_secret
+from saaskit.kit.state import Runtime
+
+logger = logging.getLogger(__name__)
+
+EMBEDDED_DATABASE = "saaskit"
+MANUAL_OWNER = "manual"
+
+
+class Environment:
+    def __init__(self, settings: Settings, *, owner_tag: str | None = None) -> None:
+        """``owner_tag``: who answers for stopping the embedded server (a PID, or ``manual``
+        for ``saaskit db start``). ``None`` leaves a running server alone."""
+        self.settings = settings
+        self.secret = instance_secret(settings)
+        self.embedded: EmbeddedPostgres | None = None
+        self.owner_tag = owner_tag if owner_tag is not None else str(os.getpid())
+        self._should_stop = False
+
+    @property
+    def is_embedded(self) -> bool:
+        return not self.settings.database.url
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.settings.data_dir).expanduser().resolve()
+
+    @property
+    def _owner_file(self) -> Path:
+        return self.data_dir / "postgres.owner"
+
+    def __enter__(self) -> Environment:
+        if self.is_embedded:
+            self.embedded = EmbeddedPostgres(self.data_dir)
+            was_running = self.embedded.running_process() is not None
+            self.embedded.start()
+            self.embedded.ensure_database(EMBEDDED_DATABASE)
+            self._should_stop = self._claim(was_running)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.embedded is not None and self._should_stop:
+            logger.info("stopping the embedded PostgreSQL server")
+            self.embedded.stop()
+            self._owner_file.unlink(missing_ok=True)
+
+    def _claim(self, was_running: bool) -> bool:
+        """Take responsibility for stopping the server unless someone alive already has it."""
+        current = self._owner_file.read_text().strip() if self._owner_file.exists() else ""
+        if was_running and current == MANUAL_OWNER:
+            return False
+        if (
+            was_running
+            and current.isdigit()
+            and int(current) != os.getpid()
+            and psutil.pid_exists(int(current))
+        ):
+            return False
+        self._owner_file.write_text(self.owner_tag)
+        return self.owner_tag != MANUAL_OWNER
+
+    def keep_running(self) -> None:
+        """Leave the embedded server running after exit (``saaskit db start``)."""
+        self._should_stop = False
+        self._owner_file.write_text(MANUAL_OWNER)
+
+    @property
+    def urls(self) -> DatabaseUrls:
+        if self.embedded is not None:
+            owner = self.embedded.url(EMBEDDED_DATABASE)
+        else:
+            assert self.settings.database.url
+            owner = self.settings.database.url
+        return DatabaseUrls(owner=owner, app=app_url_for(self.settings, owner, self.secret))
+
+    def migrate(self) -> None:
+        """Upgrade to head as the owner, then (re)create and grant the application role."""
+        upgrade(self.urls.owner)
+        password = None if self.settings.database.app_url else app_role_password(self.settings, self.secret)
+        ensure_app_role(self.urls.owner, self.settings.database.app_role, password)
+
+    def runtime(self, *, pool_size: int | None = None) -> Runtime:
+        database = self.settings.database
+        engine = create_engine(
+            self.urls.app,
+            pool_size=pool_size or database.pool_size,
+            max_overflow=database.max_overflow,
+        )
+        return build_runtime(self.settings, Database(engine), self.secret)
+
+
+def build_runtime(settings: Settings, db: Database, secret: str) -> Runtime:
+    return Runtime(settings=settings, db=db, secret=secret, passwords=Passwords(settings.auth))

@@ -1,0 +1,146 @@
+"""Engines, sessions and the row-level-security context.
+
+Two roles reach the database (DESIGN.md, "Tenancy and security"):
+
+- the *owner* runs migrations and owns every table;
+- the *application role* (``saaskit_app``) is what ``serve`` and ``worker`` use: no superuser,
+  no BYPASSRLS, not the owner, so the RLS policies apply to every query it makes.
+
+The RLS context is three transaction-local settings written with ``set_config(..., true)``:
+``app.user_id``, ``app.organization_id`` and ``app.service`` (``on`` for jobs and platform
+admins). Policies read them through the SQL functions ``app_user_id()``,
+``app_organization_id()`` and ``app_is_service()`` and match nothing when they are unset.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from saaskit.config import Settings
+from saaskit.kit.hashing import derived_password
+
+SET_CONTEXT_SQL = text(
+    "SELECT set_config('app.user_id', :user_id, true), "
+    "set_config('app.organization_id', :organization_id, true), "
+    "set_config('app.service', :service, true)"
+)
+
+
+@dataclass(frozen=True)
+class Context:
+    user_id: uuid.UUID | None = None
+    organization_id: uuid.UUID | None = None
+    service: bool = False
+
+    def params(self) -> dict[str, str]:
+        return {
+            "user_id": str(self.user_id) if self.user_id else "",
+            "organization_id": str(self.organization_id) if self.organization_id else "",
+            "service": "on" if self.service else "",
+        }
+
+
+SERVICE = Context(service=True)
+
+
+async def set_context(session: AsyncSession, context: Context) -> None:
+    """Set the whole RLS context for the current transaction (unset keys are cleared)."""
+    await session.execute(SET_CONTEXT_SQL, context.params())
+    session.info["context"] = context
+
+
+def current_context(session: AsyncSession) -> Context:
+    context = session.info.get("context")
+    return context if isinstance(context, Context) else Context()
+
+
+def sqlalchemy_url(url: str) -> str:
+    """``postgresql://`` (as users write it) -> ``postgresql+psycopg://`` (the driver we use)."""
+    for prefix in ("postgresql+psycopg://", "postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    raise ValueError(f"not a PostgreSQL URL: {url!r}")
+
+
+def libpq_url(url: str) -> str:
+    """The plain ``postgresql://`` form, for psql, psycopg and procrastinate."""
+    return "postgresql://" + url.split("://", 1)[1]
+
+
+def with_credentials(url: str, user: str, password: str | None) -> str:
+    """The same server and database, reached as another role."""
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    auth = quote(user, safe="")
+    if password:
+        auth += ":" + quote(password, safe="")
+    return urlunsplit((parts.scheme, f"{auth}@{host}", parts.path, parts.query, parts.fragment))
+
+
+def with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + quote(database), parts.query, parts.fragment))
+
+
+def database_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/") or "postgres"
+
+
+def app_role_password(settings: Settings, secret: str) -> str:
+    """Derived from the instance secret, so ``migrate`` and ``serve`` agree without storing it."""
+    return derived_password(secret, f"role:{settings.database.app_role}")
+
+
+@dataclass(frozen=True)
+class DatabaseUrls:
+    """libpq URLs of the two roles."""
+
+    owner: str
+    app: str
+
+
+def app_url_for(settings: Settings, owner_url: str, secret: str) -> str:
+    if settings.database.app_url:
+        return settings.database.app_url
+    return with_credentials(owner_url, settings.database.app_role, app_role_password(settings, secret))
+
+
+def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        sqlalchemy_url(url),
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=False,
+        pool_recycle=1800,
+    )
+
+
+class Database:
+    """The application role's engine and session factory."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False, autoflush=True)
+
+    @asynccontextmanager
+    async def session(self, context: Context | None = None) -> AsyncIterator[AsyncSession]:
+        """A unit of work: commits once at the end, rolls back on error."""
+        async with self.sessionmaker() as session:
+            try:
+                if context is not None:
+                    await set_context(session, context)
+                yield session
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,73 @@
+"""FastAPI dependencies every domain uses: the runtime, the request's unit of work, the client.
+
+The session dependency runs with ``scope="function"`` so its commit happens *before* the
+response is sent: a request is acknowledged only once its writes are committed. Work that must
+follow the commit (enqueueing jobs that read what was written, for instance) is registered with
+``after_commit`` and runs only when the commit succeeded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from saaskit.kit.hashing import ip_hash
+from saaskit.kit.net import client_country, client_ip
+from saaskit.kit.state import Runtime
+
+AfterCommit = Callable[[], Awaitable[None]]
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime = request.app.state.runtime
+    assert isinstance(runtime, Runtime)
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    runtime = get_runtime(request)
+    async with runtime.db.sessionmaker() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+        await run_after_commit(session)
+
+
+async def run_after_commit(session: AsyncSession) -> None:
+    callbacks: list[AfterCommit] = session.info.pop("after_commit", [])
+    for callback in callbacks:
+        await callback()
+
+
+def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
+    session.info.setdefault("after_commit", []).append(callback)
+
+
+DbSession = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+class Client:
+    """The caller as the request shows it: raw IP for this request only, hashed for storage."""
+
+    def __init__(self, request: Request, runtime: Runtime) -> None:
+        http = runtime.settings.http
+        self.ip = client_ip(request, http.trusted_proxies)
+        self.ip_hash = ip_hash(runtime.secret, self.ip)
+        self.country_code = client_country(request, http.trusted_proxies, http.country_header)
+        self.user_agent = (request.headers.get("user-agent") or "")[:512] or None
+
+
+def get_client(request: Request, runtime: RuntimeDep) -> Client:
+    return Client(request, runtime)
+
+
+ClientDep = Annotated[Client, Depends(get_client)]

@@ -1,0 +1,100 @@
+"""Running Alembic from code (``saaskit migrate``, ``serve`` and the tests) and the app role.
+
+``migrate`` upgrades the schema as the owner and then (re)creates the application role and its
+grants, so a fresh database is usable by ``serve`` right after one command.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, pool, text
+from sqlalchemy.engine import Connection
+
+from saaskit.kit.db import sqlalchemy_url
+
+logger = logging.getLogger(__name__)
+
+# Tables the application role may read and append to but never change: the audit trail.
+APPEND_ONLY_TABLES: set[str] = set()
+# Tables the application role may only read.
+READ_ONLY_TABLES: set[str] = {"alembic_version"}
+
+
+def alembic_config(owner_url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", "saaskit:migrations")
+    config.set_main_option("sqlalchemy.url", owner_url)
+    config.set_main_option("file_template", "%%(year)d_%%(month).2d_%%(day).2d_%%(rev)s_%%(slug)s")
+    return config
+
+
+def head_revision() -> str | None:
+    script = ScriptDirectory.from_config(alembic_config("postgresql://unused"))
+    return script.get_current_head()
+
+
+def current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(owner_url: str, revision: str = "head") -> None:
+    command.upgrade(alembic_config(owner_url), revision)
+
+
+def downgrade(owner_url: str, revision: str) -> None:
+    command.downgrade(alembic_config(owner_url), revision)
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def ensure_app_role(owner_url: str, role: str, password: str | None) -> None:
+    """Create the application role if missing and grant it what the service needs.
+
+    The role logs in, is no superuser, cannot bypass RLS and owns nothing, so every policy
+    applies to it. Safe to run repeatedly.
+    """
+    engine = create_engine(sqlalchemy_url(owner_url), poolclass=pool.NullPool)
+    quoted = _quote_ident(role)
+    with engine.begin() as conn:
+        exists = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).scalar()
+        if not exists:
+            conn.execute(
+                text(f"CREATE ROLE {quoted} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT")
+            )
+        if password:
+            # Literal, not a bind parameter: utility statements take no parameters.
+            literal = "'" + password.replace("'", "''") + "'"
+            conn.execute(text(f"ALTER ROLE {quoted} WITH LOGIN PASSWORD {literal}"))
+        database = conn.execute(text("SELECT current_database()")).scalar_one()
+        conn.execute(text(f"GRANT CONNECT, TEMPORARY ON DATABASE {_quote_ident(database)} TO {quoted}"))
+        for schema in _schemas(conn):
+            _grant_schema(conn, schema, quoted)
+    engine.dispose()
+
+
+def _schemas(conn: Connection) -> Iterable[str]:
+    rows = conn.execute(text("SELECT nspname FROM pg_namespace WHERE nspname IN ('public', 'procrastinate')"))
+    return [row[0] for row in rows]
+
+
+def _grant_schema(conn: Connection, schema: str, role: str) -> None:
+    s = _quote_ident(schema)
+    conn.execute(text(f"GRANT USAGE ON SCHEMA {s} TO {role}"))
+    conn.execute(text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {s} TO {role}"))
+    conn.execute(text(f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {s} TO {role}"))
+    conn.execute(text(f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {s} TO {role}"))
+    if schema != "public":
+        return
+    for table in sorted(READ_ONLY_TABLES | APPEND_ONLY_TABLES):
+        if conn.execute(text("SELECT to_regclass(:t)"), {"t": f"public.{table}"}).scalar() is None:
+            continue
+        revoked = "INSERT, UPDATE, DELETE" if table in READ_ONLY_TABLES else "UPDATE, DELETE"
+        conn.execute(text(f"REVOKE {revoked} ON {_quote_ident(table)} FROM {role}"))

@@ -1,0 +1,1 @@
+"""Alembic environment and revisions (file names start with the date)."""

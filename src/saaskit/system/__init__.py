@@ -1,0 +1,1 @@
+"""System-wide settings and feature switches."""

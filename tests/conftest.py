@@ -1,0 +1,198 @@
+"""Test harness: a real PostgreSQL, migrated once per run.
+
+- Server: ``SAASKIT_TEST_DATABASE_URL`` (any PostgreSQL >= 15 we may create databases on), else
+  an embedded server started once for the run in a temporary directory.
+- A database ``saaskit_test_<random>`` is created and migrated once as the owner, with the
+  application role granted, exactly as ``saaskit migrate`` does.
+- ``session``/``client`` tests run inside one transaction on an application-role connection
+  that is rolled back at the end, so tests never see each other's rows. Requests made through
+  ``client`` use that connection with savepoints (their commits release a savepoint).
+- Tests that need committed data across connections (concurrency, a live server) use
+  ``fresh_database``: a new database cloned from the migrated one.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+
+from saaskit.app import create_app
+from saaskit.config import AuthSettings, Settings
+from saaskit.kit.bootstrap import build_runtime
+from saaskit.kit.db import (
+    SERVICE,
+    Context,
+    Database,
+    app_role_password,
+    create_engine,
+    libpq_url,
+    set_context,
+    with_credentials,
+    with_database,
+)
+from saaskit.kit.deps import get_session, run_after_commit
+from saaskit.kit.embedded import EmbeddedPostgres
+from saaskit.kit.migrations import ensure_app_role, upgrade
+from saaskit.kit.state import Runtime
+
+TEST_SECRET = "test-secret-" + "x" * 32
+APP_ROLE = "saaskit_app"
+
+
+@dataclass
+class TestDatabase:
+    server_url: str  # owner URL to the server's maintenance database
+    name: str
+    template: str | None = None
+
+    @property
+    def owner_url(self) -> str:
+        return with_database(self.server_url, self.name)
+
+    def app_url(self, settings: Settings) -> str:
+        return with_credentials(self.owner_url, APP_ROLE, app_role_password(settings, TEST_SECRET))
+
+
+def make_settings(**overrides: object) -> Settings:
+    # Cheap argon2 parameters: the suite hashes hundreds of passwords.
+    auth = AuthSettings(argon2_time_cost=1, argon2_memory_cost_kib=64, argon2_parallelism=1)
+    values: dict[str, object] = {"secret_key": TEST_SECRET, "auth": auth, "log_level": "WARNING"}
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """Owner URL of the server's ``postgres`` database."""
+    external = os.environ.get("SAASKIT_TEST_DATABASE_URL")
+    if external:
+        yield external
+        return
+    with tempfile.TemporaryDirectory(prefix="saaskit-test-pg-") as directory:
+        server = EmbeddedPostgres(
+            Path(directory),
+            extra_settings={"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"},
+        )
+        server.start()
+        try:
+            yield server.url("postgres")
+        finally:
+            server.stop()
+
+
+def _admin(url: str, sql: str) -> None:
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        conn.execute(sql)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return make_settings()
+
+
+@pytest.fixture(scope="session")
+def migrated_db(pg_server: str, settings: Settings) -> Iterator[TestDatabase]:
+    """The migrated template (never connected to after migration) and a working copy of it."""
+    suffix = secrets.token_hex(4)
+    template = TestDatabase(server_url=pg_server, name=f"saaskit_tpl_{suffix}")
+    db = TestDatabase(server_url=pg_server, name=f"saaskit_test_{suffix}")
+    _admin(pg_server, f'CREATE DATABASE "{template.name}"')
+    try:
+        upgrade(template.owner_url)
+        ensure_app_role(template.owner_url, APP_ROLE, app_role_password(settings, TEST_SECRET))
+        _admin(pg_server, f'CREATE DATABASE "{db.name}" TEMPLATE "{template.name}" STRATEGY FILE_COPY')
+        db.template = template.name
+        yield db
+    finally:
+        for name in (db.name, template.name):
+            _admin(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+async def app_engine(migrated_db: TestDatabase, settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(migrated_db.app_url(settings), pool_size=2, max_overflow=2)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def connection(app_engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """An application-role connection inside a transaction rolled back after the test."""
+    async with app_engine.connect() as conn:
+        transaction = await conn.begin()
+        try:
+            yield conn
+        finally:
+            await transaction.rollback()
+
+
+@pytest.fixture
+async def session(connection: AsyncConnection) -> AsyncIterator[AsyncSession]:
+    """A session on the test's transaction, with the service context (sees every row)."""
+    maker = async_sessionmaker(
+        bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+    )
+    async with maker() as db_session:
+        await set_context(db_session, SERVICE)
+        yield db_session
+
+
+@pytest.fixture
+def runtime(settings: Settings, app_engine: AsyncEngine) -> Runtime:
+    return build_runtime(settings, Database(app_engine), TEST_SECRET)
+
+
+@pytest.fixture
+async def client(runtime: Runtime, connection: AsyncConnection) -> AsyncIterator[httpx.AsyncClient]:
+    """HTTP through the real ASGI app; its unit of work joins the test's transaction."""
+    app = create_app(runtime, dispose_on_shutdown=False)
+    maker = async_sessionmaker(
+        bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+    )
+
+    async def test_session() -> AsyncIterator[AsyncSession]:
+        async with maker() as db_session:
+            # A real request starts a new transaction with no context; here the outer test
+            # transaction lives on, so clear what an earlier request may have set.
+            await set_context(db_session, Context())
+            try:
+                yield db_session
+                await db_session.commit()
+            except BaseException:
+                await db_session.rollback()
+                raise
+            await run_after_commit(db_session)
+
+    app.dependency_overrides[get_session] = test_session
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+@pytest.fixture
+def fresh_database(pg_server: str, migrated_db: TestDatabase) -> Iterator[TestDatabase]:
+    """A committed-data database cloned from the migrated template, dropped afterwards."""
+    clone = TestDatabase(server_url=pg_server, name=f"saaskit_t_{uuid.uuid4().hex[:10]}")
+    _admin(pg_server, f'CREATE DATABASE "{clone.name}" TEMPLATE "{migrated_db.template}" STRATEGY FILE_COPY')
+    try:
+        yield clone
+    finally:
+        _admin(pg_server, f'DROP DATABASE IF EXISTS "{clone.name}" WITH (FORCE)')
+
+
+async def exec_sql(
+    conn: AsyncConnection | AsyncSession, sql: str, **params: object
+) -> list[tuple[object, ...]]:
+    result = await conn.execute(text(sql), params)
+    return [tuple(row) for row in result.all()] if result.returns_rows else []
