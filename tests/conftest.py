@@ -51,7 +51,7 @@ APP_ROLE = "saaskit_app"
 
 
 @dataclass
-class TestDatabase:
+class DbUnderTest:
     server_url: str  # owner URL to the server's maintenance database
     name: str
     template: str | None = None
@@ -102,11 +102,11 @@ def settings() -> Settings:
 
 
 @pytest.fixture(scope="session")
-def migrated_db(pg_server: str, settings: Settings) -> Iterator[TestDatabase]:
+def migrated_db(pg_server: str, settings: Settings) -> Iterator[DbUnderTest]:
     """The migrated template (never connected to after migration) and a working copy of it."""
     suffix = secrets.token_hex(4)
-    template = TestDatabase(server_url=pg_server, name=f"saaskit_tpl_{suffix}")
-    db = TestDatabase(server_url=pg_server, name=f"saaskit_test_{suffix}")
+    template = DbUnderTest(server_url=pg_server, name=f"saaskit_tpl_{suffix}")
+    db = DbUnderTest(server_url=pg_server, name=f"saaskit_test_{suffix}")
     _admin(pg_server, f'CREATE DATABASE "{template.name}"')
     try:
         upgrade(template.owner_url)
@@ -120,7 +120,7 @@ def migrated_db(pg_server: str, settings: Settings) -> Iterator[TestDatabase]:
 
 
 @pytest.fixture(scope="session")
-async def app_engine(migrated_db: TestDatabase, settings: Settings) -> AsyncIterator[AsyncEngine]:
+async def app_engine(migrated_db: DbUnderTest, settings: Settings) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(migrated_db.app_url(settings), pool_size=2, max_overflow=2)
     yield engine
     await engine.dispose()
@@ -181,9 +181,9 @@ async def client(runtime: Runtime, connection: AsyncConnection) -> AsyncIterator
 
 
 @pytest.fixture
-def fresh_database(pg_server: str, migrated_db: TestDatabase) -> Iterator[TestDatabase]:
+def fresh_database(pg_server: str, migrated_db: DbUnderTest) -> Iterator[DbUnderTest]:
     """A committed-data database cloned from the migrated template, dropped afterwards."""
-    clone = TestDatabase(server_url=pg_server, name=f"saaskit_t_{uuid.uuid4().hex[:10]}")
+    clone = DbUnderTest(server_url=pg_server, name=f"saaskit_t_{uuid.uuid4().hex[:10]}")
     _admin(pg_server, f'CREATE DATABASE "{clone.name}" TEMPLATE "{migrated_db.template}" STRATEGY FILE_COPY')
     try:
         yield clone
@@ -196,3 +196,15 @@ async def exec_sql(
 ) -> list[tuple[object, ...]]:
     result = await conn.execute(text(sql), params)
     return [tuple(row) for row in result.all()] if result.returns_rows else []
+
+
+@pytest.fixture
+async def fresh_runtime(fresh_database: DbUnderTest, settings: Settings) -> AsyncIterator[Runtime]:
+    """A runtime on a fresh database, whose units of work really commit."""
+    engine = create_engine(fresh_database.app_url(settings), pool_size=8, max_overflow=8)
+    runtime = build_runtime(settings, Database(engine), TEST_SECRET)
+    runtime.extras["app_url"] = fresh_database.app_url(settings)
+    try:
+        yield runtime
+    finally:
+        await engine.dispose()

@@ -70,6 +70,7 @@ async def run_worker(
                     install_signal_handlers=False,
                     listen_notify=wait,
                     delete_jobs="successful",
+                    shutdown_graceful_timeout=20,
                     additional_context={"runtime": runtime},
                 )
             except asyncio.CancelledError:

@@ -16,6 +16,7 @@ import sys
 from types import FrameType
 
 import uvicorn
+import uvloop
 
 from saaskit.app import create_app
 from saaskit.config import Settings
@@ -69,7 +70,8 @@ def run_server(settings: Settings, *, host: str, port: int, workers: int, with_w
     try:
         with Environment(settings) as env:
             env.migrate()
-            asyncio.run(_serve(env, host=host, port=port, with_worker=with_worker))
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                runner.run(_serve(env, host=host, port=port, with_worker=with_worker))
     except Stop as stop:
         logger.info("stopped by %s", stop)
     logger.info("saaskit stopped")
@@ -81,7 +83,8 @@ async def _serve(env: Environment, *, host: str, port: int, with_worker: bool) -
     password = await ensure_first_admin(runtime, settings.admin_email)
     if password:
         _announce_admin(settings.admin_email, password)
-    app = create_app(runtime)
+    # The worker shares the engine: it is disposed after the worker stops, not by the app.
+    app = create_app(runtime, dispose_on_shutdown=False)
     config = uvicorn.Config(
         app,
         host=host,
@@ -93,6 +96,7 @@ async def _serve(env: Environment, *, host: str, port: int, with_worker: bool) -
         server_header=False,
     )
     server = uvicorn.Server(config)
+    logger.info("API on http://%s:%s/api  (OpenAPI at /docs)", host, port)
     # uvicorn handles the signals while it runs; ours take over again when it returns.
     worker: asyncio.Task[None] | None = None
     if with_worker:
@@ -114,7 +118,8 @@ def run_worker_only(settings: Settings, *, concurrency: int) -> None:
     try:
         with Environment(settings) as env:
             env.migrate()
-            asyncio.run(_work(env, concurrency))
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                runner.run(_work(env, concurrency))
     except Stop as stop:
         logger.info("worker stopped by %s", stop)
 

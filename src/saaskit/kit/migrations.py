@@ -26,6 +26,11 @@ APPEND_ONLY_TABLES: set[str] = set()
 READ_ONLY_TABLES: set[str] = {"alembic_version"}
 
 
+def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    """procrastinate's objects come from its own schema file, not from our models."""
+    return not (name is not None and name.startswith("procrastinate"))
+
+
 def alembic_config(owner_url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", "saaskit:migrations")

@@ -7,15 +7,11 @@ from sqlalchemy import create_engine, pool
 from sqlalchemy.engine import Connection
 
 from saaskit.kit.db import sqlalchemy_url
+from saaskit.kit.migrations import include_object
 from saaskit.models import Base
 
 config = context.config
 target_metadata = Base.metadata
-
-
-def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
-    # procrastinate's tables are created from its own schema file, not from our models.
-    return not (type_ == "table" and name is not None and name.startswith("procrastinate"))
 
 
 def run_migrations_online() -> None:

@@ -1,0 +1,3 @@
+from saaskit.cli import main
+
+main()

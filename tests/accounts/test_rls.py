@@ -1,0 +1,134 @@
+"""Row-level security, checked with raw SQL on an application-role connection.
+
+The application role is what ``serve`` uses; if these pass, a query that forgets its
+``WHERE user_id = ...`` still cannot return another user's sessions or preferences.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import ProgrammingError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+USER_OWNED = ["user_sessions", "user_preferences", "user_profiles"]
+
+
+async def _set(conn: AsyncConnection, user_id: uuid.UUID | None = None, service: bool = False) -> None:
+    await conn.execute(
+        text(
+            "SELECT set_config('app.user_id', :u, true), set_config('app.organization_id', '', true), "
+            "set_config('app.service', :s, true)"
+        ),
+        {"u": str(user_id) if user_id else "", "s": "on" if service else ""},
+    )
+
+
+async def _make_user_with_rows(conn: AsyncConnection, email: str) -> uuid.UUID:
+    await _set(conn, service=True)
+    user_id = (
+        await conn.execute(text("INSERT INTO users (email) VALUES (:e) RETURNING id"), {"e": email})
+    ).scalar_one()
+    await conn.execute(text("INSERT INTO user_profiles (user_id) VALUES (:u)"), {"u": user_id})
+    await conn.execute(
+        text(
+            "INSERT INTO user_preferences (user_id, category, key, value) "
+            "VALUES (:u, 'display', 'theme', '\"dark\"')"
+        ),
+        {"u": user_id},
+    )
+    await conn.execute(
+        text(
+            "INSERT INTO user_sessions (user_id, session_token_hash, expires_at) "
+            "VALUES (:u, md5(random()::text), now() + interval '1 day')"
+        ),
+        {"u": user_id},
+    )
+    return user_id
+
+
+async def test_the_connection_is_the_restricted_application_role(connection: AsyncConnection) -> None:
+    row = (
+        await connection.execute(
+            text("SELECT current_user, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
+        )
+    ).one()
+    assert row.current_user == "saaskit_app"
+    assert row.rolsuper is False and row.rolbypassrls is False
+    owned = (
+        await connection.execute(
+            text("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tableowner = current_user")
+        )
+    ).scalar_one()
+    assert owned == 0
+
+
+@pytest.mark.parametrize("table", USER_OWNED)
+async def test_a_user_sees_only_their_own_rows(connection: AsyncConnection, table: str) -> None:
+    alice = await _make_user_with_rows(connection, "alice@example.com")
+    bob = await _make_user_with_rows(connection, "bob@example.com")
+    await _set(connection, alice)
+    owners = (await connection.execute(text(f"SELECT DISTINCT user_id FROM {table}"))).scalars().all()
+    assert owners == [alice]
+    # A query that forgets its WHERE, or asks for bob by id, still gets nothing of bob's.
+    assert (
+        await connection.execute(text(f"SELECT count(*) FROM {table} WHERE user_id = :b"), {"b": bob})
+    ).scalar_one() == 0
+    updated = (
+        await connection.execute(text(f"UPDATE {table} SET user_id = user_id WHERE user_id = :b"), {"b": bob})
+    ).rowcount  # type: ignore[attr-defined]
+    deleted = (await connection.execute(text(f"DELETE FROM {table} WHERE user_id = :b"), {"b": bob})).rowcount  # type: ignore[attr-defined]
+    assert updated == 0 and deleted == 0
+    await _set(connection, service=True)
+    assert (
+        await connection.execute(
+            text(f"SELECT count(DISTINCT user_id) FROM {table} WHERE user_id IN (:a, :b)"),
+            {"a": alice, "b": bob},
+        )
+    ).scalar_one() == 2
+
+
+@pytest.mark.parametrize("table", USER_OWNED)
+async def test_no_context_means_no_rows(connection: AsyncConnection, table: str) -> None:
+    await _make_user_with_rows(connection, "carol@example.com")
+    await _set(connection)
+    assert (await connection.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one() == 0
+
+
+async def test_writing_a_row_for_another_user_is_refused(connection: AsyncConnection) -> None:
+    alice = await _make_user_with_rows(connection, "dave@example.com")
+    bob = await _make_user_with_rows(connection, "erin@example.com")
+    await _set(connection, alice)
+    savepoint = await connection.begin_nested()
+    with pytest.raises(ProgrammingError, match="row-level security"):
+        await connection.execute(
+            text("INSERT INTO user_preferences (user_id, category, key, value) VALUES (:b, 'x', 'y', '1')"),
+            {"b": bob},
+        )
+    await savepoint.rollback()
+
+
+async def test_every_table_with_a_user_id_has_a_policy(connection: AsyncConnection) -> None:
+    """Fails when a new user-owned table is added without row-level security."""
+    rows = (
+        await connection.execute(
+            text(
+                """
+        SELECT c.relname, c.relrowsecurity,
+               EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid) AS has_policy
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'user_id' AND NOT a.attisdropped
+        WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+        """
+            )
+        )
+    ).all()
+    exempt = set(RLS_EXEMPT_USER_TABLES)
+    missing = [r.relname for r in rows if r.relname not in exempt and not (r.relrowsecurity and r.has_policy)]
+    assert missing == []
+
+
+# Tables with a user_id that are deliberately not user-private, and why (docs/schema.md).
+RLS_EXEMPT_USER_TABLES: dict[str, str] = {}

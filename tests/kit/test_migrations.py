@@ -1,0 +1,133 @@
+"""The migrated schema equals the models, round-trips, and documents itself."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, pool, text
+
+from saaskit.kit.db import libpq_url, sqlalchemy_url, with_database
+from saaskit.kit.migrations import downgrade, head_revision, include_object, upgrade
+from saaskit.models import Base
+from tests.conftest import DbUnderTest
+
+VERSIONS = Path(__file__).parents[2] / "src" / "saaskit" / "migrations" / "versions"
+
+
+def _diff(owner_url: str) -> list[object]:
+    engine = create_engine(sqlalchemy_url(owner_url), poolclass=pool.NullPool)
+    with engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn,
+            opts={"include_object": include_object, "compare_type": True, "compare_server_default": True},
+        )
+        diff = compare_metadata(context, Base.metadata)
+    engine.dispose()
+    return list(diff)
+
+
+@pytest.fixture
+def empty_database(pg_server: str) -> Iterator[str]:
+    name = f"saaskit_mig_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(libpq_url(pg_server), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+    try:
+        yield with_database(pg_server, name)
+    finally:
+        with psycopg.connect(libpq_url(pg_server), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+
+
+def test_migrated_schema_matches_the_models(migrated_db: DbUnderTest) -> None:
+    assert _diff(with_database(migrated_db.server_url, migrated_db.template or migrated_db.name)) == []
+
+
+def _tables(url: str) -> set[str]:
+    with psycopg.connect(libpq_url(url)) as conn:
+        rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()
+    return {r[0] for r in rows}
+
+
+def test_downgrade_to_base_and_upgrade_again(empty_database: str) -> None:
+    upgrade(empty_database)
+    tables_at_head = _tables(empty_database)
+    assert {"users", "user_sessions", "procrastinate_jobs"} <= tables_at_head
+    downgrade(empty_database, "base")
+    assert _tables(empty_database) == {"alembic_version"}
+    with psycopg.connect(libpq_url(empty_database)) as conn:
+        leftovers = conn.execute(
+            "SELECT proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+            "WHERE n.nspname = 'public'"
+        ).fetchall()
+        types = conn.execute(
+            "SELECT typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
+            "WHERE n.nspname = 'public' AND t.typtype IN ('e', 'c') "
+            "AND NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.reltype = t.oid)"
+        ).fetchall()
+    assert leftovers == [] and types == []
+    upgrade(empty_database)
+    assert _tables(empty_database) == tables_at_head
+    assert _diff(empty_database) == []
+
+
+def test_each_revision_downgrades_one_step(empty_database: str) -> None:
+    upgrade(empty_database)
+    head = head_revision()
+    downgrade(empty_database, "-1")
+    upgrade(empty_database, "head")
+    with psycopg.connect(libpq_url(empty_database)) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == (head,)
+
+
+def test_every_table_and_column_has_a_comment(migrated_db: DbUnderTest) -> None:
+    url = with_database(migrated_db.server_url, migrated_db.template or migrated_db.name)
+    with psycopg.connect(libpq_url(url)) as conn:
+        tables = conn.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm') AND NOT c.relispartition "
+            "AND c.relname <> 'alembic_version' AND obj_description(c.oid, 'pg_class') IS NULL"
+        ).fetchall()
+        columns = conn.execute(
+            "SELECT c.relname || '.' || a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm') AND NOT c.relispartition "
+            "AND c.relname <> 'alembic_version' AND a.attnum > 0 AND NOT a.attisdropped "
+            "AND col_description(c.oid, a.attnum) IS NULL"
+        ).fetchall()
+    assert tables == [] and columns == []
+
+
+def test_revision_files_are_date_prefixed_and_chained() -> None:
+    files = sorted(p.name for p in VERSIONS.glob("*.py"))
+    assert files, "no revisions found"
+    pattern = re.compile(r"^\d{4}_\d{2}_\d{2}_\d{4}_[a-z0-9_]+\.py$")
+    assert [f for f in files if not pattern.match(f)] == []
+    numbers = [f.split("_")[3] for f in files]
+    assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)
+    previous = None
+    for name in files:
+        source = (VERSIONS / name).read_text()
+        revision = re.search(r'^revision: str = "(\w+)"', source, re.M)
+        down = re.search(r"^down_revision: .* = (None|\"(\w+)\")", source, re.M)
+        assert revision and down, name
+        assert (down.group(2) if down.group(2) else None) == previous, name
+        previous = revision.group(1)
+    assert previous == head_revision()
+
+
+def test_application_role_cannot_change_alembic_version(migrated_db: DbUnderTest) -> None:
+    from tests.conftest import make_settings
+
+    settings = make_settings()
+    with (
+        psycopg.connect(libpq_url(migrated_db.app_url(settings))) as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
+    ):
+        conn.execute(text("UPDATE alembic_version SET version_num = 'x'").text)  # type: ignore[arg-type]
