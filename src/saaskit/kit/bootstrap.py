@@ -83,9 +83,11 @@ class Environment:
         return self.owner_tag != MANUAL_OWNER
 
     def keep_running(self) -> None:
-        """Leave the embedded server running after exit (``saaskit db start``)."""
-        self._should_stop = False
-        self._owner_file.write_text(MANUAL_OWNER)
+        """Leave the embedded server running after exit (``saaskit db start``). A server that
+        another live process (a ``serve``) answers for stays that process's to stop."""
+        if self._should_stop:
+            self._should_stop = False
+            self._owner_file.write_text(MANUAL_OWNER)
 
     @property
     def urls(self) -> DatabaseUrls:

@@ -38,14 +38,16 @@ def client_ip(request: Request, trusted_proxies: list[str] | tuple[str, ...]) ->
         return peer
     forwarded = request.headers.get("x-forwarded-for", "")
     hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+    candidate = peer
     for hop in reversed(hops):
         try:
             ipaddress.ip_address(hop)
         except ValueError:
-            break
+            return candidate  # nothing left of a malformed entry can be believed
         if not _is_trusted(hop, trusted):
             return hop
-    return hops[0] if hops else peer
+        candidate = hop
+    return candidate
 
 
 def client_country(request: Request, trusted_proxies: list[str] | tuple[str, ...], header: str) -> str | None:
