@@ -24,16 +24,15 @@ from saaskit.kit.state import Runtime
 
 logger = logging.getLogger(__name__)
 
-TASK_MODULES = ["saaskit.accounts.tasks"]
+TASK_MODULES = ["saaskit.accounts.tasks", "saaskit.tenancy.tasks"]
 
 # The connector is a placeholder until ``bind`` gives it a real address.
 jobs = procrastinate.App(connector=PsycopgConnector(), import_paths=TASK_MODULES)
 
 
-def bind(app_url: str, *, max_size: int = 4) -> procrastinate.App:
-    """The task registry bound to a database (as the application role)."""
-    connector = PsycopgConnector(conninfo=libpq_url(app_url), min_size=1, max_size=max_size)
-    return jobs.with_connector(connector)
+def connector_for(app_url: str, *, max_size: int = 4) -> PsycopgConnector:
+    """A connector to the database as the application role."""
+    return PsycopgConnector(conninfo=libpq_url(app_url), min_size=1, max_size=max_size)
 
 
 def runtime_of(context: JobContext) -> Runtime:
@@ -60,25 +59,39 @@ async def run_worker(
     restart_delay_seconds: float = 5.0,
 ) -> None:
     """Run a worker until cancelled; with ``wait=False``, until the queue is empty."""
-    bound = bind(app_url, max_size=concurrency + 1)
-    async with bound.open_async():
-        while True:
-            try:
-                await bound.run_worker_async(
-                    concurrency=concurrency,
-                    wait=wait,
-                    install_signal_handlers=False,
-                    listen_notify=wait,
-                    delete_jobs="successful",
-                    shutdown_graceful_timeout=20,
-                    additional_context={"runtime": runtime},
-                )
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("the job worker failed; restarting in %.0f s", restart_delay_seconds)
-            else:
-                if not wait:
-                    return
-                logger.error("the job worker stopped on its own; restarting in %.0f s", restart_delay_seconds)
-            await asyncio.sleep(restart_delay_seconds)
+    # One app: its tasks (and periodic schedule) point back to it, so the connector is swapped
+    # in place for the worker's lifetime rather than copied into a second app.
+    with jobs.replace_connector(connector_for(app_url, max_size=concurrency + 1)) as bound:
+        async with bound.open_async():
+            await _supervise(
+                bound,
+                runtime,
+                concurrency=concurrency,
+                wait=wait,
+                restart_delay_seconds=restart_delay_seconds,
+            )
+
+
+async def _supervise(
+    bound: procrastinate.App, runtime: Runtime, *, concurrency: int, wait: bool, restart_delay_seconds: float
+) -> None:
+    while True:
+        try:
+            await bound.run_worker_async(
+                concurrency=concurrency,
+                wait=wait,
+                install_signal_handlers=False,
+                listen_notify=wait,
+                delete_jobs="successful",
+                shutdown_graceful_timeout=20,
+                additional_context={"runtime": runtime},
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("the job worker failed; restarting in %.0f s", restart_delay_seconds)
+        else:
+            if not wait:
+                return
+            logger.error("the job worker stopped on its own; restarting in %.0f s", restart_delay_seconds)
+        await asyncio.sleep(restart_delay_seconds)

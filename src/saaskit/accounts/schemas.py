@@ -40,6 +40,9 @@ class SignupIn(Input):
     analytics_consent: bool = False
     device: DeviceIn | None = None
     set_cookie: bool = False
+    invitation_token: str | None = Field(
+        default=None, max_length=200, description="Accept this invitation as part of sign-up (same e-mail)."
+    )
 
 
 class LoginIn(Input):

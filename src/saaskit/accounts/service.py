@@ -59,8 +59,8 @@ def check_password_strength(runtime: Runtime, password: str, field: str = "passw
         raise Unprocessable(f"{field}: must be at least {minimum} characters long", field=field)
 
 
-async def _beta_gate(session: AsyncSession, email: str) -> None:
-    if not await system_service.get_value(session, "access.beta_mode", False):
+async def _beta_gate(session: AsyncSession, email: str, *, invited: bool) -> None:
+    if invited or not await system_service.get_value(session, "access.beta_mode", False):
         return
     allowed = await session.scalar(select(BetaWhitelist.id).where(BetaWhitelist.email == email))
     if allowed is None:
@@ -125,10 +125,12 @@ async def sign_up(
     analytics_consent: bool,
     device: DeviceIn | None,
     client: ClientInfo,
+    invited: bool = False,
 ) -> IssuedSession:
+    """``invited``: the caller checked a pending invitation for this e-mail (it opens the beta)."""
     email = normalize_email(email)
     check_password_strength(runtime, password)
-    await _beta_gate(session, email)
+    await _beta_gate(session, email, invited=invited)
     user = await create_user(
         session,
         runtime,

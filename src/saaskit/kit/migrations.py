@@ -21,7 +21,7 @@ from saaskit.kit.db import sqlalchemy_url
 logger = logging.getLogger(__name__)
 
 # Tables the application role may read and append to but never change: the audit trail.
-APPEND_ONLY_TABLES: set[str] = set()
+APPEND_ONLY_TABLES: set[str] = {"activities"}
 # Tables the application role may only read.
 READ_ONLY_TABLES: set[str] = {"alembic_version"}
 

@@ -50,14 +50,18 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 async def keyset_page(
     session: AsyncSession,
-    query: Select[Any],
+    query: Select[*tuple[Any, ...]],
     *,
     created_at: InstrumentedAttribute[Any],
     row_id: InstrumentedAttribute[Any],
     limit: int,
     cursor: str | None,
 ) -> tuple[list[Any], str | None]:
-    """Rows of ``query`` (which selects one entity) newest first, and the next page's cursor."""
+    """Rows of ``query`` newest first by ``(created_at, row_id)``, and the next page's cursor.
+
+    A query selecting one entity yields entities; one selecting several yields tuples whose
+    first element carries ``created_at`` and ``row_id``.
+    """
     if cursor:
         after_created, raw_id = decode_cursor(cursor)
         try:
@@ -70,9 +74,10 @@ async def keyset_page(
             tuple_(created_at, row_id)
             < tuple_(literal(after_created, created_at.type), literal(after_id, row_id.type))
         )
-    rows = list(await session.scalars(query.order_by(created_at.desc(), row_id.desc()).limit(limit + 1)))
+    result = await session.execute(query.order_by(created_at.desc(), row_id.desc()).limit(limit + 1))
+    rows = [row[0] if len(row) == 1 else tuple(row) for row in result.all()]
     if len(rows) <= limit:
         return rows, None
     rows = rows[:limit]
-    last = rows[-1]
+    last = rows[-1][0] if isinstance(rows[-1], tuple) else rows[-1]
     return rows, encode_cursor(getattr(last, created_at.key), getattr(last, row_id.key))

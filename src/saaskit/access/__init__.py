@@ -1,0 +1,1 @@
+"""Roles, role assignments and the one permission check every endpoint uses."""

@@ -1,0 +1,1 @@
+"""Organizations, their members, teams, workspaces and invitations (seed 004)."""

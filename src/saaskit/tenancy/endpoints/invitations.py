@@ -1,0 +1,117 @@
+"""Invitations: managed under ``/api/orgs/{org_id}/invitations``, answered under ``/api/invitations``."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy import func, select
+
+from saaskit.access.dependencies import OrgRequest, org_access
+from saaskit.accounts import service as accounts
+from saaskit.accounts.dependencies import CurrentUser
+from saaskit.audit.service import Actor
+from saaskit.kit.deps import ClientDep, DbSession
+from saaskit.kit.pagination import CursorParam, LimitParam, Page
+from saaskit.tenancy import invitations
+from saaskit.tenancy.models import ORG_ROLES, Invitation
+from saaskit.tenancy.schemas import (
+    AcceptedOut,
+    InvitationIn,
+    InvitationOut,
+    InvitationTokenIn,
+    InvitationWithTokenOut,
+)
+
+router = APIRouter(prefix="/api/orgs/{org_id}/invitations", tags=["invitations"])
+invitee_router = APIRouter(prefix="/api/invitations", tags=["invitations"])
+
+Invite = Annotated[OrgRequest, Depends(org_access("members:invite"))]
+
+
+def _out(invitation: Invitation, now: datetime) -> InvitationOut:
+    out = InvitationOut.model_validate(invitation)
+    out.status = invitations.effective_status(invitation, now)
+    return out
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=InvitationWithTokenOut,
+    summary="Invite someone (the answer carries the link token, once)",
+)
+async def create_invitation(body: InvitationIn, session: DbSession, org: Invite) -> InvitationWithTokenOut:
+    invitation, token = await invitations.create(session, org.access, org.actor, body)
+    return InvitationWithTokenOut(**InvitationOut.model_validate(invitation).model_dump(), token=token)
+
+
+@router.get("", response_model=Page[InvitationOut], summary="Invitations, filterable by status and e-mail")
+async def list_invitations(
+    session: DbSession,
+    org: Invite,
+    limit: LimitParam = 50,
+    cursor: CursorParam = None,
+    status: Annotated[str | None, Query(pattern="^(pending|accepted|declined|revoked|expired)$")] = None,
+    email: Annotated[str | None, Query(max_length=320)] = None,
+) -> Page[InvitationOut]:
+    rows, next_cursor = await invitations.list_invitations(
+        session, org.access, status=status, email=email, limit=limit, cursor=cursor
+    )
+    now = await session.scalar(select(func.now()))
+    assert now is not None
+    return Page[InvitationOut](items=[_out(i, now) for i in rows], next_cursor=next_cursor)
+
+
+@router.post("/{invitation_id}/revoke", response_model=InvitationOut, summary="Revoke a pending invitation")
+async def revoke_invitation(invitation_id: uuid.UUID, session: DbSession, org: Invite) -> InvitationOut:
+    invitation = await invitations.revoke(session, org.access, org.actor, invitation_id)
+    return InvitationOut.model_validate(invitation)
+
+
+@router.post(
+    "/{invitation_id}/resend",
+    response_model=InvitationWithTokenOut,
+    summary="Send again with a new token (the old link stops working)",
+)
+async def resend_invitation(
+    invitation_id: uuid.UUID, session: DbSession, org: Invite
+) -> InvitationWithTokenOut:
+    invitation, token = await invitations.resend(session, org.access, org.actor, invitation_id)
+    return InvitationWithTokenOut(**InvitationOut.model_validate(invitation).model_dump(), token=token)
+
+
+async def _me(session: DbSession, principal: CurrentUser, client: ClientDep, path: str) -> tuple[Actor, str]:
+    user = await accounts.get_user(session, principal.user_id)
+    return Actor(user_id=principal.user_id, ip_hash=client.ip_hash, request=f"POST {path}"), user.email
+
+
+@invitee_router.post("/accept", response_model=AcceptedOut, summary="Accept an invitation sent to my e-mail")
+async def accept_invitation(
+    body: InvitationTokenIn, principal: CurrentUser, session: DbSession, client: ClientDep
+) -> AcceptedOut:
+    actor, email = await _me(session, principal, client, "/api/invitations/accept")
+    invitation = await invitations.accept(
+        session, actor, user_id=principal.user_id, email=email, token=body.token
+    )
+    return AcceptedOut(
+        organization_id=invitation.organization_id,
+        role=invitation.role if invitation.role in ORG_ROLES else "member",
+        team_id=invitation.team_id,
+        workspace_id=invitation.workspace_id,
+    )
+
+
+@invitee_router.post(
+    "/decline", status_code=200, response_model=InvitationOut, summary="Decline an invitation"
+)
+async def decline_invitation(
+    body: InvitationTokenIn, principal: CurrentUser, session: DbSession, client: ClientDep
+) -> InvitationOut:
+    actor, email = await _me(session, principal, client, "/api/invitations/decline")
+    invitation = await invitations.decline(
+        session, actor, user_id=principal.user_id, email=email, token=body.token
+    )
+    return InvitationOut.model_validate(invitation)
