@@ -5,15 +5,29 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from saaskit import __version__
+from saaskit.access import endpoints as access_endpoints
 from saaskit.accounts import endpoints as accounts_endpoints
+from saaskit.audit import endpoints as audit_endpoints
 from saaskit.kit.errors import install_error_handlers
 from saaskit.kit.middleware import BodySizeLimit
 from saaskit.kit.state import Runtime
 from saaskit.system import endpoints as system_endpoints
 from saaskit.system import health
+from saaskit.tenancy.endpoints import routers as tenancy_routers
+
+ROUTERS: list[APIRouter] = [
+    health.router,
+    accounts_endpoints.router,
+    accounts_endpoints.admin_router,
+    system_endpoints.router,
+    *tenancy_routers,
+    access_endpoints.router,
+    access_endpoints.catalog_router,
+    audit_endpoints.router,
+]
 
 
 def create_app(runtime: Runtime, *, dispose_on_shutdown: bool = True) -> FastAPI:
@@ -31,12 +45,7 @@ def create_app(runtime: Runtime, *, dispose_on_shutdown: bool = True) -> FastAPI
     )
     app.state.runtime = runtime
     install_error_handlers(app)
-    for router in (
-        health.router,
-        accounts_endpoints.router,
-        accounts_endpoints.admin_router,
-        system_endpoints.router,
-    ):
+    for router in ROUTERS:
         app.include_router(router)
     app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.http.max_body_bytes)
     return app

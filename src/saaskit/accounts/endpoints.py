@@ -26,11 +26,13 @@ from saaskit.accounts.schemas import (
     SignupIn,
     UserOut,
 )
+from saaskit.audit.service import Actor
 from saaskit.kit.deps import ClientDep, DbSession, RuntimeDep
 from saaskit.kit.errors import error_response
 from saaskit.kit.pagination import CursorParam, LimitParam, Page, keyset_page
 from saaskit.kit.schemas import Input, Output
 from saaskit.kit.state import Runtime
+from saaskit.tenancy import invitations
 
 router = APIRouter(prefix="/api", tags=["accounts"])
 
@@ -90,6 +92,9 @@ def _token_response(
     summary="Create an account and sign it in",
 )
 async def signup(body: SignupIn, session: DbSession, runtime: RuntimeDep, client: ClientDep) -> Response:
+    invited_email = None
+    if body.invitation_token:
+        invited_email = await invitations.invitation_email(session, body.invitation_token)
     issued = await service.sign_up(
         session,
         runtime,
@@ -100,7 +105,13 @@ async def signup(body: SignupIn, session: DbSession, runtime: RuntimeDep, client
         analytics_consent=body.analytics_consent,
         device=body.device,
         client=_client(client),
+        invited=invited_email is not None and invited_email == service.normalize_email(body.email),
     )
+    if body.invitation_token:
+        actor = Actor(user_id=issued.user.id, ip_hash=client.ip_hash, request="POST /api/auth/signup")
+        await invitations.accept(
+            session, actor, user_id=issued.user.id, email=issued.user.email, token=body.invitation_token
+        )
     return _token_response(
         issued, await _user_out(session, issued.user), runtime, set_cookie=body.set_cookie, status_code=201
     )

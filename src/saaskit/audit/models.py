@@ -6,11 +6,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Text, text
+from sqlalchemy import DateTime, ForeignKey, Index, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from saaskit.kit.models import Base, created_at_column, uuid_pk
+from saaskit.kit.models import Base, uuid_pk
 
 
 class Activity(Base):
@@ -58,4 +58,10 @@ class Activity(Base):
     ip_address_hash: Mapped[str | None] = mapped_column(
         Text, comment="Salted HMAC-SHA-256 of the actor's IP."
     )
-    created_at: Mapped[datetime] = created_at_column("When the change happened (UTC).")
+    # clock_timestamp(), not now(): several changes in one transaction keep their real order.
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True),
+        nullable=False,
+        server_default=func.clock_timestamp(),
+        comment="When the change happened (UTC).",
+    )

@@ -90,9 +90,7 @@ async def list_for_user(
                     OrganizationMember.user_id == user_id, OrganizationMember.is_active.is_(True)
                 )
             )
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     if not memberships:
         return [], None

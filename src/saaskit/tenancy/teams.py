@@ -167,7 +167,7 @@ async def list_members(
         .where(TeamMember.team_id == team_id, TeamMember.left_at.is_(None))
         .order_by(TeamMember.joined_at, TeamMember.id)
     )
-    return [(m, u) for m, u in rows.tuples().all()]
+    return [(m, u) for m, u in rows.all()]
 
 
 async def _require_org_member(session: AsyncSession, organization_id: uuid.UUID, user_id: uuid.UUID) -> str:

@@ -225,7 +225,7 @@ async def list_members(
         .where(WorkspaceMember.workspace_id == workspace_id)
         .order_by(WorkspaceMember.created_at, WorkspaceMember.id)
     )
-    return [(m, u) for m, u in rows.tuples().all()]
+    return [(m, u) for m, u in rows.all()]
 
 
 async def add_member(

@@ -1,0 +1,159 @@
+"""Invitations: tokens work once, expire, die on resend or revoke, and only for the invited e-mail."""
+
+from __future__ import annotations
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tests.helpers import error_of, signup
+from tests.tenancy.conftest import make_org
+
+
+async def _invite(
+    client: httpx.AsyncClient, headers: dict[str, str], org_id: str, email: str, **extra: object
+) -> httpx.Response:
+    return await client.post(
+        f"/api/orgs/{org_id}/invitations", headers=headers, json={"email": email, **extra}
+    )
+
+
+async def test_accept_once_with_the_matching_email(client: httpx.AsyncClient, session: AsyncSession) -> None:
+    owner = await signup(client)
+    org = await make_org(client, owner)
+    created = await _invite(client, owner.headers, org["id"], "New.Hire@example.com", role="admin")
+    assert created.status_code == 201
+    token = created.json()["token"]
+    assert token.startswith("inv_")
+    stored = (
+        await session.execute(
+            text("SELECT token_hash FROM invitations WHERE id = :i"), {"i": created.json()["id"]}
+        )
+    ).scalar_one()
+    assert stored != token and len(stored) == 64
+    listed = (await client.get(f"/api/orgs/{org['id']}/invitations", headers=owner.headers)).json()["items"]
+    assert "token" not in listed[0] and listed[0]["status"] == "pending"
+    wrong_person = await signup(client)
+    mismatch = await client.post(
+        "/api/invitations/accept", headers=wrong_person.headers, json={"token": token}
+    )
+    assert mismatch.status_code == 403 and error_of(mismatch)["code"] == "email_mismatch"
+    hire = await signup(client, "new.hire@example.com")
+    accepted = await client.post("/api/invitations/accept", headers=hire.headers, json={"token": token})
+    assert accepted.status_code == 200 and accepted.json()["role"] == "admin"
+    reused = await client.post("/api/invitations/accept", headers=hire.headers, json={"token": token})
+    assert reused.status_code == 410 and error_of(reused)["code"] == "invitation_used"
+    members = (await client.get(f"/api/orgs/{org['id']}/members", headers=hire.headers)).json()["items"]
+    assert {m["email"]: m["role"] for m in members}["new.hire@example.com"] == "admin"
+    already = await _invite(client, owner.headers, org["id"], "new.hire@example.com")
+    assert already.status_code == 409 and error_of(already)["code"] == "already_member"
+
+
+async def test_expired_revoked_and_resent_tokens(client: httpx.AsyncClient, session: AsyncSession) -> None:
+    owner = await signup(client)
+    org = await make_org(client, owner)
+    invitee = await signup(client, "later@example.com")
+    first = (await _invite(client, owner.headers, org["id"], "later@example.com")).json()
+    duplicate = await _invite(client, owner.headers, org["id"], "later@example.com")
+    assert duplicate.status_code == 409 and error_of(duplicate)["code"] == "already_invited"
+    await session.execute(
+        text("UPDATE invitations SET expires_at = now() - interval '1 minute' WHERE id = :i"),
+        {"i": first["id"]},
+    )
+    await session.flush()
+    expired = await client.post(
+        "/api/invitations/accept", headers=invitee.headers, json={"token": first["token"]}
+    )
+    assert expired.status_code == 410 and error_of(expired)["code"] == "invitation_expired"
+    shown = (
+        await client.get(f"/api/orgs/{org['id']}/invitations?status=expired", headers=owner.headers)
+    ).json()
+    assert [i["id"] for i in shown["items"]] == [first["id"]]
+    resent = await client.post(
+        f"/api/orgs/{org['id']}/invitations/{first['id']}/resend", headers=owner.headers
+    )
+    assert resent.status_code == 200 and resent.json()["sent_count"] == 2
+    old = await client.post(
+        "/api/invitations/accept", headers=invitee.headers, json={"token": first["token"]}
+    )
+    assert old.status_code == 404 and error_of(old)["code"] == "invitation_not_found"
+    revoked = await client.post(
+        f"/api/orgs/{org['id']}/invitations/{first['id']}/revoke", headers=owner.headers
+    )
+    assert revoked.status_code == 200 and revoked.json()["status"] == "revoked"
+    dead = await client.post(
+        "/api/invitations/accept", headers=invitee.headers, json={"token": resent.json()["token"]}
+    )
+    assert dead.status_code == 410 and error_of(dead)["code"] == "invitation_revoked"
+    garbage = await client.post(
+        "/api/invitations/accept", headers=invitee.headers, json={"token": "inv_nothing_here"}
+    )
+    assert garbage.status_code == 404
+
+
+async def test_decline(client: httpx.AsyncClient) -> None:
+    owner = await signup(client)
+    org = await make_org(client, owner)
+    invitee = await signup(client, "no.thanks@example.com")
+    token = (await _invite(client, owner.headers, org["id"], "no.thanks@example.com")).json()["token"]
+    declined = await client.post("/api/invitations/decline", headers=invitee.headers, json={"token": token})
+    assert declined.status_code == 200 and declined.json()["status"] == "declined"
+    assert (await client.get(f"/api/orgs/{org['id']}", headers=invitee.headers)).status_code == 404
+    late = await client.post("/api/invitations/accept", headers=invitee.headers, json={"token": token})
+    assert late.status_code == 410
+
+
+async def test_team_and_workspace_invitations(client: httpx.AsyncClient) -> None:
+    owner = await signup(client)
+    org = await make_org(client, owner)
+    team = (
+        await client.post(f"/api/orgs/{org['id']}/teams", headers=owner.headers, json={"name": "QA"})
+    ).json()
+    ws = (
+        await client.post(
+            f"/api/orgs/{org['id']}/workspaces",
+            headers=owner.headers,
+            json={"name": "Lab", "visibility": "private"},
+        )
+    ).json()
+    bad_role = await _invite(
+        client, owner.headers, org["id"], "t@example.com", team_id=team["id"], role="admin"
+    )
+    assert bad_role.status_code == 422 and error_of(bad_role)["field"] == "role"
+    both = await _invite(
+        client, owner.headers, org["id"], "t@example.com", team_id=team["id"], workspace_id=ws["id"]
+    )
+    assert both.status_code == 422
+    t_token = (
+        await _invite(client, owner.headers, org["id"], "t@example.com", team_id=team["id"], role="team_lead")
+    ).json()["token"]
+    w_token = (
+        await _invite(client, owner.headers, org["id"], "t@example.com", workspace_id=ws["id"])
+    ).json()["token"]
+    joiner = await signup(client, "t@example.com", invitation_token=t_token)
+    assert (
+        await client.post("/api/invitations/accept", headers=joiner.headers, json={"token": w_token})
+    ).status_code == 200
+    team_members = (
+        await client.get(f"/api/orgs/{org['id']}/teams/{team['id']}/members", headers=owner.headers)
+    ).json()
+    assert [(m["email"], m["role"]) for m in team_members] == [("t@example.com", "team_lead")]
+    seen = (await client.get(f"/api/orgs/{org['id']}/workspaces", headers=joiner.headers)).json()["items"]
+    assert [w["name"] for w in seen] == ["Lab"]
+    members = (await client.get(f"/api/orgs/{org['id']}/members", headers=owner.headers)).json()["items"]
+    assert {m["email"]: m["role"] for m in members}["t@example.com"] == "member"
+
+
+async def test_an_invitation_opens_the_beta(client: httpx.AsyncClient, session: AsyncSession) -> None:
+    owner = await signup(client)
+    org = await make_org(client, owner)
+    await session.execute(text("UPDATE system_settings SET value = 'true' WHERE key = 'access.beta_mode'"))
+    await session.flush()
+    token = (await _invite(client, owner.headers, org["id"], "vip@example.com")).json()["token"]
+    closed = await client.post(
+        "/api/auth/signup",
+        json={"email": "random@example.com", "password": "x" * 12, "invitation_token": token},
+    )
+    assert closed.status_code == 403, "a token for another address does not open the beta"
+    joined = await signup(client, "vip@example.com", invitation_token=token)
+    assert (await client.get(f"/api/orgs/{org['id']}", headers=joined.headers)).status_code == 200
