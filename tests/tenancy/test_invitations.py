@@ -157,3 +157,28 @@ async def test_an_invitation_opens_the_beta(client: httpx.AsyncClient, session: 
     assert closed.status_code == 403, "a token for another address does not open the beta"
     joined = await signup(client, "vip@example.com", invitation_token=token)
     assert (await client.get(f"/api/orgs/{org['id']}", headers=joined.headers)).status_code == 200
+
+
+async def test_the_expiry_job_marks_overdue_invitations(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    from saaskit.tenancy.invitations import expire_overdue
+
+    owner = await signup(client)
+    org = await make_org(client, owner)
+    overdue = (await _invite(client, owner.headers, org["id"], "old@example.com")).json()
+    fresh = (await _invite(client, owner.headers, org["id"], "new@example.com")).json()
+    await session.execute(
+        text("UPDATE invitations SET expires_at = now() - interval '1 hour' WHERE id = :i"),
+        {"i": overdue["id"]},
+    )
+    assert await expire_overdue(session) == 1
+    statuses = dict(
+        (
+            await session.execute(
+                text("SELECT id::text, status FROM invitations WHERE id IN (:a, :b)"),
+                {"a": overdue["id"], "b": fresh["id"]},
+            )
+        ).all()
+    )
+    assert statuses == {overdue["id"]: "expired", fresh["id"]: "pending"}
