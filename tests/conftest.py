@@ -28,7 +28,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from saaskit.app import create_app
-from saaskit.config import AuthSettings, Settings
+from saaskit.config import AuthSettings, DatabaseSettings, Settings
 from saaskit.kit.bootstrap import build_runtime
 from saaskit.kit.db import (
     SERVICE,
@@ -46,8 +46,11 @@ from saaskit.kit.embedded import EmbeddedPostgres
 from saaskit.kit.migrations import ensure_app_role, upgrade
 from saaskit.kit.state import Runtime
 
+pytest_plugins = ["tests.live"]
+
 TEST_SECRET = "test-secret-" + "x" * 32
-APP_ROLE = "saaskit_app"
+# Not saaskit_app: tests on a shared server must not touch a real installation's role.
+APP_ROLE = "saaskit_test_app"
 
 
 @dataclass
@@ -67,7 +70,12 @@ class DbUnderTest:
 def make_settings(**overrides: object) -> Settings:
     # Cheap argon2 parameters: the suite hashes hundreds of passwords.
     auth = AuthSettings(argon2_time_cost=1, argon2_memory_cost_kib=64, argon2_parallelism=1)
-    values: dict[str, object] = {"secret_key": TEST_SECRET, "auth": auth, "log_level": "WARNING"}
+    values: dict[str, object] = {
+        "secret_key": TEST_SECRET,
+        "auth": auth,
+        "log_level": "WARNING",
+        "database": DatabaseSettings(app_role=APP_ROLE),
+    }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
 

@@ -55,7 +55,7 @@ async def test_the_connection_is_the_restricted_application_role(connection: Asy
             text("SELECT current_user, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
         )
     ).one()
-    assert row.current_user == "saaskit_app"
+    assert row.current_user == "saaskit_test_app"
     assert row.rolsuper is False and row.rolbypassrls is False
     owned = (
         await connection.execute(

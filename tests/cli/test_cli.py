@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from saaskit.cli import app
 from saaskit.config import get_settings
 from saaskit.kit.embedded import EmbeddedPostgres, _bin_dir
-from tests.conftest import DbUnderTest
+from tests.conftest import APP_ROLE, TEST_SECRET, DbUnderTest
 
 runner = CliRunner()
 
@@ -22,7 +22,8 @@ def cli_env(fresh_database: DbUnderTest, tmp_path: Path) -> Iterator[dict[str, s
     get_settings.cache_clear()
     yield {
         "SAASKIT_DATABASE_URL": fresh_database.owner_url,
-        "SAASKIT_SECRET_KEY": "cli-test-secret-0123456789abcdef",
+        "SAASKIT_SECRET_KEY": TEST_SECRET,
+        "SAASKIT_DATABASE_APP_ROLE": APP_ROLE,
         "SAASKIT_DATA_DIR": str(tmp_path / "data"),
         "SAASKIT_LOG_LEVEL": "WARNING",
     }
