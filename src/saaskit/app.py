@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,6 +19,8 @@ from saaskit.kit.state import Runtime
 from saaskit.system import endpoints as system_endpoints
 from saaskit.system import health
 from saaskit.tenancy.endpoints import routers as tenancy_routers
+from saaskit.tracking.endpoints import routers as tracking_routers
+from saaskit.tracking.latency import LatencyMiddleware, LatencyRecorder
 
 ROUTERS: list[APIRouter] = [
     health.router,
@@ -27,13 +31,20 @@ ROUTERS: list[APIRouter] = [
     access_endpoints.router,
     access_endpoints.catalog_router,
     audit_endpoints.router,
+    *tracking_routers,
 ]
 
 
 def create_app(runtime: Runtime, *, dispose_on_shutdown: bool = True) -> FastAPI:
+    latency = LatencyRecorder()
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        flusher = asyncio.create_task(latency.run(runtime, runtime.settings.tracking.latency_flush_seconds))
         yield
+        flusher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await flusher
         if dispose_on_shutdown:
             await runtime.db.dispose()
 
@@ -44,8 +55,10 @@ def create_app(runtime: Runtime, *, dispose_on_shutdown: bool = True) -> FastAPI
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.state.latency = latency
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
     app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.http.max_body_bytes)
+    app.add_middleware(LatencyMiddleware, recorder=latency)
     return app

@@ -94,6 +94,46 @@ def worker_command(
     run_worker_only(settings, concurrency=concurrency or settings.jobs.worker_concurrency)
 
 
+@app.command("partitions")
+def partitions_command(
+    ensure: Annotated[
+        bool, typer.Option("--ensure", help="Create the next periods' partitions now.")
+    ] = False,
+    drop_expired: Annotated[
+        bool, typer.Option("--drop-expired", help="Drop partitions past retention.")
+    ] = False,
+) -> None:
+    """Show the analytics tables' time partitions (rows, size, range); create or drop them."""
+    from saaskit.tracking import partitions
+
+    async def work(runtime: Runtime) -> tuple[list[partitions.PartitionInfo], list[str], list[str]]:
+        async with runtime.db.session(SERVICE) as session:
+            created = await partitions.ensure_ahead(session) if ensure else []
+            dropped = await partitions.drop_expired(session) if drop_expired else []
+            return await partitions.list_partitions(session), created, dropped
+
+    with Environment(get_settings()) as env:
+        rows, created, dropped = _run_with_runtime(env, work)
+    table = Table("table", "partition", "from (UTC)", "to (UTC)", "rows (est.)", "size", "retention")
+    for info in rows:
+        spec = partitions.SPECS[info.parent]
+        retention = f"{spec.retention_days} days" if spec.retention_days else "until rolled up"
+        table.add_row(
+            info.parent,
+            info.name,
+            f"{info.starts:%Y-%m-%d}" if info.starts else "default",
+            f"{info.ends:%Y-%m-%d}" if info.ends else "",
+            f"{info.row_estimate:,}",
+            f"{info.size_bytes / 1024:,.0f} kB",
+            retention,
+        )
+    console.print(table)
+    for name in created:
+        console.print(f"created {name}")
+    for name in dropped:
+        console.print(f"dropped {name}")
+
+
 # -- migrate -----------------------------------------------------------------------------------
 @migrate_app.callback(invoke_without_command=True)
 def migrate_default(ctx: typer.Context) -> None:

@@ -64,6 +64,17 @@ class JobSettings(BaseSettings):
     session_retention_days: int = Field(default=90, ge=1, description="Ended sessions are kept this long.")
 
 
+class TrackingSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SAASKIT_TRACKING_", extra="ignore")
+
+    max_decompressed_bytes: int = Field(
+        default=20 * 1024 * 1024, ge=1024, description="Largest capture payload after decompression."
+    )
+    latency_flush_seconds: float = Field(
+        default=60.0, gt=0, description="How often request latency is written."
+    )
+
+
 class StripeSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SAASKIT_STRIPE_", extra="ignore")
 
@@ -87,6 +98,7 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     stripe: StripeSettings = Field(default_factory=StripeSettings)
 
 

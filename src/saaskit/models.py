@@ -9,5 +9,14 @@ from saaskit.audit import models as audit_models
 from saaskit.kit.models import Base
 from saaskit.system import models as system_models
 from saaskit.tenancy import models as tenancy_models
+from saaskit.tracking import models as tracking_models
 
-__all__ = ["Base", "access_models", "accounts_models", "audit_models", "system_models", "tenancy_models"]
+__all__ = [
+    "Base",
+    "access_models",
+    "accounts_models",
+    "audit_models",
+    "system_models",
+    "tenancy_models",
+    "tracking_models",
+]

@@ -24,6 +24,7 @@ from saaskit.jobs import run_worker
 from saaskit.kit.bootstrap import Environment
 from saaskit.kit.db import SERVICE
 from saaskit.kit.state import Runtime
+from saaskit.tracking import partitions
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +81,9 @@ def run_server(settings: Settings, *, host: str, port: int, workers: int, with_w
 async def _serve(env: Environment, *, host: str, port: int, with_worker: bool) -> None:
     settings = env.settings
     runtime = env.runtime()
+    async with runtime.db.session(SERVICE) as session:
+        # The hourly job keeps this true; on start nothing waits for it.
+        await partitions.ensure_ahead(session)
     password = await ensure_first_admin(runtime, settings.admin_email)
     if password:
         _announce_admin(settings.admin_email, password)

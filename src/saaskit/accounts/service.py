@@ -18,6 +18,7 @@ from saaskit.kit.errors import Conflict, Forbidden, NotFound, Unprocessable
 from saaskit.kit.hashing import keyed_hash, new_token, token_hash
 from saaskit.kit.state import Runtime
 from saaskit.system import service as system_service
+from saaskit.tracking.records import record_activity
 
 INVALID_CREDENTIALS = (
     "The e-mail or password is wrong, or the account is locked for a while after too many failed attempts."
@@ -142,6 +143,7 @@ async def sign_up(
         client=client,
         device_fingerprint=device.fingerprint if device else None,
     )
+    await record_activity(session, user_id=user.id, event_type="signup")
     return await _open_session(session, runtime, user, "password", device, client)
 
 
@@ -175,6 +177,7 @@ async def sign_in(
     user.failed_sign_in_count = 0
     user.locked_until = None
     await set_context(session, Context(user_id=user.id))
+    await record_activity(session, user_id=user.id, event_type="login")
     return await _open_session(session, runtime, user, "password", device, client)
 
 

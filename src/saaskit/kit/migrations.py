@@ -27,8 +27,16 @@ READ_ONLY_TABLES: set[str] = {"alembic_version"}
 
 
 def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
-    """procrastinate's objects come from its own schema file, not from our models."""
-    return not (name is not None and name.startswith("procrastinate"))
+    """procrastinate's objects come from its own schema file and time partitions from the
+    partition job, not from our models: the schema comparison skips both."""
+    if name is None:
+        return True
+    if name.startswith("procrastinate"):
+        return False
+    from saaskit.tracking.partitions import is_partition_name
+
+    table = getattr(getattr(obj, "table", None), "name", None)
+    return not (is_partition_name(name) or (type_ == "index" and table and is_partition_name(table)))
 
 
 def alembic_config(owner_url: str) -> Config:
@@ -93,7 +101,22 @@ def _schemas(conn: Connection) -> Iterable[str]:
 def _grant_schema(conn: Connection, schema: str, role: str) -> None:
     s = _quote_ident(schema)
     conn.execute(text(f"GRANT USAGE ON SCHEMA {s} TO {role}"))
-    conn.execute(text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {s} TO {role}"))
+    # Tables and views, but never partitions: a partition queried directly would bypass its
+    # parent's row-level security. Partitioned tables are reached through their parent only.
+    relations = conn.execute(
+        text(
+            "SELECT c.relname, c.relispartition FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = :schema AND c.relkind IN ('r', 'p', 'v', 'm')"
+        ),
+        {"schema": schema},
+    ).all()
+    for name, is_partition in relations:
+        relation = f"{s}.{_quote_ident(name)}"
+        if is_partition:
+            conn.execute(text(f"REVOKE ALL ON {relation} FROM {role}"))
+        else:
+            conn.execute(text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {relation} TO {role}"))
     conn.execute(text(f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {s} TO {role}"))
     conn.execute(text(f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {s} TO {role}"))
     if schema != "public":

@@ -1,0 +1,258 @@
+"""The PostHog capture protocol (v0), so official PostHog SDKs send to saaskit unchanged.
+
+Decoding follows PostHog's own capture service (rust/capture, v0): the payload comes from
+``?data=`` or the body; a form body carries ``data`` and ``compression``; gzip is recognised by
+hint (query, form, Content-Encoding) or by its magic bytes; base64 by hint or by its alphabet;
+then one JSON document: a bare array, ``{"api_key"|"token", "batch": [...]}`` or one event.
+lz64 (lz-string), used by posthog-js releases from before 2021 only, is refused with a 400.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import re
+import uuid
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+
+GZIP_MAGIC = b"\x1f\x8b\x08"
+FORM = "application/x-www-form-urlencoded"
+_B64 = re.compile(rb"^[A-Za-z0-9+/=]*$")
+_B64_LOOSE = re.compile(rb"^[A-Za-z0-9+/= ]*$")
+FUTURE_LIMIT = timedelta(hours=23)
+UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+
+
+class CaptureError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class CaptureRequest:
+    token: str
+    events: list[dict[str, Any]]  # normalised, ready for ingest.store_events
+    received: int
+
+
+def _compression(value: str | None) -> str | None:
+    return {
+        "gzip": "gzip",
+        "gzip-js": "gzip",
+        "lz64": "lz64",
+        "lz-string": "lz64",
+        "base64": "base64",
+        "b64": "base64",
+    }.get((value or "").lower())
+
+
+def _looks_like_form(raw: bytes) -> bool:
+    head = raw[:128]
+    return any(head.startswith(t) or (b"&" + t) in head for t in (b"data=", b"_=", b"ip=", b"compression="))
+
+
+def _looks_like_b64(raw: bytes, *, loose: bool = False) -> bool:
+    return bool(raw) and bool((_B64_LOOSE if loose else _B64).match(raw[:128])) and len(raw) % 4 == 0
+
+
+def _gunzip(payload: bytes, limit: int) -> bytes:
+    decompressor = zlib.decompressobj(wbits=31)
+    try:
+        out = decompressor.decompress(payload, limit + 1)
+    except zlib.error as exc:
+        raise CaptureError(400, "failed to decode request: invalid gzip data") from exc
+    if len(out) > limit or decompressor.unconsumed_tail:
+        raise CaptureError(413, f"the decompressed request exceeds {limit} bytes")
+    return out
+
+
+def decode_payload(
+    *, path: str, query: dict[str, str], content_type: str, content_encoding: str, body: bytes, limit: int
+) -> Any:
+    """The JSON document a PostHog SDK sent, whatever its encoding."""
+    raw = query["data"].encode() if query.get("data") else body
+    if not raw:
+        raise CaptureError(400, "request missing data payload")
+    if not _looks_like_form(raw) and _looks_like_b64(raw):
+        with contextlib.suppress(binascii.Error, ValueError):
+            raw = base64.b64decode(raw, validate=True)
+    form: dict[str, str] = {}
+    if content_type == FORM:
+        if not _looks_like_form(raw):
+            raise CaptureError(400, "expected form data (data=...) in the request body")
+        form = {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True).items()}
+        if form.get("data") and _looks_like_b64(form["data"].encode(), loose=True):
+            form["data"] = form["data"].replace(" ", "+")  # '+' became ' ' in URL decoding
+    hint = (
+        _compression(query.get("compression"))
+        or _compression(form.get("compression"))
+        or _compression(content_encoding)
+    )
+    payload = form["data"].encode() if form.get("data") is not None else raw
+    if hint == "lz64":
+        raise CaptureError(400, "lz64 compression (posthog-js before 2021) is not supported: update the SDK")
+    if hint == "gzip" or payload.startswith(GZIP_MAGIC):
+        payload = _gunzip(payload, limit)
+    elif content_encoding.lower() == "deflate":
+        try:
+            payload = zlib.decompress(payload)
+        except zlib.error as exc:
+            raise CaptureError(400, "failed to decode request: invalid deflate data") from exc
+    if len(payload) > limit:
+        raise CaptureError(413, f"the request exceeds {limit} bytes")
+    legacy = path.rstrip("/") in ("/e", "/capture", "/engage", "/track", "/i/v0/e")
+    if (legacy or hint == "base64") and _looks_like_b64(payload):
+        with contextlib.suppress(binascii.Error, ValueError):
+            payload = base64.b64decode(payload, validate=True)
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise CaptureError(400, f"failed to parse request: {exc}") from exc
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise CaptureError(400, f"invalid timestamp {value[:40]!r}") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def event_time(event: dict[str, Any], sent_at: datetime | None, now: datetime) -> datetime:
+    """PostHog's rule: correct the client's clock by sent_at, else use offset, else now; never
+    more than 23 hours in the future."""
+    timestamp = _parse_time(event.get("timestamp"))
+    raw_properties = event.get("properties")
+    properties: dict[str, Any] = raw_properties if isinstance(raw_properties, dict) else {}
+    if properties.get("$ignore_sent_at") is True:
+        sent_at = None
+    if timestamp is not None:
+        moment = now + (timestamp - sent_at) if sent_at is not None else timestamp
+    elif isinstance(event.get("offset"), int | float):
+        moment = now - timedelta(milliseconds=float(event["offset"]))
+    else:
+        moment = now
+    return now if moment - now > FUTURE_LIMIT else moment
+
+
+def _token_of(event: dict[str, Any]) -> Any:
+    token = event.get("token", event.get("$token", event.get("api_key")))
+    properties = event.get("properties")
+    if token is None and isinstance(properties, dict):
+        token = properties.get("token", properties.get("$token"))
+    return token
+
+
+def _uuid_or_none(value: Any) -> str | None:
+    if not value:
+        return None
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError as exc:
+        raise CaptureError(400, f"invalid uuid {str(value)[:40]!r}") from exc
+
+
+def parse(document: Any, *, path: str, query: dict[str, str], now: datetime | None = None) -> CaptureRequest:
+    """Validate the decoded document and normalise its events (PostHog's rules: one bad event
+    fails the whole request with 400)."""
+    now = now or datetime.now(UTC)
+    batch_token: Any = None
+    sent_at: datetime | None = None
+    if isinstance(document, list):
+        raw_events = document
+    elif isinstance(document, dict) and "batch" in document:
+        batch_token = document.get("token", document.get("api_key"))
+        raw_events = document["batch"]
+        sent_at = _parse_time(document.get("sent_at"))
+    elif isinstance(document, dict) and "event" in document:
+        raw_events = [document]
+        sent_at = _parse_time(document.get("sent_at"))
+    elif isinstance(document, dict) and path.startswith("/engage"):
+        raw_events = [dict(document, event="$identify")]
+    else:
+        raise CaptureError(400, "failed to hydrate events from request")
+    if not isinstance(raw_events, list) or not raw_events:
+        raise CaptureError(400, "request holds no event")
+    if not all(isinstance(e, dict) for e in raw_events):
+        raise CaptureError(400, "every event must be a JSON object")
+    raw_events = [e for e in raw_events if e.get("event") != "$performance_event"]
+    if sent_at is None and (query.get("_") or query.get("sent_at") or "").isdigit():
+        moment = datetime.fromtimestamp(int(query.get("_") or query["sent_at"]) / 1000, UTC)
+        sent_at = moment if moment.year > 2020 else None
+    token = batch_token
+    if token is None:
+        tokens = {_token_of(e) for e in raw_events} - {None}
+        if len(tokens) > 1:
+            raise CaptureError(401, "batch submitted with inconsistent api_key values")
+        token = tokens.pop() if tokens else None
+    if not isinstance(token, str) or not token.strip() or len(token.strip()) > 64:
+        raise CaptureError(401, "event submitted without a valid api_key")
+    events = [normalise(e, sent_at, now) for e in raw_events]
+    return CaptureRequest(token=token.strip(), events=events, received=len(raw_events))
+
+
+def normalise(event: dict[str, Any], sent_at: datetime | None, now: datetime) -> dict[str, Any]:
+    name = event.get("event")
+    if not isinstance(name, str) or not name:
+        raise CaptureError(400, "event submitted with an empty event name")
+    raw_properties = event.get("properties")
+    properties: dict[str, Any] = dict(raw_properties) if isinstance(raw_properties, dict) else {}
+    distinct: Any = event.get("distinct_id", event.get("$distinct_id"))
+    if distinct is None:
+        distinct = properties.get("distinct_id")
+    if distinct is None or distinct == "":
+        raise CaptureError(400, "event submitted without a distinct_id")
+    distinct_id = distinct if isinstance(distinct, str) else orjson.dumps(distinct).decode()
+    distinct_id = distinct_id.replace("\0", "\ufffd")[:200]
+    for key in ("$set", "$set_once"):
+        if isinstance(event.get(key), dict):
+            properties[key] = {**properties.get(key, {}), **event[key]}
+    normalised: dict[str, Any] = {
+        "id": _uuid_or_none(event.get("uuid")),
+        "timestamp": event_time(event, sent_at, now),
+        "event_name": name[:200],
+        "distinct_id": distinct_id,
+        "session_id": _short(properties.get("$session_id")),
+        "properties": properties,
+        **{key: _short(properties.get(key)) for key in UTM_KEYS},
+    }
+    if name == "$pageview" and isinstance(properties.get("$current_url"), str):
+        normalised["page"] = {
+            "url": properties["$current_url"],
+            "title": _short(properties.get("title")),
+            "referrer": _short(properties.get("$referrer")),
+        }
+    if name in ("$identify", "$create_alias", "$set"):
+        normalised["identify"] = _identify_link(name, distinct_id, properties)
+    return normalised
+
+
+def _short(value: Any, limit: int = 2000) -> str | None:
+    return value[:limit] if isinstance(value, str) and value else None
+
+
+def _identify_link(
+    name: str, distinct_id: str, properties: dict[str, Any]
+) -> tuple[list[str], dict[str, Any]]:
+    """(distinct ids to link, hints naming the user): the ids of this person and how to find them."""
+    ids = [distinct_id]
+    for key in ("$anon_distinct_id", "alias"):
+        if isinstance(properties.get(key), str) and properties[key]:
+            ids.append(properties[key][:200])
+    person = {**(properties.get("$set_once") or {}), **(properties.get("$set") or {})}
+    hints = {
+        "email": person.get("email") or properties.get("email"),
+        "user_id": person.get("user_id") or properties.get("$user_id") or distinct_id,
+    }
+    return ids, hints

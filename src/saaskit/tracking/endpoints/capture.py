@@ -1,0 +1,87 @@
+"""PostHog capture endpoints: ``/capture``, ``/batch``, ``/e``, ``/i/v0/e``, ``/track``,
+``/engage``, each with or without a trailing slash, for GET and POST (and OPTIONS for
+browsers). Success is exactly ``200 {"status": 1}``: the Python SDK treats any other 2xx as a
+failure and retries it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from saaskit.kit.db import Context, set_context
+from saaskit.kit.deps import ClientDep, DbSession, RuntimeDep
+from saaskit.kit.errors import error_body
+from saaskit.tracking import identity, ingest
+from saaskit.tracking.capture import CaptureError, decode_payload, parse
+
+router = APIRouter(tags=["posthog capture"])
+
+PATHS = ["/capture", "/batch", "/e", "/i/v0/e", "/track", "/engage"]
+OK = b'{"status":1}'
+
+
+def _cors(request: Request) -> dict[str, str]:
+    origin = request.headers.get("origin")
+    if not origin:
+        return {}
+    return {
+        "Access-Control-Allow-Origin": origin,
+        "Access-Control-Allow-Credentials": "true",
+        "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+        "Access-Control-Allow-Headers": request.headers.get("access-control-request-headers", "content-type"),
+        "Vary": "Origin",
+    }
+
+
+def _failure(request: Request, status: int, code: str, message: str) -> JSONResponse:
+    # The Python SDK logs `detail`; the rest is saaskit's usual error shape.
+    return JSONResponse(
+        {**error_body(code, message), "detail": message}, status_code=status, headers=_cors(request)
+    )
+
+
+async def capture(request: Request, session: DbSession, runtime: RuntimeDep, client: ClientDep) -> Response:
+    path = request.url.path
+    query = dict(request.query_params)
+    try:
+        document: Any = decode_payload(
+            path=path,
+            query=query,
+            content_type=request.headers.get("content-type", "").split(";")[0].strip().lower(),
+            content_encoding=request.headers.get("content-encoding", ""),
+            body=await request.body(),
+            limit=runtime.settings.tracking.max_decompressed_bytes,
+        )
+        parsed = parse(document, path=path, query=query)
+    except CaptureError as exc:
+        code = {400: "bad_request", 401: "invalid_ingestion_key", 413: "payload_too_large"}.get(
+            exc.status, "error"
+        )
+        return _failure(request, exc.status, code, exc.message)
+    organization_id = await identity.organization_for_key(session, parsed.token)
+    if organization_id is None:
+        return _failure(request, 401, "invalid_ingestion_key", "unknown or rotated project api_key")
+    await set_context(session, Context(organization_id=organization_id))
+    if parsed.events:
+        attribution = ingest.Attribution(organization_id=organization_id, country_code=client.country_code)
+        await ingest.store_events(session, attribution, parsed.events)
+    return Response(OK, media_type="application/json", headers=_cors(request))
+
+
+async def preflight(request: Request) -> Response:
+    return Response(b'{"status":"Ok"}', media_type="application/json", headers=_cors(request))
+
+
+for _path in PATHS:
+    for _variant in (_path, _path + "/"):
+        router.add_api_route(
+            _variant,
+            capture,
+            methods=["GET", "POST"],
+            include_in_schema=_variant == _path,
+            summary=f"PostHog capture ({_path})",
+            response_class=Response,
+        )
+        router.add_api_route(_variant, preflight, methods=["OPTIONS"], include_in_schema=False)

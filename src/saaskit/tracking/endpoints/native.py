@@ -1,0 +1,141 @@
+"""The native ingestion API: ``/api/events``, ``/api/page-views``, ``/api/widget-events``,
+``/api/activity``, ``/api/system-events``, ``/api/errors``, ``/api/metrics``.
+
+Every answer counts what was received, stored, already there (duplicates) and dropped (privacy);
+it is sent only after the transaction committed.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Body, Request
+
+from saaskit.kit.deps import DbSession
+from saaskit.kit.errors import Unprocessable
+from saaskit.tracking import ingest, records
+from saaskit.tracking.endpoints.attribution import Sender, SignedInSender
+from saaskit.tracking.schemas import (
+    ActivityIn,
+    ErrorIn,
+    EventIn,
+    IngestOut,
+    MetricIn,
+    PageViewIn,
+    SystemEventIn,
+    WidgetEventIn,
+    parse_items,
+)
+
+router = APIRouter(prefix="/api", tags=["ingestion"])
+
+ONE_OR_MANY = 'One object, or `{"%s": [...]}` with up to 1,000 of them (all stored or none).'
+
+
+def _out(result: ingest.IngestResult) -> IngestOut:
+    return IngestOut(**result.as_dict())
+
+
+def _event_dict(event: EventIn, now: datetime) -> dict[str, Any]:
+    return {
+        "id": str(event.uuid) if event.uuid else None,
+        "timestamp": event.timestamp or now,
+        "event_name": event.event_name,
+        "event_category": event.event_category,
+        "event_action": event.event_action,
+        "properties": event.properties,
+        "distinct_id": event.distinct_id,
+        "session_id": event.session_id,
+        "utm_source": event.utm_source,
+        "utm_medium": event.utm_medium,
+        "utm_campaign": event.utm_campaign,
+        "utm_term": event.utm_term,
+        "utm_content": event.utm_content,
+    }
+
+
+@router.post("/events", response_model=IngestOut, summary="Store one event")
+async def post_event(event: EventIn, sender: Sender, session: DbSession) -> IngestOut:
+    result = await ingest.store_events(session, sender, [_event_dict(event, datetime.now(UTC))])
+    return _out(result)
+
+
+@router.post(
+    "/events/batch",
+    response_model=IngestOut,
+    summary="Store up to 1,000 events in one transaction (all or nothing)",
+)
+async def post_events(
+    sender: Sender, session: DbSession, body: Any = Body(description=ONE_OR_MANY % "events")
+) -> IngestOut:
+    if not isinstance(body, dict) or "events" not in body:
+        raise Unprocessable("events: required (a list of events)", field="events")
+    events = parse_items(body, EventIn, "events")
+    now = datetime.now(UTC)
+    return _out(await ingest.store_events(session, sender, [_event_dict(e, now) for e in events]))
+
+
+@router.post("/page-views", response_model=IngestOut, summary="Store page views")
+async def post_page_views(
+    sender: Sender, session: DbSession, body: Any = Body(description=ONE_OR_MANY % "page_views")
+) -> IngestOut:
+    now = datetime.now(UTC)
+    pages = [
+        {
+            "url": p.page_url,
+            "title": p.page_title,
+            "referrer": p.referrer,
+            "load_time_ms": p.load_time_ms,
+            "time_on_page_seconds": p.time_on_page_seconds,
+            "bounce": p.bounce,
+            "viewed_at": p.viewed_at or now,
+            "session_id": p.session_id,
+            "distinct_id": p.distinct_id,
+        }
+        for p in parse_items(body, PageViewIn, "page_views")
+    ]
+    return _out(await ingest.store_page_views(session, sender, pages))
+
+
+@router.post("/widget-events", response_model=IngestOut, summary="Store widget interactions (signed in)")
+async def post_widget_events(
+    sender: SignedInSender, session: DbSession, body: Any = Body(description=ONE_OR_MANY % "events")
+) -> IngestOut:
+    items = [w.model_dump() for w in parse_items(body, WidgetEventIn, "events")]
+    return _out(await records.store_widget_events(session, sender, items))
+
+
+@router.post("/activity", response_model=IngestOut, summary="Record an action or app open (signed in)")
+async def post_activity(item: ActivityIn, sender: SignedInSender, session: DbSession) -> IngestOut:
+    if item.event_type == "action" and not item.action_name:
+        raise Unprocessable("action_name: required for actions", field="action_name")
+    return _out(await records.store_activity(session, sender, [item.model_dump()]))
+
+
+@router.post("/system-events", response_model=IngestOut, summary="Report system events (crashes, health)")
+async def post_system_events(
+    request: Request,
+    sender: Sender,
+    session: DbSession,
+    body: Any = Body(description=ONE_OR_MANY % "events"),
+) -> IngestOut:
+    items = [s.model_dump() for s in parse_items(body, SystemEventIn, "events")]
+    user_agent = (request.headers.get("user-agent") or "")[:512] or None
+    return _out(await records.store_system_events(session, sender, items, user_agent))
+
+
+@router.post("/errors", response_model=IngestOut, summary="Report application errors")
+async def post_errors(
+    sender: Sender, session: DbSession, body: Any = Body(description=ONE_OR_MANY % "errors")
+) -> IngestOut:
+    items = [e.model_dump() for e in parse_items(body, ErrorIn, "errors")]
+    return _out(await records.store_errors(session, sender, items))
+
+
+@router.post("/metrics", response_model=IngestOut, summary="Report performance metrics")
+async def post_metrics(
+    sender: Sender, session: DbSession, body: Any = Body(description=ONE_OR_MANY % "metrics")
+) -> IngestOut:
+    items = [m.model_dump() for m in parse_items(body, MetricIn, "metrics")]
+    return _out(await records.store_metrics(session, sender, items))

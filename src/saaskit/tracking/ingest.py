@@ -1,0 +1,213 @@
+"""Writing analytics rows. Each table gets one INSERT per request, its rows passed as a single
+JSON document (``jsonb_to_recordset``): measured 1.5-2x faster than ``unnest`` of arrays, and the
+application role may not COPY into tables under row-level security.
+
+Callers hand in events already validated and normalised (see ``capture`` and the native
+endpoints); this module applies attribution and the privacy filter, then writes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from saaskit.tracking import identity
+from saaskit.tracking.privacy import ERRORS_ONLY, FULL, effective_level, filter_properties, strip_query
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """Whose events these are: a signed-in user, or an organization through its ingestion key."""
+
+    organization_id: uuid.UUID | None = None
+    user_id: uuid.UUID | None = None
+    country_code: str | None = None
+
+
+@dataclass
+class IngestResult:
+    received: int
+    stored: int = 0
+    duplicates: int = 0
+    dropped: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+EVENT_COLUMNS = (
+    "id uuid, timestamp timestamptz, organization_id uuid, user_id uuid, distinct_id text, session_id text, "
+    "event_name text, event_category text, event_action text, properties jsonb, utm_source text, "
+    "utm_medium text, utm_campaign text, utm_term text, utm_content text, country_code text"
+)
+INSERT_EVENTS = text(
+    "INSERT INTO events (id, timestamp, organization_id, user_id, distinct_id, session_id, event_name, "
+    "event_category, event_action, properties, utm_source, utm_medium, utm_campaign, utm_term, utm_content, "
+    "country_code) "
+    "SELECT coalesce(r.id, gen_random_uuid()), r.timestamp, r.organization_id, r.user_id, r.distinct_id, "
+    "r.session_id, r.event_name, r.event_category, r.event_action, coalesce(r.properties, '{}'::jsonb), "
+    "r.utm_source, r.utm_medium, r.utm_campaign, r.utm_term, r.utm_content, r.country_code "
+    f"FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({EVENT_COLUMNS}) ON CONFLICT DO NOTHING"
+)
+INSERT_PAGE_VIEWS = text(
+    "INSERT INTO page_views (id, viewed_at, organization_id, user_id, distinct_id, session_id, page_url, "
+    "page_title, referrer, load_time_ms, time_on_page_seconds, bounce) "
+    "SELECT coalesce(r.id, gen_random_uuid()), r.viewed_at, r.organization_id, r.user_id, r.distinct_id, "
+    "r.session_id, r.page_url, r.page_title, r.referrer, r.load_time_ms, r.time_on_page_seconds, r.bounce "
+    "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(id uuid, viewed_at timestamptz, "
+    "organization_id uuid, user_id uuid, distinct_id text, session_id text, page_url text, "
+    "page_title text, referrer text, "
+    "load_time_ms int, time_on_page_seconds int, bounce boolean) ON CONFLICT DO NOTHING"
+)
+USER_LEVELS = text("SELECT id, tracking_level, analytics_consent FROM users WHERE id = ANY(:ids)")
+LINKED_USERS = text(
+    "SELECT i.distinct_id, u.id, u.tracking_level, u.analytics_consent FROM tracking_identities i "
+    "JOIN users u ON u.id = i.user_id WHERE i.organization_id = :org AND i.distinct_id = ANY(:dids)"
+)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError
+
+
+def to_json(rows: list[dict[str, Any]]) -> str:
+    return orjson.dumps(rows, default=_default).decode()
+
+
+async def user_levels(session: AsyncSession, user_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    if not user_ids:
+        return {}
+    rows = await session.execute(USER_LEVELS, {"ids": list(user_ids)})
+    return {r.id: effective_level(r.tracking_level, r.analytics_consent) for r in rows.all()}
+
+
+async def _linked(
+    session: AsyncSession, organization_id: uuid.UUID, distinct_ids: set[str]
+) -> dict[str, tuple[uuid.UUID, str]]:
+    if not distinct_ids:
+        return {}
+    rows = await session.execute(LINKED_USERS, {"org": organization_id, "dids": list(distinct_ids)})
+    return {r.distinct_id: (r.id, effective_level(r.tracking_level, r.analytics_consent)) for r in rows.all()}
+
+
+async def store_events(
+    session: AsyncSession, attribution: Attribution, events: list[dict[str, Any]]
+) -> IngestResult:
+    """Store normalised events (and the page views of ``$pageview``s) after the privacy filter.
+
+    Each event dict has ``id`` (str or None), ``timestamp`` (datetime), ``event_name``,
+    ``distinct_id``, ``session_id``, ``event_category``, ``event_action``, ``properties``,
+    ``utm_*`` and, for page views, ``page`` ({url, title, referrer, load_time_ms, ...}).
+    ``$identify`` / ``$create_alias`` events carry ``identify`` (distinct ids, hints).
+    """
+    result = IngestResult(received=len(events))
+    if attribution.organization_id is not None:
+        links = [e["identify"] for e in events if e.get("identify")]
+        if links:
+            await identity.identify(session, attribution.organization_id, links)
+    if attribution.user_id is not None:
+        level = (await user_levels(session, {attribution.user_id})).get(attribution.user_id, ERRORS_ONLY)
+        owners: dict[str, tuple[uuid.UUID, str]] = {}
+    else:
+        level = FULL
+        distinct_ids = {e["distinct_id"] for e in events if e.get("distinct_id")}
+        assert attribution.organization_id is not None
+        owners = await _linked(session, attribution.organization_id, distinct_ids)
+    rows: list[dict[str, Any]] = []
+    pages: list[dict[str, Any]] = []
+    for event in events:
+        user_id, event_level = attribution.user_id, level
+        if user_id is None and event.get("distinct_id") in owners:
+            user_id, event_level = owners[event["distinct_id"]]
+        if event_level == ERRORS_ONLY:
+            result.dropped += 1
+            continue
+        row = _event_row(event, attribution, user_id, event_level)
+        rows.append(row)
+        page = event.get("page")
+        if page and page.get("url"):
+            pages.append(_page_row(row, page, event_level))
+    if rows:
+        inserted = await session.execute(INSERT_EVENTS, {"rows": to_json(rows)})
+        result.stored = int(inserted.rowcount)  # type: ignore[attr-defined]
+        result.duplicates = len(rows) - result.stored
+    if pages:
+        await session.execute(INSERT_PAGE_VIEWS, {"rows": to_json(pages)})
+    return result
+
+
+def _event_row(
+    event: dict[str, Any], attribution: Attribution, user_id: uuid.UUID | None, level: str
+) -> dict[str, Any]:
+    timestamp: datetime = event["timestamp"]
+    return {
+        "id": event.get("id"),
+        "timestamp": timestamp.isoformat(),
+        "organization_id": attribution.organization_id,
+        "user_id": user_id,
+        "distinct_id": event.get("distinct_id"),
+        "session_id": event.get("session_id"),
+        "event_name": event["event_name"],
+        "event_category": event.get("event_category"),
+        "event_action": event.get("event_action"),
+        "properties": filter_properties(event.get("properties") or {}, level),
+        "utm_source": event.get("utm_source"),
+        "utm_medium": event.get("utm_medium"),
+        "utm_campaign": event.get("utm_campaign"),
+        "utm_term": event.get("utm_term"),
+        "utm_content": event.get("utm_content"),
+        "country_code": attribution.country_code,
+    }
+
+
+def _page_row(event_row: dict[str, Any], page: dict[str, Any], level: str) -> dict[str, Any]:
+    keep_text = level == FULL
+    return {
+        "id": event_row["id"],
+        "viewed_at": event_row["timestamp"],
+        "organization_id": event_row["organization_id"],
+        "user_id": event_row["user_id"],
+        "distinct_id": event_row["distinct_id"],
+        "session_id": event_row["session_id"],
+        "page_url": page["url"] if keep_text else strip_query(page["url"]) or "",
+        "page_title": page.get("title") if keep_text else None,
+        "referrer": page.get("referrer") if keep_text else strip_query(page.get("referrer")),
+        "load_time_ms": page.get("load_time_ms"),
+        "time_on_page_seconds": page.get("time_on_page_seconds"),
+        "bounce": page.get("bounce"),
+    }
+
+
+async def store_page_views(
+    session: AsyncSession, attribution: Attribution, pages: list[dict[str, Any]]
+) -> IngestResult:
+    """Page views sent directly (POST /api/page-views), with the same privacy rules."""
+    result = IngestResult(received=len(pages))
+    level = FULL
+    if attribution.user_id is not None:
+        level = (await user_levels(session, {attribution.user_id})).get(attribution.user_id, ERRORS_ONLY)
+    if level == ERRORS_ONLY:
+        result.dropped = len(pages)
+        return result
+    rows = []
+    for page in pages:
+        base = {
+            "id": None,
+            "timestamp": page["viewed_at"].isoformat(),
+            "organization_id": attribution.organization_id,
+            "user_id": attribution.user_id,
+            "distinct_id": page.get("distinct_id"),
+            "session_id": page.get("session_id"),
+        }
+        rows.append(_page_row(base, page, level))
+    inserted = await session.execute(INSERT_PAGE_VIEWS, {"rows": to_json(rows)})
+    result.stored = int(inserted.rowcount)  # type: ignore[attr-defined]
+    return result

@@ -1,0 +1,166 @@
+"""Time partitions of the analytics tables: created ahead, dropped after retention.
+
+The application role does not own the tables, so DDL goes through two SECURITY DEFINER
+functions created by migration 0005: ``app_ensure_partition`` (creates one partition, moving any
+rows of its range out of the DEFAULT partition first) and ``app_drop_partition``. Both accept
+only the tables and the partition-name shape below.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Literal
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+Period = Literal["month", "day"]
+
+
+@dataclass(frozen=True)
+class PartitionSpec:
+    table: str
+    column: str
+    period: Period
+    retention_days: int | None  # None: kept until the insights rollups take over (issue 7)
+    ahead: int = 2  # periods created beyond the current one
+
+
+SPECS: dict[str, PartitionSpec] = {
+    spec.table: spec
+    for spec in (
+        PartitionSpec("events", "timestamp", "month", None),
+        PartitionSpec("page_views", "viewed_at", "month", None),
+        PartitionSpec("activity_events", "created_at", "month", None),
+        PartitionSpec("widget_analytics", "timestamp", "day", 30, ahead=3),
+        PartitionSpec("system_events", "created_at", "month", 90),
+        PartitionSpec("error_logs", "created_at", "month", 180),
+        PartitionSpec("performance_metrics", "timestamp", "month", 90),
+    )
+}
+
+_BOUND = re.compile(r"FROM \('([^']+)'\) TO \('([^']+)'\)")
+
+
+def period_start(period: Period, at: datetime) -> datetime:
+    at = at.astimezone(UTC)
+    if period == "month":
+        return datetime(at.year, at.month, 1, tzinfo=UTC)
+    return datetime(at.year, at.month, at.day, tzinfo=UTC)
+
+
+def next_start(period: Period, start: datetime) -> datetime:
+    if period == "day":
+        return start + timedelta(days=1)
+    return datetime(start.year + start.month // 12, start.month % 12 + 1, 1, tzinfo=UTC)
+
+
+def partition_name(table: str, period: Period, start: datetime) -> str:
+    suffix = f"y{start.year:04d}m{start.month:02d}"
+    if period == "day":
+        suffix += f"d{start.day:02d}"
+    return f"{table}_{suffix}"
+
+
+def is_partition_name(name: str) -> bool:
+    """Partitions are not in the models; the schema-drift check skips them by name."""
+    return re.search(r"_(y\d{4}m\d{2}(d\d{2})?|default)$", name) is not None and any(
+        name.startswith(table + "_") for table in SPECS
+    )
+
+
+async def ensure_partition(session: AsyncSession, spec: PartitionSpec, start: datetime) -> str | None:
+    """Create the partition starting at ``start``; returns its name if it was created now."""
+    end = next_start(spec.period, start)
+    name = partition_name(spec.table, spec.period, start)
+    created = await session.scalar(
+        text("SELECT app_ensure_partition(:parent, :name, :start, :end)"),
+        {"parent": spec.table, "name": name, "start": start, "end": end},
+    )
+    return name if created else None
+
+
+async def ensure_range(session: AsyncSession, table: str, first: datetime, last: datetime) -> list[str]:
+    """Every partition of ``table`` covering ``first`` .. ``last`` (for backfills)."""
+    spec = SPECS[table]
+    created: list[str] = []
+    start = period_start(spec.period, first)
+    while start <= last:
+        if (name := await ensure_partition(session, spec, start)) is not None:
+            created.append(name)
+        start = next_start(spec.period, start)
+    return created
+
+
+async def ensure_ahead(session: AsyncSession, now: datetime | None = None) -> list[str]:
+    """The current period and ``ahead`` more of every table, so no insert waits on DDL."""
+    now = now or datetime.now(UTC)
+    created: list[str] = []
+    for spec in SPECS.values():
+        start = period_start(spec.period, now)
+        for _ in range(spec.ahead + 1):
+            if (name := await ensure_partition(session, spec, start)) is not None:
+                created.append(name)
+            start = next_start(spec.period, start)
+    return created
+
+
+@dataclass(frozen=True)
+class PartitionInfo:
+    parent: str
+    name: str
+    starts: datetime | None  # None for the DEFAULT partition
+    ends: datetime | None
+    row_estimate: int
+    size_bytes: int
+
+
+async def list_partitions(session: AsyncSession) -> list[PartitionInfo]:
+    rows = await session.execute(
+        text(
+            """
+            SELECT parent.relname AS parent, child.relname AS name,
+                   pg_get_expr(child.relpartbound, child.oid) AS bound,
+                   greatest(child.reltuples, 0)::bigint AS row_estimate,
+                   pg_total_relation_size(child.oid) AS size_bytes
+            FROM pg_inherits i
+            JOIN pg_class parent ON parent.oid = i.inhparent
+            JOIN pg_class child ON child.oid = i.inhrelid
+            JOIN pg_namespace n ON n.oid = parent.relnamespace AND n.nspname = 'public'
+            WHERE parent.relname = ANY(:tables) AND child.relkind = 'r'
+            ORDER BY parent.relname, child.relname
+            """
+        ),
+        {"tables": list(SPECS)},
+    )
+    out = []
+    for row in rows.all():
+        match = _BOUND.search(row.bound)
+        starts = datetime.fromisoformat(match.group(1)) if match else None
+        ends = datetime.fromisoformat(match.group(2)) if match else None
+        out.append(
+            PartitionInfo(row.parent, row.name, starts, ends, int(row.row_estimate), int(row.size_bytes))
+        )
+    return out
+
+
+async def drop_expired(session: AsyncSession, now: datetime | None = None) -> list[str]:
+    """Drop partitions whose whole range is older than their table's retention."""
+    now = now or datetime.now(UTC)
+    dropped: list[str] = []
+    for info in await list_partitions(session):
+        spec = SPECS[info.parent]
+        if spec.retention_days is None or info.ends is None:
+            continue
+        if info.ends <= now - timedelta(days=spec.retention_days):
+            await session.execute(
+                text("SELECT app_drop_partition(:parent, :name)"), {"parent": info.parent, "name": info.name}
+            )
+            dropped.append(info.name)
+    return dropped
+
+
+def month_floor(day: date) -> datetime:
+    return datetime(day.year, day.month, 1, tzinfo=UTC)
