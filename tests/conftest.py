@@ -32,6 +32,7 @@ from saaskit.config import AuthSettings, DatabaseSettings, Settings
 from saaskit.kit.bootstrap import build_runtime
 from saaskit.kit.db import (
     SERVICE,
+    SET_CONTEXT_SQL,
     Context,
     Database,
     app_role_password,
@@ -180,6 +181,9 @@ async def client(runtime: Runtime, connection: AsyncConnection) -> AsyncIterator
             except BaseException:
                 await db_session.rollback()
                 raise
+            finally:
+                # The test body's own `session` shares this connection and reads as the service.
+                await connection.execute(SET_CONTEXT_SQL, SERVICE.params())
             await run_after_commit(db_session)
 
     app.dependency_overrides[get_session] = test_session

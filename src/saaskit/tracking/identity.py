@@ -91,7 +91,8 @@ async def list_keys(session: AsyncSession, organization_id: uuid.UUID) -> list[I
         await session.scalars(
             select(IngestionKey)
             .where(IngestionKey.organization_id == organization_id)
-            .order_by(IngestionKey.created_at.desc())
+            # The live key first, then the rotated ones, newest first.
+            .order_by(IngestionKey.revoked_at.is_not(None), IngestionKey.created_at.desc())
         )
     )
 

@@ -46,14 +46,19 @@ EVENT_COLUMNS = (
     "event_name text, event_category text, event_action text, properties jsonb, utm_source text, "
     "utm_medium text, utm_campaign text, utm_term text, utm_content text, country_code text"
 )
+# Client uuids are claimed in event_receipts first; only events whose uuid was new (or that
+# came without one) are inserted. Same statement, same transaction: a rollback frees the claims.
 INSERT_EVENTS = text(
+    "WITH rows AS (SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(" + EVENT_COLUMNS + ")), "
+    "fresh AS (INSERT INTO event_receipts (id) SELECT id FROM rows WHERE id IS NOT NULL "
+    "ON CONFLICT DO NOTHING RETURNING id) "
     "INSERT INTO events (id, timestamp, organization_id, user_id, distinct_id, session_id, event_name, "
     "event_category, event_action, properties, utm_source, utm_medium, utm_campaign, utm_term, utm_content, "
     "country_code) "
     "SELECT coalesce(r.id, gen_random_uuid()), r.timestamp, r.organization_id, r.user_id, r.distinct_id, "
     "r.session_id, r.event_name, r.event_category, r.event_action, coalesce(r.properties, '{}'::jsonb), "
     "r.utm_source, r.utm_medium, r.utm_campaign, r.utm_term, r.utm_content, r.country_code "
-    f"FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({EVENT_COLUMNS}) ON CONFLICT DO NOTHING"
+    "FROM rows AS r WHERE r.id IS NULL OR r.id IN (SELECT id FROM fresh) ON CONFLICT DO NOTHING"
 )
 INSERT_PAGE_VIEWS = text(
     "INSERT INTO page_views (id, viewed_at, organization_id, user_id, distinct_id, session_id, page_url, "
@@ -123,7 +128,13 @@ async def store_events(
         owners = await _linked(session, attribution.organization_id, distinct_ids)
     rows: list[dict[str, Any]] = []
     pages: list[dict[str, Any]] = []
+    seen: set[str] = set()
     for event in events:
+        if event.get("id"):
+            if event["id"] in seen:  # the same event twice in one request
+                result.duplicates += 1
+                continue
+            seen.add(event["id"])
         user_id, event_level = attribution.user_id, level
         if user_id is None and event.get("distinct_id") in owners:
             user_id, event_level = owners[event["distinct_id"]]
@@ -138,7 +149,7 @@ async def store_events(
     if rows:
         inserted = await session.execute(INSERT_EVENTS, {"rows": to_json(rows)})
         result.stored = int(inserted.rowcount)  # type: ignore[attr-defined]
-        result.duplicates = len(rows) - result.stored
+        result.duplicates += len(rows) - result.stored
     if pages:
         await session.execute(INSERT_PAGE_VIEWS, {"rows": to_json(pages)})
     return result

@@ -320,6 +320,24 @@ class PerformanceMetric(Base):
     user_id: Mapped[uuid.UUID | None] = _user("User that sent it, if any.", ondelete="SET NULL")
 
 
+class EventReceipt(Base):
+    __tablename__ = "event_receipts"
+    __table_args__ = (
+        Index("idx_event_receipts_received_at", "received_at", postgresql_using="brin"),
+        {
+            "comment": "Client event uuids received in the last 48 hours: makes retried deliveries "
+            "idempotent (a retry's skew-corrected timestamp differs, so the events key alone cannot)."
+        },
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), primary_key=True, comment="The client's event uuid."
+    )
+    received_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=text("now()"), comment="First receipt (UTC)."
+    )
+
+
 class IngestionKey(Base):
     __tablename__ = "ingestion_keys"
     __table_args__ = (

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from procrastinate import JobContext
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.jobs import jobs, runtime_of
 from saaskit.kit.db import SERVICE
@@ -17,4 +19,14 @@ async def maintain_partitions(context: JobContext, timestamp: int) -> dict[str, 
     async with runtime.db.session(SERVICE) as session:
         created = await partitions.ensure_ahead(session)
         dropped = await partitions.drop_expired(session)
-    return {"created": created, "dropped": dropped}
+        forgotten = await forget_old_receipts(session)
+    return {"created": created, "dropped": dropped, "receipts_forgotten": [str(forgotten)]}
+
+
+async def forget_old_receipts(session: AsyncSession, hours: int = 48) -> int:
+    """Retries come within minutes; two days of receipts is plenty for idempotency."""
+    result = await session.execute(
+        text("DELETE FROM event_receipts WHERE received_at < now() - make_interval(hours => :h)"),
+        {"h": hours},
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

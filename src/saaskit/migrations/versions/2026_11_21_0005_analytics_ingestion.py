@@ -681,6 +681,27 @@ def upgrade() -> None:
     )
     op.create_index("idx_widget_analytics_user_id", "widget_analytics", ["user_id"], unique=False)
     op.create_index("idx_widget_analytics_widget_type", "widget_analytics", ["widget_type"], unique=False)
+    op.create_table(
+        "event_receipts",
+        sa.Column("id", sa.UUID(), nullable=False, comment="The client's event uuid."),
+        sa.Column(
+            "received_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+            comment="First receipt (UTC).",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_event_receipts")),
+        comment="Client event uuids received in the last 48 hours: makes retried deliveries idempotent (a "
+        "retry's skew-corrected timestamp differs, so the events key alone cannot).",
+    )
+    op.create_index(
+        "idx_event_receipts_received_at",
+        "event_receipts",
+        ["received_at"],
+        unique=False,
+        postgresql_using="brin",
+    )
     op.execute(FUNCTIONS)
     for table, (_column, period) in PARTITIONED.items():
         op.execute(f"CREATE TABLE {table}_default PARTITION OF {table} DEFAULT")
@@ -711,6 +732,7 @@ def downgrade() -> None:
     op.drop_index("idx_widget_analytics_widget_type", table_name="widget_analytics")
     op.drop_index("idx_widget_analytics_user_id", table_name="widget_analytics")
     op.drop_index("idx_widget_analytics_timestamp", table_name="widget_analytics", postgresql_using="brin")
+    op.drop_table("event_receipts")
     op.drop_table("widget_analytics")
     op.drop_index("idx_tracking_identities_user_id", table_name="tracking_identities")
     op.drop_table("tracking_identities")
