@@ -16,14 +16,28 @@ from tests.tracking.conftest import Project, consenting_user, count
 
 async def test_single_event_for_a_signed_in_user(client: httpx.AsyncClient, session: AsyncSession) -> None:
     user = await consenting_user(client)
-    response = await client.post("/api/events", headers=user.headers, json={
-        "event_name": "upgrade_clicked", "event_category": "billing", "event_action": "click",
-        "properties": {"plan": "pro"}, "utm_source": "newsletter", "utm_campaign": "nov"})
+    response = await client.post(
+        "/api/events",
+        headers=user.headers,
+        json={
+            "event_name": "upgrade_clicked",
+            "event_category": "billing",
+            "event_action": "click",
+            "properties": {"plan": "pro"},
+            "utm_source": "newsletter",
+            "utm_campaign": "nov",
+        },
+    )
     assert response.status_code == 200, response.text
     assert response.json() == {"received": 1, "stored": 1, "duplicates": 0, "dropped": 0}
-    row = (await session.execute(text(
-        "SELECT user_id, organization_id, event_category, properties, utm_source, utm_campaign FROM events "
-        "WHERE event_name = 'upgrade_clicked'"))).one()
+    row = (
+        await session.execute(
+            text(
+                "SELECT user_id, organization_id, event_category, properties, utm_source, utm_campaign FROM events "
+                "WHERE event_name = 'upgrade_clicked'"
+            )
+        )
+    ).one()
     assert row.user_id == user.id and row.organization_id is None
     assert row.properties == {"plan": "pro"} and row.utm_source == "newsletter" and row.utm_campaign == "nov"
 
@@ -39,12 +53,15 @@ async def test_batch_is_all_or_nothing_and_names_the_bad_index(
     error = error_of(refused)
     assert error["field"] == "events.2.timestamp"
     assert [(d["index"], d["field"]) for d in error["details"]] == [
-        (2, "events.2.timestamp"), (6, "events.6.event_name")]
+        (2, "events.2.timestamp"),
+        (6, "events.6.event_name"),
+    ]
     assert await count(session, "SELECT count(*) FROM events WHERE user_id = :u", u=user.id) == 0
     accepted = await client.post("/api/events/batch", headers=user.headers, json={"events": good})
     assert accepted.json() == {"received": 5, "stored": 5, "duplicates": 0, "dropped": 0}
-    too_many = await client.post("/api/events/batch", headers=user.headers,
-                                 json={"events": [{"event_name": "x"}] * 1001})
+    too_many = await client.post(
+        "/api/events/batch", headers=user.headers, json={"events": [{"event_name": "x"}] * 1001}
+    )
     assert too_many.status_code == 422 and error_of(too_many)["field"] == "events"
     missing = await client.post("/api/events/batch", headers=user.headers, json={"event_name": "x"})
     assert missing.status_code == 422 and error_of(missing)["field"] == "events"
@@ -63,27 +80,38 @@ async def test_uuid_makes_retries_idempotent(client: httpx.AsyncClient, session:
 async def test_timestamps_in_the_far_future_are_refused(client: httpx.AsyncClient) -> None:
     user = await consenting_user(client)
     future = (datetime.now(UTC) + timedelta(days=3)).isoformat()
-    response = await client.post("/api/events", headers=user.headers, json={"event_name": "x", "timestamp": future})
+    response = await client.post(
+        "/api/events", headers=user.headers, json={"event_name": "x", "timestamp": future}
+    )
     assert response.status_code == 422 and error_of(response)["field"] == "timestamp"
 
 
 async def test_ingestion_key_attributes_to_the_organization(
     client: httpx.AsyncClient, session: AsyncSession, project: Project
 ) -> None:
-    response = await client.post("/api/events", headers=project.key_headers,
-                                 json={"event_name": "server_side", "distinct_id": "anon-7"})
+    response = await client.post(
+        "/api/events",
+        headers=project.key_headers,
+        json={"event_name": "server_side", "distinct_id": "anon-7"},
+    )
     assert response.status_code == 200 and response.json()["stored"] == 1
-    row = (await session.execute(text("SELECT organization_id, user_id, distinct_id FROM events "
-                                      "WHERE event_name = 'server_side'"))).one()
+    row = (
+        await session.execute(
+            text("SELECT organization_id, user_id, distinct_id FROM events WHERE event_name = 'server_side'")
+        )
+    ).one()
     assert str(row.organization_id) == project.org_id and row.user_id is None and row.distinct_id == "anon-7"
-    unknown = await client.post("/api/events", headers={"Authorization": "Bearer phc_not_a_key"},
-                                json={"event_name": "x"})
+    unknown = await client.post(
+        "/api/events", headers={"Authorization": "Bearer phc_not_a_key"}, json={"event_name": "x"}
+    )
     assert unknown.status_code == 401 and error_of(unknown)["code"] == "invalid_ingestion_key"
     rotated = await client.post(f"/api/orgs/{project.org_id}/ingestion-keys", headers=project.owner.headers)
     assert rotated.status_code == 201 and rotated.json()["key"] != project.key
     old = await client.post("/api/events", headers=project.key_headers, json={"event_name": "x"})
     assert old.status_code == 401, "a rotated key stops working"
-    keys = (await client.get(f"/api/orgs/{project.org_id}/ingestion-keys", headers=project.owner.headers)).json()
+    keys = (
+        await client.get(f"/api/orgs/{project.org_id}/ingestion-keys", headers=project.owner.headers)
+    ).json()
     assert [k["revoked_at"] is None for k in keys] == [True, False]
     assert all("key" not in k and k["key_prefix"].startswith("phc_") for k in keys)
     anonymous = await client.post("/api/events", json={"event_name": "x"})
@@ -92,17 +120,37 @@ async def test_ingestion_key_attributes_to_the_organization(
 
 async def test_page_views(client: httpx.AsyncClient, session: AsyncSession) -> None:
     user = await consenting_user(client)
-    one = await client.post("/api/page-views", headers=user.headers, json={
-        "page_url": "https://app.example.com/settings?tab=billing", "page_title": "Billing", "session_id": "s-1",
-        "load_time_ms": 420, "time_on_page_seconds": 33, "bounce": False})
+    one = await client.post(
+        "/api/page-views",
+        headers=user.headers,
+        json={
+            "page_url": "https://app.example.com/settings?tab=billing",
+            "page_title": "Billing",
+            "session_id": "s-1",
+            "load_time_ms": 420,
+            "time_on_page_seconds": 33,
+            "bounce": False,
+        },
+    )
     assert one.json()["stored"] == 1
-    many = await client.post("/api/page-views", headers=user.headers, json={"page_views": [
-        {"page_url": "https://app.example.com/a"}, {"page_url": "https://app.example.com/b", "bounce": True}]})
+    many = await client.post(
+        "/api/page-views",
+        headers=user.headers,
+        json={
+            "page_views": [
+                {"page_url": "https://app.example.com/a"},
+                {"page_url": "https://app.example.com/b", "bounce": True},
+            ]
+        },
+    )
     assert many.json()["stored"] == 2
     bad = await client.post("/api/page-views", headers=user.headers, json={"page_views": [{"page_url": ""}]})
     assert bad.status_code == 422 and error_of(bad)["field"] == "page_views.0.page_url"
-    row = (await session.execute(text("SELECT page_url, page_title, load_time_ms FROM page_views WHERE "
-                                      "session_id = 's-1'"))).one()
+    row = (
+        await session.execute(
+            text("SELECT page_url, page_title, load_time_ms FROM page_views WHERE session_id = 's-1'")
+        )
+    ).one()
     assert tuple(row) == ("https://app.example.com/settings?tab=billing", "Billing", 420)
 
 
@@ -111,34 +159,64 @@ async def test_widget_events_belong_to_the_signed_in_user(
 ) -> None:
     user = await consenting_user(client)
     other = await signup(client)
-    response = await client.post("/api/widget-events", headers=user.headers, json={"events": [
-        {"widget_type": "calendar", "event_type": "view", "duration_seconds": 12, "session_id": str(user.session_id)},
-        {"widget_type": "weather", "event_type": "click", "event_data": {"city": "Paris"}}]})
+    response = await client.post(
+        "/api/widget-events",
+        headers=user.headers,
+        json={
+            "events": [
+                {
+                    "widget_type": "calendar",
+                    "event_type": "view",
+                    "duration_seconds": 12,
+                    "session_id": str(user.session_id),
+                },
+                {"widget_type": "weather", "event_type": "click", "event_data": {"city": "Paris"}},
+            ]
+        },
+    )
     assert response.status_code == 200 and response.json()["stored"] == 2
-    foreign = await client.post("/api/widget-events", headers=user.headers, json={
-        "widget_type": "calendar", "event_type": "view", "session_id": str(other.session_id)})
+    foreign = await client.post(
+        "/api/widget-events",
+        headers=user.headers,
+        json={"widget_type": "calendar", "event_type": "view", "session_id": str(other.session_id)},
+    )
     assert foreign.status_code == 422 and error_of(foreign)["field"] == "events.0.session_id"
-    kind = await client.post("/api/widget-events", headers=user.headers, json={"widget_type": "x", "event_type": "swipe"})
+    kind = await client.post(
+        "/api/widget-events", headers=user.headers, json={"widget_type": "x", "event_type": "swipe"}
+    )
     assert kind.status_code == 422 and error_of(kind)["field"] == "event_type"
-    by_key = await client.post("/api/widget-events", headers=project.key_headers,
-                               json={"widget_type": "x", "event_type": "view"})
+    by_key = await client.post(
+        "/api/widget-events", headers=project.key_headers, json={"widget_type": "x", "event_type": "view"}
+    )
     assert by_key.status_code == 401
     assert await count(session, "SELECT count(*) FROM widget_analytics WHERE user_id = :u", u=user.id) == 2
 
 
 async def test_activity(client: httpx.AsyncClient, session: AsyncSession) -> None:
     user = await consenting_user(client)
-    assert (await client.post("/api/activity", headers=user.headers, json={"action_name": "created_subscriber"})).status_code == 200
-    assert (await client.post("/api/activity", headers=user.headers, json={"event_type": "app_open"})).status_code == 200
+    assert (
+        await client.post("/api/activity", headers=user.headers, json={"action_name": "created_subscriber"})
+    ).status_code == 200
+    assert (
+        await client.post("/api/activity", headers=user.headers, json={"event_type": "app_open"})
+    ).status_code == 200
     no_name = await client.post("/api/activity", headers=user.headers, json={"event_type": "action"})
     assert no_name.status_code == 422 and error_of(no_name)["field"] == "action_name"
     too_long = await client.post("/api/activity", headers=user.headers, json={"action_name": "x" * 129})
     assert too_long.status_code == 422 and error_of(too_long)["field"] == "action_name"
     no_login = await client.post("/api/activity", headers=user.headers, json={"event_type": "login"})
     assert no_login.status_code == 422, "login rows come from sign-in only"
-    rows = (await session.execute(text("SELECT event_type, action_name FROM activity_events WHERE user_id = :u "
-                                       "ORDER BY id"), {"u": user.id})).all()
-    assert [tuple(r) for r in rows] == [("signup", None), ("action", "created_subscriber"), ("app_open", None)]
+    rows = (
+        await session.execute(
+            text("SELECT event_type, action_name FROM activity_events WHERE user_id = :u ORDER BY id"),
+            {"u": user.id},
+        )
+    ).all()
+    assert [tuple(r) for r in rows] == [
+        ("signup", None),
+        ("action", "created_subscriber"),
+        ("app_open", None),
+    ]
 
 
 async def test_sign_up_and_sign_in_write_activity_in_the_same_transaction(
@@ -147,8 +225,15 @@ async def test_sign_up_and_sign_in_write_activity_in_the_same_transaction(
     user = await signup(client)
     await client.post("/api/auth/login", json={"email": user.email, "password": "correct horse battery"})
     await client.post("/api/auth/login", json={"email": user.email, "password": "wrong password!"})
-    types = (await session.execute(text("SELECT event_type FROM activity_events WHERE user_id = :u ORDER BY id"),
-                                   {"u": user.id})).scalars().all()
+    types = (
+        (
+            await session.execute(
+                text("SELECT event_type FROM activity_events WHERE user_id = :u ORDER BY id"), {"u": user.id}
+            )
+        )
+        .scalars()
+        .all()
+    )
     assert types == ["signup", "login"], "a failed sign-in is no login"
 
 
@@ -157,37 +242,93 @@ async def test_system_events_errors_metrics_and_admin_triage(
 ) -> None:
     user = await signup(client)
     admin = await make_platform_admin(client, session)
-    crash = await client.post("/api/system-events", headers={**user.headers, "User-Agent": "TV/2.1"}, json={
-        "event_type": "crash", "severity": "critical", "message": "renderer died", "app_version": "2.1.0",
-        "error_details": {"signal": 11}})
+    crash = await client.post(
+        "/api/system-events",
+        headers={**user.headers, "User-Agent": "TV/2.1"},
+        json={
+            "event_type": "crash",
+            "severity": "critical",
+            "message": "renderer died",
+            "app_version": "2.1.0",
+            "error_details": {"signal": 11},
+        },
+    )
     assert crash.status_code == 200 and crash.json()["stored"] == 1
-    batch = await client.post("/api/system-events", headers=user.headers, json={"events": [
-        {"event_type": "slow_sync", "severity": "warning", "message": "took 9s", "app_version": "2.0.0"}]})
+    batch = await client.post(
+        "/api/system-events",
+        headers=user.headers,
+        json={
+            "events": [
+                {
+                    "event_type": "slow_sync",
+                    "severity": "warning",
+                    "message": "took 9s",
+                    "app_version": "2.0.0",
+                }
+            ]
+        },
+    )
     assert batch.json()["stored"] == 1
-    bad = await client.post("/api/system-events", headers=user.headers,
-                            json={"event_type": "x", "severity": "apocalyptic", "message": "m"})
+    bad = await client.post(
+        "/api/system-events",
+        headers=user.headers,
+        json={"event_type": "x", "severity": "apocalyptic", "message": "m"},
+    )
     assert bad.status_code == 422 and error_of(bad)["field"] == "severity"
-    error = await client.post("/api/errors", headers=user.headers, json={
-        "error_type": "model_error", "error_message": "timeout", "error_code": "E_TIMEOUT",
-        "context": {"route": "/api/x"}})
+    error = await client.post(
+        "/api/errors",
+        headers=user.headers,
+        json={
+            "error_type": "model_error",
+            "error_message": "timeout",
+            "error_code": "E_TIMEOUT",
+            "context": {"route": "/api/x"},
+        },
+    )
     assert error.json()["stored"] == 1
-    bad_error = await client.post("/api/errors", headers=user.headers, json={"error_type": "oops", "error_message": "m"})
+    bad_error = await client.post(
+        "/api/errors", headers=user.headers, json={"error_type": "oops", "error_message": "m"}
+    )
     assert bad_error.status_code == 422 and error_of(bad_error)["field"] == "error_type"
-    metric = await client.post("/api/metrics", headers=user.headers, json={"metrics": [
-        {"metric_name": "tv.fps", "metric_type": "gauge", "value": 58.5, "unit": "fps", "tags": {"model": "x1"}}]})
+    metric = await client.post(
+        "/api/metrics",
+        headers=user.headers,
+        json={
+            "metrics": [
+                {
+                    "metric_name": "tv.fps",
+                    "metric_type": "gauge",
+                    "value": 58.5,
+                    "unit": "fps",
+                    "tags": {"model": "x1"},
+                }
+            ]
+        },
+    )
     assert metric.json()["stored"] == 1
-    bad_metric = await client.post("/api/metrics", headers=user.headers,
-                                   json={"metric_name": "bad name!", "metric_type": "gauge", "value": 1})
+    bad_metric = await client.post(
+        "/api/metrics",
+        headers=user.headers,
+        json={"metric_name": "bad name!", "metric_type": "gauge", "value": 1},
+    )
     assert bad_metric.status_code == 422 and error_of(bad_metric)["field"] == "metric_name"
 
     assert (await client.get("/api/admin/system-events", headers=user.headers)).status_code == 403
-    critical = (await client.get("/api/admin/system-events?severity=critical", headers=admin.headers)).json()["items"]
+    critical = (await client.get("/api/admin/system-events?severity=critical", headers=admin.headers)).json()[
+        "items"
+    ]
     assert [e["message"] for e in critical] == ["renderer died"] and critical[0]["user_agent"] == "TV/2.1"
-    resolved = await client.post(f"/api/admin/system-events/{critical[0]['id']}/resolve", headers=admin.headers)
+    resolved = await client.post(
+        f"/api/admin/system-events/{critical[0]['id']}/resolve", headers=admin.headers
+    )
     assert resolved.json()["resolved_at"] and resolved.json()["resolved_by"] == str(admin.id)
-    open_ones = (await client.get("/api/admin/system-events?resolved=false", headers=admin.headers)).json()["items"]
+    open_ones = (await client.get("/api/admin/system-events?resolved=false", headers=admin.headers)).json()[
+        "items"
+    ]
     assert [e["event_type"] for e in open_ones] == ["slow_sync"]
-    errors = (await client.get("/api/admin/errors?error_type=model_error", headers=admin.headers)).json()["items"]
+    errors = (await client.get("/api/admin/errors?error_type=model_error", headers=admin.headers)).json()[
+        "items"
+    ]
     assert [e["error_code"] for e in errors] == ["E_TIMEOUT"]
     done = await client.post(f"/api/admin/errors/{errors[0]['id']}/resolve", headers=admin.headers)
     assert done.json()["resolved"] is True
