@@ -19,10 +19,13 @@ from saaskit.kit.state import Runtime
 from saaskit.system import endpoints as system_endpoints
 from saaskit.system import health
 from saaskit.tenancy.endpoints import routers as tenancy_routers
+from saaskit.tracking.buffer import IngestBuffer
 from saaskit.tracking.endpoints import routers as tracking_routers
 from saaskit.tracking.latency import LatencyMiddleware, LatencyRecorder
 
+# Order matters for speed: routes are matched in order, so the hottest (ingestion) come first.
 ROUTERS: list[APIRouter] = [
+    *tracking_routers,
     health.router,
     accounts_endpoints.router,
     accounts_endpoints.admin_router,
@@ -31,7 +34,6 @@ ROUTERS: list[APIRouter] = [
     access_endpoints.router,
     access_endpoints.catalog_router,
     audit_endpoints.router,
-    *tracking_routers,
 ]
 
 
@@ -39,9 +41,15 @@ def create_app(runtime: Runtime, *, dispose_on_shutdown: bool = True) -> FastAPI
     latency = LatencyRecorder()
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        flusher = asyncio.create_task(latency.run(runtime, runtime.settings.tracking.latency_flush_seconds))
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tracking = runtime.settings.tracking
+        flusher = asyncio.create_task(latency.run(runtime, tracking.latency_flush_seconds))
+        if tracking.group_commit:
+            app.state.ingest = IngestBuffer(runtime, writers=tracking.group_commit_writers)
+            app.state.ingest.start()
         yield
+        if tracking.group_commit:
+            await app.state.ingest.stop()
         flusher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await flusher
@@ -59,6 +67,7 @@ def create_app(runtime: Runtime, *, dispose_on_shutdown: bool = True) -> FastAPI
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    # Ours, not FastAPI's max_body_size: Starlette's limiter answers 413 in plain text.
     app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.http.max_body_bytes)
     app.add_middleware(LatencyMiddleware, recorder=latency)
     return app

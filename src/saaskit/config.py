@@ -73,6 +73,12 @@ class TrackingSettings(BaseSettings):
     latency_flush_seconds: float = Field(
         default=60.0, gt=0, description="How often request latency is written."
     )
+    group_commit: bool = Field(
+        default=True, description="Write concurrent ingestion requests in one transaction."
+    )
+    group_commit_writers: int = Field(
+        default=2, ge=1, le=16, description="Transactions in flight per process."
+    )
 
 
 class StripeSettings(BaseSettings):

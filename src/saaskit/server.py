@@ -10,19 +10,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import multiprocessing
+import os
 import secrets
 import signal
 import sys
 from types import FrameType
+from typing import Any
 
 import uvicorn
 import uvloop
+from fastapi import FastAPI
 
 from saaskit.app import create_app
-from saaskit.config import Settings
+from saaskit.config import Settings, get_settings
 from saaskit.jobs import run_worker
-from saaskit.kit.bootstrap import Environment
-from saaskit.kit.db import SERVICE
+from saaskit.kit.bootstrap import Environment, build_runtime
+from saaskit.kit.db import SERVICE, Database, create_engine
+from saaskit.kit.secrets import instance_secret
 from saaskit.kit.state import Runtime
 from saaskit.tracking import partitions
 
@@ -72,34 +77,46 @@ def run_server(settings: Settings, *, host: str, port: int, workers: int, with_w
         with Environment(settings) as env:
             env.migrate()
             with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-                runner.run(_serve(env, host=host, port=port, with_worker=with_worker))
+                runtime = env.runtime(pool_size=2)
+                runner.run(_prepare(runtime, settings))
+                if workers == 1:
+                    runner.run(_serve_in_process(env, runtime, host=host, port=port, with_worker=with_worker))
+                else:
+                    runner.run(runtime.db.dispose())
+                    _serve_processes(env, host=host, port=port, workers=workers, with_worker=with_worker)
     except Stop as stop:
         logger.info("stopped by %s", stop)
     logger.info("saaskit stopped")
 
 
-async def _serve(env: Environment, *, host: str, port: int, with_worker: bool) -> None:
-    settings = env.settings
-    runtime = env.runtime()
+async def _prepare(runtime: Runtime, settings: Settings) -> None:
     async with runtime.db.session(SERVICE) as session:
         # The hourly job keeps this true; on start nothing waits for it.
         await partitions.ensure_ahead(session)
     password = await ensure_first_admin(runtime, settings.admin_email)
     if password:
         _announce_admin(settings.admin_email, password)
+
+
+def _uvicorn_options(settings: Settings, host: str, port: int) -> dict[str, Any]:
+    return {
+        "host": host,
+        "port": port,
+        "log_level": settings.log_level.lower(),
+        "access_log": False,
+        "lifespan": "on",
+        "proxy_headers": False,
+        "server_header": False,
+    }
+
+
+async def _serve_in_process(
+    env: Environment, runtime: Runtime, *, host: str, port: int, with_worker: bool
+) -> None:
+    settings = env.settings
     # The worker shares the engine: it is disposed after the worker stops, not by the app.
     app = create_app(runtime, dispose_on_shutdown=False)
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        lifespan="on",
-        proxy_headers=False,
-        server_header=False,
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn.Config(app, **_uvicorn_options(settings, host, port)))
     logger.info("API on http://%s:%s/api  (OpenAPI at /docs)", host, port)
     # uvicorn handles the signals while it runs; ours take over again when it returns.
     worker: asyncio.Task[None] | None = None
@@ -117,20 +134,70 @@ async def _serve(env: Environment, *, host: str, port: int, with_worker: bool) -
         await runtime.db.dispose()
 
 
+def _serve_processes(env: Environment, *, host: str, port: int, workers: int, with_worker: bool) -> None:
+    """``workers`` API processes (uvicorn's supervisor) plus one job-worker process."""
+    # The API processes build their runtime from the environment: hand them the role's URL.
+    os.environ["SAASKIT_DATABASE_APP_URL"] = env.urls.app
+    jobs: multiprocessing.process.BaseProcess | None = None
+    if with_worker:
+        jobs = multiprocessing.get_context("spawn").Process(
+            target=job_worker_process, args=(env.urls.app,), name="saaskit-jobs"
+        )
+        jobs.start()
+    logger.info("API on http://%s:%s/api with %d processes (OpenAPI at /docs)", host, port, workers)
+    try:
+        uvicorn.run(
+            "saaskit.server:api_worker_app",
+            factory=True,
+            workers=workers,
+            **_uvicorn_options(env.settings, host, port),
+        )
+    finally:
+        if jobs is not None:
+            if jobs.is_alive():
+                jobs.terminate()  # SIGTERM: the job worker finishes its jobs and stops
+            jobs.join(60)
+            if jobs.is_alive():
+                jobs.kill()
+
+
+def _runtime_from_environment(app_url: str, pool_size: int) -> Runtime:
+    settings = get_settings()
+    engine = create_engine(app_url, pool_size=pool_size, max_overflow=settings.database.max_overflow)
+    return build_runtime(settings, Database(engine), instance_secret(settings))
+
+
+def api_worker_app() -> FastAPI:
+    """The app of one API process under ``serve --workers N`` (uvicorn calls this factory)."""
+    settings = get_settings()
+    assert settings.database.app_url, "serve sets SAASKIT_DATABASE_APP_URL for its API processes"
+    return create_app(_runtime_from_environment(settings.database.app_url, settings.database.pool_size))
+
+
+def job_worker_process(app_url: str) -> None:
+    """The job worker's own process under ``serve --workers N``."""
+    settings = get_settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    concurrency = settings.jobs.worker_concurrency
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(_work(_runtime_from_environment(app_url, concurrency), app_url, concurrency))
+
+
 def run_worker_only(settings: Settings, *, concurrency: int) -> None:
     install_stop_handlers()
     try:
         with Environment(settings) as env:
             env.migrate()
             with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-                runner.run(_work(env, concurrency))
+                runner.run(_work(env.runtime(pool_size=concurrency), env.urls.app, concurrency))
     except Stop as stop:
         logger.info("worker stopped by %s", stop)
 
 
-async def _work(env: Environment, concurrency: int) -> None:
-    runtime = env.runtime(pool_size=concurrency)
-    task = asyncio.create_task(run_worker(runtime, env.urls.app, concurrency=concurrency))
+async def _work(runtime: Runtime, app_url: str, concurrency: int) -> None:
+    task = asyncio.create_task(run_worker(runtime, app_url, concurrency=concurrency))
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

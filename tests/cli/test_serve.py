@@ -57,7 +57,8 @@ def test_serve_first_run_restart_and_crash_recovery(data_dir: Path) -> None:
     time.sleep(0.5)
     assert (data_dir / "pgdata" / "postmaster.pid").exists()
 
-    third = ServeProcess(data_dir.parent, env={"SAASKIT_DATA_DIR": str(data_dir)})
+    # After the crash, with several API processes and the job worker in a process of its own.
+    third = ServeProcess(data_dir.parent, env={"SAASKIT_DATA_DIR": str(data_dir)}, args=("--workers", "2"))
     third.wait_ready()
     assert (
         httpx.post(

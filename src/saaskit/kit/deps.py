@@ -9,6 +9,7 @@ follow the commit (enqueueing jobs that read what was written, for instance) is 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import cached_property
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -21,7 +22,9 @@ from saaskit.kit.state import Runtime
 AfterCommit = Callable[[], Awaitable[None]]
 
 
-def get_runtime(request: Request) -> Runtime:
+# Dependencies are ``async def`` on purpose: FastAPI runs plain ``def`` dependencies in a thread
+# pool, a thread hop per request that costs more than the work they do.
+async def get_runtime(request: Request) -> Runtime:
     runtime = request.app.state.runtime
     assert isinstance(runtime, Runtime)
     return runtime
@@ -31,7 +34,7 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    runtime = get_runtime(request)
+    runtime = request.app.state.runtime
     async with runtime.db.sessionmaker() as session:
         try:
             yield session
@@ -56,17 +59,32 @@ DbSession = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 class Client:
-    """The caller as the request shows it: raw IP for this request only, hashed for storage."""
+    """The caller as the request shows it: raw IP for this request only, hashed for storage.
+    Each figure is computed on first use: hot endpoints that need none of them pay nothing."""
 
     def __init__(self, request: Request, runtime: Runtime) -> None:
-        http = runtime.settings.http
-        self.ip = client_ip(request, http.trusted_proxies)
-        self.ip_hash = ip_hash(runtime.secret, self.ip)
-        self.country_code = client_country(request, http.trusted_proxies, http.country_header)
-        self.user_agent = (request.headers.get("user-agent") or "")[:512] or None
+        self._request = request
+        self._runtime = runtime
+
+    @cached_property
+    def ip(self) -> str:
+        return client_ip(self._request, self._runtime.settings.http.trusted_proxies)
+
+    @cached_property
+    def ip_hash(self) -> str:
+        return ip_hash(self._runtime.secret, self.ip)
+
+    @cached_property
+    def country_code(self) -> str | None:
+        http = self._runtime.settings.http
+        return client_country(self._request, http.trusted_proxies, http.country_header)
+
+    @cached_property
+    def user_agent(self) -> str | None:
+        return (self._request.headers.get("user-agent") or "")[:512] or None
 
 
-def get_client(request: Request, runtime: RuntimeDep) -> Client:
+async def get_client(request: Request, runtime: RuntimeDep) -> Client:
     return Client(request, runtime)
 
 

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import secrets
 from datetime import date
+from functools import lru_cache
 
 
 def new_token(prefix: str = "") -> str:
@@ -22,10 +23,14 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+@lru_cache(maxsize=64)
+def _derived_key(secret: str, purpose: str) -> bytes:
+    return hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).digest()
+
+
 def keyed_hash(secret: str, purpose: str, value: str) -> str:
     """HMAC-SHA-256 of ``value`` under a key derived from ``secret`` for one ``purpose``."""
-    key = hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).digest()
-    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(_derived_key(secret, purpose), value.encode(), hashlib.sha256).hexdigest()
 
 
 def ip_hash(secret: str, ip: str) -> str:

@@ -154,9 +154,14 @@ def _token_of(event: dict[str, Any]) -> Any:
     return token
 
 
+_CANONICAL_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
 def _uuid_or_none(value: Any) -> str | None:
     if not value:
         return None
+    if isinstance(value, str) and _CANONICAL_UUID.match(value):
+        return value  # what every SDK sends: no need to build a UUID object per event
     try:
         return str(uuid.UUID(str(value)))
     except ValueError as exc:

@@ -58,7 +58,7 @@ INSERT_EVENTS = text(
     "SELECT coalesce(r.id, gen_random_uuid()), r.timestamp, r.organization_id, r.user_id, r.distinct_id, "
     "r.session_id, r.event_name, r.event_category, r.event_action, coalesce(r.properties, '{}'::jsonb), "
     "r.utm_source, r.utm_medium, r.utm_campaign, r.utm_term, r.utm_content, r.country_code "
-    "FROM rows AS r WHERE r.id IS NULL OR r.id IN (SELECT id FROM fresh) ON CONFLICT DO NOTHING"
+    "FROM rows AS r WHERE r.id IS NULL OR r.id IN (SELECT id FROM fresh) ON CONFLICT DO NOTHING RETURNING id::text"
 )
 INSERT_PAGE_VIEWS = text(
     "INSERT INTO page_views (id, viewed_at, organization_id, user_id, distinct_id, session_id, page_url, "
@@ -103,6 +103,9 @@ async def _linked(
     return {r.distinct_id: (r.id, effective_level(r.tracking_level, r.analytics_consent)) for r in rows.all()}
 
 
+STORED, DUPLICATE, DROPPED = "stored", "duplicate", "dropped"
+
+
 async def store_events(
     session: AsyncSession, attribution: Attribution, events: list[dict[str, Any]]
 ) -> IngestResult:
@@ -110,10 +113,23 @@ async def store_events(
 
     Each event dict has ``id`` (str or None), ``timestamp`` (datetime), ``event_name``,
     ``distinct_id``, ``session_id``, ``event_category``, ``event_action``, ``properties``,
-    ``utm_*`` and, for page views, ``page`` ({url, title, referrer, load_time_ms, ...}).
+    ``utm_*``, optionally ``country_code`` and, for page views, ``page`` ({url, title, ...}).
     ``$identify`` / ``$create_alias`` events carry ``identify`` (distinct ids, hints).
     """
-    result = IngestResult(received=len(events))
+    outcomes = await store_events_outcomes(session, attribution, events)
+    return IngestResult(
+        received=len(events),
+        stored=outcomes.count(STORED),
+        duplicates=outcomes.count(DUPLICATE),
+        dropped=outcomes.count(DROPPED),
+    )
+
+
+async def store_events_outcomes(
+    session: AsyncSession, attribution: Attribution, events: list[dict[str, Any]]
+) -> list[str]:
+    """Like ``store_events``, but says for each event whether it was stored, a duplicate (its
+    uuid was stored before) or dropped by the privacy filter, in input order."""
     if attribution.organization_id is not None:
         links = [e["identify"] for e in events if e.get("identify")]
         if links:
@@ -126,33 +142,38 @@ async def store_events(
         distinct_ids = {e["distinct_id"] for e in events if e.get("distinct_id")}
         assert attribution.organization_id is not None
         owners = await _linked(session, attribution.organization_id, distinct_ids)
+    outcomes: list[str] = [DUPLICATE] * len(events)
     rows: list[dict[str, Any]] = []
+    row_index: list[int] = []
     pages: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for event in events:
-        if event.get("id"):
-            if event["id"] in seen:  # the same event twice in one request
-                result.duplicates += 1
-                continue
-            seen.add(event["id"])
+    for index, event in enumerate(events):
+        if not event.get("id"):
+            event["id"] = str(uuid.uuid4())
+        elif event["id"] in seen:  # the same event twice in one write
+            continue
+        seen.add(event["id"])
         user_id, event_level = attribution.user_id, level
         if user_id is None and event.get("distinct_id") in owners:
             user_id, event_level = owners[event["distinct_id"]]
         if event_level == ERRORS_ONLY:
-            result.dropped += 1
+            outcomes[index] = DROPPED
             continue
         row = _event_row(event, attribution, user_id, event_level)
         rows.append(row)
+        row_index.append(index)
         page = event.get("page")
         if page and page.get("url"):
             pages.append(_page_row(row, page, event_level))
     if rows:
         inserted = await session.execute(INSERT_EVENTS, {"rows": to_json(rows)})
-        result.stored = int(inserted.rowcount)  # type: ignore[attr-defined]
-        result.duplicates += len(rows) - result.stored
+        stored_ids = {r[0] for r in inserted.all()}
+        for row, index in zip(rows, row_index, strict=True):
+            if row["id"] in stored_ids:
+                outcomes[index] = STORED
     if pages:
         await session.execute(INSERT_PAGE_VIEWS, {"rows": to_json(pages)})
-    return result
+    return outcomes
 
 
 def _event_row(
@@ -175,7 +196,7 @@ def _event_row(
         "utm_campaign": event.get("utm_campaign"),
         "utm_term": event.get("utm_term"),
         "utm_content": event.get("utm_content"),
-        "country_code": attribution.country_code,
+        "country_code": event.get("country_code", attribution.country_code),
     }
 
 

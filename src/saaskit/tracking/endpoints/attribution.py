@@ -3,7 +3,7 @@ public ingestion key (``Authorization: Bearer phc_...``)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -12,7 +12,8 @@ from saaskit.kit.db import Context, set_context
 from saaskit.kit.deps import ClientDep, DbSession, RuntimeDep
 from saaskit.kit.errors import Unauthorized
 from saaskit.tracking import identity
-from saaskit.tracking.ingest import Attribution
+from saaskit.tracking.buffer import IngestBuffer
+from saaskit.tracking.ingest import Attribution, IngestResult, store_events
 
 
 async def attribution(
@@ -24,7 +25,7 @@ async def attribution(
         organization_id = await identity.organization_for_key(session, key)
         if organization_id is None:
             raise Unauthorized("unknown or rotated ingestion key", code="invalid_ingestion_key")
-        await set_context(session, Context(organization_id=organization_id))
+        # No context is set here: whoever writes sets it (write_events), in its own transaction.
         return Attribution(organization_id=organization_id, country_code=client.country_code)
     principal = await optional_principal(request, session, runtime)
     if principal is None:
@@ -41,6 +42,26 @@ async def signed_in_attribution(
     if principal is None:
         raise Unauthorized("sign in first: these events belong to a user", code="not_authenticated")
     return Attribution(user_id=principal.user_id, country_code=client.country_code)
+
+
+async def enter_context(session: DbSession, sender: Attribution) -> None:
+    """The sender's RLS context for writes made in the request's own transaction."""
+    await set_context(session, Context(user_id=sender.user_id, organization_id=sender.organization_id))
+
+
+async def write_events(
+    request: Request, session: DbSession, sender: Attribution, events: list[dict[str, Any]]
+) -> IngestResult:
+    """Through the process's group-commit buffer when it runs (``serve``), else in the
+    request's own transaction (an app without a lifespan, as in the ASGI test client)."""
+    buffer = getattr(request.app.state, "ingest", None)
+    if isinstance(buffer, IngestBuffer):
+        # End the request's own (read-only) transaction first: waiting for the buffer while
+        # holding a pooled connection would starve everyone else.
+        await session.commit()
+        return await buffer.submit(sender, events)
+    await enter_context(session, sender)
+    return await store_events(session, sender, events)
 
 
 Sender = Annotated[Attribution, Depends(attribution)]

@@ -10,11 +10,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from saaskit.kit.db import Context, set_context
 from saaskit.kit.deps import ClientDep, DbSession, RuntimeDep
 from saaskit.kit.errors import error_body
 from saaskit.tracking import identity, ingest
 from saaskit.tracking.capture import CaptureError, decode_payload, parse
+from saaskit.tracking.endpoints.attribution import write_events
 
 router = APIRouter(tags=["posthog capture"])
 
@@ -63,10 +63,9 @@ async def capture(request: Request, session: DbSession, runtime: RuntimeDep, cli
     organization_id = await identity.organization_for_key(session, parsed.token)
     if organization_id is None:
         return _failure(request, 401, "invalid_ingestion_key", "unknown or rotated project api_key")
-    await set_context(session, Context(organization_id=organization_id))
     if parsed.events:
         attribution = ingest.Attribution(organization_id=organization_id, country_code=client.country_code)
-        await ingest.store_events(session, attribution, parsed.events)
+        await write_events(request, session, attribution, parsed.events)
     return Response(OK, media_type="application/json", headers=_cors(request))
 
 

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Body, Request
 from saaskit.kit.deps import DbSession
 from saaskit.kit.errors import Unprocessable
 from saaskit.tracking import ingest, records
-from saaskit.tracking.endpoints.attribution import Sender, SignedInSender
+from saaskit.tracking.endpoints.attribution import Sender, SignedInSender, enter_context, write_events
 from saaskit.tracking.schemas import (
     ActivityIn,
     ErrorIn,
@@ -56,9 +56,8 @@ def _event_dict(event: EventIn, now: datetime) -> dict[str, Any]:
 
 
 @router.post("/events", response_model=IngestOut, summary="Store one event")
-async def post_event(event: EventIn, sender: Sender, session: DbSession) -> IngestOut:
-    result = await ingest.store_events(session, sender, [_event_dict(event, datetime.now(UTC))])
-    return _out(result)
+async def post_event(request: Request, event: EventIn, sender: Sender, session: DbSession) -> IngestOut:
+    return _out(await write_events(request, session, sender, [_event_dict(event, datetime.now(UTC))]))
 
 
 @router.post(
@@ -67,13 +66,13 @@ async def post_event(event: EventIn, sender: Sender, session: DbSession) -> Inge
     summary="Store up to 1,000 events in one transaction (all or nothing)",
 )
 async def post_events(
-    sender: Sender, session: DbSession, body: Any = Body(description=ONE_OR_MANY % "events")
+    request: Request, sender: Sender, session: DbSession, body: Any = Body(description=ONE_OR_MANY % "events")
 ) -> IngestOut:
     if not isinstance(body, dict) or "events" not in body:
         raise Unprocessable("events: required (a list of events)", field="events")
     events = parse_items(body, EventIn, "events")
     now = datetime.now(UTC)
-    return _out(await ingest.store_events(session, sender, [_event_dict(e, now) for e in events]))
+    return _out(await write_events(request, session, sender, [_event_dict(e, now) for e in events]))
 
 
 @router.post("/page-views", response_model=IngestOut, summary="Store page views")
@@ -95,6 +94,7 @@ async def post_page_views(
         }
         for p in parse_items(body, PageViewIn, "page_views")
     ]
+    await enter_context(session, sender)
     return _out(await ingest.store_page_views(session, sender, pages))
 
 
@@ -103,6 +103,7 @@ async def post_widget_events(
     sender: SignedInSender, session: DbSession, body: Any = Body(description=ONE_OR_MANY % "events")
 ) -> IngestOut:
     items = [w.model_dump() for w in parse_items(body, WidgetEventIn, "events")]
+    await enter_context(session, sender)
     return _out(await records.store_widget_events(session, sender, items))
 
 
@@ -110,6 +111,7 @@ async def post_widget_events(
 async def post_activity(item: ActivityIn, sender: SignedInSender, session: DbSession) -> IngestOut:
     if item.event_type == "action" and not item.action_name:
         raise Unprocessable("action_name: required for actions", field="action_name")
+    await enter_context(session, sender)
     return _out(await records.store_activity(session, sender, [item.model_dump()]))
 
 
@@ -122,6 +124,7 @@ async def post_system_events(
 ) -> IngestOut:
     items = [s.model_dump() for s in parse_items(body, SystemEventIn, "events")]
     user_agent = (request.headers.get("user-agent") or "")[:512] or None
+    await enter_context(session, sender)
     return _out(await records.store_system_events(session, sender, items, user_agent))
 
 
@@ -130,6 +133,7 @@ async def post_errors(
     sender: Sender, session: DbSession, body: Any = Body(description=ONE_OR_MANY % "errors")
 ) -> IngestOut:
     items = [e.model_dump() for e in parse_items(body, ErrorIn, "errors")]
+    await enter_context(session, sender)
     return _out(await records.store_errors(session, sender, items))
 
 
@@ -138,4 +142,5 @@ async def post_metrics(
     sender: Sender, session: DbSession, body: Any = Body(description=ONE_OR_MANY % "metrics")
 ) -> IngestOut:
     items = [m.model_dump() for m in parse_items(body, MetricIn, "metrics")]
+    await enter_context(session, sender)
     return _out(await records.store_metrics(session, sender, items))
