@@ -58,7 +58,8 @@ INSERT_EVENTS = text(
     "SELECT coalesce(r.id, gen_random_uuid()), r.timestamp, r.organization_id, r.user_id, r.distinct_id, "
     "r.session_id, r.event_name, r.event_category, r.event_action, coalesce(r.properties, '{}'::jsonb), "
     "r.utm_source, r.utm_medium, r.utm_campaign, r.utm_term, r.utm_content, r.country_code "
-    "FROM rows AS r WHERE r.id IS NULL OR r.id IN (SELECT id FROM fresh) ON CONFLICT DO NOTHING RETURNING id::text"
+    "FROM rows AS r WHERE r.id IS NULL OR r.id IN (SELECT id FROM fresh) "
+    "ON CONFLICT DO NOTHING RETURNING id::text"
 )
 INSERT_PAGE_VIEWS = text(
     "INSERT INTO page_views (id, viewed_at, organization_id, user_id, distinct_id, session_id, page_url, "
