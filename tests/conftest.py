@@ -18,6 +18,7 @@ import secrets
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,19 +163,26 @@ def runtime(settings: Settings, app_engine: AsyncEngine) -> Runtime:
     return build_runtime(settings, Database(app_engine), TEST_SECRET)
 
 
-@pytest.fixture
-async def client(runtime: Runtime, connection: AsyncConnection) -> AsyncIterator[httpx.AsyncClient]:
-    """HTTP through the real ASGI app; its unit of work joins the test's transaction."""
-    app = create_app(runtime, dispose_on_shutdown=False)
-    maker = async_sessionmaker(
-        bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
-    )
+class ConnectionBoundDatabase(Database):
+    """``runtime.db`` for the ASGI test client: every session it opens, by dependency or on
+    demand, joins the test's transaction with a savepoint (its commit releases the savepoint).
 
-    async def test_session() -> AsyncIterator[AsyncSession]:
-        async with maker() as db_session:
-            # A real request starts a new transaction with no context; here the outer test
-            # transaction lives on, so clear what an earlier request may have set.
-            await set_context(db_session, Context())
+    A real request starts a new transaction with no RLS context; here the outer transaction
+    lives on, so each session clears the context first, and afterwards restores the service
+    context that the test body's own ``session`` (on the same connection) reads with.
+    """
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
+        self.engine = connection.engine
+        self.sessionmaker = async_sessionmaker(
+            bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+        )
+
+    @asynccontextmanager
+    async def session(self, context: Context | None = None) -> AsyncIterator[AsyncSession]:
+        async with self.sessionmaker() as db_session:
+            await set_context(db_session, context or Context())
             try:
                 yield db_session
                 await db_session.commit()
@@ -182,9 +190,23 @@ async def client(runtime: Runtime, connection: AsyncConnection) -> AsyncIterator
                 await db_session.rollback()
                 raise
             finally:
-                # The test body's own `session` shares this connection and reads as the service.
-                await connection.execute(SET_CONTEXT_SQL, SERVICE.params())
-            await run_after_commit(db_session)
+                await self.connection.execute(SET_CONTEXT_SQL, SERVICE.params())
+
+    async def dispose(self) -> None:
+        return None
+
+
+@pytest.fixture
+async def client(runtime: Runtime, connection: AsyncConnection) -> AsyncIterator[httpx.AsyncClient]:
+    """HTTP through the real ASGI app; everything it writes joins the test's transaction."""
+    bound = ConnectionBoundDatabase(connection)
+    runtime.db = bound
+    app = create_app(runtime, dispose_on_shutdown=False)
+
+    async def test_session() -> AsyncIterator[AsyncSession]:
+        async with bound.session() as db_session:
+            yield db_session
+        await run_after_commit(db_session)
 
     app.dependency_overrides[get_session] = test_session
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))

@@ -31,6 +31,12 @@ def looks_like_key(value: str | None) -> bool:
     return bool(value) and str(value).startswith(KEY_PREFIX)
 
 
+async def cached_organization(key: str) -> uuid.UUID | None:
+    """The key's organization if this process looked it up in the last CACHE_SECONDS."""
+    cached = _cache.get(token_hash(key))
+    return cached[0] if cached is not None and cached[1] > time.monotonic() else None
+
+
 async def organization_for_key(session: AsyncSession, key: str) -> uuid.UUID | None:
     digest = token_hash(key)
     cached = _cache.get(digest)

@@ -1,5 +1,10 @@
 """Who is sending: a signed-in user (Bearer session token), or an organization through its
-public ingestion key (``Authorization: Bearer phc_...``)."""
+public ingestion key (``Authorization: Bearer phc_...``).
+
+The event endpoints are the hottest of the API, so they declare no database session: a key is
+usually answered from the in-process cache, and a short session is opened only to look a key
+up or to authenticate a user. Events then go to the process's group-commit buffer.
+"""
 
 from __future__ import annotations
 
@@ -9,39 +14,55 @@ from fastapi import Depends, Request
 
 from saaskit.accounts.dependencies import optional_principal
 from saaskit.kit.db import Context, set_context
-from saaskit.kit.deps import ClientDep, DbSession, RuntimeDep
+from saaskit.kit.deps import Client, DbSession
 from saaskit.kit.errors import Unauthorized
+from saaskit.kit.state import Runtime
 from saaskit.tracking import identity
 from saaskit.tracking.buffer import IngestBuffer
 from saaskit.tracking.ingest import Attribution, IngestResult, store_events
 
 
-async def attribution(
-    request: Request, session: DbSession, runtime: RuntimeDep, client: ClientDep
-) -> Attribution:
+def _runtime(request: Request) -> Runtime:
+    runtime = request.app.state.runtime
+    assert isinstance(runtime, Runtime)
+    return runtime
+
+
+async def sender_of(request: Request, *, keys_allowed: bool = True) -> Attribution:
+    """The sender of an ingestion request; 401 when there is none."""
+    runtime = _runtime(request)
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     key = value.strip()
-    if scheme.lower() == "bearer" and identity.looks_like_key(key):
-        organization_id = await identity.organization_for_key(session, key)
+    country = Client(request, runtime).country_code
+    if keys_allowed and scheme.lower() == "bearer" and identity.looks_like_key(key):
+        organization_id = await identity.cached_organization(key)
+        if organization_id is None:
+            async with runtime.db.session() as session:
+                organization_id = await identity.organization_for_key(session, key)
         if organization_id is None:
             raise Unauthorized("unknown or rotated ingestion key", code="invalid_ingestion_key")
-        # No context is set here: whoever writes sets it (write_events), in its own transaction.
-        return Attribution(organization_id=organization_id, country_code=client.country_code)
-    principal = await optional_principal(request, session, runtime)
+        return Attribution(organization_id=organization_id, country_code=country)
+    async with runtime.db.session() as session:
+        principal = await optional_principal(request, session, runtime)
     if principal is None:
+        if keys_allowed:
+            raise Unauthorized(
+                "send a session token or an ingestion key (Authorization: Bearer ...)",
+                code="not_authenticated",
+            )
         raise Unauthorized(
-            "send a session token or an ingestion key (Authorization: Bearer ...)", code="not_authenticated"
+            "sign in first: these events belong to a user (Authorization: Bearer <session token>)",
+            code="not_authenticated",
         )
-    return Attribution(user_id=principal.user_id, country_code=client.country_code)
+    return Attribution(user_id=principal.user_id, country_code=country)
 
 
-async def signed_in_attribution(
-    request: Request, session: DbSession, runtime: RuntimeDep, client: ClientDep
-) -> Attribution:
-    principal = await optional_principal(request, session, runtime)
-    if principal is None:
-        raise Unauthorized("sign in first: these events belong to a user", code="not_authenticated")
-    return Attribution(user_id=principal.user_id, country_code=client.country_code)
+async def attribution(request: Request) -> Attribution:
+    return await sender_of(request)
+
+
+async def signed_in_attribution(request: Request) -> Attribution:
+    return await sender_of(request, keys_allowed=False)
 
 
 async def enter_context(session: DbSession, sender: Attribution) -> None:
@@ -49,19 +70,15 @@ async def enter_context(session: DbSession, sender: Attribution) -> None:
     await set_context(session, Context(user_id=sender.user_id, organization_id=sender.organization_id))
 
 
-async def write_events(
-    request: Request, session: DbSession, sender: Attribution, events: list[dict[str, Any]]
-) -> IngestResult:
-    """Through the process's group-commit buffer when it runs (``serve``), else in the
-    request's own transaction (an app without a lifespan, as in the ASGI test client)."""
+async def write_events(request: Request, sender: Attribution, events: list[dict[str, Any]]) -> IngestResult:
+    """Through the process's group-commit buffer when it runs (``serve``), else in a
+    transaction of this request (an app without a lifespan, as in the ASGI test client)."""
     buffer = getattr(request.app.state, "ingest", None)
     if isinstance(buffer, IngestBuffer):
-        # End the request's own (read-only) transaction first: waiting for the buffer while
-        # holding a pooled connection would starve everyone else.
-        await session.commit()
         return await buffer.submit(sender, events)
-    await enter_context(session, sender)
-    return await store_events(session, sender, events)
+    context = Context(user_id=sender.user_id, organization_id=sender.organization_id)
+    async with _runtime(request).db.session(context) as session:
+        return await store_events(session, sender, events)
 
 
 Sender = Annotated[Attribution, Depends(attribution)]

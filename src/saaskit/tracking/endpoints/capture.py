@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from saaskit.kit.deps import ClientDep, DbSession, RuntimeDep
+from saaskit.kit.deps import Client
 from saaskit.kit.errors import error_body
 from saaskit.tracking import identity, ingest
 from saaskit.tracking.capture import CaptureError, decode_payload, parse
@@ -42,7 +42,9 @@ def _failure(request: Request, status: int, code: str, message: str) -> JSONResp
     )
 
 
-async def capture(request: Request, session: DbSession, runtime: RuntimeDep, client: ClientDep) -> Response:
+async def capture(request: Request) -> Response:
+    """No dependencies on purpose: this is the hottest endpoint (see attribution.py)."""
+    runtime = request.app.state.runtime
     path = request.url.path
     query = dict(request.query_params)
     try:
@@ -60,12 +62,16 @@ async def capture(request: Request, session: DbSession, runtime: RuntimeDep, cli
             exc.status, "error"
         )
         return _failure(request, exc.status, code, exc.message)
-    organization_id = await identity.organization_for_key(session, parsed.token)
+    organization_id = await identity.cached_organization(parsed.token)
+    if organization_id is None:
+        async with runtime.db.session() as session:
+            organization_id = await identity.organization_for_key(session, parsed.token)
     if organization_id is None:
         return _failure(request, 401, "invalid_ingestion_key", "unknown or rotated project api_key")
     if parsed.events:
-        attribution = ingest.Attribution(organization_id=organization_id, country_code=client.country_code)
-        await write_events(request, session, attribution, parsed.events)
+        country = Client(request, runtime).country_code
+        attribution = ingest.Attribution(organization_id=organization_id, country_code=country)
+        await write_events(request, attribution, parsed.events)
     return Response(OK, media_type="application/json", headers=_cors(request))
 
 

@@ -56,8 +56,8 @@ def _event_dict(event: EventIn, now: datetime) -> dict[str, Any]:
 
 
 @router.post("/events", response_model=IngestOut, summary="Store one event")
-async def post_event(request: Request, event: EventIn, sender: Sender, session: DbSession) -> IngestOut:
-    return _out(await write_events(request, session, sender, [_event_dict(event, datetime.now(UTC))]))
+async def post_event(request: Request, event: EventIn, sender: Sender) -> IngestOut:
+    return _out(await write_events(request, sender, [_event_dict(event, datetime.now(UTC))]))
 
 
 @router.post(
@@ -66,13 +66,13 @@ async def post_event(request: Request, event: EventIn, sender: Sender, session: 
     summary="Store up to 1,000 events in one transaction (all or nothing)",
 )
 async def post_events(
-    request: Request, sender: Sender, session: DbSession, body: Any = Body(description=ONE_OR_MANY % "events")
+    request: Request, sender: Sender, body: Any = Body(description=ONE_OR_MANY % "events")
 ) -> IngestOut:
     if not isinstance(body, dict) or "events" not in body:
         raise Unprocessable("events: required (a list of events)", field="events")
     events = parse_items(body, EventIn, "events")
     now = datetime.now(UTC)
-    return _out(await write_events(request, session, sender, [_event_dict(e, now) for e in events]))
+    return _out(await write_events(request, sender, [_event_dict(e, now) for e in events]))
 
 
 @router.post("/page-views", response_model=IngestOut, summary="Store page views")
