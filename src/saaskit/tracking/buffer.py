@@ -131,7 +131,9 @@ class IngestBuffer:
                         event.setdefault("country_code", submission.attribution.country_code)
                         combined.append(event)
                         owner_of.append(id(submission))
-                per_event = await store_events_outcomes(session, submissions[0].attribution, combined)
+                per_event = await store_events_outcomes(
+                    session, submissions[0].attribution, combined, exact=len(submissions) > 1
+                )
                 for submission in submissions:
                     results[id(submission)] = IngestResult(received=len(submission.events))
                 for owner, outcome in zip(owner_of, per_event, strict=True):

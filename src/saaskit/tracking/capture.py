@@ -230,8 +230,11 @@ def normalise(event: dict[str, Any], sent_at: datetime | None, now: datetime) ->
         "distinct_id": distinct_id,
         "session_id": _short(properties.get("$session_id")),
         "properties": properties,
-        **{key: _short(properties.get(key)) for key in UTM_KEYS},
     }
+    for key in UTM_KEYS:
+        value = properties.get(key)
+        if value:
+            normalised[key] = _short(value)
     if name == "$pageview" and isinstance(properties.get("$current_url"), str):
         normalised["page"] = {
             "url": properties["$current_url"],

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from typing import Any
 
 import orjson
@@ -58,9 +57,9 @@ INSERT_EVENTS = text(
     "SELECT coalesce(r.id, gen_random_uuid()), r.timestamp, r.organization_id, r.user_id, r.distinct_id, "
     "r.session_id, r.event_name, r.event_category, r.event_action, coalesce(r.properties, '{}'::jsonb), "
     "r.utm_source, r.utm_medium, r.utm_campaign, r.utm_term, r.utm_content, r.country_code "
-    "FROM rows AS r WHERE r.id IS NULL OR r.id IN (SELECT id FROM fresh) "
-    "ON CONFLICT DO NOTHING RETURNING id::text"
+    "FROM rows AS r WHERE r.id IS NULL OR r.id IN (SELECT id FROM fresh) ON CONFLICT DO NOTHING"
 )
+INSERT_EVENTS_RETURNING_IDS = text(str(INSERT_EVENTS.text) + " RETURNING id::text")
 INSERT_PAGE_VIEWS = text(
     "INSERT INTO page_views (id, viewed_at, organization_id, user_id, distinct_id, session_id, page_url, "
     "page_title, referrer, load_time_ms, time_on_page_seconds, bounce) "
@@ -127,12 +126,16 @@ async def store_events(
 
 
 async def store_events_outcomes(
-    session: AsyncSession, attribution: Attribution, events: list[dict[str, Any]]
+    session: AsyncSession, attribution: Attribution, events: list[dict[str, Any]], *, exact: bool = True
 ) -> list[str]:
     """Like ``store_events``, but says for each event whether it was stored, a duplicate (its
-    uuid was stored before) or dropped by the privacy filter, in input order."""
+    uuid was stored before) or dropped by the privacy filter, in input order. With
+    ``exact=False`` the counts are exact but stored/duplicate positions are not (cheaper: the
+    stored ids are not fetched back), which is all a single request needs.
+
+    The event dicts are updated in place into rows (they belong to the request)."""
     if attribution.organization_id is not None:
-        links = [e["identify"] for e in events if e.get("identify")]
+        links = [e.pop("identify") for e in events if e.get("identify")]
         if links:
             await identity.identify(session, attribution.organization_id, links)
     if attribution.user_id is not None:
@@ -155,50 +158,46 @@ async def store_events_outcomes(
             continue
         seen.add(event["id"])
         user_id, event_level = attribution.user_id, level
-        if user_id is None and event.get("distinct_id") in owners:
+        if user_id is None and owners and event.get("distinct_id") in owners:
             user_id, event_level = owners[event["distinct_id"]]
         if event_level == ERRORS_ONLY:
             outcomes[index] = DROPPED
             continue
-        row = _event_row(event, attribution, user_id, event_level)
+        row = _as_row(event, attribution, user_id, event_level)
         rows.append(row)
         row_index.append(index)
-        page = event.get("page")
+        page = row.pop("page", None)
         if page and page.get("url"):
             pages.append(_page_row(row, page, event_level))
     if rows:
-        inserted = await session.execute(INSERT_EVENTS, {"rows": to_json(rows)})
-        stored_ids = {r[0] for r in inserted.all()}
-        for row, index in zip(rows, row_index, strict=True):
-            if row["id"] in stored_ids:
+        inserted = await session.execute(
+            INSERT_EVENTS if exact else INSERT_EVENTS_COUNTED, {"rows": to_json(rows)}
+        )
+        if exact:
+            stored_ids = {r[0] for r in inserted.all()}
+            for row, index in zip(rows, row_index, strict=True):
+                if row["id"] in stored_ids:
+                    outcomes[index] = STORED
+        else:
+            for index in row_index[: int(inserted.rowcount)]:  # type: ignore[attr-defined]
                 outcomes[index] = STORED
     if pages:
         await session.execute(INSERT_PAGE_VIEWS, {"rows": to_json(pages)})
     return outcomes
 
 
-def _event_row(
+def _as_row(
     event: dict[str, Any], attribution: Attribution, user_id: uuid.UUID | None, level: str
 ) -> dict[str, Any]:
-    timestamp: datetime = event["timestamp"]
-    return {
-        "id": event.get("id"),
-        "timestamp": timestamp.isoformat(),
-        "organization_id": attribution.organization_id,
-        "user_id": user_id,
-        "distinct_id": event.get("distinct_id"),
-        "session_id": event.get("session_id"),
-        "event_name": event["event_name"],
-        "event_category": event.get("event_category"),
-        "event_action": event.get("event_action"),
-        "properties": filter_properties(event.get("properties") or {}, level),
-        "utm_source": event.get("utm_source"),
-        "utm_medium": event.get("utm_medium"),
-        "utm_campaign": event.get("utm_campaign"),
-        "utm_term": event.get("utm_term"),
-        "utm_content": event.get("utm_content"),
-        "country_code": event.get("country_code", attribution.country_code),
-    }
+    """The event dict becomes its row: jsonb_to_recordset reads the columns it names and
+    ignores the rest; orjson writes datetimes and UUIDs itself."""
+    event["organization_id"] = attribution.organization_id
+    event["user_id"] = user_id
+    if "country_code" not in event:
+        event["country_code"] = attribution.country_code
+    if level != FULL:
+        event["properties"] = filter_properties(event.get("properties") or {}, level)
+    return event
 
 
 def _page_row(event_row: dict[str, Any], page: dict[str, Any], level: str) -> dict[str, Any]:
