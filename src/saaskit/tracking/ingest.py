@@ -170,9 +170,8 @@ async def store_events_outcomes(
         if page and page.get("url"):
             pages.append(_page_row(row, page, event_level))
     if rows:
-        inserted = await session.execute(
-            INSERT_EVENTS if exact else INSERT_EVENTS_COUNTED, {"rows": to_json(rows)}
-        )
+        statement = INSERT_EVENTS_RETURNING_IDS if exact else INSERT_EVENTS
+        inserted = await session.execute(statement, {"rows": to_json(rows)})
         if exact:
             stored_ids = {r[0] for r in inserted.all()}
             for row, index in zip(rows, row_index, strict=True):
