@@ -4,14 +4,40 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import ColumnElement, Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from saaskit.kit.errors import NotFound
 from saaskit.kit.pagination import keyset_page
 from saaskit.tracking.models import ErrorLog, SystemEvent
+
+Row = TypeVar("Row", SystemEvent, ErrorLog)
+
+
+async def _page(
+    session: AsyncSession,
+    model: type[Row],
+    conditions: list[ColumnElement[bool]],
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Row], str | None]:
+    query: Select[Any] = select(model).where(*conditions)
+    if since is not None:
+        query = query.where(model.created_at >= since)
+    if until is not None:
+        query = query.where(model.created_at < until)
+    return await keyset_page(
+        session, query, created_at=model.created_at, row_id=model.id, limit=limit, cursor=cursor
+    )
+
+
+def _equal(filters: dict[InstrumentedAttribute[Any], Any]) -> list[ColumnElement[bool]]:
+    return [column == value for column, value in filters.items() if value is not None]
 
 
 async def list_system_events(
@@ -26,43 +52,18 @@ async def list_system_events(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[SystemEvent], str | None]:
-    query: Select[Any] = select(SystemEvent)
-    for column, value in (
-        (SystemEvent.severity, severity),
-        (SystemEvent.event_type, event_type),
-        (SystemEvent.app_version, app_version),
-    ):
-        if value is not None:
-            query = query.where(column == value)
+    conditions = _equal(
+        {
+            SystemEvent.severity: severity,
+            SystemEvent.event_type: event_type,
+            SystemEvent.app_version: app_version,
+        }
+    )
     if resolved is not None:
-        query = query.where(
+        conditions.append(
             SystemEvent.resolved_at.is_not(None) if resolved else SystemEvent.resolved_at.is_(None)
         )
-    if since is not None:
-        query = query.where(SystemEvent.created_at >= since)
-    if until is not None:
-        query = query.where(SystemEvent.created_at < until)
-    return await keyset_page(
-        session, query, created_at=SystemEvent.created_at, row_id=SystemEvent.id, limit=limit, cursor=cursor
-    )
-
-
-async def resolve_system_event(
-    session: AsyncSession, event_id: uuid.UUID, admin_id: uuid.UUID
-) -> SystemEvent:
-    row = await session.scalar(
-        update(SystemEvent)
-        .where(SystemEvent.id == event_id)
-        .values(
-            resolved_at=func.coalesce(SystemEvent.resolved_at, func.now()),
-            resolved_by=func.coalesce(SystemEvent.resolved_by, admin_id),
-        )
-        .returning(SystemEvent)
-        .execution_options(populate_existing=True)
-    )
-    if row is None:
-        raise NotFound("no such system event", field="event_id")
-    return row
+    return await _page(session, SystemEvent, conditions, since, until, limit, cursor)
 
 
 async def list_errors(
@@ -77,36 +78,46 @@ async def list_errors(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[ErrorLog], str | None]:
-    query: Select[Any] = select(ErrorLog)
-    for column, value in (
-        (ErrorLog.error_type, error_type),
-        (ErrorLog.error_code, error_code),
-        (ErrorLog.app_version, app_version),
-        (ErrorLog.resolved, resolved),
-    ):
-        if value is not None:
-            query = query.where(column == value)
-    if since is not None:
-        query = query.where(ErrorLog.created_at >= since)
-    if until is not None:
-        query = query.where(ErrorLog.created_at < until)
-    return await keyset_page(
-        session, query, created_at=ErrorLog.created_at, row_id=ErrorLog.id, limit=limit, cursor=cursor
+    conditions = _equal(
+        {
+            ErrorLog.error_type: error_type,
+            ErrorLog.error_code: error_code,
+            ErrorLog.app_version: app_version,
+            ErrorLog.resolved: resolved,
+        }
     )
+    return await _page(session, ErrorLog, conditions, since, until, limit, cursor)
 
 
-async def resolve_error(session: AsyncSession, error_id: uuid.UUID, admin_id: uuid.UUID) -> ErrorLog:
+async def _resolve(
+    session: AsyncSession,
+    model: type[Row],
+    row_id: uuid.UUID,
+    admin_id: uuid.UUID,
+    field: str,
+    extra: dict[str, Any],
+) -> Row:
     row = await session.scalar(
-        update(ErrorLog)
-        .where(ErrorLog.id == error_id)
+        update(model)
+        .where(model.id == row_id)
         .values(
-            resolved=True,
-            resolved_at=func.coalesce(ErrorLog.resolved_at, func.now()),
-            resolved_by=func.coalesce(ErrorLog.resolved_by, admin_id),
+            resolved_at=func.coalesce(model.resolved_at, func.now()),
+            resolved_by=func.coalesce(model.resolved_by, admin_id),
+            **extra,
         )
-        .returning(ErrorLog)
+        .returning(model)
         .execution_options(populate_existing=True)
     )
     if row is None:
-        raise NotFound("no such error", field="error_id")
+        raise NotFound(f"no such {field.removesuffix('_id').replace('_', ' ')}", field=field)
     return row
+
+
+async def resolve_system_event(
+    session: AsyncSession, event_id: uuid.UUID, admin_id: uuid.UUID
+) -> SystemEvent:
+    return await _resolve(session, SystemEvent, event_id, admin_id, "event_id", {})
+
+
+async def resolve_error(session: AsyncSession, error_id: uuid.UUID, admin_id: uuid.UUID) -> ErrorLog:
+    return await _resolve(session, ErrorLog, error_id, admin_id, "error_id", {"resolved": True})
