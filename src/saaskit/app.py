@@ -11,6 +11,8 @@ from saaskit import __version__
 from saaskit.access import endpoints as access_endpoints
 from saaskit.accounts import endpoints as accounts_endpoints
 from saaskit.audit import endpoints as audit_endpoints
+from saaskit.billing import errors as billing_errors
+from saaskit.billing.endpoints import routers as billing_routers
 from saaskit.kit.errors import install_error_handlers
 from saaskit.kit.middleware import BodySizeLimit
 from saaskit.kit.state import Runtime
@@ -27,6 +29,7 @@ ROUTERS: list[APIRouter] = [
     access_endpoints.router,
     access_endpoints.catalog_router,
     audit_endpoints.router,
+    *billing_routers,
 ]
 
 
@@ -45,6 +48,7 @@ def create_app(runtime: Runtime, *, dispose_on_shutdown: bool = True) -> FastAPI
     )
     app.state.runtime = runtime
     install_error_handlers(app)
+    billing_errors.install(app)
     for router in ROUTERS:
         app.include_router(router)
     app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.http.max_body_bytes)

@@ -14,6 +14,7 @@ from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 USER_OWNED = ["user_sessions", "user_preferences", "user_profiles"]
+# Billing tables owned by a user (or an organization): see tests/billing/test_rls.py.
 
 
 async def _set(conn: AsyncConnection, user_id: uuid.UUID | None = None, service: bool = False) -> None:

@@ -133,6 +133,10 @@ class Invoice(Base):
         Text, unique=True, nullable=False, comment="Stripe invoice (in_...)."
     )
     stripe_customer_id: Mapped[str | None] = mapped_column(Text, comment="Stripe customer billed.")
+    stripe_subscription_id: Mapped[str | None] = mapped_column(
+        Text,
+        comment="Stripe subscription billed (links the invoice when it arrives before the subscription).",
+    )
     stripe_payment_intent_id: Mapped[str | None] = mapped_column(
         Text, comment="PaymentIntent that paid the invoice, when Stripe says."
     )

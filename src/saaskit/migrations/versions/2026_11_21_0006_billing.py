@@ -866,6 +866,12 @@ def upgrade() -> None:
         sa.Column("stripe_invoice_id", sa.Text(), nullable=False, comment="Stripe invoice (in_...)."),
         sa.Column("stripe_customer_id", sa.Text(), nullable=True, comment="Stripe customer billed."),
         sa.Column(
+            "stripe_subscription_id",
+            sa.Text(),
+            nullable=True,
+            comment="Stripe subscription billed (links the invoice when it arrives before the subscription).",
+        ),
+        sa.Column(
             "stripe_payment_intent_id",
             sa.Text(),
             nullable=True,
