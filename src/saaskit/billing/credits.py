@@ -123,11 +123,13 @@ async def apply_payment_intent(
         transaction_id = uuid.UUID(str(raw_id)) if raw_id else None
     except ValueError:
         transaction_id = None
-    query = select(PaymentTransaction).with_for_update()
-    if transaction_id is not None:
-        row = await session.scalar(query.where(PaymentTransaction.id == transaction_id))
-    else:
-        row = await session.scalar(query.where(PaymentTransaction.stripe_payment_intent_id == intent["id"]))
+    if transaction_id is None:
+        return None  # not a top-up: invoice payments are counted through their invoice
+    row = await session.scalar(
+        select(PaymentTransaction)
+        .where(PaymentTransaction.id == transaction_id, PaymentTransaction.kind.in_(("topup", "auto_topup")))
+        .with_for_update()
+    )
     if row is None:
         return None
     charge = shapes.payment_intent_charge(intent)

@@ -5,7 +5,8 @@
 ``/api/billing``; ``org_access("billing:read" | "billing:manage")`` for organizations).
 """
 
-from __future__ import annotations
+# No "from __future__ import annotations": the routes below are defined inside a function and
+# FastAPI must see their (local) dependency types as objects, not strings.
 
 import uuid
 from collections.abc import Awaitable, Callable
