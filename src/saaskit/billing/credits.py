@@ -125,6 +125,7 @@ async def apply_payment_intent(
         transaction_id = None
     if transaction_id is None:
         return None  # not a top-up: invoice payments are counted through their invoice
+    await _lock_owner_of(session, transaction_id)
     row = await session.scalar(
         select(PaymentTransaction)
         .where(PaymentTransaction.id == transaction_id, PaymentTransaction.kind.in_(("topup", "auto_topup")))
@@ -147,6 +148,15 @@ async def apply_payment_intent(
         row.status = "processing"
     await session.flush()
     return row
+
+
+async def _lock_owner_of(session: AsyncSession, transaction_id: uuid.UUID) -> None:
+    """Lock order users -> payment_transactions, as a spend takes them (no deadlock with spends)."""
+    user_id = await session.scalar(
+        select(PaymentTransaction.user_id).where(PaymentTransaction.id == transaction_id)
+    )
+    if user_id is not None:
+        await session.execute(select(User.id).where(User.id == user_id).with_for_update())
 
 
 async def _credit_once(session: AsyncSession, row: PaymentTransaction) -> None:
@@ -173,6 +183,7 @@ async def record_failure(
     session: AsyncSession, runtime: Runtime, transaction_id: uuid.UUID, code: str, message: str | None
 ) -> bool:
     """Mark an in-flight top-up failed (once); turn auto top-up off after repeated failures."""
+    await _lock_owner_of(session, transaction_id)
     failed = await session.execute(
         update(PaymentTransaction)
         .where(
@@ -203,7 +214,7 @@ async def apply_refund(session: AsyncSession, charge: Obj) -> PaymentTransaction
     """``charge.refunded``: Stripe's cumulative refunded amount makes this idempotent."""
     refunded = int(charge.get("amount_refunded") or 0)
     intent_id = shapes.id_of(charge.get("payment_intent"))
-    query = select(PaymentTransaction).with_for_update()
+    query = select(PaymentTransaction)
     row = None
     if intent_id:
         row = await session.scalar(query.where(PaymentTransaction.stripe_payment_intent_id == intent_id))
@@ -215,6 +226,8 @@ async def apply_refund(session: AsyncSession, charge: Obj) -> PaymentTransaction
         )
     if row is None:
         return None
+    await _lock_owner_of(session, row.id)
+    await session.refresh(row, with_for_update=True)
     refunded = min(refunded, row.amount_cents)
     delta = refunded - row.refunded_cents
     if delta <= 0:
