@@ -21,7 +21,6 @@ import secrets
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -62,12 +61,11 @@ def localstripe_url() -> Iterator[str]:
     deadline = time.monotonic() + 20
     while True:
         try:
-            request = urllib.request.Request(
-                url + "/v1/customers?limit=1", headers={"Authorization": f"Bearer {API_KEY}"}
+            httpx.get(
+                url + "/v1/customers?limit=1", headers={"Authorization": f"Bearer {API_KEY}"}, timeout=0.5
             )
-            urllib.request.urlopen(request, timeout=0.5).close()
             break
-        except OSError:
+        except httpx.HTTPError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
                 raise RuntimeError("localstripe did not start") from None
@@ -78,11 +76,8 @@ def localstripe_url() -> Iterator[str]:
 
 
 def _localstripe(url: str, path: str, method: str, body: dict[str, Any] | None = None) -> None:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        url + path, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
-    urllib.request.urlopen(request, timeout=5).close()
+    answer = httpx.request(method, url + path, json=body, timeout=5)
+    assert answer.status_code == 200, answer.text
 
 
 @pytest.fixture
@@ -102,9 +97,9 @@ def stripe_settings(localstripe_url: str, webhook_secret: str) -> StripeSettings
     )
 
 
-async def eventually(check: Callable[[], Awaitable[T]], timeout: float = 15, what: str = "condition") -> T:
+async def eventually(check: Callable[[], Awaitable[T]], within: float = 15, what: str = "condition") -> T:
     """Poll ``check`` until it returns something truthy."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         value = await check()
         if value:

@@ -148,10 +148,11 @@ async def test_organization_subscription_needs_billing_manage(billing_server: Bi
         o=org_id,
     )
     assert audit == 1
-    await eventually(
+    linked = await eventually(
         lambda: b.scalar(
             "SELECT organization_id::text FROM stripe_webhook_events "
             "WHERE event_type = 'customer.subscription.created' AND processing_status = 'processed'"
         ),
         what="the organization's subscription webhook",
-    ) == org_id
+    )
+    assert linked == org_id

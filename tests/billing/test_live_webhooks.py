@@ -8,7 +8,6 @@ import json
 import time
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.billing.conftest import Account, Billing, event_of, eventually, sample, sign
@@ -67,23 +66,21 @@ async def test_signatures_redeliveries_unknown_types(billing_server: Billing) ->
     b = billing_server
     event = event_of("customer.updated", {**sample("customer"), "id": "cus_nobody", "metadata": {}})
     payload = json.dumps(event)
-    url = f"{b.server.base}/api/billing/stripe/webhook"
+    url = "/api/billing/stripe/webhook"
     for headers in (
         {},
         {"Stripe-Signature": sign(payload, "whsec_wrong")},
         {"Stripe-Signature": sign(payload, b.webhook_secret, int(time.time()) - 3600)},  # replayed, too old
         {"Stripe-Signature": "t=1,v1=garbage"},
     ):
-        refused = httpx.post(url, content=payload, headers=headers)
+        refused = await b.http.post(url, content=payload, headers=headers)
         assert refused.status_code == 400, refused.text
         assert refused.json()["error"]["code"] == "bad_signature"
     tampered = payload.replace("cus_nobody", "cus_somebody")
-    assert (
-        httpx.post(
-            url, content=tampered, headers={"Stripe-Signature": sign(payload, b.webhook_secret)}
-        ).status_code
-        == 400
+    forged = await b.http.post(
+        url, content=tampered, headers={"Stripe-Signature": sign(payload, b.webhook_secret)}
     )
+    assert forged.status_code == 400
     assert await b.scalar("SELECT count(*) FROM stripe_webhook_events") == 0
 
     first = b.post_event(event)
@@ -224,7 +221,7 @@ async def test_failing_handler_is_retried_then_reprocessed(billing_server: Billi
         "customer.subscription.created", new_shape_subscription("sub_ghost", "cus_ghost", price_id, "active")
     )
     assert b.post_event(event).status_code == 200
-    failed = await eventually(lambda: _processed(b, event["id"]), timeout=20, what="retries to run out")
+    failed = await eventually(lambda: _processed(b, event["id"]), within=20, what="retries to run out")
     assert failed.processing_status == "failed" and failed.retry_count == 3
     assert "cus_ghost" in failed.error_message and "CustomerNotLinked" in failed.error_message
 
