@@ -246,3 +246,70 @@ async def test_failing_handler_is_retried_then_reprocessed(billing_server: Billi
     assert any(e["id"] == str(failed.id) for e in listed.json()["items"])
     again = await b.http.post(url, headers=b.admin.headers)
     assert again.status_code == 409 and again.json()["error"]["code"] == "already_processed"
+
+
+async def test_payment_method_and_customer_events(billing_server: Billing) -> None:
+    b = billing_server
+    user = await b.signup()
+    intent = (await b.http.post("/api/billing/setup-intent", headers=user.headers)).json()
+    customer = intent["stripe_customer_id"]
+    card = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}
+    first = b.stripe.v1.payment_methods.create({"type": "card", "card": card})
+    b.stripe.v1.payment_methods.attach(first.id, {"customer": customer})
+    second = b.stripe.v1.payment_methods.create(
+        {"type": "card", "card": {**card, "number": "5555555555554444"}}
+    )
+
+    # setup_intent.succeeded (localstripe sends none): saaskit reads the card from Stripe.
+    setup = sample("setup_intent")
+    setup.update(
+        {
+            "id": intent["setup_intent_id"],
+            "customer": customer,
+            "payment_method": first.id,
+            "status": "succeeded",
+        }
+    )
+    saved = event_of("setup_intent.succeeded", setup)
+    assert b.post_event(saved).status_code == 200
+    await eventually(lambda: _processed(b, saved["id"]), what="setup_intent.succeeded")
+    row = (
+        await b.sql(
+            "SELECT card_last4, is_default, card_brand FROM payment_methods WHERE provider_payment_method_id = :p",
+            p=first.id,
+        )
+    )[0]
+    assert (row.card_last4, row.is_default) == ("4242", True)
+    assert await b.scalar("SELECT stripe_payment_method_id FROM users WHERE id = :u", u=user.id) == first.id
+
+    # payment_method.attached in today's shape, then customer.updated making it the default.
+    attached = sample("payment_method")
+    attached.update({"id": second.id, "customer": customer})
+    attached["card"].update({"last4": "4444", "brand": "mastercard", "fingerprint": "fp_second"})
+    updated = sample("customer")
+    updated.update({"id": customer, "metadata": {"saaskit_user_id": str(user.id)}, "discount": None})
+    updated["invoice_settings"]["default_payment_method"] = second.id
+    for event in (event_of("payment_method.attached", attached), event_of("customer.updated", updated)):
+        assert b.post_event(event).status_code == 200
+        await eventually(lambda e=event: _processed(b, e["id"]), what=event["type"])  # type: ignore[misc]
+    defaults = await b.sql("SELECT provider_payment_method_id FROM payment_methods WHERE is_default")
+    assert [d[0] for d in defaults] == [second.id]
+    listed = (await b.http.get("/api/billing/payment-methods", headers=user.headers)).json()
+    assert {m["card_last4"] for m in listed} == {"4242", "4444"}
+
+    # payment_method.detached: no longer default, no longer charged by auto top-up.
+    detached = event_of("payment_method.detached", {**attached, "customer": None})
+    assert b.post_event(detached).status_code == 200
+    await eventually(lambda: _processed(b, detached["id"]), what="detached")
+    assert await b.scalar("SELECT stripe_payment_method_id FROM users WHERE id = :u", u=user.id) is None
+    assert [
+        m["card_last4"]
+        for m in (await b.http.get("/api/billing/payment-methods", headers=user.headers)).json()
+    ] == ["4242"]
+
+    # customer.deleted: the link goes.
+    deleted = event_of("customer.deleted", {"id": customer, "object": "customer", "deleted": True})
+    assert b.post_event(deleted).status_code == 200
+    outcome = await eventually(lambda: _processed(b, deleted["id"]), what="customer.deleted")
+    assert outcome.processing_status == "processed"
+    assert await b.scalar("SELECT stripe_customer_id FROM users WHERE id = :u", u=user.id) is None
