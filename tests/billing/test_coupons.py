@@ -98,6 +98,7 @@ async def test_coupon_limits_at_subscription_time(billing_server: Billing) -> No
     assert await b.scalar("SELECT times_redeemed FROM coupons WHERE code = 'WELCOME20'") == 1
 
 
+@pytest.mark.live
 async def test_max_redemptions_hold_under_concurrency(fresh_runtime: Runtime) -> None:
     runtime = fresh_runtime
     async with runtime.db.session(SERVICE) as session:
@@ -137,6 +138,7 @@ async def test_max_redemptions_hold_under_concurrency(fresh_runtime: Runtime) ->
     assert counted == 3 and rows == 3
 
 
+@pytest.mark.live
 async def test_a_customer_cannot_write_the_catalog(fresh_runtime: Runtime) -> None:
     async with fresh_runtime.db.session(SERVICE) as session:
         user_id = (

@@ -139,6 +139,7 @@ async def test_webhook_without_a_configured_secret_stores_nothing(
     assert count == 0
 
 
+@pytest.mark.live
 def test_cli_sync_plans(fresh_database: DbUnderTest, tmp_path: Path, localstripe_url: str) -> None:
     env = {
         "SAASKIT_DATABASE_URL": fresh_database.owner_url,

@@ -18,6 +18,8 @@ from saaskit.kit.db import SERVICE
 from saaskit.kit.state import Runtime
 from tests.helpers import SignedUp, error_of, signup
 
+pytestmark = pytest.mark.live  # committed data in a fresh database
+
 
 @pytest.fixture
 async def app_client(fresh_runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:

@@ -10,6 +10,7 @@ revives a canceled subscription, so a row Stripe ended stays ended whatever arri
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,13 +38,12 @@ async def plan_for_price(
         )
         if plan is not None:
             return plan
-    plan_id = metadata.get("saaskit_plan_id") if isinstance(metadata, dict) else None
-    if plan_id:
-        try:
-            return await session.get(SubscriptionPlan, plan_id)
-        except Exception:
-            return None
-    return None
+    raw = metadata.get("saaskit_plan_id") if isinstance(metadata, dict) else None
+    try:
+        plan_id = uuid.UUID(str(raw)) if raw else None
+    except ValueError:  # foreign or malformed metadata: an unknown plan
+        return None
+    return await session.get(SubscriptionPlan, plan_id) if plan_id else None
 
 
 def _ends_at(status: str, values: dict[str, Any]) -> datetime | None:
