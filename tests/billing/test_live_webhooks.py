@@ -307,6 +307,15 @@ async def test_payment_method_and_customer_events(billing_server: Billing) -> No
         for m in (await b.http.get("/api/billing/payment-methods", headers=user.headers)).json()
     ] == ["4242"]
 
+    # Removing the last card through the API detaches it at Stripe too.
+    remaining = (await b.http.get("/api/billing/payment-methods", headers=user.headers)).json()[0]
+    removed = await b.http.delete(f"/api/billing/payment-methods/{remaining['id']}", headers=user.headers)
+    assert removed.status_code == 204
+    assert b.stripe.v1.payment_methods.retrieve(first.id).customer is None
+    assert (await b.http.get("/api/billing/payment-methods", headers=user.headers)).json() == []
+    gone = await b.http.delete(f"/api/billing/payment-methods/{remaining['id']}", headers=user.headers)
+    assert gone.status_code == 404
+
     # customer.deleted: the link goes.
     deleted = event_of("customer.deleted", {"id": customer, "object": "customer", "deleted": True})
     assert b.post_event(deleted).status_code == 200

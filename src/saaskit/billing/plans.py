@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import stripe
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -81,7 +82,7 @@ async def _current_price(runtime: Runtime, price_id: str | None) -> dict[str, An
         if client.legacy_plans:
             return (await client.client.v1.plans.retrieve_async(price_id)).to_dict()
         return (await client.client.v1.prices.retrieve_async(price_id)).to_dict()
-    except Exception:
+    except stripe.InvalidRequestError:  # a price Stripe no longer knows is replaced
         return None
 
 
