@@ -209,6 +209,17 @@ async def test_events_out_of_order_in_current_shapes(billing_server: Billing) ->
     assert [tuple(x) for x in lines] == [(1500, True, plan["id"])]
     assert await b.scalar("SELECT total_spent_cents FROM users WHERE id = :u", u=user.id) == 1500
 
+    # A voided invoice and a trial about to end: recorded, nothing paid, the tier unchanged.
+    voided = {**invoice, "id": "in_void", "status": "void", "amount_paid": 0, "lines": {"data": []}}
+    voided["status_transitions"] = {"finalized_at": now - 2, "paid_at": None, "voided_at": now - 1}
+    will_end = event_of("customer.subscription.trial_will_end", trialing, created=now - 1)
+    for event in (event_of("invoice.voided", voided, created=now - 1), will_end):
+        assert b.post_event(event).status_code == 200
+        await eventually(lambda e=event: _processed(b, e["id"]), what=event["type"])  # type: ignore[misc]
+    assert await b.scalar("SELECT status FROM invoices WHERE stripe_invoice_id = 'in_void'") == "void"
+    assert await b.scalar("SELECT total_spent_cents FROM users WHERE id = :u", u=user.id) == 1500
+    assert await b.scalar("SELECT tier FROM users WHERE id = :u", u=user.id) == "pro"
+
 
 async def test_failing_handler_is_retried_then_reprocessed(billing_server: Billing) -> None:
     b = billing_server
