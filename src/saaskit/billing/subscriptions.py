@@ -99,6 +99,12 @@ async def subscribe(
     coupon = await coupons.find(session, coupon_code) if coupon_code else None
     if coupon is not None:
         coupons.check(coupon, plan)
+        if not coupon.stripe_coupon_id and not gateway(runtime).legacy_plans:
+            raise Conflict(
+                "this coupon is not on Stripe yet: run `saaskit billing sync-plans`",
+                field="coupon_code",
+                code="coupon_not_synced",
+            )
     customer = await owners.ensure_customer(session, runtime, owner)
     redemption = None
     if coupon is not None:
