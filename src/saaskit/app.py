@@ -13,6 +13,8 @@ from saaskit import __version__
 from saaskit.access import endpoints as access_endpoints
 from saaskit.accounts import endpoints as accounts_endpoints
 from saaskit.audit import endpoints as audit_endpoints
+from saaskit.billing import errors as billing_errors
+from saaskit.billing.endpoints import routers as billing_routers
 from saaskit.kit.errors import install_error_handlers
 from saaskit.kit.middleware import BodySizeLimit
 from saaskit.kit.state import Runtime
@@ -34,6 +36,7 @@ ROUTERS: list[APIRouter] = [
     access_endpoints.router,
     access_endpoints.catalog_router,
     audit_endpoints.router,
+    *billing_routers,
 ]
 
 
@@ -65,6 +68,7 @@ def create_app(runtime: Runtime, *, dispose_on_shutdown: bool = True) -> FastAPI
     app.state.runtime = runtime
     app.state.latency = latency
     install_error_handlers(app)
+    billing_errors.install(app)
     for router in ROUTERS:
         app.include_router(router)
     # Ours, not FastAPI's max_body_size: Starlette's limiter answers 413 in plain text.

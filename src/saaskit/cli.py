@@ -31,9 +31,11 @@ db_app = typer.Typer(
     help="The database: its URL, and start/stop of the embedded server.", no_args_is_help=True
 )
 migrate_app = typer.Typer(help="Schema migrations: upgrade (default), downgrade, current.")
+billing_app = typer.Typer(help="Billing: sync the plan catalog to Stripe, list plans.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 app.add_typer(db_app, name="db")
 app.add_typer(migrate_app, name="migrate")
+app.add_typer(billing_app, name="billing")
 
 console = Console()
 err = Console(stderr=True)
@@ -358,6 +360,49 @@ def users_suspend(
     with Environment(get_settings()) as env:
         revoked = _run_with_runtime(env, work)
     console.print(f"{email} is now {status}" + (f"; {revoked} session(s) revoked" if revoked else ""))
+
+
+# -- billing -----------------------------------------------------------------------------------
+@billing_app.command("sync-plans")
+def billing_sync_plans() -> None:
+    """Create or update the Stripe product and price of every plan (and Stripe coupons)."""
+    from saaskit.billing.plans import SyncReport, sync_plans
+
+    async def work(runtime: Runtime) -> SyncReport:
+        return await sync_plans(runtime)
+
+    with Environment(get_settings()) as env:
+        env.migrate()
+        report = _run_with_runtime(env, work)
+    console.print(
+        f"synced {len(report.plans)} plan(s): {report.products_created} product(s), "
+        f"{report.prices_created} price(s), {report.coupons_created} coupon(s) created at Stripe"
+    )
+
+
+@billing_app.command("plans")
+def billing_plans() -> None:
+    """List the plans and their Stripe ids."""
+    from saaskit.billing.models import SubscriptionPlan
+    from saaskit.billing.plans import list_plans
+
+    async def work(runtime: Runtime) -> list[SubscriptionPlan]:
+        async with runtime.db.session(SERVICE) as session:
+            return await list_plans(session, public_only=False)
+
+    with Environment(get_settings()) as env:
+        rows = _run_with_runtime(env, work)
+    table = Table("name", "tier", "interval", "price (cents)", "active", "stripe price")
+    for plan in rows:
+        table.add_row(
+            plan.name,
+            plan.tier,
+            plan.billing_interval,
+            str(plan.price_cents),
+            "yes" if plan.is_active else "no",
+            plan.stripe_price_id or "(not synced)",
+        )
+    console.print(table)
 
 
 def main() -> None:

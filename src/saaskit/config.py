@@ -84,9 +84,24 @@ class TrackingSettings(BaseSettings):
 class StripeSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SAASKIT_STRIPE_", extra="ignore")
 
-    api_key: str | None = None
-    webhook_secret: str | None = None
+    api_key: str | None = Field(default=None, description="Secret API key (sk_live_... / sk_test_...).")
+    webhook_secret: str | None = Field(
+        default=None, description="Signing secret of the webhook endpoint (whsec_...)."
+    )
     api_base: str | None = Field(default=None, description="Override of Stripe's API address (tests).")
+    legacy_plans: bool = Field(
+        default=False,
+        description="The server has no Prices API (localstripe): sync plans as Plans, subscribe with plan "
+        "items, and leave coupon discounts to saaskit's records.",
+    )
+    currency: str = Field(default="usd", description="Currency of credit top-ups.")
+    webhook_max_attempts: int = Field(default=6, ge=1, le=20, description="Processing attempts per event.")
+    webhook_retry_base_seconds: float = Field(
+        default=10.0, gt=0, description="First retry delay; each next one is 4 times longer."
+    )
+    topup_max_failures: int = Field(
+        default=3, ge=1, description="Consecutive failed auto top-ups after which auto top-up is turned off."
+    )
 
 
 class Settings(BaseSettings):

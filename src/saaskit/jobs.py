@@ -24,7 +24,12 @@ from saaskit.kit.state import Runtime
 
 logger = logging.getLogger(__name__)
 
-TASK_MODULES = ["saaskit.accounts.tasks", "saaskit.tenancy.tasks", "saaskit.tracking.tasks"]
+TASK_MODULES = [
+    "saaskit.accounts.tasks",
+    "saaskit.tenancy.tasks",
+    "saaskit.tracking.tasks",
+    "saaskit.billing.tasks",
+]
 
 # The connector is a placeholder until ``bind`` gives it a real address.
 jobs = procrastinate.App(connector=PsycopgConnector(), import_paths=TASK_MODULES)

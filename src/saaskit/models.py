@@ -6,6 +6,7 @@ Alembic's environment and the schema-drift test import this module.
 from saaskit.access import models as access_models
 from saaskit.accounts import models as accounts_models
 from saaskit.audit import models as audit_models
+from saaskit.billing import models as billing_models
 from saaskit.kit.models import Base
 from saaskit.system import models as system_models
 from saaskit.tenancy import models as tenancy_models
@@ -16,6 +17,7 @@ __all__ = [
     "access_models",
     "accounts_models",
     "audit_models",
+    "billing_models",
     "system_models",
     "tenancy_models",
     "tracking_models",

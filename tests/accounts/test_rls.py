@@ -13,7 +13,50 @@ from sqlalchemy import text
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-USER_OWNED = ["user_sessions", "user_preferences", "user_profiles"]
+USER_OWNED = [
+    "user_sessions",
+    "user_preferences",
+    "user_profiles",
+    # billing (issue 6): rows owned by a user (or, in other rows, an organization)
+    "subscriptions",
+    "invoices",
+    "invoice_line_items",
+    "payment_methods",
+    "payment_transactions",
+    "usage_records",
+    "feature_usage",
+    "coupon_redemptions",
+]
+
+BILLING_ROWS = """
+WITH sub AS (
+  INSERT INTO subscriptions (user_id, plan_name, tier, status) VALUES (:u, 'Pro', 'pro', 'active') RETURNING id
+), inv AS (
+  INSERT INTO invoices (user_id, subscription_id, stripe_invoice_id, status)
+  SELECT :u, id, 'in_' || md5(random()::text), 'paid' FROM sub RETURNING id
+), line AS (
+  INSERT INTO invoice_line_items (invoice_id, user_id, stripe_line_item_id, amount_cents)
+  SELECT id, :u, 'il_' || md5(random()::text), 1000 FROM inv RETURNING id
+), pm AS (
+  INSERT INTO payment_methods (user_id, provider_payment_method_id) VALUES (:u, 'pm_' || md5(random()::text))
+  RETURNING id
+), tx AS (
+  INSERT INTO payment_transactions (user_id, kind, status, amount_cents) VALUES (:u, 'topup', 'succeeded', 500)
+  RETURNING id
+), usage AS (
+  INSERT INTO usage_records (user_id, metric_name, quantity, idempotency_key, billing_period_start,
+                             billing_period_end)
+  VALUES (:u, 'api_calls', 1, md5(random()::text), now(), now() + interval '1 month') RETURNING id
+), coupon AS (
+  INSERT INTO coupons (code, discount_type, discount_value) VALUES (upper(md5(random()::text)), 'percent', 10)
+  RETURNING id, code
+), redemption AS (
+  INSERT INTO coupon_redemptions (coupon_id, user_id, coupon_code, discount_amount_cents)
+  SELECT id, :u, code, 100 FROM coupon RETURNING id
+)
+INSERT INTO feature_usage (user_id, feature_name, period_start, reset_date, usage_count)
+VALUES (:u, 'api_calls', current_date, current_date + 30, 1)
+"""
 
 
 async def _set(conn: AsyncConnection, user_id: uuid.UUID | None = None, service: bool = False) -> None:
@@ -46,6 +89,7 @@ async def _make_user_with_rows(conn: AsyncConnection, email: str) -> uuid.UUID:
         ),
         {"u": user_id},
     )
+    await conn.execute(text(BILLING_ROWS), {"u": user_id})
     return user_id
 
 

@@ -59,7 +59,12 @@ class Organization(Base):
     )
     logo_url: Mapped[str | None] = mapped_column(Text, comment="URL of the organization's logo.")
     subscription_id: Mapped[uuid.UUID | None] = mapped_column(
-        UUID(as_uuid=True), comment="The organization's current subscription (billing), if any."
+        UUID(as_uuid=True),
+        ForeignKey("subscriptions.id", ondelete="SET NULL", use_alter=True),
+        comment="The organization's current subscription (billing), if any.",
+    )
+    stripe_customer_id: Mapped[str | None] = mapped_column(
+        Text, unique=True, comment="Stripe customer id (cus_...) billed for the organization."
     )
     billing_email: Mapped[str | None] = mapped_column(Text, comment="Where invoices and billing notices go.")
     settings: Mapped[dict[str, Any]] = mapped_column(

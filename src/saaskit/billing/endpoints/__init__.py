@@ -1,0 +1,6 @@
+"""HTTP endpoints of billing: the user's (``/api/billing``), an organization's
+(``/api/orgs/{org_id}/billing``), platform admins' (``/api/admin/billing``) and Stripe's webhook."""
+
+from saaskit.billing.endpoints import account, admin, orgs, webhook
+
+routers = [webhook.router, account.router, account.credits_router, orgs.router, admin.router]

@@ -1,0 +1,34 @@
+"""``invoice.*``: mirror the invoice and its lines; a paid one records its payment once.
+
+``invoice.payment_succeeded`` is the older name of ``invoice.paid`` (localstripe sends only it).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from saaskit.billing import invoices, shapes
+from saaskit.billing.handlers import Event, Outcome, handles
+from saaskit.billing.owners import owner_for_customer
+from saaskit.kit.state import Runtime
+
+
+@handles(
+    "invoice.created",
+    "invoice.finalized",
+    "invoice.updated",
+    "invoice.paid",
+    "invoice.payment_succeeded",
+    "invoice.payment_failed",
+    "invoice.voided",
+    "invoice.marked_uncollectible",
+)
+async def invoice_changed(session: AsyncSession, runtime: Runtime, event: Event) -> Outcome:
+    owner = await owner_for_customer(session, shapes.customer_id(event.object), event.object.get("metadata"))
+    row = await invoices.apply_invoice(session, event.object, event.created, owner)
+    note = None
+    if event.type == "invoice.payment_failed":
+        error = shapes.dig(event.object, "last_finalization_error", "message") or "the payment attempt failed"
+        row.last_payment_error = str(error)
+        note = f"payment failed after {row.attempt_count} attempt(s)"
+    return Outcome(owner=owner, note=note)
