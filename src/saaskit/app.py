@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from saaskit import __version__
 from saaskit.accounts import endpoints as accounts_endpoints
+from saaskit.devices import endpoints as devices_endpoints
 from saaskit.kit.errors import install_error_handlers
 from saaskit.kit.middleware import BodySizeLimit
 from saaskit.kit.state import Runtime
@@ -35,6 +36,8 @@ def create_app(runtime: Runtime, *, dispose_on_shutdown: bool = True) -> FastAPI
         health.router,
         accounts_endpoints.router,
         accounts_endpoints.admin_router,
+        devices_endpoints.router,
+        devices_endpoints.admin_router,
         system_endpoints.router,
     ):
         app.include_router(router)

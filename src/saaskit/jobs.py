@@ -24,7 +24,7 @@ from saaskit.kit.state import Runtime
 
 logger = logging.getLogger(__name__)
 
-TASK_MODULES = ["saaskit.accounts.tasks"]
+TASK_MODULES = ["saaskit.accounts.tasks", "saaskit.devices.tasks"]
 
 # The connector is a placeholder until ``bind`` gives it a real address.
 jobs = procrastinate.App(connector=PsycopgConnector(), import_paths=TASK_MODULES)
