@@ -30,10 +30,14 @@ TASK_MODULES = ["saaskit.accounts.tasks", "saaskit.devices.tasks"]
 jobs = procrastinate.App(connector=PsycopgConnector(), import_paths=TASK_MODULES)
 
 
-def bind(app_url: str, *, max_size: int = 4) -> procrastinate.App:
-    """The task registry bound to a database (as the application role)."""
-    connector = PsycopgConnector(conninfo=libpq_url(app_url), min_size=1, max_size=max_size)
-    return jobs.with_connector(connector)
+def connector_for(app_url: str, *, max_size: int = 4) -> PsycopgConnector:
+    """A connector to a database (as the application role), for ``jobs.replace_connector``.
+
+    Not ``jobs.with_connector``: that builds a second App whose tasks still point back at this
+    unbound one, so the worker's periodic deferrer (which defers through ``task.app``) fails with
+    AppNotOpen and periodic tasks never run.
+    """
+    return PsycopgConnector(conninfo=libpq_url(app_url), min_size=1, max_size=max_size)
 
 
 def runtime_of(context: JobContext) -> Runtime:
@@ -60,7 +64,15 @@ async def run_worker(
     restart_delay_seconds: float = 5.0,
 ) -> None:
     """Run a worker until cancelled; with ``wait=False``, until the queue is empty."""
-    bound = bind(app_url, max_size=concurrency + 1)
+    with jobs.replace_connector(connector_for(app_url, max_size=concurrency + 1)) as bound:
+        await _work(
+            bound, runtime, concurrency=concurrency, wait=wait, restart_delay_seconds=restart_delay_seconds
+        )
+
+
+async def _work(
+    bound: procrastinate.App, runtime: Runtime, *, concurrency: int, wait: bool, restart_delay_seconds: float
+) -> None:
     async with bound.open_async():
         while True:
             try:
