@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-USER_OWNED = ["user_sessions", "user_preferences", "user_profiles"]
+USER_OWNED = ["user_sessions", "user_preferences", "user_profiles", "dashboards", "user_heartbeats"]
 
 
 async def _set(conn: AsyncConnection, user_id: uuid.UUID | None = None, service: bool = False) -> None:
@@ -45,6 +45,12 @@ async def _make_user_with_rows(conn: AsyncConnection, email: str) -> uuid.UUID:
             "VALUES (:u, md5(random()::text), now() + interval '1 day')"
         ),
         {"u": user_id},
+    )
+    await conn.execute(
+        text("INSERT INTO dashboards (user_id, device_name) VALUES (:u, 'Kitchen TV')"), {"u": user_id}
+    )
+    await conn.execute(
+        text("INSERT INTO user_heartbeats (user_id, last_seen_at) VALUES (:u, now())"), {"u": user_id}
     )
     return user_id
 
