@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
+import psycopg
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,17 +22,23 @@ from saaskit.kit.state import Runtime
 AfterCommit = Callable[[], Awaitable[None]]
 
 
-def get_runtime(request: Request) -> Runtime:
+def runtime_of(request: Request) -> Runtime:
     runtime = request.app.state.runtime
     assert isinstance(runtime, Runtime)
     return runtime
+
+
+# Dependencies are ``async def`` even when they do not await: FastAPI runs plain ``def``
+# dependencies in a thread pool, a thread hop (and GIL handover) per call on every request.
+async def get_runtime(request: Request) -> Runtime:
+    return runtime_of(request)
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    runtime = get_runtime(request)
+    runtime = runtime_of(request)
     async with runtime.db.sessionmaker() as session:
         try:
             yield session
@@ -55,6 +62,18 @@ def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
 DbSession = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
+async def get_autocommit(request: Request) -> AsyncIterator[psycopg.AsyncConnection[tuple[object, ...]]]:
+    """An autocommit connection for a hot path whose unit of work is one statement (the
+    statement commits by itself before the response is sent)."""
+    async with runtime_of(request).db.autocommit() as connection:
+        yield connection
+
+
+AutocommitConnection = Annotated[
+    psycopg.AsyncConnection[tuple[object, ...]], Depends(get_autocommit, scope="function")
+]
+
+
 class Client:
     """The caller as the request shows it: raw IP for this request only, hashed for storage."""
 
@@ -66,7 +85,7 @@ class Client:
         self.user_agent = (request.headers.get("user-agent") or "")[:512] or None
 
 
-def get_client(request: Request, runtime: RuntimeDep) -> Client:
+async def get_client(request: Request, runtime: RuntimeDep) -> Client:
     return Client(request, runtime)
 
 
