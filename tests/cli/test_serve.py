@@ -29,7 +29,7 @@ def free_port() -> int:
 
 
 class ServeProcess:
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> None:
         self.port = free_port()
         self.output = data_dir.parent / f"serve-{self.port}.log"
         environment = {k: v for k, v in os.environ.items() if not k.startswith("SAASKIT_")}
@@ -43,7 +43,7 @@ class ServeProcess:
         environment.update(env or {})
         self.handle = self.output.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "saaskit", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "saaskit", "serve", "--port", str(self.port), *args],
             stdout=self.handle,
             stderr=subprocess.STDOUT,
             env=environment,
