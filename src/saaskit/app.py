@@ -32,7 +32,9 @@ def create_app(runtime: Runtime, *, dispose_on_shutdown: bool = True) -> FastAPI
     )
     app.state.runtime = runtime
     install_error_handlers(app)
+    # Routes are matched in order: the hot paths (heartbeat, track-visit) come first.
     for router in (
+        devices_endpoints.hot_router,
         health.router,
         accounts_endpoints.router,
         accounts_endpoints.admin_router,

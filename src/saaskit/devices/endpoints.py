@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
+import orjson
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
@@ -44,11 +45,12 @@ from saaskit.kit.hashing import token_hash
 from saaskit.kit.pagination import CursorParam, LimitParam, Page, keyset_page
 
 router = APIRouter(prefix="/api", tags=["devices"])
+hot_router = APIRouter(prefix="/api", tags=["devices"])  # mounted first: matched first
 admin_router = APIRouter(prefix="/api/admin", tags=["admin: devices"])
 
 
 # -- presence ----------------------------------------------------------------------------------
-@router.post(
+@hot_router.post(
     "/track-visit",
     status_code=202,
     response_model=TrackVisitOut,
@@ -63,7 +65,7 @@ async def track_visit(
     return TrackVisitOut()
 
 
-@router.post(
+@hot_router.post(
     "/heartbeat",
     response_model=HeartbeatOut,
     summary="I am here: presence, uptime and version of this device; says whether to reload or update",
@@ -71,7 +73,7 @@ async def track_visit(
 )
 async def heartbeat(
     body: HeartbeatIn, request: Request, runtime: RuntimeDep, connection: AutocommitConnection
-) -> HeartbeatOut:
+) -> Response:
     # Authentication happens inside the one statement (app_heartbeat), not in a dependency
     # query of its own: see saaskit/devices/heartbeat.py for why.
     token, via_cookie = request_token(request, runtime)
@@ -96,11 +98,17 @@ async def heartbeat(
     )
     if result is None:
         raise Unauthorized("the session token is invalid, expired or revoked", code="invalid_token")
-    return HeartbeatOut(
-        needs_reload=result.needs_reload,
-        needs_update=result.needs_update,
-        dashboard_id=result.dashboard_id,
-        usage_session_id=result.usage_session_id,
+    # Serialized here rather than validated again against the response model (the hot path).
+    return Response(
+        orjson.dumps(
+            {
+                "needs_reload": result.needs_reload,
+                "needs_update": result.needs_update,
+                "dashboard_id": result.dashboard_id,
+                "usage_session_id": result.usage_session_id,
+            }
+        ),
+        media_type="application/json",
     )
 
 
