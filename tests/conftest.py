@@ -217,4 +217,4 @@ async def fresh_runtime(fresh_database: DbUnderTest, settings: Settings) -> Asyn
     try:
         yield runtime
     finally:
-        await engine.dispose()
+        await runtime.db.dispose()

@@ -132,7 +132,8 @@ class Database:
     def __init__(self, engine: AsyncEngine, *, autocommit_pool_size: int | None = None) -> None:
         self.engine = engine
         self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False, autoflush=True)
-        self._autocommit_pool_size = autocommit_pool_size or engine.pool.size()  # type: ignore[attr-defined]
+        pool_size = getattr(engine.pool, "size", None)
+        self._autocommit_pool_size = autocommit_pool_size or (pool_size() if callable(pool_size) else 10)
         self._pool: AsyncConnectionPool[psycopg.AsyncConnection[tuple[object, ...]]] | None = None
         self._pool_lock = asyncio.Lock()
 
