@@ -15,6 +15,7 @@ from saaskit.accounts import endpoints as accounts_endpoints
 from saaskit.audit import endpoints as audit_endpoints
 from saaskit.billing import errors as billing_errors
 from saaskit.billing.endpoints import routers as billing_routers
+from saaskit.devices import endpoints as devices_endpoints
 from saaskit.kit.errors import install_error_handlers
 from saaskit.kit.middleware import BodySizeLimit
 from saaskit.kit.state import Runtime
@@ -27,6 +28,7 @@ from saaskit.tracking.latency import LatencyMiddleware, LatencyRecorder
 
 # Order matters for speed: routes are matched in order, so the hottest (ingestion) come first.
 ROUTERS: list[APIRouter] = [
+    devices_endpoints.hot_router,
     *tracking_routers,
     health.router,
     accounts_endpoints.router,
@@ -37,6 +39,8 @@ ROUTERS: list[APIRouter] = [
     access_endpoints.catalog_router,
     audit_endpoints.router,
     *billing_routers,
+    devices_endpoints.router,
+    devices_endpoints.admin_router,
 ]
 
 

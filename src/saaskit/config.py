@@ -81,6 +81,30 @@ class TrackingSettings(BaseSettings):
     )
 
 
+class PresenceSettings(BaseSettings):
+    """Devices and presence (issue 4): when silence means offline, and how uptime is credited."""
+
+    model_config = SettingsConfigDict(env_prefix="SAASKIT_PRESENCE_", extra="ignore")
+
+    offline_after_seconds: int = Field(
+        default=300,
+        ge=30,
+        description="Silence after which a dashboard is offline, a user not currently active, "
+        "and neither counts as present 'now'.",
+    )
+    uptime_max_gap_seconds: int = Field(
+        default=120,
+        ge=1,
+        description="A gap between two heartbeats of a dashboard longer than this earns no uptime "
+        "(the device slept or lost its network); shorter gaps are credited in full.",
+    )
+    session_idle_minutes: int = Field(
+        default=30,
+        ge=1,
+        description="A usage session whose device has been silent this long is ended by the job.",
+    )
+
+
 class StripeSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SAASKIT_STRIPE_", extra="ignore")
 
@@ -120,6 +144,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+    presence: PresenceSettings = Field(default_factory=PresenceSettings)
     stripe: StripeSettings = Field(default_factory=StripeSettings)
 
 

@@ -29,6 +29,7 @@ TASK_MODULES = [
     "saaskit.tenancy.tasks",
     "saaskit.tracking.tasks",
     "saaskit.billing.tasks",
+    "saaskit.devices.tasks",
 ]
 
 # The connector is a placeholder until ``bind`` gives it a real address.
@@ -36,7 +37,12 @@ jobs = procrastinate.App(connector=PsycopgConnector(), import_paths=TASK_MODULES
 
 
 def connector_for(app_url: str, *, max_size: int = 4) -> PsycopgConnector:
-    """A connector to the database as the application role."""
+    """A connector to a database (as the application role), for ``jobs.replace_connector``.
+
+    Not ``jobs.with_connector``: that builds a second App whose tasks still point back at this
+    unbound one, so the worker's periodic deferrer (which defers through ``task.app``) fails with
+    AppNotOpen and periodic tasks never run.
+    """
     return PsycopgConnector(conninfo=libpq_url(app_url), min_size=1, max_size=max_size)
 
 

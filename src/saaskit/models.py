@@ -7,6 +7,7 @@ from saaskit.access import models as access_models
 from saaskit.accounts import models as accounts_models
 from saaskit.audit import models as audit_models
 from saaskit.billing import models as billing_models
+from saaskit.devices import models as devices_models
 from saaskit.kit.models import Base
 from saaskit.system import models as system_models
 from saaskit.tenancy import models as tenancy_models
@@ -18,6 +19,7 @@ __all__ = [
     "accounts_models",
     "audit_models",
     "billing_models",
+    "devices_models",
     "system_models",
     "tenancy_models",
     "tracking_models",

@@ -17,6 +17,8 @@ USER_OWNED = [
     "user_sessions",
     "user_preferences",
     "user_profiles",
+    "dashboards",
+    "user_heartbeats",
     # billing (issue 6): rows owned by a user (or, in other rows, an organization)
     "subscriptions",
     "invoices",
@@ -90,6 +92,12 @@ async def _make_user_with_rows(conn: AsyncConnection, email: str) -> uuid.UUID:
         {"u": user_id},
     )
     await conn.execute(text(BILLING_ROWS), {"u": user_id})
+    await conn.execute(
+        text("INSERT INTO dashboards (user_id, device_name) VALUES (:u, 'Kitchen TV')"), {"u": user_id}
+    )
+    await conn.execute(
+        text("INSERT INTO user_heartbeats (user_id, last_seen_at) VALUES (:u, now())"), {"u": user_id}
+    )
     return user_id
 
 

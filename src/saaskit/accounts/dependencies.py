@@ -19,6 +19,7 @@ from saaskit.kit.db import SERVICE, Context, set_context
 from saaskit.kit.deps import DbSession, RuntimeDep
 from saaskit.kit.errors import Forbidden, Unauthorized
 from saaskit.kit.hashing import token_hash
+from saaskit.kit.state import Runtime
 
 CSRF_COOKIE = "saaskit_csrf"
 CSRF_HEADER = "x-csrf-token"
@@ -63,6 +64,17 @@ def _check_csrf(request: Request) -> None:
             "cookie-authenticated requests that change state must send the X-CSRF-Token header",
             code="csrf_failed",
         )
+
+
+def request_token(request: Request, runtime: Runtime) -> tuple[str | None, bool]:
+    """The bearer token (or session cookie) of a request, and whether it came from the cookie.
+    For endpoints that authenticate inside their own statement (``POST /api/heartbeat``)."""
+    return _credentials(request, runtime.settings.auth.cookie_name)
+
+
+def check_csrf(request: Request) -> None:
+    """Refuse a state-changing, cookie-authenticated request without the CSRF header."""
+    _check_csrf(request)
 
 
 async def optional_principal(request: Request, session: DbSession, runtime: RuntimeDep) -> Principal | None:

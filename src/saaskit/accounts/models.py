@@ -27,6 +27,7 @@ from saaskit.kit.models import Base, created_at_column, updated_at_column, uuid_
 USER_STATUSES = ("active", "suspended", "banned")
 USER_ROLES = ("user", "admin")
 TRACKING_LEVELS = ("full", "analytics_only", "errors_only")
+SESSION_TYPES = ("sign_in", "usage")
 
 
 class User(Base):
@@ -37,6 +38,8 @@ class User(Base):
         CheckConstraint(f"role IN {USER_ROLES}", name="role_known"),
         CheckConstraint(f"tracking_level IN {TRACKING_LEVELS}", name="tracking_level_known"),
         CheckConstraint("credits_cents >= 0", name="credits_not_negative"),
+        CheckConstraint("max_dashboards >= 0", name="max_dashboards_not_negative"),
+        CheckConstraint("max_dashboards_override >= 0", name="max_dashboards_override_not_negative"),
         Index("idx_users_tier", "tier"),
         Index("idx_users_is_currently_active", "is_currently_active"),
         Index("idx_users_country_code", "country_code"),
@@ -91,7 +94,12 @@ class User(Base):
         Integer,
         nullable=False,
         server_default=text("1"),
-        comment="Dashboards (devices) the user may register.",
+        comment="Dashboards (devices) the user may register: the tier's number "
+        "(setting devices.max_dashboards_by_tier) unless max_dashboards_override is set.",
+    )
+    max_dashboards_override: Mapped[int | None] = mapped_column(
+        Integer,
+        comment="Per-user dashboard limit set by an admin; wins over the tier's. Null: the tier decides.",
     )
     first_sign_in_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), comment="First successful sign-in (UTC)."
@@ -248,9 +256,20 @@ class UserSession(Base):
         Index("idx_user_sessions_started_at", "started_at"),
         Index("idx_user_sessions_country_code", "country_code"),
         Index("idx_user_sessions_expires_at", "expires_at"),
+        Index("idx_user_sessions_dashboard_id", "dashboard_id"),
+        # At most one open usage session per device: makes "start one on the first heartbeat"
+        # race-free (INSERT ... ON CONFLICT DO NOTHING), and lists the open ones for the job.
+        Index(
+            "idx_user_sessions_dashboard_id_open",
+            "dashboard_id",
+            unique=True,
+            postgresql_where=text("session_type = 'usage' AND ended_at IS NULL"),
+        ),
+        CheckConstraint(f"session_type IN {SESSION_TYPES}", name="session_type_known"),
         {
-            "comment": "One signed-in session on a device: its token (hashed), expiry, device and the "
-            "usage figures of its activity (RLS: the user's own)."
+            "comment": "Sessions of a user, two kinds (session_type): sign_in rows hold a bearer token "
+            "(hashed), its expiry and device; usage rows are one app-open-to-close activity period on a "
+            "dashboard with its usage figures (RLS: the user's own)."
         },
     )
 
@@ -262,7 +281,17 @@ class UserSession(Base):
         comment="The signed-in user.",
     )
     dashboard_id: Mapped[uuid.UUID | None] = mapped_column(
-        UUID(as_uuid=True), comment="The dashboard (device) this session runs on, when known."
+        UUID(as_uuid=True),
+        ForeignKey("dashboards.id", ondelete="SET NULL"),
+        comment="The dashboard (device) this session runs on, when known; a sign_in row bound to a "
+        "dashboard makes that dashboard the default of its heartbeats.",
+    )
+    session_type: Mapped[str] = mapped_column(
+        Text,
+        nullable=False,
+        server_default="sign_in",
+        comment="sign_in: a bearer-token session (sign-in to sign-out); usage: one period of app use "
+        "(app open to close or inactivity), counted by the statistics.",
     )
     session_token_hash: Mapped[str | None] = mapped_column(
         Text, unique=True, comment="SHA-256 of the bearer token (the token itself is never stored)."
@@ -286,7 +315,7 @@ class UserSession(Base):
         DateTime(timezone=True), comment="When the session ended (UTC)."
     )
     duration_minutes: Mapped[int | None] = mapped_column(
-        Integer, comment="Minutes between start and end, computed when the session ends."
+        Integer, comment="Minutes between start and end (rounded), computed when the session ends."
     )
     ip_address_hash: Mapped[str | None] = mapped_column(
         Text, comment="Salted HMAC-SHA-256 of the client IP at sign-in."
@@ -306,13 +335,19 @@ class UserSession(Base):
         ARRAY(Text),
         nullable=False,
         server_default=text("'{}'::text[]"),
-        comment="Widgets used during the session.",
+        comment="Widgets used during the session (usage rows), distinct and sorted.",
     )
     settings_changed: Mapped[bool] = mapped_column(
-        Boolean, nullable=False, server_default=text("false"), comment="Settings were changed in the session."
+        Boolean,
+        nullable=False,
+        server_default=text("false"),
+        comment="The dashboard's settings (name, theme, widgets) were changed during the session.",
     )
     error_count: Mapped[int] = mapped_column(
-        Integer, nullable=False, server_default=text("0"), comment="Errors the client met in the session."
+        Integer,
+        nullable=False,
+        server_default=text("0"),
+        comment="Errors the client met in the session: crashes and errors it reported with heartbeats.",
     )
     created_at: Mapped[datetime] = created_at_column()
 

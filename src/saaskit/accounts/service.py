@@ -245,7 +245,11 @@ async def revoke_session(session: AsyncSession, session_id: uuid.UUID) -> None:
     """Revoke one of the current user's sessions (RLS hides everyone else's: 404)."""
     revoked = await session.scalar(
         update(UserSession)
-        .where(UserSession.id == session_id, UserSession.revoked_at.is_(None))
+        .where(
+            UserSession.id == session_id,
+            UserSession.session_type == "sign_in",
+            UserSession.revoked_at.is_(None),
+        )
         .values(revoked_at=func.now(), ended_at=func.coalesce(UserSession.ended_at, func.now()))
         .returning(UserSession.id)
         .execution_options(synchronize_session=False)
@@ -259,7 +263,11 @@ async def revoke_all_sessions(
 ) -> int:
     query = (
         update(UserSession)
-        .where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
+        .where(
+            UserSession.user_id == user_id,
+            UserSession.session_type == "sign_in",
+            UserSession.revoked_at.is_(None),
+        )
         .values(revoked_at=func.now(), ended_at=func.coalesce(UserSession.ended_at, func.now()))
         .execution_options(synchronize_session=False)
     )
@@ -275,6 +283,7 @@ async def list_active_sessions(session: AsyncSession, user_id: uuid.UUID) -> lis
             select(UserSession)
             .where(
                 UserSession.user_id == user_id,
+                UserSession.session_type == "sign_in",
                 UserSession.revoked_at.is_(None),
                 UserSession.expires_at > func.now(),
             )

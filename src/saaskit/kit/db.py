@@ -14,12 +14,15 @@ admins). Policies read them through the SQL functions ``app_user_id()``,
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit, urlunsplit
 
+import psycopg
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -123,11 +126,44 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> A
 
 
 class Database:
-    """The application role's engine and session factory."""
+    """The application role's engine and session factory, and a small pool of autocommit
+    connections for the hot paths that are one statement each (see ``autocommit``)."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, autocommit_pool_size: int | None = None) -> None:
         self.engine = engine
         self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False, autoflush=True)
+        pool_size = getattr(engine.pool, "size", None)
+        self._autocommit_pool_size = autocommit_pool_size or (pool_size() if callable(pool_size) else 10)
+        self._pool: AsyncConnectionPool[psycopg.AsyncConnection[tuple[object, ...]]] | None = None
+        self._pool_lock = asyncio.Lock()
+
+    async def _autocommit_pool(self) -> AsyncConnectionPool[psycopg.AsyncConnection[tuple[object, ...]]]:
+        if self._pool is None:
+            async with self._pool_lock:
+                if self._pool is None:
+                    url = libpq_url(self.engine.url.render_as_string(hide_password=False))
+                    pool: AsyncConnectionPool[psycopg.AsyncConnection[tuple[object, ...]]] = (
+                        AsyncConnectionPool(
+                            url,
+                            min_size=1,
+                            max_size=self._autocommit_pool_size,
+                            kwargs={"autocommit": True, "prepare_threshold": 0},
+                            open=False,
+                        )
+                    )
+                    await pool.open()
+                    self._pool = pool
+        return self._pool
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[psycopg.AsyncConnection[tuple[object, ...]]]:
+        """A psycopg connection in autocommit mode, for a unit of work that is ONE statement (its
+        own transaction: it commits or fails whole). No SQLAlchemy, no BEGIN/COMMIT round trips:
+        the heartbeat is one round trip. The statement must set its own RLS context (it starts
+        with none), as ``app_heartbeat()`` does."""
+        pool = await self._autocommit_pool()
+        async with pool.connection() as connection:
+            yield connection
 
     @asynccontextmanager
     async def session(self, context: Context | None = None) -> AsyncIterator[AsyncSession]:
@@ -143,4 +179,7 @@ class Database:
                 raise
 
     async def dispose(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
         await self.engine.dispose()

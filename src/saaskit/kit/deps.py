@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import cached_property
 from typing import Annotated
 
+import psycopg
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,19 +23,23 @@ from saaskit.kit.state import Runtime
 AfterCommit = Callable[[], Awaitable[None]]
 
 
-# Dependencies are ``async def`` on purpose: FastAPI runs plain ``def`` dependencies in a thread
-# pool, a thread hop per request that costs more than the work they do.
-async def get_runtime(request: Request) -> Runtime:
+def runtime_of(request: Request) -> Runtime:
     runtime = request.app.state.runtime
     assert isinstance(runtime, Runtime)
     return runtime
+
+
+# Dependencies are ``async def`` even when they do not await: FastAPI runs plain ``def``
+# dependencies in a thread pool, a thread hop (and GIL handover) per call on every request.
+async def get_runtime(request: Request) -> Runtime:
+    return runtime_of(request)
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     async with runtime.db.sessionmaker() as session:
         try:
             yield session
@@ -56,6 +61,18 @@ def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
 
 
 DbSession = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+async def get_autocommit(request: Request) -> AsyncIterator[psycopg.AsyncConnection[tuple[object, ...]]]:
+    """An autocommit connection for a hot path whose unit of work is one statement (the
+    statement commits by itself before the response is sent)."""
+    async with runtime_of(request).db.autocommit() as connection:
+        yield connection
+
+
+AutocommitConnection = Annotated[
+    psycopg.AsyncConnection[tuple[object, ...]], Depends(get_autocommit, scope="function")
+]
 
 
 class Client:

