@@ -1,13 +1,18 @@
-"""Shared pieces of the benchmarks: a saaskit server to measure, a load loop, percentiles.
+"""Shared pieces of the benchmarks: a ``saaskit serve`` to measure, wrk as the load generator,
+the result of a load phase.
 
 Every benchmark prints a baseline measured in the same run next to the figure and the ratio,
 because the machines are shared and noisy: absolute numbers from different runs do not compare.
+The load generator is wrk (C; ``apt-get install wrk``): on a 2-core machine a Python generator
+would take much of the CPU the server needs.
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
+import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -15,12 +20,42 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
 import httpx
+
+from saaskit.kit.db import libpq_url
+from saaskit.kit.embedded import EmbeddedPostgres, _bin_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Appended to every wrk script: one machine-readable line with the figures.
+WRK_DONE = """
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'RESULT {"requests": %d, "duration_us": %d, "status_errors": %d, "socket_errors": %d, '
+    .. '"p50_us": %d, "p99_us": %d, "mean_us": %.1f}\\n',
+    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50), latency:percentile(99), latency.mean))
+end
+"""
+
+
+@dataclass
+class HttpResult:
+    requests_per_second: float
+    requests: int
+    errors: int
+    p50_ms: float
+    p99_ms: float
+    generator: str
+
+    @property
+    def successful(self) -> int:
+        return self.requests - self.errors
 
 
 def free_port() -> int:
@@ -29,117 +64,133 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class Server:
-    """``saaskit serve`` in a separate process, on a throw-away embedded database unless
-    ``database_url`` names one."""
-
-    def __init__(
-        self, *, workers: int = 1, database_url: str | None = None, extra_env: dict[str, str] | None = None
-    ):
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.data_dir = Path(tempfile.mkdtemp(prefix="saaskit-bench-"))
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SAASKIT_")}
-        env.update(
-            {
-                "SAASKIT_DATA_DIR": str(self.data_dir),
-                "SAASKIT_LOG_LEVEL": "WARNING",
-                "SAASKIT_AUTH_ARGON2_TIME_COST": "1",
-                "SAASKIT_AUTH_ARGON2_MEMORY_COST_KIB": "1024",
-                "SAASKIT_DATABASE_POOL_SIZE": "20",
-                **(extra_env or {}),
-            }
-        )
-        if database_url:
-            env["SAASKIT_DATABASE_URL"] = database_url
-        self.log = (self.data_dir / "serve.log").open("w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "saaskit", "serve", "--port", str(self.port), "--workers", str(workers)],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-
-    def wait_ready(self, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"saaskit serve exited: see {self.log.name}")
-            try:
-                if httpx.get(f"{self.base}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
+@contextlib.contextmanager
+def serve(workers: int, data_dir: Path, env: dict[str, str] | None = None) -> Iterator[tuple[str, str]]:
+    """``saaskit serve`` in a subprocess on a fresh embedded database; yields (base URL, owner URL)."""
+    # A SIGTERM (``timeout``, a closed terminal) must still run the cleanup below, or the server
+    # and its embedded PostgreSQL outlive the benchmark and skew the next run.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    port = free_port()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SAASKIT_")}
+    environment.update({"SAASKIT_DATA_DIR": str(data_dir), "SAASKIT_LOG_LEVEL": "WARNING", **(env or {})})
+    log = (data_dir.parent / "serve.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "saaskit", "serve", "--port", str(port), "--workers", str(workers)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=environment,
+        cwd=ROOT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                raise SystemExit(f"serve exited early; see {log.name}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"serve not ready after 120 s; see {log.name}")
             time.sleep(0.3)
-        raise SystemExit("saaskit serve did not become ready")
+        yield base, EmbeddedPostgres(data_dir).url("saaskit")
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
 
-    def owner_url(self) -> str:
-        out = subprocess.run(
-            [sys.executable, "-m", "saaskit", "db", "url"],
+
+def run_wrk(
+    base: str, script: str, *, clients: int, seconds: int, args: tuple[object, ...] = ()
+) -> HttpResult:
+    """Run wrk with ``script`` (which must not define ``done``) and parse its RESULT line."""
+    threads = 2 if clients >= 2 else 1
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script + WRK_DONE)
+    try:
+        completed = subprocess.run(
+            [
+                "wrk",
+                "-t",
+                str(threads),
+                "-c",
+                str(clients),
+                "-d",
+                f"{seconds}s",
+                "--timeout",
+                "10s",
+                "-s",
+                handle.name,
+                base,
+                "--",
+                str(threads),
+                *map(str, args),
+            ],
             capture_output=True,
             text=True,
-            env={**os.environ, "SAASKIT_DATA_DIR": str(self.data_dir)},
-            check=True,
+            check=False,
         )
-        return out.stdout.strip()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        self.log.close()
-        shutil.rmtree(self.data_dir, ignore_errors=True)
-
-
-@dataclass
-class LoadResult:
-    requests: int = 0
-    failures: int = 0
-    seconds: float = 0.0
-    latencies_ms: list[float] = field(default_factory=list)
-
-    @property
-    def rate(self) -> float:
-        return self.requests / self.seconds if self.seconds else 0.0
-
-    def percentile(self, fraction: float) -> float:
-        ordered = sorted(self.latencies_ms)
-        if not ordered:
-            return 0.0
-        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+    finally:
+        Path(handle.name).unlink()
+    if completed.returncode != 0:
+        raise SystemExit(f"wrk failed ({completed.returncode}):\n{completed.stdout}\n{completed.stderr}")
+    match = re.search(r"RESULT (\{.*\})", completed.stdout)
+    assert match, completed.stdout
+    data = json.loads(match.group(1))
+    errors = data["status_errors"] + data["socket_errors"]
+    return HttpResult(
+        requests_per_second=(data["requests"] - errors) / (data["duration_us"] / 1e6),
+        requests=data["requests"],
+        errors=errors,
+        p50_ms=data["p50_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000,
+        generator=f"wrk ({threads} threads)",
+    )
 
 
-async def run_load(
-    base: str,
-    make_request: Callable[[aiohttp.ClientSession, int], Awaitable[bool]],
-    *,
-    total: int,
-    concurrency: int,
-) -> LoadResult:
-    """``total`` calls of ``make_request(session, n)`` from ``concurrency`` keep-alive clients."""
-    result = LoadResult()
-    counter = iter(range(total))
-    connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
-    async with aiohttp.ClientSession(base_url=base, connector=connector) as session:
+def run_pgbench(owner_url: str, script: str, connections: int, seconds: int) -> tuple[float, float]:
+    """Transactions per second and mean latency (ms)."""
+    binary = shutil.which("pgbench") or str(_bin_dir() / "pgbench")
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as handle:
+        handle.write(script)
+    try:
+        output = subprocess.run(
+            [
+                binary,
+                "-n",
+                "-M",
+                "prepared",
+                "-c",
+                str(connections),
+                "-j",
+                str(min(connections, 2)),
+                "-T",
+                str(seconds),
+                "-f",
+                handle.name,
+                libpq_url(owner_url),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    finally:
+        Path(handle.name).unlink()
+    if output.returncode != 0:
+        raise SystemExit(f"pgbench failed:\n{output.stdout}\n{output.stderr}")
+    tps = re.search(r"tps = ([0-9.]+)", output.stdout)
+    latency = re.search(r"latency average = ([0-9.]+) ms", output.stdout)
+    failed = re.search(r"number of failed transactions: (\d+)", output.stdout)
+    assert tps and latency, output.stdout
+    if failed and int(failed.group(1)):
+        raise SystemExit(f"pgbench had failed transactions:\n{output.stdout}")
+    return float(tps.group(1)), float(latency.group(1))
 
-        async def client() -> None:
-            for n in counter:
-                started = time.perf_counter()
-                ok = await make_request(session, n)
-                result.latencies_ms.append((time.perf_counter() - started) * 1000)
-                result.requests += 1
-                result.failures += 0 if ok else 1
 
-        started = time.perf_counter()
-        await asyncio.gather(*(client() for _ in range(concurrency)))
-        result.seconds = time.perf_counter() - started
-    return result
-
-
-def report(rows: list[tuple[str, str, str, str]]) -> None:
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+def report(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)))

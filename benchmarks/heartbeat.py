@@ -41,26 +41,20 @@ import argparse
 import contextlib
 import json
 import os
-import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import psycopg
 
+from benchmarks.common import HttpResult, run_pgbench, run_wrk, serve
 from saaskit.devices.presence import QUERIES
 from saaskit.kit.db import libpq_url
-from saaskit.kit.embedded import EmbeddedPostgres, _bin_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 USER_ID = "CAST(md5('bench-user-' || {n}) AS uuid)"
@@ -116,67 +110,7 @@ function request()
   return wrk.format("POST", "/api/heartbeat",
     {["Authorization"] = "Bearer bench-token-" .. i, ["Content-Type"] = "application/json"}, body)
 end
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'RESULT {"requests": %d, "duration_us": %d, "status_errors": %d, "socket_errors": %d, '
-    .. '"p50_us": %d, "p99_us": %d, "mean_us": %.1f}\\n',
-    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
-    latency:percentile(50), latency:percentile(99), latency.mean))
-end
 """
-
-
-@dataclass
-class HttpResult:
-    requests_per_second: float
-    requests: int
-    errors: int
-    p50_ms: float
-    p99_ms: float
-    generator: str
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def serve(workers: int, data_dir: Path) -> Iterator[tuple[str, str]]:
-    """``saaskit serve`` in a subprocess; yields (base URL, owner database URL)."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SAASKIT_")}
-    env.update({"SAASKIT_DATA_DIR": str(data_dir), "SAASKIT_LOG_LEVEL": "WARNING"})
-    log = (data_dir.parent / "serve.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "saaskit", "serve", "--port", str(port), "--workers", str(workers)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-        cwd=ROOT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise SystemExit(f"serve exited early; see {log.name}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise SystemExit(f"serve not ready after 120 s; see {log.name}")
-            time.sleep(0.3)
-        yield base, EmbeddedPostgres(data_dir).url("saaskit")
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 def seed(owner_url: str, count: int) -> float:
@@ -217,90 +151,8 @@ def pgbench_scripts(count: int) -> dict[str, str]:
     }
 
 
-def run_pgbench(owner_url: str, script: str, connections: int, seconds: int) -> tuple[float, float]:
-    """Transactions per second and mean latency (ms)."""
-    binary = shutil.which("pgbench") or str(_bin_dir() / "pgbench")
-    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as handle:
-        handle.write(script)
-    try:
-        output = subprocess.run(
-            [
-                binary,
-                "-n",
-                "-M",
-                "prepared",
-                "-c",
-                str(connections),
-                "-j",
-                str(min(connections, 2)),
-                "-T",
-                str(seconds),
-                "-f",
-                handle.name,
-                libpq_url(owner_url),
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    finally:
-        Path(handle.name).unlink()
-    if output.returncode != 0:
-        raise SystemExit(f"pgbench failed:\n{output.stdout}\n{output.stderr}")
-    tps = re.search(r"tps = ([0-9.]+)", output.stdout)
-    latency = re.search(r"latency average = ([0-9.]+) ms", output.stdout)
-    failed = re.search(r"number of failed transactions: (\d+)", output.stdout)
-    assert tps and latency, output.stdout
-    if failed and int(failed.group(1)):
-        raise SystemExit(f"pgbench had failed transactions:\n{output.stdout}")
-    return float(tps.group(1)), float(latency.group(1))
-
-
-def run_wrk(base: str, clients: int, seconds: int, count: int, offset: int) -> HttpResult:
-    threads = 2 if clients >= 2 else 1
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
-        handle.write(WRK_SCRIPT)
-    try:
-        completed = subprocess.run(
-            [
-                "wrk",
-                "-t",
-                str(threads),
-                "-c",
-                str(clients),
-                "-d",
-                f"{seconds}s",
-                "--timeout",
-                "10s",
-                "-s",
-                handle.name,
-                base,
-                "--",
-                str(threads),
-                str(count),
-                str(offset),
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if completed.returncode != 0:
-            raise SystemExit(f"wrk failed ({completed.returncode}):\n{completed.stdout}\n{completed.stderr}")
-        output = completed.stdout
-    finally:
-        Path(handle.name).unlink()
-    match = re.search(r"RESULT (\{.*\})", output)
-    assert match, output
-    data = json.loads(match.group(1))
-    errors = data["status_errors"] + data["socket_errors"]
-    return HttpResult(
-        requests_per_second=(data["requests"] - errors) / (data["duration_us"] / 1e6),
-        requests=data["requests"],
-        errors=errors,
-        p50_ms=data["p50_us"] / 1000,
-        p99_ms=data["p99_us"] / 1000,
-        generator="wrk (2 threads)",
-    )
+def run_heartbeat_wrk(base: str, clients: int, seconds: int, count: int, offset: int) -> HttpResult:
+    return run_wrk(base, WRK_SCRIPT, clients=clients, seconds=seconds, args=(count, offset))
 
 
 PYTHON_CLIENT = textwrap.dedent(
@@ -384,7 +236,7 @@ def main() -> None:
     generator = args.generator
     if generator == "auto":
         generator = "wrk" if shutil.which("wrk") else "python"
-    run = run_wrk if generator == "wrk" else run_python_client
+    run = run_heartbeat_wrk if generator == "wrk" else run_python_client
     conns = args.baseline_connections
     rounds: list[tuple[float, float, HttpResult, str]] = []
 

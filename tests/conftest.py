@@ -7,7 +7,7 @@
 - ``session``/``client`` tests run inside one transaction on an application-role connection
   that is rolled back at the end, so tests never see each other's rows. Requests made through
   ``client`` use that connection with savepoints (their commits release a savepoint), the
-  one-statement hot paths (``AutocommitConnection``) included.
+  one-statement hot paths (``runtime.db.autocommit()``) included.
 - Tests that need committed data across connections (concurrency, a live server) use
   ``fresh_database``: a new database cloned from the migrated one.
 """
@@ -44,7 +44,7 @@ from saaskit.kit.db import (
     with_credentials,
     with_database,
 )
-from saaskit.kit.deps import get_autocommit, get_session, run_after_commit
+from saaskit.kit.deps import get_session, run_after_commit
 from saaskit.kit.embedded import EmbeddedPostgres
 from saaskit.kit.migrations import ensure_app_role, upgrade
 from saaskit.kit.state import Runtime
@@ -193,6 +193,18 @@ class ConnectionBoundDatabase(Database):
             finally:
                 await self.connection.execute(SET_CONTEXT_SQL, SERVICE.params())
 
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[psycopg.AsyncConnection[tuple[object, ...]]]:
+        """The one-statement hot paths run on the test's connection too, each in a savepoint
+        (its own "transaction": released on success, rolled back if the statement fails)."""
+        raw = (await self.connection.get_raw_connection()).driver_connection
+        assert isinstance(raw, psycopg.AsyncConnection)
+        try:
+            async with raw.transaction():
+                yield raw
+        finally:
+            await self.connection.execute(SET_CONTEXT_SQL, SERVICE.params())
+
     async def dispose(self) -> None:
         return None
 
@@ -209,19 +221,7 @@ async def client(runtime: Runtime, connection: AsyncConnection) -> AsyncIterator
             yield db_session
         await run_after_commit(db_session)
 
-    async def test_autocommit() -> AsyncIterator[psycopg.AsyncConnection[tuple[object, ...]]]:
-        # The one-statement hot paths run on the test's connection too, each in a savepoint
-        # (its own "transaction": released on success, rolled back if the statement fails).
-        raw = (await connection.get_raw_connection()).driver_connection
-        assert isinstance(raw, psycopg.AsyncConnection)
-        try:
-            async with raw.transaction():
-                yield raw
-        finally:
-            await connection.execute(SET_CONTEXT_SQL, SERVICE.params())
-
     app.dependency_overrides[get_session] = test_session
-    app.dependency_overrides[get_autocommit] = test_autocommit
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http

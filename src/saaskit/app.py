@@ -17,14 +17,14 @@ from saaskit.billing import errors as billing_errors
 from saaskit.billing.endpoints import routers as billing_routers
 from saaskit.devices import endpoints as devices_endpoints
 from saaskit.kit.errors import install_error_handlers
-from saaskit.kit.middleware import BodySizeLimit
+from saaskit.kit.middleware import Edge
 from saaskit.kit.state import Runtime
 from saaskit.system import endpoints as system_endpoints
 from saaskit.system import health
 from saaskit.tenancy.endpoints import routers as tenancy_routers
 from saaskit.tracking.buffer import IngestBuffer
 from saaskit.tracking.endpoints import routers as tracking_routers
-from saaskit.tracking.latency import LatencyMiddleware, LatencyRecorder
+from saaskit.tracking.latency import LatencyRecorder
 
 # Order matters for speed: routes are matched in order, so the hottest (ingestion) come first.
 ROUTERS: list[APIRouter] = [
@@ -76,6 +76,5 @@ def create_app(runtime: Runtime, *, dispose_on_shutdown: bool = True) -> FastAPI
     for router in ROUTERS:
         app.include_router(router)
     # Ours, not FastAPI's max_body_size: Starlette's limiter answers 413 in plain text.
-    app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.http.max_body_bytes)
-    app.add_middleware(LatencyMiddleware, recorder=latency)
+    app.add_middleware(Edge, max_bytes=runtime.settings.http.max_body_bytes, observe=latency.record)
     return app

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import cached_property
 from typing import Annotated
 
-import psycopg
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -61,18 +60,6 @@ def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
 
 
 DbSession = Annotated[AsyncSession, Depends(get_session, scope="function")]
-
-
-async def get_autocommit(request: Request) -> AsyncIterator[psycopg.AsyncConnection[tuple[object, ...]]]:
-    """An autocommit connection for a hot path whose unit of work is one statement (the
-    statement commits by itself before the response is sent)."""
-    async with runtime_of(request).db.autocommit() as connection:
-        yield connection
-
-
-AutocommitConnection = Annotated[
-    psycopg.AsyncConnection[tuple[object, ...]], Depends(get_autocommit, scope="function")
-]
 
 
 class Client:

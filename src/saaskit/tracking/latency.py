@@ -1,10 +1,11 @@
 """saaskit's own request latency, per route and minute, into ``performance_metrics``.
 
-A pure ASGI middleware appends each request's duration to an in-memory bucket keyed by
-(minute, method, route template); a background task writes finished minutes once a minute, so
-the hot path never waits on the database. One row per route and minute: ``value`` is the p95 in
-milliseconds, ``tags`` holds route, method, count, 5xx errors, p50, p99, max and mean.
-Buckets keep at most ``MAX_SAMPLES`` durations (a uniform reservoir) to bound memory.
+The edge middleware (``kit.middleware.Edge``) hands each request's duration to ``record``, which
+appends it to an in-memory bucket keyed by (minute, method, route template); a background task
+writes finished minutes once a minute, so the hot path never waits on the database. One row per
+route and minute: ``value`` is the p95 in milliseconds, ``tags`` holds route, method, count, 5xx
+errors, p50, p99, max and mean. Buckets
+keep at most ``MAX_SAMPLES`` durations (a uniform reservoir) to bound memory.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from saaskit.kit.db import SERVICE
 from saaskit.kit.state import Runtime
@@ -117,29 +116,3 @@ class LatencyRecorder:
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self.flush(runtime, include_current=True))
-
-
-class LatencyMiddleware:
-    def __init__(self, app: ASGIApp, recorder: LatencyRecorder) -> None:
-        self.app = app
-        self.recorder = recorder
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_with_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_status)
-        finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "(unmatched)"
-            self.recorder.record(scope["method"], template, (time.perf_counter() - started) * 1000, status)
