@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import subprocess
 import tempfile
 import time
 import uuid
 from contextlib import ExitStack
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -37,6 +39,8 @@ import psycopg
 from benchmarks.common import HttpResult, report, run_pgbench, run_wrk, serve
 from saaskit.kit.db import libpq_url
 from saaskit.kit.embedded import _bin_dir
+from saaskit.kit.ids import uuid7
+from saaskit.tracking.ingest import EVENT_COLUMNS, INSERT_EVENTS
 
 PROPERTIES = '{"$current_url":"https://tv.example.com/screen/7","$browser":"Chrome","$os":"Android","widget":"calendar"}'
 
@@ -60,7 +64,11 @@ def setup_project(base: str) -> tuple[str, str]:
     return org["id"], key
 
 
-def copy_baseline(owner_url: str, org_id: str, rows: int, directory: Path) -> float:
+def new_id(ids: str) -> uuid.UUID:
+    return uuid7() if ids == "ordered" else uuid.uuid4()
+
+
+def copy_baseline(owner_url: str, org_id: str, rows: int, directory: Path, ids: str) -> float:
     """psql \\copy of ``rows`` events from a CSV file: the fastest way in, as the owner."""
     path = directory / "events.csv"
     with path.open("w", newline="") as handle:
@@ -68,7 +76,7 @@ def copy_baseline(owner_url: str, org_id: str, rows: int, directory: Path) -> fl
         for i in range(rows):
             writer.writerow(
                 [
-                    uuid.uuid4(),
+                    new_id(ids),
                     "now",
                     org_id,
                     f"visitor-{i % 5000}",
@@ -110,6 +118,35 @@ def insert_baseline(owner_url: str, org_id: str, seconds: int) -> float:
     return tps
 
 
+def statement_ceiling(owner_url: str, org_id: str, seconds: int, ids: str) -> float:
+    """saaskit's own batch statement (tracking.ingest.INSERT_EVENTS, receipts included) with 100
+    rows, issued by pgbench from 2 connections: what PostgreSQL alone allows for the deduplicated
+    path, with no HTTP, JSON parsing or Python in the way."""
+    rows = [
+        {
+            "timestamp": datetime.now(UTC).isoformat(),
+            "organization_id": org_id,
+            "distinct_id": f"visitor-{i}",
+            "session_id": "s-1",
+            "event_name": "baseline_statement",
+            "properties": json.loads(PROPERTIES),
+        }
+        for i in range(100)
+    ]
+    document = json.dumps(rows).replace("'", "''")
+    make_id = "uuidv7()" if ids == "ordered" else "gen_random_uuid()"
+    columns = EVENT_COLUMNS.removeprefix("id uuid, ")
+    statement = str(INSERT_EVENTS.text).replace(
+        "SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(" + EVENT_COLUMNS + ")",
+        f"SELECT {make_id} AS id, r.* FROM jsonb_to_recordset('{document}'::jsonb) AS r({columns})",
+    )
+    assert "uuidv7" in statement or "gen_random_uuid() AS id" in statement
+    tps, _ = run_pgbench(owner_url, statement + ";\n", 2, seconds)
+    with psycopg.connect(libpq_url(owner_url), autocommit=True) as conn:
+        conn.execute("DELETE FROM events WHERE event_name = 'baseline_statement'")
+    return tps * 100
+
+
 def stored(owner_url: str, name: str) -> int:
     with psycopg.connect(libpq_url(owner_url)) as conn:
         row = conn.execute("SELECT count(*) FROM events WHERE event_name = %s", (name,)).fetchone()
@@ -123,6 +160,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32, help="clients in the single-event phases")
     parser.add_argument("--batch-clients", type=int, default=8)
     parser.add_argument("--copy-rows", type=int, default=300_000)
+    parser.add_argument(
+        "--ids",
+        choices=("random", "ordered"),
+        default="random",
+        help="event uuids everywhere: random (uuid4, posthog-python) or ordered (UUIDv7, posthog-js)",
+    )
     args = parser.parse_args()
 
     with ExitStack() as stack:
@@ -131,10 +174,12 @@ def main() -> None:
         org_id, key = setup_project(base)
         print(
             f"saaskit serve --workers {args.workers}; {os.cpu_count()} CPUs; load generator wrk; "
+            f"{args.ids} event ids; "
             f"{args.duration} s per phase (load {os.getloadavg()[0]:.1f})\n",
             flush=True,
         )
-        copy_rate = copy_baseline(owner_url, org_id, args.copy_rows, directory)
+        copy_rate = copy_baseline(owner_url, org_id, args.copy_rows, directory, args.ids)
+        statement_rate = statement_ceiling(owner_url, org_id, args.duration, args.ids)
         insert_rate = insert_baseline(owner_url, org_id, args.duration)
         phases: dict[str, tuple[HttpResult, int]] = {}
         modes = (
@@ -146,7 +191,11 @@ def main() -> None:
         for phase, (mode, clients, per_request) in enumerate(modes, start=1):
             name = f"bench_{mode.replace('-', '_')}"
             result = run_wrk(
-                base, LUA, clients=clients, seconds=args.duration, args=(mode, key, name, phase, PROPERTIES)
+                base,
+                LUA,
+                clients=clients,
+                seconds=args.duration,
+                args=(mode, key, name, phase, PROPERTIES, args.ids),
             )
             phases[mode] = (result, per_request)
             print(
@@ -157,6 +206,12 @@ def main() -> None:
             ("measure", "figure", "baseline", "ratio"),
             ("raw COPY into events (psql \\copy)", f"{copy_rate:,.0f} rows/s", "", ""),
             ("raw single-row INSERT (pgbench, 8 connections)", f"{insert_rate:,.0f} rows/s", "", ""),
+            (
+                "saaskit's batch INSERT alone (pgbench, 100 rows)",
+                f"{statement_rate:,.0f} rows/s",
+                "COPY",
+                f"{statement_rate / copy_rate:.2f} x",
+            ),
         ]
         labels = {
             "posthog-batch": "POST /batch/ (PostHog, 100/request)",

@@ -16,6 +16,7 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from saaskit.kit.ids import uuid7
 from saaskit.tracking import identity
 from saaskit.tracking.privacy import ERRORS_ONLY, FULL, effective_level, filter_properties, strip_query
 
@@ -153,7 +154,7 @@ async def store_events_outcomes(
     seen: set[str] = set()
     for index, event in enumerate(events):
         if not event.get("id"):
-            event["id"] = str(uuid.uuid4())
+            event["id"] = str(uuid7())
         elif event["id"] in seen:  # the same event twice in one write
             continue
         seen.add(event["id"])
