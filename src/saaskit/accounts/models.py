@@ -46,6 +46,11 @@ class User(Base):
         Index("idx_users_status", "status"),
         Index("idx_users_auth_provider_id", "auth_provider_id"),
         Index("idx_users_created_at", "created_at"),
+        Index(
+            "idx_users_subscription_live_until",
+            "subscription_live_until",
+            postgresql_where=text("deleted_at IS NULL AND subscription_live_until IS NOT NULL"),
+        ),
         {"comment": "One row per account: identity, sign-in lifecycle, presence, billing and privacy."},
     )
 
@@ -198,6 +203,19 @@ class User(Base):
     )
     auto_topup_amount_cents: Mapped[int] = mapped_column(
         Integer, nullable=False, server_default=text("2400"), comment="Cents charged and credited per top-up."
+    )
+    subscription_live_until: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True),
+        comment="End of the user's own subscription that runs longest among the trialing, active "
+        "and past_due ones ('infinity' when one has no end); null when none. Kept by a trigger on "
+        "subscriptions, never written by the application.",
+    )
+    has_expired_subscription: Mapped[bool] = mapped_column(
+        Boolean,
+        nullable=False,
+        server_default=text("false"),
+        comment="The user has a subscription of their own with status expired. Kept by a trigger on "
+        "subscriptions, never written by the application.",
     )
     deleted_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), comment="Soft deletion time (UTC); deleted accounts cannot sign in."

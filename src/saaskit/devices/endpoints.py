@@ -43,6 +43,7 @@ from saaskit.kit.deps import Client, ClientDep, DbSession, RuntimeDep, runtime_o
 from saaskit.kit.errors import NotFound, Unauthorized
 from saaskit.kit.hashing import token_hash
 from saaskit.kit.pagination import CursorParam, LimitParam, Page, keyset_page
+from saaskit.tracking import identity
 
 router = APIRouter(prefix="/api", tags=["devices"])
 hot_router = APIRouter(prefix="/api", tags=["devices"])  # mounted first: matched first
@@ -59,8 +60,18 @@ admin_router = APIRouter(prefix="/api/admin", tags=["admin: devices"])
 async def track_visit(
     body: TrackVisitIn, session: DbSession, runtime: RuntimeDep, client: ClientDep
 ) -> TrackVisitOut:
+    organization_id = None
+    if body.token is not None:
+        organization_id = await identity.organization_for_key(session, body.token)
+        if organization_id is None:
+            raise Unauthorized("unknown or rotated ingestion key", code="invalid_ingestion_key")
     await visitors.track_visit(
-        session, secret=runtime.secret, session_id=body.session_id, ip=client.ip, user_agent=client.user_agent
+        session,
+        secret=runtime.secret,
+        session_id=body.session_id,
+        ip=client.ip,
+        user_agent=client.user_agent,
+        organization_id=organization_id,
     )
     return TrackVisitOut()
 

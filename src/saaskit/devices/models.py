@@ -156,6 +156,7 @@ class VisitorSession(Base):
     __table_args__ = (
         CheckConstraint("session_id ~ '^[A-Za-z0-9_-]{8,128}$'", name="session_id_shape"),
         Index("idx_visitor_sessions_last_seen_at", "last_seen_at"),
+        Index("idx_visitor_sessions_organization_id_last_seen_at", "organization_id", "last_seen_at"),
         {
             "comment": "One row per anonymous visitor session (browser), from POST /api/track-visit: "
             "total visitors, visitors now and today (seed 002; no user, so no RLS)."
@@ -168,6 +169,11 @@ class VisitorSession(Base):
         unique=True,
         nullable=False,
         comment="Session id chosen by the client (e.g. kept in localStorage): 8-128 of A-Z a-z 0-9 _ -.",
+    )
+    organization_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True),
+        ForeignKey("organizations.id", ondelete="SET NULL"),
+        comment="Organization whose site or app was visited, when the visit carried its ingestion key.",
     )
     ip_hash: Mapped[str | None] = mapped_column(
         Text,

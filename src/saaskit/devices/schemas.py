@@ -231,6 +231,12 @@ class TrackVisitIn(Input):
         pattern=r"^[A-Za-z0-9_-]+$",
         description="The browser session's id, chosen by the client (8-128 of A-Z a-z 0-9 _ -).",
     )
+    token: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="An organization's public ingestion key (phc_...): the visit is counted for it too.",
+    )
 
 
 class TrackVisitOut(Output):

@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 # Tables the application role may read and append to but never change: the audit trail.
 APPEND_ONLY_TABLES: set[str] = {"activities"}
 # Tables the application role may only read.
-READ_ONLY_TABLES: set[str] = {"alembic_version"}
+READ_ONLY_TABLES: set[str] = {"alembic_version", "dim_dates"}
 
 
 def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:

@@ -1,0 +1,1 @@
+"""Insights: the read side of analytics (statistics, rollups, funnels, retention, KPIs)."""
