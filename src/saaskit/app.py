@@ -17,6 +17,7 @@ from saaskit.audit import endpoints as audit_endpoints
 from saaskit.billing import errors as billing_errors
 from saaskit.billing.endpoints import routers as billing_routers
 from saaskit.devices import endpoints as devices_endpoints
+from saaskit.insights.endpoints import routers as insights_routers
 from saaskit.kit.errors import install_error_handlers
 from saaskit.kit.middleware import Edge
 from saaskit.kit.state import Runtime
@@ -42,6 +43,7 @@ ROUTERS: list[APIRouter] = [
     *billing_routers,
     devices_endpoints.router,
     devices_endpoints.admin_router,
+    *insights_routers,
 ]
 
 

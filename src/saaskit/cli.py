@@ -16,6 +16,7 @@ from rich.table import Table
 
 from saaskit import __version__
 from saaskit.config import Settings, get_settings
+from saaskit.insights.cli import rollup_command
 from saaskit.kit.bootstrap import Environment
 from saaskit.kit.db import SERVICE, libpq_url
 from saaskit.kit.state import Runtime
@@ -36,6 +37,8 @@ app.add_typer(users_app, name="users")
 app.add_typer(db_app, name="db")
 app.add_typer(migrate_app, name="migrate")
 app.add_typer(billing_app, name="billing")
+
+app.command("rollup")(rollup_command)
 
 console = Console()
 err = Console(stderr=True)

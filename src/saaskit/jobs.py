@@ -28,6 +28,7 @@ TASK_MODULES = [
     "saaskit.accounts.tasks",
     "saaskit.tenancy.tasks",
     "saaskit.tracking.tasks",
+    "saaskit.insights.tasks",
     "saaskit.billing.tasks",
     "saaskit.devices.tasks",
 ]

@@ -1,0 +1,23 @@
+"""Percentages with one decimal that add up to exactly 100.0."""
+
+from __future__ import annotations
+
+
+def one_decimal_shares(counts: list[int]) -> list[float]:
+    """Each count's share of the total in percent, one decimal, rounded by the largest-remainder
+    method so the shares sum to exactly 100.0 (all 0.0 when the total is 0).
+
+    Rounding each share on its own can miss: three equal parts give 33.3 + 33.3 + 33.3 = 99.9.
+    Here every share starts at its floor in tenths, and the tenths still missing go to the
+    largest remainders (ties: the earlier count)."""
+    total = sum(counts)
+    if total <= 0:
+        return [0.0] * len(counts)
+    # In tenths of a percent, integers only: no float rounding surprises.
+    tenths = [count * 1000 // total for count in counts]
+    remainders = [count * 1000 % total for count in counts]
+    missing = 1000 - sum(tenths)
+    by_remainder = sorted(range(len(counts)), key=lambda i: (-remainders[i], i))
+    for i in by_remainder[:missing]:
+        tenths[i] += 1
+    return [t / 10 for t in tenths]
