@@ -207,7 +207,7 @@ class User(Base):
     subscription_live_until: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True),
         comment="End of the user's own subscription that runs longest among the trialing, active "
-        "and past_due ones ('infinity' when one has no end); null when none. Kept by a trigger on "
+        "and past_due ones (9999-01-01 when one has no end); null when none. Kept by a trigger on "
         "subscriptions, never written by the application.",
     )
     has_expired_subscription: Mapped[bool] = mapped_column(

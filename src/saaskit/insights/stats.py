@@ -15,6 +15,7 @@ time zone rules, the same that the tests' independent SQL uses), the activity su
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -166,8 +167,8 @@ class Windows:
     def pieces(self) -> list[Piece]:
         """Days are windows 0..DAYS-1, months DAYS..DAYS+MONTHS-1."""
         bounds = [
-            *zip(self.day_bounds, self.day_bounds[1:], strict=False),
-            *zip(self.month_bounds, self.month_bounds[1:], strict=False),
+            *itertools.pairwise(self.day_bounds),
+            *itertools.pairwise(self.month_bounds),
         ]
         pieces: list[Piece] = []
         for index, (start, end) in enumerate(bounds):

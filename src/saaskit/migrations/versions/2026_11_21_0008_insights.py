@@ -60,6 +60,13 @@ ORGANIZATION_TABLES = ("organization_metrics_daily", "conversion_funnels", "conv
 # subscription's end has passed but whose status the expiry job has not yet changed are added at
 # read time from idx_users_subscription_live_until (few: at most a day's expiries).
 COUNTER_FUNCTIONS = r"""
+-- "Runs forever" for a subscription without an end. Not 'infinity': Python's datetime (and so
+-- every ORM load of a users row) cannot hold it; year 9999 it can, in any time zone.
+CREATE FUNCTION app_no_end() RETURNS timestamptz LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT TIMESTAMPTZ '9999-01-01 00:00:00+00'
+$$;
+COMMENT ON FUNCTION app_no_end() IS 'The end used for subscriptions that have none: 9999-01-01 UTC.';
+
 CREATE FUNCTION app_bump_counter(p_counter text, p_dimension text, p_delta bigint) RETURNS void
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
   INSERT INTO stats_counters (counter, dimension, value) SELECT p_counter, p_dimension, p_delta
@@ -85,7 +92,7 @@ BEGIN
   WITH target AS (
       SELECT u.id,
              app_user_is_lapsed(u.deleted_at, u.subscription_live_until, u.has_expired_subscription) AS was_lapsed,
-             (SELECT max(coalesce(s.ends_at, 'infinity'::timestamptz)) FROM subscriptions s
+             (SELECT max(coalesce(s.ends_at, app_no_end())) FROM subscriptions s
                WHERE s.user_id = u.id AND s.status IN ('trialing', 'active', 'past_due')) AS live_until,
              EXISTS (SELECT 1 FROM subscriptions s WHERE s.user_id = u.id AND s.status = 'expired') AS has_expired
       FROM users u WHERE u.id = ANY(p_users)
@@ -206,7 +213,7 @@ BEGIN
   UPDATE users u SET subscription_live_until = s.live_until, has_expired_subscription = s.has_expired
   FROM (
     SELECT u2.id,
-           max(coalesce(s2.ends_at, 'infinity'::timestamptz))
+           max(coalesce(s2.ends_at, app_no_end()))
              FILTER (WHERE s2.status IN ('trialing', 'active', 'past_due')) AS live_until,
            coalesce(bool_or(s2.status = 'expired'), false) AS has_expired
     FROM users u2 LEFT JOIN subscriptions s2 ON s2.user_id = u2.id GROUP BY u2.id) s
@@ -269,6 +276,7 @@ FUNCTION_SIGNATURES = (
     "app_user_is_lapsed(timestamptz, timestamptz, boolean)",
     "app_bump_counter(text, text, bigint)",
     "app_refresh_geographic_stats()",
+    "app_no_end()",
 )
 
 # Seed 000/001: country-level figures, a materialized view refreshed daily. Unknown countries
@@ -1031,7 +1039,7 @@ def upgrade() -> None:
             "subscription_live_until",
             sa.DateTime(timezone=True),
             nullable=True,
-            comment="End of the user's own subscription that runs longest among the trialing, active and past_due ones ('infinity' when one has no end); null when none. Kept by a trigger on subscriptions, never written by the application.",
+            comment="End of the user's own subscription that runs longest among the trialing, active and past_due ones (9999-01-01 when one has no end); null when none. Kept by a trigger on subscriptions, never written by the application.",
         ),
     )
     op.add_column(
