@@ -116,7 +116,7 @@ def mrr_chart(view: BillingOverview) -> dict[str, Any]:
         "data": {
             "labels": [month for month, _, _ in view.mrr],
             "datasets": [
-                {"type": "line", "label": "MRR", "data": [cents / 100 for _, cents, _ in view.mrr], "tension": 0.2},
+                {"type": "line", "label": "MRR", "data": [cents / 100 for _, cents, _ in view.mrr], "tension": 0},
                 {"type": "bar", "label": "Collected", "data": [view.collected.get(m, 0) / 100 for m, _, _ in view.mrr]},
             ],
         },

@@ -109,11 +109,11 @@ async def org_page(session: AsyncSession, organization_id: uuid.UUID) -> OrgPage
     )
     return OrgPage(
         org=org,
-        members=[(m, u) for m, u in members.tuples()],
-        teams=[(t, int(n)) for t, n in teams.tuples()],
+        members=[(m, u) for m, u in members.all()],
+        teams=[(t, int(n)) for t, n in teams.all()],
         workspaces=list(workspaces),
         subscriptions=list(subscriptions),
         invoices=list(invoices),
-        usage=[(name, int(total or 0)) for name, total in usage.tuples()],
+        usage=[(name, int(total or 0)) for name, total in usage.all()],
         audit=list(audit),
     )

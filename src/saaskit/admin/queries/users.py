@@ -142,7 +142,7 @@ async def user_page(session: AsyncSession, user_id: uuid.UUID) -> UserPage:
         invoices=list(invoices),
         transactions=list(transactions),
         audit=list(audit),
-        memberships=[(m, o) for m, o in memberships.tuples()],
+        memberships=[(m, o) for m, o in memberships.all()],
     )
 
 
