@@ -12,8 +12,8 @@ from fastapi import APIRouter, FastAPI
 
 from saaskit import __version__
 from saaskit.access import endpoints as access_endpoints
-from saaskit.admin.install import install as install_admin
 from saaskit.accounts import endpoints as accounts_endpoints
+from saaskit.admin.install import install as install_admin
 from saaskit.audit import endpoints as audit_endpoints
 from saaskit.billing import errors as billing_errors
 from saaskit.billing.endpoints import routers as billing_routers

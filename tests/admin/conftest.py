@@ -77,9 +77,15 @@ async def _seed(site: Site, http: httpx.AsyncClient) -> None:
         user = await signup(http, f"{key}-{secrets.token_hex(3)}@example.com", name=name)
         site.users[key] = user
     alice, bob = site.users["alice"], site.users["bob"]
-    await site.sql("UPDATE users SET country_code = 'FR', tier = 'pro', max_dashboards = 5 WHERE id = :u", u=alice.id)
+    await site.sql(
+        "UPDATE users SET country_code = 'FR', tier = 'pro', max_dashboards = 5 WHERE id = :u", u=alice.id
+    )
     await site.sql("UPDATE users SET country_code = 'US' WHERE id = :u", u=bob.id)
-    for user, version, device_type in ((alice, "2.1.0", "fire_tv"), (alice, "2.0.3", "browser"), (bob, "1.9.0", "android_tv")):
+    for user, version, device_type in (
+        (alice, "2.1.0", "fire_tv"),
+        (alice, "2.0.3", "browser"),
+        (bob, "1.9.0", "android_tv"),
+    ):
         answer = await http.post(
             "/api/dashboards",
             json={"device_name": f"{device_type} screen", "device_type": device_type, "bind_session": False},
@@ -88,7 +94,9 @@ async def _seed(site: Site, http: httpx.AsyncClient) -> None:
         assert answer.status_code == 201, answer.text
         dashboard_id = answer.json()["id"]
         beat = await http.post(
-            "/api/heartbeat", json={"dashboard_id": dashboard_id, "app_version": version}, headers=user.headers
+            "/api/heartbeat",
+            json={"dashboard_id": dashboard_id, "app_version": version},
+            headers=user.headers,
         )
         assert beat.status_code == 200, beat.text
         site.ids[f"dashboard-{version}"] = uuid.UUID(dashboard_id)
@@ -160,7 +168,9 @@ def site_database(pg_server: str, migrated_db: DbUnderTest) -> Iterator[DbUnderT
 
 
 @pytest.fixture(scope="module")
-async def admin_site(site_database: DbUnderTest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Site]:
+async def admin_site(
+    site_database: DbUnderTest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Site]:
     directory = tmp_path_factory.mktemp("admin-site")
     server = ServeProcess(
         directory / "live",
@@ -190,7 +200,7 @@ async def admin_site(site_database: DbUnderTest, tmp_path_factory: pytest.TempPa
 
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    if not CHROMIUM.exists():
+    if not CHROMIUM.exists():  # noqa: ASYNC240 - once per module, before any I/O matters
         pytest.fail("Debian's chromium is missing: apt-get install chromium (.ci/run does it)")
     async with async_playwright() as playwright:
         chromium = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
@@ -230,7 +240,8 @@ async def anonymous_page(
         yield page, problems
     finally:
         failed = any(
-            getattr(getattr(request.node, f"report_{when}", None), "failed", False) for when in ("setup", "call")
+            getattr(getattr(request.node, f"report_{when}", None), "failed", False)
+            for when in ("setup", "call")
         )
         if failed:
             ARTIFACTS.mkdir(exist_ok=True)
@@ -265,7 +276,9 @@ def login_token(html: str) -> str:
     return match.group(1)
 
 
-async def form_sign_in(http: httpx.AsyncClient, email: str, password: str = DEFAULT_PASSWORD) -> httpx.Response:
+async def form_sign_in(
+    http: httpx.AsyncClient, email: str, password: str = DEFAULT_PASSWORD
+) -> httpx.Response:
     form = await http.get("/admin/login")
     assert form.status_code == 200, form.text
     return await http.post(

@@ -63,7 +63,9 @@ async def test_every_page_opens_without_console_errors(admin_site: Site, page: t
     assert not problems, problems
 
 
-async def test_search_filters_with_htmx_and_unknown_ids(admin_site: Site, page: tuple[Page, Problems]) -> None:
+async def test_search_filters_with_htmx_and_unknown_ids(
+    admin_site: Site, page: tuple[Page, Problems]
+) -> None:
     tab, problems = page
     base = admin_site.base
     await tab.goto(f"{base}/admin/users")
@@ -91,7 +93,12 @@ async def test_search_filters_with_htmx_and_unknown_ids(admin_site: Site, page: 
 async def test_phone_width_and_dark_theme(admin_site: Site, page: tuple[Page, Problems]) -> None:
     tab, problems = page
     await tab.set_viewport_size({"width": 390, "height": 844})
-    for path in ("/admin/users", f"/admin/users/{admin_site.users['alice'].id}", "/admin/billing", "/admin/devices"):
+    for path in (
+        "/admin/users",
+        f"/admin/users/{admin_site.users['alice'].id}",
+        "/admin/billing",
+        "/admin/devices",
+    ):
         await tab.goto(admin_site.base + path)
         overflow = await tab.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 1, (path, overflow)  # wide tables scroll inside their own box
@@ -122,7 +129,9 @@ async def test_suspend_refuses_sign_in_and_is_audited(admin_site: Site, page: tu
     await expect(tab.locator("main")).to_contain_text("user.suspended")
 
     async with httpx.AsyncClient(base_url=admin_site.base) as http:
-        refused = await http.post("/api/auth/login", json={"email": carol.email, "password": DEFAULT_PASSWORD})
+        refused = await http.post(
+            "/api/auth/login", json={"email": carol.email, "password": DEFAULT_PASSWORD}
+        )
         assert refused.status_code == 403 and refused.json()["error"]["code"] == "account_suspended"
         # The session carol had before the suspension is dead too.
         me = await http.get("/api/me", headers=carol.headers)
@@ -130,7 +139,9 @@ async def test_suspend_refuses_sign_in_and_is_audited(admin_site: Site, page: tu
 
         await tab.get_by_role("button", name="Reactivate").click()
         await expect(tab.locator(".flash-success")).to_contain_text(f"{carol.email} is now active")
-        allowed = await http.post("/api/auth/login", json={"email": carol.email, "password": DEFAULT_PASSWORD})
+        allowed = await http.post(
+            "/api/auth/login", json={"email": carol.email, "password": DEFAULT_PASSWORD}
+        )
         assert allowed.status_code == 200, allowed.text
     audit = await admin_site.sql(
         "SELECT action, metadata ->> 'as_platform_admin' FROM activities WHERE entity_id = :u ORDER BY created_at",
@@ -180,10 +191,13 @@ async def test_reprocess_failed_webhook_event(admin_site: Site, page: tuple[Page
         "SELECT processing_status, error_message FROM stripe_webhook_events WHERE id = :i", i=event_id
     )
     assert row[0].processing_status == "processed" and row[0].error_message is None
-    assert await admin_site.scalar(
-        "SELECT count(*) FROM activities WHERE action = 'stripe_webhook_event.reprocess_requested' AND entity_id = :i",
-        i=event_id,
-    ) == 1
+    assert (
+        await admin_site.scalar(
+            "SELECT count(*) FROM activities WHERE action = 'stripe_webhook_event.reprocess_requested' AND entity_id = :i",
+            i=event_id,
+        )
+        == 1
+    )
     assert not problems, problems
 
 
@@ -193,10 +207,15 @@ async def test_require_update_and_resolve(admin_site: Site, page: tuple[Page, Pr
     await tab.goto(f"{admin_site.base}/admin/devices")
     await tab.fill("input[name=minimum_version]", "2.0.0")
     await tab.get_by_role("button", name="Require update").click()
-    await expect(tab.locator(".flash-success")).to_contain_text("Minimum version is now 2.0.0: 1 device(s) flagged")
-    assert await admin_site.scalar(
-        "SELECT needs_update FROM dashboards WHERE id = :d", d=admin_site.ids["dashboard-1.9.0"]
-    ) is True
+    await expect(tab.locator(".flash-success")).to_contain_text(
+        "Minimum version is now 2.0.0: 1 device(s) flagged"
+    )
+    assert (
+        await admin_site.scalar(
+            "SELECT needs_update FROM dashboards WHERE id = :d", d=admin_site.ids["dashboard-1.9.0"]
+        )
+        is True
+    )
 
     await tab.goto(f"{admin_site.base}/admin/system/events")
     row = tab.locator(f"#event-{admin_site.ids['system_event']}")
@@ -210,7 +229,9 @@ async def test_require_update_and_resolve(admin_site: Site, page: tuple[Page, Pr
     assert not problems, problems
 
 
-async def test_non_admin_gets_the_sign_in_page(admin_site: Site, anonymous_page: tuple[Page, Problems]) -> None:
+async def test_non_admin_gets_the_sign_in_page(
+    admin_site: Site, anonymous_page: tuple[Page, Problems]
+) -> None:
     tab, problems = anonymous_page
     alice = admin_site.users["alice"]
     await tab.goto(f"{admin_site.base}/admin/users/{alice.id}")
@@ -226,9 +247,7 @@ async def test_non_admin_gets_the_sign_in_page(admin_site: Site, anonymous_page:
     assert "/admin/login" in tab.url
     assert alice.email not in await tab.content()
     # The API's own session cookie opens nothing here either.
-    await tab.context.add_cookies(
-        [{"name": "saaskit_session", "value": alice.token, "url": admin_site.base}]
-    )
+    await tab.context.add_cookies([{"name": "saaskit_session", "value": alice.token, "url": admin_site.base}])
     await tab.goto(f"{admin_site.base}/admin/users")
     assert "/admin/login" in tab.url
     assert not problems, problems

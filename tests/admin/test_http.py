@@ -38,10 +38,14 @@ async def test_anonymous_visitors_are_sent_to_sign_in(client: httpx.AsyncClient)
     assert "Sign in" in form.text and form.headers["cache-control"] == "no-store"
     assert "frame-ancestors 'none'" in form.headers["content-security-policy"]
     # Anonymous posts are sent to sign in, never acted upon.
-    assert (await client.post(f"/admin/users/{uuid.uuid4()}/status", data={"status": "banned"})).status_code == 303
+    assert (
+        await client.post(f"/admin/users/{uuid.uuid4()}/status", data={"status": "banned"})
+    ).status_code == 303
 
 
-async def test_non_admins_never_get_a_session_or_data(client: httpx.AsyncClient, session: AsyncSession) -> None:
+async def test_non_admins_never_get_a_session_or_data(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
     user = await signup(client)
     before = await one(session, "SELECT count(*) AS n FROM user_sessions WHERE user_id = :u", u=user.id)
     refused = await form_sign_in(client, user.email)
@@ -57,7 +61,9 @@ async def test_non_admins_never_get_a_session_or_data(client: httpx.AsyncClient,
     assert (await client.get("/admin/users")).status_code == 303
 
 
-async def test_wrong_password_counts_towards_the_lockout(client: httpx.AsyncClient, session: AsyncSession) -> None:
+async def test_wrong_password_counts_towards_the_lockout(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
     user = await signup(client)
     answer = await form_sign_in(client, user.email, "not the password at all")
     assert answer.status_code == 401 and "The e-mail or password is wrong" in answer.text
@@ -70,7 +76,9 @@ async def test_sign_in_needs_the_login_csrf_token(client: httpx.AsyncClient, ses
     admin = await signup(client)
     await sql(session, "UPDATE users SET role = 'admin' WHERE id = :id", id=admin.id)
     await client.get("/admin/login")  # the browser has the cookie, but the form does not echo it
-    answer = await client.post("/admin/login", data={"email": admin.email, "password": "correct horse battery"})
+    answer = await client.post(
+        "/admin/login", data={"email": admin.email, "password": "correct horse battery"}
+    )
     assert answer.status_code == 403 and "text/html" in answer.headers["content-type"]
     other = await client.post(
         "/admin/login",
@@ -80,17 +88,33 @@ async def test_sign_in_needs_the_login_csrf_token(client: httpx.AsyncClient, ses
     ok = await form_sign_in(client, admin.email)
     assert ok.status_code == 303 and ok.headers["location"] == "/admin/users"
     cookie = ok.headers["set-cookie"]
-    assert "saaskit_admin=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/admin" in cookie
+    assert (
+        "saaskit_admin=" in cookie
+        and "HttpOnly" in cookie
+        and "SameSite=lax" in cookie
+        and "Path=/admin" in cookie
+    )
 
 
-async def test_next_is_kept_and_never_leaves_the_admin(client: httpx.AsyncClient, session: AsyncSession) -> None:
+async def test_next_is_kept_and_never_leaves_the_admin(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
     admin = await signup(client)
     await sql(session, "UPDATE users SET role = 'admin' WHERE id = :id", id=admin.id)
-    for target, expected in (("/admin/devices", "/admin/devices"), ("//evil.example/x", "/admin/users"), ("https://evil.example", "/admin/users")):
+    for target, expected in (
+        ("/admin/devices", "/admin/devices"),
+        ("//evil.example/x", "/admin/users"),
+        ("https://evil.example", "/admin/users"),
+    ):
         form = await client.get("/admin/login")
         answer = await client.post(
             "/admin/login",
-            data={"email": admin.email, "password": "correct horse battery", "csrf_token": login_token(form.text), "next": target},
+            data={
+                "email": admin.email,
+                "password": "correct horse battery",
+                "csrf_token": login_token(form.text),
+                "next": target,
+            },
         )
         assert answer.headers["location"] == expected
         client.cookies.clear()
@@ -153,10 +177,14 @@ async def test_actions_are_audited_and_refusals_flashed(
     target = await signup(client)
     base = f"/admin/users/{target.id}"
     assert (await admin_client.post(f"{base}/max-dashboards", {"max_dashboards": "4"})).status_code == 303
-    row = await one(session, "SELECT max_dashboards, max_dashboards_override FROM users WHERE id = :u", u=target.id)
+    row = await one(
+        session, "SELECT max_dashboards, max_dashboards_override FROM users WHERE id = :u", u=target.id
+    )
     assert (row.max_dashboards, row.max_dashboards_override) == (4, 4)
     assert (await admin_client.post(f"{base}/max-dashboards", {"max_dashboards": ""})).status_code == 303
-    row = await one(session, "SELECT max_dashboards, max_dashboards_override FROM users WHERE id = :u", u=target.id)
+    row = await one(
+        session, "SELECT max_dashboards, max_dashboards_override FROM users WHERE id = :u", u=target.id
+    )
     assert row.max_dashboards_override is None
     bad = await admin_client.post(f"{base}/max-dashboards", {"max_dashboards": "-3"})
     assert bad.status_code == 303 and bad.headers["location"] == base
@@ -185,12 +213,18 @@ async def test_actions_are_audited_and_refusals_flashed(
 
     # An admin cannot lock themselves out; the refusal comes back as a message on the page.
     own = await admin_client.post(
-        f"/admin/users/{admin_client.admin_id}/status", {"status": "suspended"},
+        f"/admin/users/{admin_client.admin_id}/status",
+        {"status": "suspended"},
         headers={"Referer": f"http://testserver/admin/users/{admin_client.admin_id}"},
     )
     assert own.status_code == 303
-    assert "cannot suspend or ban your own account" in (await admin_client.http.get(own.headers["location"])).text
-    assert (await admin_client.post(f"/admin/users/{uuid.uuid4()}/status", {"status": "banned"})).status_code == 404
+    assert (
+        "cannot suspend or ban your own account"
+        in (await admin_client.http.get(own.headers["location"])).text
+    )
+    assert (
+        await admin_client.post(f"/admin/users/{uuid.uuid4()}/status", {"status": "banned"})
+    ).status_code == 404
 
 
 async def test_resolve_with_htmx_returns_the_row(admin_client: AdminClient, session: AsyncSession) -> None:
@@ -199,7 +233,8 @@ async def test_resolve_with_htmx_returns_the_row(admin_client: AdminClient, sess
         "INSERT INTO system_events (event_type, severity, message) VALUES ('crash', 'critical', 'boom') RETURNING id",
     )
     answer = await admin_client.http.post(
-        f"/admin/system/events/{event.id}/resolve", headers={"X-CSRF-Token": admin_client.csrf, "HX-Request": "true"}
+        f"/admin/system/events/{event.id}/resolve",
+        headers={"X-CSRF-Token": admin_client.csrf, "HX-Request": "true"},
     )
     assert answer.status_code == 200 and answer.text.lstrip().startswith("<tr") and "resolved" in answer.text
     row = await one(session, "SELECT resolved_by FROM system_events WHERE id = :i", i=event.id)

@@ -24,7 +24,12 @@ STATUS_VERBS = {"active": "reactivated", "suspended": "suspended", "banned": "ba
 
 
 async def _record_user(
-    session: AsyncSession, actor: Actor, user_id: uuid.UUID, email: str, action: str, description: str,
+    session: AsyncSession,
+    actor: Actor,
+    user_id: uuid.UUID,
+    email: str,
+    action: str,
+    description: str,
     metadata: dict[str, Any],
 ) -> None:
     await audit.record(
@@ -50,7 +55,11 @@ async def set_status(session: AsyncSession, actor: Actor, user_id: uuid.UUID, st
     revoked = await accounts.set_status(session, user, status)
     verb = STATUS_VERBS[status]
     await _record_user(
-        session, actor, user.id, user.email, f"user.{verb}",
+        session,
+        actor,
+        user.id,
+        user.email,
+        f"user.{verb}",
         f"{user.email} {verb} by a platform admin ({revoked} session(s) revoked).",
         {"changes": audit.changes({"status": before}, {"status": status}), "revoked_sessions": revoked},
     )
@@ -78,7 +87,11 @@ async def set_max_dashboards(
     result = await devices.set_max_dashboards(session, user_id, override)
     after = {"max_dashboards": result["max_dashboards"], "max_dashboards_override": override}
     await _record_user(
-        session, actor, user.id, user.email, "user.max_dashboards_changed",
+        session,
+        actor,
+        user.id,
+        user.email,
+        "user.max_dashboards_changed",
         f"{user.email} may register {result['max_dashboards']} dashboard(s)"
         + (" (the tier's limit)." if override is None else " (admin override)."),
         {"changes": audit.changes(before, after)},
@@ -92,8 +105,13 @@ async def revoke_sessions(session: AsyncSession, actor: Actor, user_id: uuid.UUI
     user = await accounts.get_user(session, user_id)
     revoked = await accounts.revoke_all_sessions(session, user_id)
     await _record_user(
-        session, actor, user.id, user.email, "user.sessions_revoked",
-        f"Every session of {user.email} revoked ({revoked}).", {"revoked_sessions": revoked},
+        session,
+        actor,
+        user.id,
+        user.email,
+        "user.sessions_revoked",
+        f"Every session of {user.email} revoked ({revoked}).",
+        {"revoked_sessions": revoked},
     )
     return f"Revoked {revoked} session(s) of {user.email}: they must sign in again."
 

@@ -72,7 +72,12 @@ def _html_for_admin(original: Handler) -> Handler:
                 await answer
         status, message = _message(exc)
         back = _form_origin(request)
-        if back and isinstance(exc, AppError) and not isinstance(exc, CsrfRefused) and status in (400, 409, 422):
+        if (
+            back
+            and isinstance(exc, AppError)
+            and not isinstance(exc, CsrfRefused)
+            and status in (400, 409, 422)
+        ):
             # A refused action (the transaction was rolled back): back to the page it came
             # from, with the reason on top, rather than a dead-end error page.
             return redirect(request, back, flash=("error", message))

@@ -38,7 +38,7 @@ CSRF_FIELD = "csrf_token"
 COOKIE_PATH = "/admin"
 
 
-class SignInRequired(Exception):  # noqa: N818 - a signal, not an error
+class SignInRequired(Exception):
     """No admin is signed in: the handler sends the browser to the sign-in page."""
 
     def __init__(self, next_path: str | None = None) -> None:

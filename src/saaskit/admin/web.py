@@ -101,7 +101,9 @@ ENV.globals.update(version=__version__, query=_query)
 
 
 def is_htmx(request: Request) -> bool:
-    return request.headers.get("hx-request") == "true" and not request.headers.get("hx-history-restore-request")
+    return request.headers.get("hx-request") == "true" and not request.headers.get(
+        "hx-history-restore-request"
+    )
 
 
 def _flash_signature(runtime: Runtime, payload: str) -> str:
@@ -157,7 +159,7 @@ def render(
     }
     html = ENV.get_template(template).render(values)
     response = HTMLResponse(html, status_code=status_code, headers=PAGE_HEADERS)
-    if flash is not None or FLASH_COOKIE in request.cookies and not is_htmx(request):
+    if flash is not None or (FLASH_COOKIE in request.cookies and not is_htmx(request)):
         response.delete_cookie(FLASH_COOKIE, path=COOKIE_PATH)
     return response
 

@@ -27,9 +27,7 @@ router = APIRouter()
 
 HOME = "/admin/users"
 NOT_ADMIN = "The e-mail or password is wrong, or this account may not use the admin pages."
-ADMIN_SESSION_SQL = text(
-    "SELECT a.user_role FROM app_authenticate(:token_hash) AS a"
-)
+ADMIN_SESSION_SQL = text("SELECT a.user_role FROM app_authenticate(:token_hash) AS a")
 
 
 def safe_next(value: str | None) -> str:
@@ -40,7 +38,12 @@ def safe_next(value: str | None) -> str:
 
 
 def _login_page(
-    request: Request, runtime: RuntimeDep, *, next_path: str, email: str = "", error: str | None = None,
+    request: Request,
+    runtime: RuntimeDep,
+    *,
+    next_path: str,
+    email: str = "",
+    error: str | None = None,
     status_code: int = 200,
 ) -> Response:
     token = login_csrf(request)
@@ -86,7 +89,11 @@ async def login(
     next_path = safe_next(next)
     if not email.strip() or not password:
         return _login_page(
-            request, runtime, next_path=next_path, email=email, error="Enter your e-mail and password.",
+            request,
+            runtime,
+            next_path=next_path,
+            email=email,
+            error="Enter your e-mail and password.",
             status_code=422,
         )
     outcome = await accounts.sign_in(
@@ -102,13 +109,19 @@ async def login(
     if isinstance(outcome, accounts.SignInRefused):
         # Returned, not raised: the failed-attempt counter (lockout) commits with this request.
         return _login_page(
-            request, runtime, next_path=next_path, email=email, error=outcome.message,
+            request,
+            runtime,
+            next_path=next_path,
+            email=email,
+            error=outcome.message,
             status_code=outcome.status_code,
         )
     if outcome.user.role != "admin":
         # The password was right but this is no admin: undo the session and login just opened.
         await session.rollback()
-        return _login_page(request, runtime, next_path=next_path, email=email, error=NOT_ADMIN, status_code=403)
+        return _login_page(
+            request, runtime, next_path=next_path, email=email, error=NOT_ADMIN, status_code=403
+        )
     response = redirect(request, next_path, flash=("success", f"Signed in as {outcome.user.email}."))
     set_session_cookie(response, runtime, outcome.token)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/admin")

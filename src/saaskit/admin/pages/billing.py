@@ -48,7 +48,11 @@ async def billing_page(
 @router.get("/webhooks/{event_id}")
 async def webhook_event(request: Request, event_id: str, admin: AdminDep, session: DbSession) -> Response:
     row = await queries.get_webhook_event(session, parse_id(event_id, "webhook event"))
-    template = "billing/_event_status.html" if request.headers.get("hx-target") == "event-status" else "billing/event.html"
+    template = (
+        "billing/_event_status.html"
+        if request.headers.get("hx-target") == "event-status"
+        else "billing/event.html"
+    )
     return render(request, template, {"e": row}, section="billing")
 
 
@@ -56,6 +60,7 @@ async def webhook_event(request: Request, event_id: str, admin: AdminDep, sessio
 async def reprocess(request: Request, event_id: str, admin: AdminDep, session: DbSession) -> Response:
     row = await actions.reprocess_webhook(session, admin.actor, parse_id(event_id, "webhook event"))
     return redirect(
-        request, f"/admin/billing/webhooks/{row.id}",
+        request,
+        f"/admin/billing/webhooks/{row.id}",
         flash=("success", f"Event {row.stripe_event_id} queued for processing again."),
     )

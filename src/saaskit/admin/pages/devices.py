@@ -78,7 +78,9 @@ async def devices_page(
 
 
 @router.get("/presence")
-async def presence_fragment(request: Request, admin: AdminDep, session: DbSession, runtime: RuntimeDep) -> Response:
+async def presence_fragment(
+    request: Request, admin: AdminDep, session: DbSession, runtime: RuntimeDep
+) -> Response:
     """The "now" figures, refreshed by htmx every 30 seconds."""
     overview = await queries.overview(session, runtime.settings.presence.offline_after_seconds)
     return render(request, "devices/_presence.html", {"overview": overview}, section="devices")
@@ -95,7 +97,8 @@ async def require_update(
     version = minimum_version.strip()
     if not re.match(VERSION_PATTERN, version):
         return redirect(
-            request, "/admin/devices",
+            request,
+            "/admin/devices",
             flash=("error", f"minimum_version: a version like 2.4 or 2.4.1 (got {version[:60]!r})."),
         )
     platform = choice(device_type or None, queries.DEVICE_TYPES, "device_type")

@@ -61,8 +61,13 @@ async def events_page(
         cursor=cursor,
     )
     context: dict[str, object] = {
-        "rows": rows, "next_cursor": next_cursor, "paged": cursor is not None, "window": window,
-        "windows": queries.WINDOWS, "severities": queries.SEVERITIES, "tab": "events",
+        "rows": rows,
+        "next_cursor": next_cursor,
+        "paged": cursor is not None,
+        "window": window,
+        "windows": queries.WINDOWS,
+        "severities": queries.SEVERITIES,
+        "tab": "events",
     }
     if request.headers.get("hx-target") != "results":
         context["counts"] = await queries.event_counts(session, queries.window_start(window))
@@ -94,8 +99,13 @@ async def errors_page(
         cursor=cursor,
     )
     context: dict[str, object] = {
-        "rows": rows, "next_cursor": next_cursor, "paged": cursor is not None, "window": window,
-        "windows": queries.WINDOWS, "error_types": queries.ERROR_TYPES, "tab": "errors",
+        "rows": rows,
+        "next_cursor": next_cursor,
+        "paged": cursor is not None,
+        "window": window,
+        "windows": queries.WINDOWS,
+        "error_types": queries.ERROR_TYPES,
+        "tab": "errors",
     }
     if request.headers.get("hx-target") != "results":
         context["counts"] = await queries.error_counts(session, queries.window_start(window))
@@ -119,7 +129,9 @@ async def resolve_error(request: Request, error_id: str, admin: AdminDep, sessio
 
 
 @router.get("/latency")
-async def latency_page(request: Request, admin: AdminDep, session: DbSession, window: Window = "24h") -> Response:
+async def latency_page(
+    request: Request, admin: AdminDep, session: DbSession, window: Window = "24h"
+) -> Response:
     window = _window(window)
     routes = await queries.latency(session, queries.window_start(window))
     top = sorted(routes, key=lambda r: r.typical_p95_ms, reverse=True)[:12]
@@ -134,7 +146,13 @@ async def latency_page(request: Request, admin: AdminDep, session: DbSession, wi
         },
         "options": {"indexAxis": "y", "scales": {"x": {"beginAtZero": True}}},
     }
-    context = {"routes": routes, "window": window, "windows": queries.WINDOWS, "tab": "latency", "chart_spec": chart}
+    context = {
+        "routes": routes,
+        "window": window,
+        "windows": queries.WINDOWS,
+        "tab": "latency",
+        "chart_spec": chart,
+    }
     return render(request, "system/latency.html", context, section="system")
 
 

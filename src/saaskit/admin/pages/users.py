@@ -56,7 +56,9 @@ async def user_page(request: Request, user_id: str, admin: AdminDep, session: Db
     page = await queries.user_page(session, parse_id(user_id, "user"))
     live_sessions = await queries.live_session_count(session, page.user.id)
     return render(
-        request, "users/detail.html", {"page": page, "u": page.user, "live_sessions": live_sessions},
+        request,
+        "users/detail.html",
+        {"page": page, "u": page.user, "live_sessions": live_sessions},
         section="users",
     )
 
@@ -101,8 +103,13 @@ async def set_max_dashboards(
     value = max_dashboards.strip()
     if value and not (value.isdigit() and 0 <= int(value) <= 1000):
         return redirect(
-            request, _back(user_id),
-            flash=("error", f"max_dashboards: a whole number from 0 to 1000, or empty for the tier's limit (got {value[:10]!r})."),
+            request,
+            _back(user_id),
+            flash=(
+                "error",
+                "max_dashboards: a whole number from 0 to 1000, or empty for the tier's limit "
+                f"(got {value[:10]!r}).",
+            ),
         )
     message = await actions.set_max_dashboards(session, admin.actor, uid, int(value) if value else None)
     return redirect(request, _back(user_id), flash=("success", message))

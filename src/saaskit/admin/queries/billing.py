@@ -39,8 +39,9 @@ WITH months AS (
                          date_trunc('month', now(), 'UTC'), interval '1 month') AS m
 ), paying AS (
     SELECT s.started_at, s.trial_end, s.quantity,
-           coalesce(s.ended_at, CASE WHEN s.status IN ('cancelled', 'expired')
-                                     THEN coalesce(s.cancelled_at, s.ends_at, s.updated_at) END) AS stopped_at,
+           coalesce(s.ended_at,
+                    CASE WHEN s.status IN ('cancelled', 'expired')
+                         THEN coalesce(s.cancelled_at, s.ends_at, s.updated_at) END) AS stopped_at,
            CASE coalesce(s.billing_interval, p.billing_interval)
                 WHEN 'year' THEN p.price_cents / 12.0 ELSE p.price_cents END AS monthly_cents
     FROM subscriptions s JOIN subscription_plans p ON p.id = s.plan_id
@@ -84,11 +85,18 @@ class BillingOverview:
 async def overview(session: AsyncSession) -> BillingOverview:
     by_status = [(r.status, int(r.n)) for r in (await session.execute(BY_STATUS_SQL)).all()]
     plans = [(r.plan_name, int(r.n)) for r in (await session.execute(ACTIVE_PLANS_SQL)).all()]
-    mrr = [(r.month, int(r.mrr_cents), int(r.paying)) for r in (await session.execute(MRR_SQL, {"months": MONTHS}))]
+    mrr = [
+        (r.month, int(r.mrr_cents), int(r.paying))
+        for r in (await session.execute(MRR_SQL, {"months": MONTHS}))
+    ]
     first = datetime.strptime(mrr[0][0], "%Y-%m").replace(tzinfo=UTC) if mrr else datetime.now(UTC)
-    collected = {r.month: int(r.cents) for r in (await session.execute(COLLECTED_SQL, {"since": first})).all()}
+    collected = {
+        r.month: int(r.cents) for r in (await session.execute(COLLECTED_SQL, {"since": first})).all()
+    }
     since = datetime.now(UTC) - timedelta(days=WEBHOOK_COUNT_DAYS)
-    counts = {r.processing_status: int(r.n) for r in (await session.execute(WEBHOOK_COUNTS_SQL, {"since": since}))}
+    counts = {
+        r.processing_status: int(r.n) for r in (await session.execute(WEBHOOK_COUNTS_SQL, {"since": since}))
+    }
     return BillingOverview(by_status, plans, mrr, collected, counts)
 
 
@@ -100,7 +108,9 @@ def event_types() -> list[str]:
 async def list_webhook_events(
     session: AsyncSession, *, status: str | None, event_type: str | None, limit: int, cursor: str | None
 ) -> tuple[list[StripeWebhookEvent], str | None]:
-    return await webhooks.list_events(session, status=status, event_type=event_type, limit=limit, cursor=cursor)
+    return await webhooks.list_events(
+        session, status=status, event_type=event_type, limit=limit, cursor=cursor
+    )
 
 
 async def get_webhook_event(session: AsyncSession, event_id: uuid.UUID) -> StripeWebhookEvent:
@@ -116,8 +126,17 @@ def mrr_chart(view: BillingOverview) -> dict[str, Any]:
         "data": {
             "labels": [month for month, _, _ in view.mrr],
             "datasets": [
-                {"type": "line", "label": "MRR", "data": [cents / 100 for _, cents, _ in view.mrr], "tension": 0},
-                {"type": "bar", "label": "Collected", "data": [view.collected.get(m, 0) / 100 for m, _, _ in view.mrr]},
+                {
+                    "type": "line",
+                    "label": "MRR",
+                    "data": [cents / 100 for _, cents, _ in view.mrr],
+                    "tension": 0,
+                },
+                {
+                    "type": "bar",
+                    "label": "Collected",
+                    "data": [view.collected.get(m, 0) / 100 for m, _, _ in view.mrr],
+                },
             ],
         },
         "options": {"scales": {"y": {"beginAtZero": True}}},

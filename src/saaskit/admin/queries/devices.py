@@ -24,7 +24,8 @@ CRASH_DAYS = 30
 VERSIONS_SQL = text(
     """
 SELECT coalesce(current_version, '') AS version, device_type, count(*) AS devices,
-       count(*) FILTER (WHERE is_online AND last_heartbeat_at > now() - make_interval(secs => :window)) AS online,
+       count(*) FILTER (WHERE is_online
+                        AND last_heartbeat_at > now() - make_interval(secs => :window)) AS online,
        count(*) FILTER (WHERE needs_update) AS needs_update,
        sum(crash_count) AS crashes
 FROM dashboards WHERE deleted_at IS NULL
@@ -72,7 +73,14 @@ async def overview(session: AsyncSession, window_seconds: int) -> DevicesOvervie
     rows = (await session.execute(VERSIONS_SQL, {"window": window_seconds})).all()
     versions = sorted(
         (
-            VersionRow(r.version, r.device_type, int(r.devices), int(r.online), int(r.needs_update), int(r.crashes or 0))
+            VersionRow(
+                r.version,
+                r.device_type,
+                int(r.devices),
+                int(r.online),
+                int(r.needs_update),
+                int(r.crashes or 0),
+            )
             for r in rows
         ),
         key=lambda v: (version_key(v.version), v.device_type),

@@ -36,7 +36,10 @@ async def list_orgs(
     if q:
         pattern = "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         query = query.where(
-            or_(func.lower(Organization.name).like(pattern, escape="\\"), Organization.slug.like(pattern, escape="\\"))
+            or_(
+                func.lower(Organization.name).like(pattern, escape="\\"),
+                Organization.slug.like(pattern, escape="\\"),
+            )
         )
     if state == "deleted":
         query = query.where(Organization.deleted_at.is_not(None))
@@ -83,7 +86,10 @@ async def org_page(session: AsyncSession, organization_id: uuid.UUID) -> OrgPage
         select(Team, team_size).where(Team.organization_id == organization_id).order_by(Team.name).limit(200)
     )
     workspaces = await session.scalars(
-        select(Workspace).where(Workspace.organization_id == organization_id).order_by(Workspace.name).limit(200)
+        select(Workspace)
+        .where(Workspace.organization_id == organization_id)
+        .order_by(Workspace.name)
+        .limit(200)
     )
     subscriptions = await session.scalars(
         select(Subscription)
@@ -92,7 +98,10 @@ async def org_page(session: AsyncSession, organization_id: uuid.UUID) -> OrgPage
         .limit(10)
     )
     invoices = await session.scalars(
-        select(Invoice).where(Invoice.organization_id == organization_id).order_by(Invoice.created_at.desc()).limit(10)
+        select(Invoice)
+        .where(Invoice.organization_id == organization_id)
+        .order_by(Invoice.created_at.desc())
+        .limit(10)
     )
     since = datetime.now(UTC) - timedelta(days=USAGE_DAYS)
     usage = await session.execute(

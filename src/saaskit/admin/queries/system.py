@@ -15,7 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from saaskit.tracking import partitions
 from saaskit.tracking.latency import METRIC_NAME
 
-WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+WINDOWS = {
+    "1h": timedelta(hours=1),
+    "24h": timedelta(days=1),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+}
 SEVERITIES = ("critical", "error", "warning", "info")
 ERROR_TYPES = ("user_error", "system_error", "model_error")
 
@@ -40,7 +45,8 @@ LATENCY_SQL = text(
 SELECT tags ->> 'method' AS method, tags ->> 'route' AS route,
        sum((tags ->> 'count')::bigint) AS requests,
        sum((tags ->> 'errors')::bigint) AS errors,
-       sum((tags ->> 'mean')::float8 * (tags ->> 'count')::bigint) / nullif(sum((tags ->> 'count')::bigint), 0) AS mean_ms,
+       sum((tags ->> 'mean')::float8 * (tags ->> 'count')::bigint)
+           / nullif(sum((tags ->> 'count')::bigint), 0) AS mean_ms,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY value) AS typical_p95_ms,
        max(value) AS worst_p95_ms,
        max((tags ->> 'p99')::float8) AS worst_p99_ms,
@@ -54,7 +60,8 @@ TABLE_SIZES_SQL = text(
     """
 SELECT c.relname AS name, c.relkind = 'p' AS partitioned,
        CASE WHEN c.relkind = 'p'
-            THEN (SELECT coalesce(sum(pg_total_relation_size(i.inhrelid)), 0) FROM pg_inherits i WHERE i.inhparent = c.oid)
+            THEN (SELECT coalesce(sum(pg_total_relation_size(i.inhrelid)), 0)
+                  FROM pg_inherits i WHERE i.inhparent = c.oid)
             ELSE pg_total_relation_size(c.oid) END AS size_bytes,
        CASE WHEN c.relkind = 'p'
             THEN (SELECT coalesce(sum(greatest(ch.reltuples, 0)), 0) FROM pg_inherits i

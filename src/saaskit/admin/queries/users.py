@@ -53,7 +53,9 @@ async def list_users(
     session: AsyncSession, filters: UserFilters, *, limit: int, cursor: str | None
 ) -> tuple[list[User], str | None]:
     query = filters.apply(select(User).where(User.deleted_at.is_(None)))
-    return await keyset_page(session, query, created_at=User.created_at, row_id=User.id, limit=limit, cursor=cursor)
+    return await keyset_page(
+        session, query, created_at=User.created_at, row_id=User.id, limit=limit, cursor=cursor
+    )
 
 
 async def tiers(session: AsyncSession) -> list[str]:
@@ -108,7 +110,10 @@ async def user_page(session: AsyncSession, user_id: uuid.UUID) -> UserPage:
         .limit(30)
     )
     subscriptions = await session.scalars(
-        select(Subscription).where(Subscription.user_id == user_id).order_by(Subscription.created_at.desc()).limit(10)
+        select(Subscription)
+        .where(Subscription.user_id == user_id)
+        .order_by(Subscription.created_at.desc())
+        .limit(10)
     )
     invoices = await session.scalars(
         select(Invoice).where(Invoice.user_id == user_id).order_by(Invoice.created_at.desc()).limit(20)
