@@ -13,6 +13,7 @@ from fastapi import APIRouter, FastAPI
 from saaskit import __version__
 from saaskit.access import endpoints as access_endpoints
 from saaskit.accounts import endpoints as accounts_endpoints
+from saaskit.admin.install import install as install_admin
 from saaskit.audit import endpoints as audit_endpoints
 from saaskit.billing import errors as billing_errors
 from saaskit.billing.endpoints import routers as billing_routers
@@ -84,6 +85,8 @@ def create_app(runtime: Runtime, *, dispose_on_shutdown: bool = True) -> FastAPI
     billing_errors.install(app)
     for router in ROUTERS:
         app.include_router(router)
+    # After the error handlers: it wraps them to answer HTML under /admin.
+    install_admin(app)
     # Ours, not FastAPI's max_body_size: Starlette's limiter answers 413 in plain text.
     app.add_middleware(Edge, max_bytes=runtime.settings.http.max_body_bytes, observe=latency.record)
     return app

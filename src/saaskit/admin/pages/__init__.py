@@ -1,0 +1,11 @@
+"""The admin pages' routes, one module per section."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from saaskit.admin.pages import auth, billing, devices, orgs, system, users
+
+router = APIRouter(include_in_schema=False)
+for module in (auth, users, orgs, devices, billing, system):
+    router.include_router(module.router)

@@ -1,0 +1,167 @@
+"""System: events and errors (with resolve), request latency per route, storage."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from saaskit.admin import actions
+from saaskit.admin.pages.common import PAGE_SIZE, Cursor, ShortText, choice, page_or_fragment, parse_id
+from saaskit.admin.queries import system as queries
+from saaskit.admin.security import AdminDep
+from saaskit.admin.web import is_htmx, redirect, render
+from saaskit.kit.deps import DbSession
+from saaskit.tracking import triage
+
+router = APIRouter(prefix="/admin/system", include_in_schema=False)
+
+Window = Annotated[str, Query(max_length=5)]
+Resolved = Annotated[str | None, Query(max_length=10)]
+RESOLVED = ("open", "resolved")
+
+
+def _window(value: str) -> str:
+    return choice(value, tuple(queries.WINDOWS), "window") or "7d"
+
+
+def _resolved(value: str | None) -> bool | None:
+    state = choice(value, RESOLVED, "resolved")
+    return None if state is None else state == "resolved"
+
+
+@router.get("")
+async def system_home(request: Request, admin: AdminDep) -> Response:
+    return redirect(request, "/admin/system/events")
+
+
+@router.get("/events")
+async def events_page(
+    request: Request,
+    admin: AdminDep,
+    session: DbSession,
+    window: Window = "7d",
+    severity: Annotated[str | None, Query(max_length=10)] = None,
+    app_version: ShortText = None,
+    event_type: ShortText = None,
+    resolved: Resolved = "open",
+    cursor: Cursor = None,
+) -> Response:
+    window = _window(window)
+    rows, next_cursor = await triage.list_system_events(
+        session,
+        severity=choice(severity, queries.SEVERITIES, "severity"),
+        event_type=event_type or None,
+        app_version=app_version or None,
+        resolved=_resolved(resolved),
+        since=None,
+        until=None,
+        limit=PAGE_SIZE,
+        cursor=cursor,
+    )
+    context: dict[str, object] = {
+        "rows": rows,
+        "next_cursor": next_cursor,
+        "paged": cursor is not None,
+        "window": window,
+        "windows": queries.WINDOWS,
+        "severities": queries.SEVERITIES,
+        "tab": "events",
+    }
+    if request.headers.get("hx-target") != "results":
+        context["counts"] = await queries.event_counts(session, queries.window_start(window))
+    return page_or_fragment(request, "system/events.html", "system/_events.html", context, section="system")
+
+
+@router.get("/errors")
+async def errors_page(
+    request: Request,
+    admin: AdminDep,
+    session: DbSession,
+    window: Window = "7d",
+    error_type: Annotated[str | None, Query(max_length=20)] = None,
+    app_version: ShortText = None,
+    error_code: ShortText = None,
+    resolved: Resolved = "open",
+    cursor: Cursor = None,
+) -> Response:
+    window = _window(window)
+    rows, next_cursor = await triage.list_errors(
+        session,
+        error_type=choice(error_type, queries.ERROR_TYPES, "error_type"),
+        error_code=error_code or None,
+        app_version=app_version or None,
+        resolved=_resolved(resolved),
+        since=None,
+        until=None,
+        limit=PAGE_SIZE,
+        cursor=cursor,
+    )
+    context: dict[str, object] = {
+        "rows": rows,
+        "next_cursor": next_cursor,
+        "paged": cursor is not None,
+        "window": window,
+        "windows": queries.WINDOWS,
+        "error_types": queries.ERROR_TYPES,
+        "tab": "errors",
+    }
+    if request.headers.get("hx-target") != "results":
+        context["counts"] = await queries.error_counts(session, queries.window_start(window))
+    return page_or_fragment(request, "system/errors.html", "system/_errors.html", context, section="system")
+
+
+@router.post("/events/{event_id}/resolve")
+async def resolve_event(request: Request, event_id: str, admin: AdminDep, session: DbSession) -> Response:
+    row = await actions.resolve_system_event(session, admin.actor, parse_id(event_id, "system event"))
+    if is_htmx(request):
+        return render(request, "system/_event_row.html", {"e": row}, section="system")
+    return redirect(request, "/admin/system/events", flash=("success", "System event marked resolved."))
+
+
+@router.post("/errors/{error_id}/resolve")
+async def resolve_error(request: Request, error_id: str, admin: AdminDep, session: DbSession) -> Response:
+    row = await actions.resolve_error(session, admin.actor, parse_id(error_id, "error"))
+    if is_htmx(request):
+        return render(request, "system/_error_row.html", {"e": row}, section="system")
+    return redirect(request, "/admin/system/errors", flash=("success", "Error marked resolved."))
+
+
+@router.get("/latency")
+async def latency_page(
+    request: Request, admin: AdminDep, session: DbSession, window: Window = "24h"
+) -> Response:
+    window = _window(window)
+    routes = await queries.latency(session, queries.window_start(window))
+    top = sorted(routes, key=lambda r: r.typical_p95_ms, reverse=True)[:12]
+    chart = {
+        "type": "bar",
+        "data": {
+            "labels": [f"{r.method} {r.route}" for r in top],
+            "datasets": [
+                {"label": "typical p95 (ms)", "data": [round(r.typical_p95_ms, 1) for r in top]},
+                {"label": "mean (ms)", "data": [round(r.mean_ms, 1) for r in top]},
+            ],
+        },
+        "options": {"indexAxis": "y", "scales": {"x": {"beginAtZero": True}}},
+    }
+    context = {
+        "routes": routes,
+        "window": window,
+        "windows": queries.WINDOWS,
+        "tab": "latency",
+        "chart_spec": chart,
+    }
+    return render(request, "system/latency.html", context, section="system")
+
+
+@router.get("/storage")
+async def storage_page(request: Request, admin: AdminDep, session: DbSession) -> Response:
+    context = {
+        "tables": await queries.table_sizes(session),
+        "partitions": await queries.partition_list(session),
+        "retention": queries.retention_days(),
+        "tab": "storage",
+    }
+    return render(request, "system/storage.html", context, section="system")

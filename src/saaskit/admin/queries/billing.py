@@ -1,0 +1,143 @@
+"""Billing: subscriptions by status and plan, MRR over time, the Stripe webhook log.
+
+MRR (monthly recurring revenue, defined in docs/admin.md): at an instant t, the sum over the
+subscriptions that were paying at t of the plan's price per month (yearly prices / 12) times the
+quantity. Paying at t: started at or before t, not ended by t (``ended_at``; for a cancelled or
+expired row without one, the time it was cancelled, ended or last changed), and out of its trial
+(``trial_end`` unset or passed). ``incomplete`` subscriptions never count. Each month's figure is
+taken at the month's end (the current month: now). Prices are the plans' current prices.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from saaskit.billing import handlers, webhooks
+from saaskit.billing.models import StripeWebhookEvent
+from saaskit.kit.errors import NotFound
+
+MONTHS = 12
+WEBHOOK_STATUSES = ("pending", "processed", "failed", "ignored")
+WEBHOOK_COUNT_DAYS = 30
+
+BY_STATUS_SQL = text("SELECT status, count(*) AS n FROM subscriptions GROUP BY status ORDER BY n DESC")
+ACTIVE_PLANS_SQL = text(
+    "SELECT plan_name, count(*) AS n FROM subscriptions "
+    "WHERE status = 'active' AND (ends_at IS NULL OR ends_at > now()) GROUP BY plan_name ORDER BY n DESC"
+)
+MRR_SQL = text(
+    """
+WITH months AS (
+    SELECT m AS month_start, least(m + interval '1 month', now()) AS at
+    FROM generate_series(date_trunc('month', now(), 'UTC') - make_interval(months => :months - 1),
+                         date_trunc('month', now(), 'UTC'), interval '1 month') AS m
+), paying AS (
+    SELECT s.started_at, s.trial_end, s.quantity,
+           coalesce(s.ended_at,
+                    CASE WHEN s.status IN ('cancelled', 'expired')
+                         THEN coalesce(s.cancelled_at, s.ends_at, s.updated_at) END) AS stopped_at,
+           CASE coalesce(s.billing_interval, p.billing_interval)
+                WHEN 'year' THEN p.price_cents / 12.0 ELSE p.price_cents END AS monthly_cents
+    FROM subscriptions s JOIN subscription_plans p ON p.id = s.plan_id
+    WHERE s.status <> 'incomplete'
+)
+SELECT to_char(m.month_start AT TIME ZONE 'UTC', 'YYYY-MM') AS month,
+       coalesce(round(sum(pay.monthly_cents * pay.quantity)), 0)::bigint AS mrr_cents,
+       count(pay.started_at) AS paying
+FROM months m
+LEFT JOIN paying pay ON pay.started_at <= m.at AND (pay.stopped_at IS NULL OR pay.stopped_at > m.at)
+                    AND (pay.trial_end IS NULL OR pay.trial_end <= m.at)
+GROUP BY m.month_start ORDER BY m.month_start
+"""
+)
+# Cash actually collected, by the month an invoice was paid (invoices are read through their
+# created_at index: an invoice is paid after it is created).
+COLLECTED_SQL = text(
+    """
+SELECT to_char(date_trunc('month', paid_at, 'UTC') AT TIME ZONE 'UTC', 'YYYY-MM') AS month,
+       sum(amount_paid_cents)::bigint AS cents
+FROM invoices
+WHERE created_at >= :since - interval '3 months' AND paid_at >= :since AND status = 'paid'
+GROUP BY 1
+"""
+)
+WEBHOOK_COUNTS_SQL = text(
+    "SELECT processing_status, count(*) AS n FROM stripe_webhook_events WHERE created_at >= :since "
+    "GROUP BY processing_status"
+)
+
+
+@dataclass
+class BillingOverview:
+    by_status: list[tuple[str, int]]
+    active_plans: list[tuple[str, int]]
+    mrr: list[tuple[str, int, int]]  # month, MRR in cents, paying subscriptions
+    collected: dict[str, int]  # month -> cents paid
+    webhook_counts: dict[str, int]
+
+
+async def overview(session: AsyncSession) -> BillingOverview:
+    by_status = [(r.status, int(r.n)) for r in (await session.execute(BY_STATUS_SQL)).all()]
+    plans = [(r.plan_name, int(r.n)) for r in (await session.execute(ACTIVE_PLANS_SQL)).all()]
+    mrr = [
+        (r.month, int(r.mrr_cents), int(r.paying))
+        for r in (await session.execute(MRR_SQL, {"months": MONTHS}))
+    ]
+    first = datetime.strptime(mrr[0][0], "%Y-%m").replace(tzinfo=UTC) if mrr else datetime.now(UTC)
+    collected = {
+        r.month: int(r.cents) for r in (await session.execute(COLLECTED_SQL, {"since": first})).all()
+    }
+    since = datetime.now(UTC) - timedelta(days=WEBHOOK_COUNT_DAYS)
+    counts = {
+        r.processing_status: int(r.n) for r in (await session.execute(WEBHOOK_COUNTS_SQL, {"since": since}))
+    }
+    return BillingOverview(by_status, plans, mrr, collected, counts)
+
+
+def event_types() -> list[str]:
+    """The event types saaskit handles (others are stored as ignored)."""
+    return sorted(handlers.load())
+
+
+async def list_webhook_events(
+    session: AsyncSession, *, status: str | None, event_type: str | None, limit: int, cursor: str | None
+) -> tuple[list[StripeWebhookEvent], str | None]:
+    return await webhooks.list_events(
+        session, status=status, event_type=event_type, limit=limit, cursor=cursor
+    )
+
+
+async def get_webhook_event(session: AsyncSession, event_id: uuid.UUID) -> StripeWebhookEvent:
+    row = await session.get(StripeWebhookEvent, event_id, populate_existing=True)
+    if row is None:
+        raise NotFound("There is no webhook event with this id.", field="event_id")
+    return row
+
+
+def mrr_chart(view: BillingOverview) -> dict[str, Any]:
+    return {
+        "type": "bar",
+        "data": {
+            "labels": [month for month, _, _ in view.mrr],
+            "datasets": [
+                {
+                    "type": "line",
+                    "label": "MRR",
+                    "data": [cents / 100 for _, cents, _ in view.mrr],
+                    "tension": 0,
+                },
+                {
+                    "type": "bar",
+                    "label": "Collected",
+                    "data": [view.collected.get(m, 0) / 100 for m, _, _ in view.mrr],
+                },
+            ],
+        },
+        "options": {"scales": {"y": {"beginAtZero": True}}},
+    }
