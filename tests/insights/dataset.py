@@ -269,3 +269,190 @@ async def _insert(session: AsyncSession, table: str, columns: str, rows: list[di
         ),
         {"rows": orjson.dumps(rows).decode()},
     )
+
+
+async def build_usage(session: AsyncSession, data: Dataset, *, seed: int = 9) -> None:
+    """Devices, usage sessions, page views, widget events, product events, trial conversions
+    (invoices), system events and metrics for ``data``'s users: what the daily and monthly
+    rollups read."""
+    rng = random.Random(seed)
+    now = data.now
+
+    def moment() -> datetime:
+        at = data.first_day + (now - data.first_day) * rng.random()
+        return min(at, now - timedelta(seconds=1))
+
+    dashboards = []
+    for user_id in data.users[: len(data.users) // 2]:
+        dashboards.append(
+            {"id": str(uuid.UUID(int=rng.getrandbits(128))), "user_id": str(user_id), "device_name": "TV"}
+        )
+    await _insert(session, "dashboards", "id uuid, user_id uuid, device_name text", dashboards)
+    sessions = []
+    open_on: set[str] = set()  # one open usage session per device at most
+    for _ in range(3000):
+        dash = rng.choice(dashboards)
+        started = moment()
+        ended: datetime | None = started + timedelta(minutes=rng.randint(1, 600))
+        if (rng.random() < 0.1 or ended > now) and dash["id"] not in open_on:
+            ended = None
+            open_on.add(dash["id"])
+        elif ended > now:
+            ended = now
+        sessions.append(
+            {
+                "user_id": dash["user_id"],
+                "dashboard_id": dash["id"],
+                "session_type": "usage",
+                "started_at": started.isoformat(),
+                "ended_at": ended.isoformat() if ended else None,
+            }
+        )
+    await _insert(
+        session,
+        "user_sessions",
+        "user_id uuid, dashboard_id uuid, session_type text, started_at timestamptz, ended_at timestamptz",
+        sessions,
+    )
+    organizations = [str(o) for o in data.organizations]
+    pages, events = [], []
+    for i in range(4000):
+        user = rng.choice(data.users) if rng.random() < 0.8 else None
+        org = rng.choice(organizations) if rng.random() < 0.6 else None
+        at = moment().isoformat()
+        pages.append(
+            {
+                "viewed_at": at,
+                "organization_id": org,
+                "user_id": str(user) if user else None,
+                "session_id": f"s{rng.randrange(900)}",
+                "page_url": f"https://tv.example.com/{rng.randrange(9)}",
+                "bounce": rng.random() < 0.3,
+                "load_time_ms": rng.randint(50, 3000),
+            }
+        )
+        events.append(
+            {
+                "timestamp": at,
+                "organization_id": org,
+                "user_id": str(user) if user else None,
+                "distinct_id": f"anon-{i % 700}",
+                "event_name": rng.choice(["$pageview", "signed_up", "dashboard_created", "widget_added"]),
+            }
+        )
+    await _insert(
+        session,
+        "page_views",
+        "viewed_at timestamptz, organization_id uuid, user_id uuid, session_id text, page_url text, "
+        "bounce boolean, load_time_ms int",
+        pages,
+    )
+    await _insert(
+        session,
+        "events",
+        "timestamp timestamptz, organization_id uuid, user_id uuid, distinct_id text, event_name text",
+        events,
+    )
+    widgets = [
+        {
+            "timestamp": (now - timedelta(seconds=rng.randint(1, 29 * 86400))).isoformat(),
+            "user_id": str(rng.choice(data.users)),
+            "widget_type": rng.choice(["clock", "weather", "calendar"]),
+            "event_type": rng.choice(["view", "click", "configure"]),
+            "duration_seconds": rng.randint(0, 120),
+        }
+        for _ in range(2000)
+    ]
+    await _insert(
+        session,
+        "widget_analytics",
+        "timestamp timestamptz, user_id uuid, widget_type text, event_type text, duration_seconds int",
+        widgets,
+    )
+    # Trials that ended on a random day: paid afterwards (a conversion), or not.
+    trials, invoices = [], []
+    for i in range(300):
+        user = rng.choice(data.users)
+        trial_end = moment()
+        subscription = str(uuid.UUID(int=rng.getrandbits(128)))
+        trials.append(
+            {
+                "id": subscription,
+                "user_id": str(user),
+                "plan_name": "Pro",
+                "tier": "pro",
+                "status": "active",
+                "started_at": (trial_end - timedelta(days=14)).isoformat(),
+                "ends_at": (trial_end + timedelta(days=30)).isoformat(),
+                "trial_start": (trial_end - timedelta(days=14)).isoformat(),
+                "trial_end": trial_end.isoformat(),
+            }
+        )
+        paid_at = trial_end + timedelta(seconds=rng.choice([-60, 1, 3600]))
+        invoices.append(
+            {
+                "stripe_invoice_id": f"in_test_{seed}_{i}",
+                "status": "paid",
+                "user_id": str(user),
+                "organization_id": None,
+                "subscription_id": subscription,
+                "amount_paid_cents": rng.choice([0, 900, 2900]),
+                "paid_at": paid_at.isoformat(),
+            }
+        )
+    for i, org in enumerate(organizations):
+        invoices.append(
+            {
+                "stripe_invoice_id": f"in_org_{seed}_{i}",
+                "status": "paid",
+                "user_id": None,
+                "organization_id": org,
+                "subscription_id": None,
+                "amount_paid_cents": 4900,
+                "paid_at": moment().isoformat(),
+            }
+        )
+    await _insert(
+        session,
+        "subscriptions",
+        "id uuid, user_id uuid, plan_name text, tier text, status text, started_at timestamptz, "
+        "ends_at timestamptz, trial_start timestamptz, trial_end timestamptz",
+        trials,
+    )
+    await _insert(
+        session,
+        "invoices",
+        "stripe_invoice_id text, status text, user_id uuid, organization_id uuid, subscription_id uuid, "
+        "amount_paid_cents int, paid_at timestamptz",
+        invoices,
+    )
+    await _insert(
+        session,
+        "system_events",
+        "created_at timestamptz, event_type text, severity text, message text, app_version text, user_id uuid",
+        [
+            {
+                "created_at": moment().isoformat(),
+                "event_type": rng.choice(["crash", "api_error"]),
+                "severity": rng.choice(["error", "critical"]),
+                "message": "boom",
+                "app_version": rng.choice(["1.2.0", "1.3.0", None]),
+                "user_id": str(rng.choice(data.users)),
+            }
+            for _ in range(500)
+        ],
+    )
+    await _insert(
+        session,
+        "performance_metrics",
+        "timestamp timestamptz, metric_name text, metric_type text, value float8",
+        [
+            {
+                "timestamp": moment().isoformat(),
+                "metric_name": "http_request_duration_ms",
+                "metric_type": "timer",
+                "value": rng.random() * 100,
+            }
+            for _ in range(500)
+        ],
+    )
