@@ -39,7 +39,7 @@ def minutes(value: float) -> Decimal:
 async def test_daily_figures_match_python(session: AsyncSession) -> None:
     data = await dataset(session)
     days = [(NOW - timedelta(days=n)).date() for n in (1, 2, 9, 31, 32, 60)]
-    for day in days:
+    for day in await runner.pending_days(session, NOW):  # in order: weekly/monthly read earlier days
         assert await runner.roll_day(session, day, NOW)
     users = await rows(session, "SELECT id, created_at FROM users")
     activity = await rows(session, "SELECT created_at, user_id, event_type, action_name FROM activity_events")
@@ -66,6 +66,15 @@ async def test_daily_figures_match_python(session: AsyncSession) -> None:
     for day in days:
         lo, hi = lo_hi[day]
         active = {a.user_id for a in activity if in_day(a.created_at, day) and a.user_id}
+
+        def active_within(days_back: int, day: date = day) -> set[Any]:
+            first = day - timedelta(days=days_back - 1)
+            return {
+                a.user_id
+                for a in activity
+                if a.user_id and a.user_id in created and first <= a.created_at.astimezone(UTC).date() <= day
+            }
+
         running = [s for s in usage if s.started_at < hi and (s.ended_at is None or s.ended_at >= lo)]
         started = [s for s in usage if in_day(s.started_at, day)]
         ended = [(s.ended_at - s.started_at).total_seconds() / 60 for s in started if s.ended_at]
@@ -73,6 +82,8 @@ async def test_daily_figures_match_python(session: AsyncSession) -> None:
             sum(1 for u in users if in_day(u.created_at, day)),
             sum(1 for u in active if created[u] < lo),
             len(active),
+            len(active_within(7)),
+            len(active_within(30)),
             len({s.dashboard_id for s in running}),
             len(started),
             minutes(statistics.fmean(ended)) if ended else None,
@@ -81,20 +92,22 @@ async def test_daily_figures_match_python(session: AsyncSession) -> None:
         got = (
             await rows(
                 session,
-                "SELECT new_signups, returning_users, active_users, active_dashboards, total_sessions, "
+                "SELECT new_signups, returning_users, active_users, weekly_active_users, monthly_active_users, "
+                "active_dashboards, total_sessions, "
                 "avg_session_minutes, trial_to_paid_conversions FROM daily_metrics WHERE date = :d",
                 d=day,
             )
         )[0]
         assert tuple(got) == want, day
 
-        engagement: dict[Any, list[Any]] = defaultdict(lambda: [0, 0, set(), 0, 0, 0])
+        engagement: dict[Any, list[Any]] = defaultdict(lambda: [0, 0, set(), 0, 0, 0, 0])
         for a in activity:
             if a.user_id and in_day(a.created_at, day):
                 e = engagement[a.user_id]
                 e[3] += a.event_type == "action"
                 e[4] += a.event_type == "login"
                 e[5] += a.event_type == "app_open"
+                e[6] += 1
                 if a.action_name:
                     e[2].add("action:" + a.action_name)
         for s in started:
@@ -143,9 +156,30 @@ async def test_daily_figures_match_python(session: AsyncSession) -> None:
         for p in pages:
             if p.organization_id and in_day(p.viewed_at, day):
                 org_figures[p.organization_id][3] += 1
-        want_orgs = {org: (len(f[0]), f[1], f[2], f[3]) for org, f in org_figures.items()}
+        for org in {m.organization_id for m in members}:
+            org_figures[org]  # touched: organizations with members may have weekly/monthly figures
+        weekly, monthly = active_within(7), active_within(30)
+        want_orgs = {
+            org: (
+                len(f[0]),
+                sum(1 for u in weekly if org in member_orgs[u]),
+                sum(1 for u in monthly if org in member_orgs[u]),
+                f[1],
+                f[2],
+                f[3],
+            )
+            for org, f in org_figures.items()
+        }
+        want_orgs = {org: v for org, v in want_orgs.items() if any(v)}
         got_orgs = {
-            r.organization_id: (r.active_users, r.new_users, r.revenue_generated, r.api_calls)
+            r.organization_id: (
+                r.active_users,
+                r.weekly_active_users,
+                r.monthly_active_users,
+                r.new_users,
+                r.revenue_generated,
+                r.api_calls,
+            )
             for r in await rows(session, "SELECT * FROM organization_metrics_daily WHERE date = :d", d=day)
         }
         assert got_orgs == want_orgs, day

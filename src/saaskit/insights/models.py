@@ -231,6 +231,12 @@ class DailyMetric(Base):
     new_signups: Mapped[int] = _count("Accounts created that day.")
     returning_users: Mapped[int] = _count("Users with activity that day who signed up on an earlier day.")
     active_users: Mapped[int] = _count("Users with any activity event that day (DAU).")
+    weekly_active_users: Mapped[int] = _count(
+        "Users with any activity event in the 7 days ending that day (WAU)."
+    )
+    monthly_active_users: Mapped[int] = _count(
+        "Users with any activity event in the 30 days ending that day (MAU)."
+    )
     active_dashboards: Mapped[int] = _count(
         "Dashboards (devices) with a usage session running at some point that day."
     )
@@ -264,6 +270,7 @@ class UserEngagementDaily(Base):
     page_views: Mapped[int] = _count("Page views recorded for the user.")
     features_used: Mapped[int] = _count("Distinct action names and widget types used.")
     actions_performed: Mapped[int] = _count("Activity events of type action.")
+    activity_events: Mapped[int] = _count("Activity events of any type (login, signup, app_open, action).")
     logins: Mapped[int] = _count("Sign-ins.")
     app_opens: Mapped[int] = _count("App opens.")
     created_at: Mapped[datetime] = created_at_column("When the row was computed (UTC).")
@@ -281,12 +288,18 @@ class OrganizationMetricsDaily(Base):
     organization_id: Mapped[uuid.UUID] = _org_fk("The organization.")
     date: Mapped[date] = mapped_column(Date, nullable=False, comment="The UTC day.")
     active_users: Mapped[int] = _count("Members with any activity event that day.")
+    weekly_active_users: Mapped[int] = _count(
+        "Members with any activity event in the 7 days ending that day."
+    )
+    monthly_active_users: Mapped[int] = _count(
+        "Members with any activity event in the 30 days ending that day."
+    )
     new_users: Mapped[int] = _count("Members who joined that day.")
     revenue_generated: Mapped[int] = _big_count(
         "Paid invoices of the organization that day, in cents (amount_paid_cents)."
     )
     api_calls: Mapped[int] = _big_count(
-        "Analytics rows the organization sent that day (events and page views through its key)."
+        "Analytics rows of the organization dated that day (events and page views)."
     )
     created_at: Mapped[datetime] = created_at_column("When the row was computed (UTC).")
 

@@ -1,12 +1,5 @@
-"""Billing: subscriptions by status and plan, MRR over time, the Stripe webhook log.
-
-MRR (monthly recurring revenue, defined in docs/admin.md): at an instant t, the sum over the
-subscriptions that were paying at t of the plan's price per month (yearly prices / 12) times the
-quantity. Paying at t: started at or before t, not ended by t (``ended_at``; for a cancelled or
-expired row without one, the time it was cancelled, ended or last changed), and out of its trial
-(``trial_end`` unset or passed). ``incomplete`` subscriptions never count. Each month's figure is
-taken at the month's end (the current month: now). Prices are the plans' current prices.
-"""
+"""Billing: subscriptions by status and plan, MRR over time (``insights.revenue``: the same
+definition as the KPIs), the Stripe webhook log."""
 
 from __future__ import annotations
 
@@ -20,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.billing import handlers, webhooks
 from saaskit.billing.models import StripeWebhookEvent
+from saaskit.insights import revenue
 from saaskit.kit.errors import NotFound
 
 MONTHS = 12
@@ -30,31 +24,6 @@ BY_STATUS_SQL = text("SELECT status, count(*) AS n FROM subscriptions GROUP BY s
 ACTIVE_PLANS_SQL = text(
     "SELECT plan_name, count(*) AS n FROM subscriptions "
     "WHERE status = 'active' AND (ends_at IS NULL OR ends_at > now()) GROUP BY plan_name ORDER BY n DESC"
-)
-MRR_SQL = text(
-    """
-WITH months AS (
-    SELECT m AS month_start, least(m + interval '1 month', now()) AS at
-    FROM generate_series(date_trunc('month', now(), 'UTC') - make_interval(months => :months - 1),
-                         date_trunc('month', now(), 'UTC'), interval '1 month') AS m
-), paying AS (
-    SELECT s.started_at, s.trial_end, s.quantity,
-           coalesce(s.ended_at,
-                    CASE WHEN s.status IN ('cancelled', 'expired')
-                         THEN coalesce(s.cancelled_at, s.ends_at, s.updated_at) END) AS stopped_at,
-           CASE coalesce(s.billing_interval, p.billing_interval)
-                WHEN 'year' THEN p.price_cents / 12.0 ELSE p.price_cents END AS monthly_cents
-    FROM subscriptions s JOIN subscription_plans p ON p.id = s.plan_id
-    WHERE s.status <> 'incomplete'
-)
-SELECT to_char(m.month_start AT TIME ZONE 'UTC', 'YYYY-MM') AS month,
-       coalesce(round(sum(pay.monthly_cents * pay.quantity)), 0)::bigint AS mrr_cents,
-       count(pay.started_at) AS paying
-FROM months m
-LEFT JOIN paying pay ON pay.started_at <= m.at AND (pay.stopped_at IS NULL OR pay.stopped_at > m.at)
-                    AND (pay.trial_end IS NULL OR pay.trial_end <= m.at)
-GROUP BY m.month_start ORDER BY m.month_start
-"""
 )
 # Cash actually collected, by the month an invoice was paid (invoices are read through their
 # created_at index: an invoice is paid after it is created).
@@ -85,10 +54,7 @@ class BillingOverview:
 async def overview(session: AsyncSession) -> BillingOverview:
     by_status = [(r.status, int(r.n)) for r in (await session.execute(BY_STATUS_SQL)).all()]
     plans = [(r.plan_name, int(r.n)) for r in (await session.execute(ACTIVE_PLANS_SQL)).all()]
-    mrr = [
-        (r.month, int(r.mrr_cents), int(r.paying))
-        for r in (await session.execute(MRR_SQL, {"months": MONTHS}))
-    ]
+    mrr = await revenue.mrr_series(session, MONTHS)
     first = datetime.strptime(mrr[0][0], "%Y-%m").replace(tzinfo=UTC) if mrr else datetime.now(UTC)
     collected = {
         r.month: int(r.cents) for r in (await session.execute(COLLECTED_SQL, {"since": first})).all()

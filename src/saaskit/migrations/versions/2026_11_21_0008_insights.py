@@ -458,6 +458,20 @@ def upgrade() -> None:
             comment="Users with any activity event that day (DAU).",
         ),
         sa.Column(
+            "weekly_active_users",
+            sa.Integer(),
+            server_default=sa.text("0"),
+            nullable=False,
+            comment="Users with any activity event in the 7 days ending that day (WAU).",
+        ),
+        sa.Column(
+            "monthly_active_users",
+            sa.Integer(),
+            server_default=sa.text("0"),
+            nullable=False,
+            comment="Users with any activity event in the 30 days ending that day (MAU).",
+        ),
+        sa.Column(
             "active_dashboards",
             sa.Integer(),
             server_default=sa.text("0"),
@@ -767,6 +781,13 @@ def upgrade() -> None:
             nullable=False,
             comment="Activity events of type action.",
         ),
+        sa.Column(
+            "activity_events",
+            sa.Integer(),
+            server_default=sa.text("0"),
+            nullable=False,
+            comment="Activity events of any type (login, signup, app_open, action).",
+        ),
         sa.Column("logins", sa.Integer(), server_default=sa.text("0"), nullable=False, comment="Sign-ins."),
         sa.Column(
             "app_opens", sa.Integer(), server_default=sa.text("0"), nullable=False, comment="App opens."
@@ -909,6 +930,20 @@ def upgrade() -> None:
             comment="Members with any activity event that day.",
         ),
         sa.Column(
+            "weekly_active_users",
+            sa.Integer(),
+            server_default=sa.text("0"),
+            nullable=False,
+            comment="Members with any activity event in the 7 days ending that day.",
+        ),
+        sa.Column(
+            "monthly_active_users",
+            sa.Integer(),
+            server_default=sa.text("0"),
+            nullable=False,
+            comment="Members with any activity event in the 30 days ending that day.",
+        ),
+        sa.Column(
             "new_users",
             sa.Integer(),
             server_default=sa.text("0"),
@@ -927,7 +962,7 @@ def upgrade() -> None:
             sa.BigInteger(),
             server_default=sa.text("0"),
             nullable=False,
-            comment="Analytics rows the organization sent that day (events and page views through its key).",
+            comment="Analytics rows of the organization dated that day (events and page views).",
         ),
         sa.Column(
             "created_at",
