@@ -255,7 +255,7 @@ async def page(admin_site: Site, anonymous_page: tuple[Page, Problems]) -> tuple
     """A browser page signed in as the site's admin."""
     page, problems = anonymous_page
     await sign_in(page, admin_site.base, ADMIN_EMAIL, admin_site.admin_password)
-    assert page.url.endswith("/admin/users"), page.url
+    assert page.url.endswith("/admin/overview"), page.url
     return page, problems
 
 

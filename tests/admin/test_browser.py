@@ -26,9 +26,19 @@ async def test_every_page_opens_without_console_errors(admin_site: Site, page: t
     base = admin_site.base
     alice = admin_site.users["alice"]
     await expect(tab.locator(".flash-success")).to_contain_text(f"Signed in as {ADMIN_EMAIL}")
+    # The overview: seed 002's figures and charts; the time zone picker moves the days.
+    await expect(tab.locator("h1")).to_contain_text("Overview")
+    await expect(tab.locator("#activity-chart")).to_have_attribute("data-drawn", "1")
+    await expect(tab.locator("#status-chart")).to_have_attribute("data-drawn", "1")
+    await expect(tab.locator("#cards")).to_contain_text("users")
+    await tab.select_option("select[name=tz]", "Asia/Kathmandu")
+    await tab.wait_for_url("**/admin/overview?tz=Asia%2FKathmandu")
+    await expect(tab.locator("main")).to_contain_text("midnight in Asia/Kathmandu")
+    await tab.goto(f"{base}/admin/users")
     await expect(tab.locator("table")).to_contain_text(alice.email)
 
     pages = [
+        (f"{base}/admin/overview?tz=Europe/Paris", "Overview"),
         (f"{base}/admin/users", "Users"),
         (f"{base}/admin/users?tier=pro&country=FR", "Users"),
         (f"{base}/admin/users/{alice.id}", alice.email),

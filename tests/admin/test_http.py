@@ -14,6 +14,7 @@ from tests.devices.conftest import one, sql
 from tests.helpers import signup
 
 PAGES = (
+    "/admin/overview",
     "/admin/users",
     "/admin/orgs",
     "/admin/devices",
@@ -30,7 +31,7 @@ async def test_anonymous_visitors_are_sent_to_sign_in(client: httpx.AsyncClient)
         answer = await client.get(path)
         assert answer.status_code == 303, (path, answer.status_code)
         assert answer.headers["location"].startswith("/admin/login?next=")
-    assert (await client.get("/admin")).headers["location"] == "/admin/users"
+    assert (await client.get("/admin")).headers["location"] == "/admin/overview"
     htmx = await client.get("/admin/users", headers={"HX-Request": "true"})
     assert htmx.status_code == 204 and htmx.headers["HX-Redirect"].startswith("/admin/login")
     form = await client.get("/admin/login")
@@ -86,7 +87,7 @@ async def test_sign_in_needs_the_login_csrf_token(client: httpx.AsyncClient, ses
     )
     assert other.status_code == 403
     ok = await form_sign_in(client, admin.email)
-    assert ok.status_code == 303 and ok.headers["location"] == "/admin/users"
+    assert ok.status_code == 303 and ok.headers["location"] == "/admin/overview"
     cookie = ok.headers["set-cookie"]
     assert (
         "saaskit_admin=" in cookie
@@ -103,8 +104,8 @@ async def test_next_is_kept_and_never_leaves_the_admin(
     await sql(session, "UPDATE users SET role = 'admin' WHERE id = :id", id=admin.id)
     for target, expected in (
         ("/admin/devices", "/admin/devices"),
-        ("//evil.example/x", "/admin/users"),
-        ("https://evil.example", "/admin/users"),
+        ("//evil.example/x", "/admin/overview"),
+        ("https://evil.example", "/admin/overview"),
     ):
         form = await client.get("/admin/login")
         answer = await client.post(

@@ -25,7 +25,7 @@ from saaskit.kit.hashing import token_hash
 
 router = APIRouter()
 
-HOME = "/admin/users"
+HOME = "/admin/overview"
 NOT_ADMIN = "The e-mail or password is wrong, or this account may not use the admin pages."
 ADMIN_SESSION_SQL = text("SELECT a.user_role FROM app_authenticate(:token_hash) AS a")
 

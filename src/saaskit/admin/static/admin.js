@@ -34,10 +34,15 @@
       var source = document.getElementById(canvas.dataset.chart);
       if (!source) return;
       var spec = JSON.parse(source.textContent);
+      var round = spec.type === "doughnut" || spec.type === "pie";
       (spec.data.datasets || []).forEach(function (ds, i) {
         var color = palette[i % palette.length];
-        if (!ds.backgroundColor) ds.backgroundColor = spec.type === "line" ? color : color + "cc";
-        if (!ds.borderColor) ds.borderColor = color;
+        // Round charts colour each slice; the others each dataset.
+        if (!ds.backgroundColor) {
+          ds.backgroundColor = round ? (ds.data || []).map(function (_, j) { return palette[j % palette.length]; })
+            : spec.type === "line" ? color : color + "cc";
+        }
+        if (!ds.borderColor) ds.borderColor = round ? cssVar("--surface") || "#fff" : color;
       });
       spec.options = spec.options || {};
       spec.options.responsive = true;
@@ -46,7 +51,7 @@
       spec.options.plugins = spec.options.plugins || {};
       spec.options.plugins.legend = Object.assign({ labels: { color: text } }, spec.options.plugins.legend || {});
       spec.options.scales = spec.options.scales || {};
-      ["x", "y"].forEach(function (axis) {
+      if (!round) ["x", "y"].forEach(function (axis) {
         var scale = spec.options.scales[axis] = spec.options.scales[axis] || {};
         scale.ticks = Object.assign({ color: muted }, scale.ticks || {});
         scale.grid = Object.assign({ color: border }, scale.grid || {});
@@ -69,6 +74,12 @@
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-theme-toggle]").forEach(function (b) { b.addEventListener("click", toggleTheme); });
     drawCharts(document, false);
+  });
+
+  // Filters marked data-autosubmit apply as soon as a field changes (no inline handlers: CSP).
+  document.addEventListener("change", function (event) {
+    var form = event.target && event.target.form;
+    if (form && form.hasAttribute("data-autosubmit")) form.requestSubmit();
   });
 
   // Destructive plain forms ask first.
