@@ -26,6 +26,8 @@ from saaskit.accounts.schemas import (
     SignupIn,
     UserOut,
 )
+from saaskit.admin import actions
+from saaskit.audit.dependencies import AdminActor
 from saaskit.audit.service import Actor
 from saaskit.kit.deps import ClientDep, DbSession, RuntimeDep
 from saaskit.kit.errors import error_response
@@ -274,11 +276,10 @@ async def admin_list_users(
     "/users/{user_id}/status", response_model=StatusOut, summary="Suspend, ban or reactivate a user (admins)"
 )
 async def admin_set_status(
-    user_id: uuid.UUID, body: StatusIn, admin: AdminUser, session: DbSession
+    user_id: uuid.UUID, body: StatusIn, actor: AdminActor, session: DbSession
 ) -> StatusOut:
-    user = await service.get_user(session, user_id)
-    revoked = await service.set_status(session, user, body.status)
-    return StatusOut(status=user.status, revoked_sessions=revoked)
+    outcome = await actions.set_status(session, actor, user_id, body.status)
+    return StatusOut(**outcome.data)
 
 
 @admin_router.get("/beta-whitelist", response_model=list[BetaEntryOut], summary="The beta list (admins)")

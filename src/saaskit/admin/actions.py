@@ -1,10 +1,14 @@
-"""What an admin can change from the pages: each action calls the owning domain's service and
-writes one audit row (``activities``) in the same transaction, so the change and its record
-commit together. Flushes, never commits."""
+"""What a platform admin can change, from the admin pages or the JSON admin endpoints: each
+action calls the owning domain's service and writes one audit row (``activities``) in the same
+transaction, so the change and its record commit together. Flushes, never commits.
+
+Actions answer an ``Outcome``: a sentence for the pages' flash message, and the figures the JSON
+endpoints return."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +25,12 @@ from saaskit.tracking import triage
 from saaskit.tracking.models import ErrorLog, SystemEvent
 
 STATUS_VERBS = {"active": "reactivated", "suspended": "suspended", "banned": "banned"}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    message: str
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 async def _record_user(
@@ -45,7 +55,7 @@ async def _record_user(
     )
 
 
-async def set_status(session: AsyncSession, actor: Actor, user_id: uuid.UUID, status: str) -> str:
+async def set_status(session: AsyncSession, actor: Actor, user_id: uuid.UUID, status: str) -> Outcome:
     if status not in STATUS_VERBS:
         raise Unprocessable(f"status: must be one of {', '.join(STATUS_VERBS)}", field="status")
     if status != "active" and user_id == actor.user_id:
@@ -63,25 +73,49 @@ async def set_status(session: AsyncSession, actor: Actor, user_id: uuid.UUID, st
         f"{user.email} {verb} by a platform admin ({revoked} session(s) revoked).",
         {"changes": audit.changes({"status": before}, {"status": status}), "revoked_sessions": revoked},
     )
-    return f"{user.email} is now {status}" + (f"; {revoked} session(s) revoked." if revoked else ".")
+    message = f"{user.email} is now {status}" + (f"; {revoked} session(s) revoked." if revoked else ".")
+    return Outcome(message, {"status": status, "revoked_sessions": revoked})
 
 
-async def set_reload(session: AsyncSession, actor: Actor, user_id: uuid.UUID, *, flag: bool) -> str:
-    user = await accounts.get_user(session, user_id)
-    changed = await versions.set_reload(session, flag=flag, user_id=user_id, all_users=False)
+async def set_reload(
+    session: AsyncSession,
+    actor: Actor,
+    user_id: uuid.UUID | None,
+    *,
+    flag: bool,
+    latest_version: str | None = None,
+) -> Outcome:
+    """Force (or withdraw) a reload for one user, or (``user_id`` None) for everyone."""
     action = "user.reload_forced" if flag else "user.reload_cancelled"
     what = "forced to reload" if flag else "no longer forced to reload"
-    await _record_user(
-        session, actor, user.id, user.email, action, f"{user.email}'s apps {what}.", {"changed": changed}
+    user = await accounts.get_user(session, user_id) if user_id is not None else None
+    changed = await versions.set_reload(
+        session, flag=flag, user_id=user_id, all_users=user is None, latest_version=latest_version
     )
-    if not changed:
-        return f"Nothing changed: {user.email}'s apps were already {what}."
-    return f"{user.email}'s apps are {what}" + (" at their next heartbeat." if flag else ".")
+    metadata: dict[str, Any] = {"changed": changed, "latest_version": latest_version}
+    if user is not None:
+        await _record_user(
+            session, actor, user.id, user.email, action, f"{user.email}'s apps {what}.", metadata
+        )
+        if not changed:
+            return Outcome(f"Nothing changed: {user.email}'s apps were already {what}.", {"users_changed": 0})
+        message = f"{user.email}'s apps are {what}" + (" at their next heartbeat." if flag else ".")
+        return Outcome(message, {"users_changed": changed})
+    await audit.record(
+        session,
+        actor,
+        organization_id=None,
+        action=f"users.{action.split('.')[1]}",
+        entity_type="user",
+        description=f"Every user's apps {what} ({changed} changed).",
+        metadata=metadata,
+    )
+    return Outcome(f"{changed} user(s)' apps {what}.", {"users_changed": changed})
 
 
 async def set_max_dashboards(
     session: AsyncSession, actor: Actor, user_id: uuid.UUID, override: int | None
-) -> str:
+) -> Outcome:
     user = await accounts.get_user(session, user_id)
     before = {"max_dashboards": user.max_dashboards, "max_dashboards_override": user.max_dashboards_override}
     result = await devices.set_max_dashboards(session, user_id, override)
@@ -98,10 +132,11 @@ async def set_max_dashboards(
     )
     await session.refresh(user)
     source = "the tier's limit" if override is None else "an admin override"
-    return f"{user.email} may now register {result['max_dashboards']} dashboard(s), {source}."
+    message = f"{user.email} may now register {result['max_dashboards']} dashboard(s), {source}."
+    return Outcome(message, dict(result))
 
 
-async def revoke_sessions(session: AsyncSession, actor: Actor, user_id: uuid.UUID) -> str:
+async def revoke_sessions(session: AsyncSession, actor: Actor, user_id: uuid.UUID) -> Outcome:
     user = await accounts.get_user(session, user_id)
     revoked = await accounts.revoke_all_sessions(session, user_id)
     await _record_user(
@@ -113,12 +148,14 @@ async def revoke_sessions(session: AsyncSession, actor: Actor, user_id: uuid.UUI
         f"Every session of {user.email} revoked ({revoked}).",
         {"revoked_sessions": revoked},
     )
-    return f"Revoked {revoked} session(s) of {user.email}: they must sign in again."
+    return Outcome(
+        f"Revoked {revoked} session(s) of {user.email}: they must sign in again.", {"revoked": revoked}
+    )
 
 
 async def require_update(
     session: AsyncSession, actor: Actor, minimum_version: str, device_type: str | None
-) -> str:
+) -> Outcome:
     result = await versions.require_update(session, minimum_version, device_type)
     platform = f" on {device_type}" if device_type else ""
     await audit.record(
@@ -131,9 +168,10 @@ async def require_update(
         description=f"Minimum app version{platform} set to {minimum_version}.",
         metadata=result,
     )
-    return (
+    return Outcome(
         f"Minimum version{platform} is now {minimum_version}: {result['dashboards_flagged']} device(s) "
-        f"flagged, {result['dashboards_cleared']} cleared."
+        f"flagged, {result['dashboards_cleared']} cleared.",
+        dict(result),
     )
 
 

@@ -10,6 +10,8 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from saaskit.accounts.dependencies import AdminUser, CurrentUser, MaybeUser, check_csrf, request_token
+from saaskit.admin import actions
+from saaskit.audit.dependencies import AdminActor
 from saaskit.devices import presence, service, versions, visitors
 from saaskit.devices import sessions as usage
 from saaskit.devices.heartbeat import Heartbeat, record_heartbeat
@@ -292,9 +294,10 @@ async def admin_list_dashboards(
     summary="Set the minimum version (all platforms or one): devices below it get needs_update (admins)",
 )
 async def admin_require_update(
-    body: RequireUpdateIn, admin: AdminUser, session: DbSession
+    body: RequireUpdateIn, actor: AdminActor, session: DbSession
 ) -> RequireUpdateOut:
-    return RequireUpdateOut(**await versions.require_update(session, body.minimum_version, body.device_type))
+    outcome = await actions.require_update(session, actor, body.minimum_version, body.device_type)
+    return RequireUpdateOut(**outcome.data)
 
 
 @admin_router.post(
@@ -302,11 +305,11 @@ async def admin_require_update(
     response_model=ReloadOut,
     summary="Force a reload for one user or everyone until they run the latest version (admins)",
 )
-async def admin_force_reload(body: ReloadIn, admin: AdminUser, session: DbSession) -> ReloadOut:
-    changed = await versions.set_reload(
-        session, flag=True, user_id=body.user_id, all_users=body.all_users, latest_version=body.latest_version
+async def admin_force_reload(body: ReloadIn, actor: AdminActor, session: DbSession) -> ReloadOut:
+    outcome = await actions.set_reload(
+        session, actor, body.user_id, flag=True, latest_version=body.latest_version
     )
-    return ReloadOut(users_changed=changed)
+    return ReloadOut(**outcome.data)
 
 
 @admin_router.post(
@@ -314,9 +317,9 @@ async def admin_force_reload(body: ReloadIn, admin: AdminUser, session: DbSessio
     response_model=ReloadOut,
     summary="Withdraw a forced reload for one user or everyone (admins)",
 )
-async def admin_cancel_reload(body: ReloadIn, admin: AdminUser, session: DbSession) -> ReloadOut:
-    changed = await versions.set_reload(session, flag=False, user_id=body.user_id, all_users=body.all_users)
-    return ReloadOut(users_changed=changed)
+async def admin_cancel_reload(body: ReloadIn, actor: AdminActor, session: DbSession) -> ReloadOut:
+    outcome = await actions.set_reload(session, actor, body.user_id, flag=False)
+    return ReloadOut(**outcome.data)
 
 
 @admin_router.put(
@@ -325,9 +328,10 @@ async def admin_cancel_reload(body: ReloadIn, admin: AdminUser, session: DbSessi
     summary="Override a user's dashboard limit, or (null) return to the tier's (admins)",
 )
 async def admin_set_max_dashboards(
-    user_id: uuid.UUID, body: MaxDashboardsIn, admin: AdminUser, session: DbSession
+    user_id: uuid.UUID, body: MaxDashboardsIn, actor: AdminActor, session: DbSession
 ) -> MaxDashboardsOut:
-    return MaxDashboardsOut(**await service.set_max_dashboards(session, user_id, body.max_dashboards))
+    outcome = await actions.set_max_dashboards(session, actor, user_id, body.max_dashboards)
+    return MaxDashboardsOut(**outcome.data)
 
 
 @admin_router.get("/presence", response_model=PresenceOut, summary="Who is here now (admins)")

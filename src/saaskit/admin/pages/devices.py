@@ -102,5 +102,5 @@ async def require_update(
             flash=("error", f"minimum_version: a version like 2.4 or 2.4.1 (got {version[:60]!r})."),
         )
     platform = choice(device_type or None, queries.DEVICE_TYPES, "device_type")
-    message = await actions.require_update(session, admin.actor, version, platform)
-    return redirect(request, "/admin/devices", flash=("success", message))
+    outcome = await actions.require_update(session, admin.actor, version, platform)
+    return redirect(request, "/admin/devices", flash=("success", outcome.message))

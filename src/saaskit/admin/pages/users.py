@@ -75,8 +75,8 @@ async def set_status(
     session: DbSession,
     status: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
-    message = await actions.set_status(session, admin.actor, parse_id(user_id, "user"), status)
-    return redirect(request, _back(user_id), flash=("success", message))
+    outcome = await actions.set_status(session, admin.actor, parse_id(user_id, "user"), status)
+    return redirect(request, _back(user_id), flash=("success", outcome.message))
 
 
 @router.post("/{user_id}/reload")
@@ -87,8 +87,8 @@ async def force_reload(
     session: DbSession,
     flag: Annotated[str, Form(max_length=5)] = "on",
 ) -> Response:
-    message = await actions.set_reload(session, admin.actor, parse_id(user_id, "user"), flag=flag == "on")
-    return redirect(request, _back(user_id), flash=("success", message))
+    outcome = await actions.set_reload(session, admin.actor, parse_id(user_id, "user"), flag=flag == "on")
+    return redirect(request, _back(user_id), flash=("success", outcome.message))
 
 
 @router.post("/{user_id}/max-dashboards")
@@ -111,11 +111,11 @@ async def set_max_dashboards(
                 f"(got {value[:10]!r}).",
             ),
         )
-    message = await actions.set_max_dashboards(session, admin.actor, uid, int(value) if value else None)
-    return redirect(request, _back(user_id), flash=("success", message))
+    outcome = await actions.set_max_dashboards(session, admin.actor, uid, int(value) if value else None)
+    return redirect(request, _back(user_id), flash=("success", outcome.message))
 
 
 @router.post("/{user_id}/revoke-sessions")
 async def revoke_sessions(request: Request, user_id: str, admin: AdminDep, session: DbSession) -> Response:
-    message = await actions.revoke_sessions(session, admin.actor, parse_id(user_id, "user"))
-    return redirect(request, _back(user_id), flash=("success", message))
+    outcome = await actions.revoke_sessions(session, admin.actor, parse_id(user_id, "user"))
+    return redirect(request, _back(user_id), flash=("success", outcome.message))

@@ -9,6 +9,8 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 
 from saaskit.accounts.dependencies import AdminUser
+from saaskit.admin import actions
+from saaskit.audit.dependencies import AdminActor
 from saaskit.billing import coupons, plans, webhooks
 from saaskit.billing.models import Coupon
 from saaskit.billing.schemas import CouponIn, CouponOut, PlanIn, PlanOut, PlanUpdate, WebhookEventOut
@@ -69,5 +71,5 @@ async def list_webhook_events(
     response_model=WebhookEventOut,
     summary="Queue a failed event again",
 )
-async def reprocess(event_id: uuid.UUID, session: DbSession, admin: AdminUser) -> WebhookEventOut:
-    return WebhookEventOut.model_validate(await webhooks.reprocess(session, event_id))
+async def reprocess(event_id: uuid.UUID, session: DbSession, actor: AdminActor) -> WebhookEventOut:
+    return WebhookEventOut.model_validate(await actions.reprocess_webhook(session, actor, event_id))

@@ -11,6 +11,8 @@ from pydantic import Field
 
 from saaskit.access.dependencies import OrgRequest, org_access
 from saaskit.accounts.dependencies import AdminUser
+from saaskit.admin import actions
+from saaskit.audit.dependencies import AdminActor
 from saaskit.kit.deps import DbSession
 from saaskit.kit.pagination import CursorParam, LimitParam, Page
 from saaskit.kit.schemas import Output
@@ -87,8 +89,8 @@ async def list_system_events(
 
 
 @router.post("/system-events/{event_id}/resolve", response_model=SystemEventOut, summary="Mark resolved")
-async def resolve_system_event(event_id: uuid.UUID, admin: AdminUser, session: DbSession) -> SystemEventOut:
-    return SystemEventOut.model_validate(await triage.resolve_system_event(session, event_id, admin.user_id))
+async def resolve_system_event(event_id: uuid.UUID, actor: AdminActor, session: DbSession) -> SystemEventOut:
+    return SystemEventOut.model_validate(await actions.resolve_system_event(session, actor, event_id))
 
 
 @router.get("/errors", response_model=Page[ErrorOut], summary="Error logs, newest first")
@@ -119,8 +121,8 @@ async def list_errors(
 
 
 @router.post("/errors/{error_id}/resolve", response_model=ErrorOut, summary="Mark resolved")
-async def resolve_error(error_id: uuid.UUID, admin: AdminUser, session: DbSession) -> ErrorOut:
-    return ErrorOut.model_validate(await triage.resolve_error(session, error_id, admin.user_id))
+async def resolve_error(error_id: uuid.UUID, actor: AdminActor, session: DbSession) -> ErrorOut:
+    return ErrorOut.model_validate(await actions.resolve_error(session, actor, error_id))
 
 
 class IngestionKeyOut(Output):
