@@ -48,6 +48,7 @@ async def test_every_page_opens_without_console_errors(admin_site: Site, page: t
         (f"{base}/admin/billing", "Billing"),
         (f"{base}/admin/billing?status=failed", "Billing"),
         (f"{base}/admin/billing/webhooks/{admin_site.ids['failed_event']}", "customer.created"),
+        (f"{base}/admin/analytics", "Analytics"),
         (f"{base}/admin/system/events", "System"),
         (f"{base}/admin/system/errors", "System"),
         (f"{base}/admin/system/latency?window=1h", "System"),

@@ -19,6 +19,7 @@ PAGES = (
     "/admin/orgs",
     "/admin/devices",
     "/admin/billing",
+    "/admin/analytics",
     "/admin/system/events",
     "/admin/system/errors",
     "/admin/system/latency",

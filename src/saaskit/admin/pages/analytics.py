@@ -1,0 +1,93 @@
+"""Analytics: daily metrics over a chosen range, KPIs, geography, funnels and retention. Every
+figure comes from the nightly rollups or from the insights services the API uses; the page never
+scans raw events for the daily part."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from saaskit.admin.security import AdminDep
+from saaskit.admin.web import render
+from saaskit.insights import daily, kpis
+from saaskit.insights.endpoints import MAX_DAYS
+from saaskit.kit.deps import DbSession
+from saaskit.kit.errors import BadRequest
+
+router = APIRouter(prefix="/admin/analytics", include_in_schema=False)
+
+DEFAULT_DAYS = 30
+TOP_COUNTRIES = 25
+
+DayParam = Annotated[date | None, Query()]
+
+
+def day_range(start: date | None, end: date | None, today: date) -> tuple[date, date]:
+    """The chosen days, by default the 30 closed days before today; errors name the field."""
+    last = end or today - timedelta(days=1)
+    first = start or last - timedelta(days=DEFAULT_DAYS - 1)
+    if last < first:
+        raise BadRequest("to: must not be before from", field="to")
+    if (last - first).days >= MAX_DAYS:
+        raise BadRequest(f"to: at most {MAX_DAYS} days at a time", field="to")
+    return first, last
+
+
+def daily_chart(days: list[dict[str, Any]]) -> dict[str, Any]:
+    labels = [d["date"] for d in days]
+    return {
+        "type": "line",
+        "data": {
+            "labels": labels,
+            "datasets": [
+                {"label": "Active users", "data": [d["active_users"] for d in days], "tension": 0},
+                {"label": "Weekly active", "data": [d["weekly_active_users"] for d in days], "tension": 0},
+                {"label": "New sign-ups", "data": [d["new_signups"] for d in days], "tension": 0},
+                {"label": "Sessions", "data": [d["total_sessions"] for d in days], "tension": 0},
+            ],
+        },
+        "options": {"scales": {"y": {"beginAtZero": True, "ticks": {"precision": 0}}}},
+    }
+
+
+def countries_chart(countries: list[dict[str, Any]]) -> dict[str, Any]:
+    top = countries[:TOP_COUNTRIES]
+    return {
+        "type": "bar",
+        "data": {
+            "labels": [c["country_code"] for c in top],
+            "datasets": [
+                {"label": "Users", "data": [c["total_users"] for c in top]},
+                {"label": "Active (30 d)", "data": [c["active_users_30d"] for c in top]},
+                {"label": "Paid", "data": [c["paid_users"] for c in top]},
+            ],
+        },
+        "options": {"scales": {"y": {"beginAtZero": True, "ticks": {"precision": 0}}}},
+    }
+
+
+@router.get("")
+async def analytics_page(
+    request: Request,
+    admin: AdminDep,
+    session: DbSession,
+    start: Annotated[date | None, Query(alias="from")] = None,
+    end: Annotated[date | None, Query(alias="to")] = None,
+) -> Response:
+    first, last = day_range(start, end, datetime.now(UTC).date())
+    days = await daily.series(session, first, last, None)
+    countries = await daily.geographic(session)
+    context: dict[str, Any] = {
+        "first": first,
+        "last": last,
+        "days": days,
+        "daily_chart": daily_chart(days),
+        "kpis": await kpis.compute(session, organization_id=None),
+        "countries": countries[:TOP_COUNTRIES],
+        "country_count": len(countries),
+        "countries_chart": countries_chart(countries),
+    }
+    return render(request, "analytics/page.html", context, section="analytics")
