@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.accounts.models import User
+from saaskit.billing.models.webhooks import StripeWebhookEvent
 from saaskit.billing.stripe_client import gateway
 from saaskit.kit.errors import NotFound
 from saaskit.kit.state import Runtime
@@ -121,5 +122,20 @@ async def owner_for_customer(
     elif org_id is not None and await session.get(Organization, org_id) is not None:
         owner = Owner(organization_id=org_id)
     if owner is not None and customer_id:
+        if await _deleted_at_stripe(session, customer_id):
+            # A late customer.created/updated must not bring back a link customer.deleted removed.
+            return owner
         await _link(session, owner, customer_id)
     return owner
+
+
+async def _deleted_at_stripe(session: AsyncSession, customer_id: str) -> bool:
+    found = await session.scalar(
+        select(StripeWebhookEvent.id)
+        .where(
+            StripeWebhookEvent.event_type == "customer.deleted",
+            StripeWebhookEvent.event_data["data"]["object"]["id"].astext == customer_id,
+        )
+        .limit(1)
+    )
+    return found is not None
