@@ -292,10 +292,11 @@ async def list_active_sessions(session: AsyncSession, user_id: uuid.UUID) -> lis
     )
 
 
-async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:
+async def get_user(session: AsyncSession, user_id: uuid.UUID, *, field: str = "id") -> User:
+    """The user; 404 naming ``field`` (the request's name for the id) when there is none."""
     user = await session.get(User, user_id)
     if user is None:
-        raise NotFound("no such user", field="id")
+        raise NotFound("no such user", field=field)
     return user
 
 

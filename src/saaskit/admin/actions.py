@@ -88,7 +88,7 @@ async def set_reload(
     """Force (or withdraw) a reload for one user, or (``user_id`` None) for everyone."""
     action = "user.reload_forced" if flag else "user.reload_cancelled"
     what = "forced to reload" if flag else "no longer forced to reload"
-    user = await accounts.get_user(session, user_id) if user_id is not None else None
+    user = await accounts.get_user(session, user_id, field="user_id") if user_id is not None else None
     changed = await versions.set_reload(
         session, flag=flag, user_id=user_id, all_users=user is None, latest_version=latest_version
     )
