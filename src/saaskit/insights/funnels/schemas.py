@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic import BeforeValidator, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 from saaskit.insights.funnels.definition import (
     DEFAULT_WINDOW_DAYS,
@@ -18,8 +18,17 @@ from saaskit.insights.funnels.definition import (
 from saaskit.kit.schemas import Input, Output
 
 Text = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+def _scalar(value: object) -> object:
+    # Checked before the union so the 422 names the property, not one of the union's members.
+    if isinstance(value, str | bool | int | float):
+        return value
+    raise ValueError("a property filter is a string, a number or a boolean")
+
+
 # Strict types: JSON true stays a boolean, "3" stays a string; null, lists and objects are refused.
-PropertyValue = StrictStr | StrictBool | StrictInt | StrictFloat
+PropertyValue = Annotated[StrictStr | StrictBool | StrictInt | StrictFloat, BeforeValidator(_scalar)]
 WindowDays = Annotated[
     int, Field(ge=1, le=365, description="Days after entering within which later steps count.")
 ]

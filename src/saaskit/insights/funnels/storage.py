@@ -89,7 +89,8 @@ async def compute_and_store(
     await delete_progress(session, funnel.id)
     rows = [row for one in result.progress for row in progress_rows(definition, one)]
     for offset in range(0, len(rows), CHUNK):
-        columns = list(zip(*rows[offset : offset + CHUNK], strict=True))
+        # Lists, not tuples: psycopg sends a list as an array, a tuple as a record.
+        columns = [list(column) for column in zip(*rows[offset : offset + CHUNK], strict=True)]
         await session.execute(
             INSERT,
             {
