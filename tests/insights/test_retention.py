@@ -115,6 +115,20 @@ async def test_organizations_and_periods_not_begun(session: AsyncSession, data: 
     )
     assert [c["values"][1] is not None for c in months] == [True, False]  # type: ignore[index]
     assert months[0]["values"][0] == months[0]["size"]  # type: ignore[index]
+    quarter = await check(
+        session,
+        data,
+        start_event="visit",
+        return_event="purchase",
+        period="month",
+        start=date(2026, 1, 1),
+        end=date(2026, 2, 1),
+        periods=3,
+        mode="first_time",
+        tz="Europe/Paris",
+        now=datetime(2026, 3, 31, 22, 0, tzinfo=UTC),  # the first instant of April in Paris
+    )
+    assert quarter[0]["values"][3] is not None  # type: ignore[index]
 
 
 async def test_api(client: httpx.AsyncClient, session: AsyncSession, data: FunnelData) -> None:
