@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.insights.funnels import events
@@ -79,11 +79,10 @@ async def compute_and_store(
     session: AsyncSession, funnel: ConversionFunnel, start: date, end: date, tz: str
 ) -> FunnelResult:
     """Compute a saved funnel over [start, end) and replace its stored progress. Flushes only."""
-    # Locks the funnel row: two computations of one funnel would otherwise interleave their
-    # delete and insert and leave both sets of rows.
-    await session.execute(
-        select(ConversionFunnel.id).where(ConversionFunnel.id == funnel.id).with_for_update()
-    )
+    # Lock the funnel row (and reload it: the definition read is the one now locked): two
+    # computations of one funnel would otherwise interleave their deletes and inserts and leave
+    # both sets of rows.
+    await session.refresh(funnel, with_for_update=True)
     definition = definition_of(funnel)
     result = await compute_funnel(session, definition, start, end, tz)
     await delete_progress(session, funnel.id)
