@@ -7,8 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from saaskit.insights import daily, kpis, stats
+from saaskit.insights import daily, kpis, retention, stats
 from saaskit.insights.access import ScopeDep, TimeZone
+from saaskit.insights.funnels.endpoints import router as funnels_router
 from saaskit.kit.deps import DbSession
 from saaskit.kit.errors import Unprocessable
 
@@ -56,4 +57,43 @@ async def geographic_endpoint(scope: ScopeDep, session: DbSession) -> dict[str, 
     return {"countries": await daily.geographic(session)}
 
 
-routers = [admin_router, router]
+@router.get(
+    "/retention",
+    summary="Retention cohorts: people back with return_event in each period after their start_event",
+)
+async def retention_endpoint(
+    scope: ScopeDep,
+    session: DbSession,
+    tz: TimeZone,
+    start_event: Annotated[
+        str, Query(min_length=1, max_length=200, description="Event that puts a person in a cohort.")
+    ],
+    return_event: Annotated[
+        str, Query(min_length=1, max_length=200, description="Event counted as coming back.")
+    ],
+    period: Annotated[retention.Period, Query(description="day, week (ISO, from Monday) or month, in tz.")],
+    start: Annotated[
+        date, Query(alias="from", description="First day (in tz); widened to its period's start.")
+    ],
+    end: Annotated[date, Query(alias="to", description="Day after the last one: the range is [from, to).")],
+    periods: Annotated[
+        int, Query(ge=0, le=retention.MAX_PERIODS, description="Periods after the cohort's.")
+    ] = 7,
+    mode: Annotated[retention.RetentionMode, Query(description="first_time or recurring.")] = "first_time",
+) -> dict[str, Any]:
+    result = await retention.compute_retention(
+        session,
+        start_event=start_event,
+        return_event=return_event,
+        period=period,
+        start=start,
+        end=end,
+        periods=periods,
+        mode=mode,
+        tz=tz,
+        organization_id=scope.organization_id,
+    )
+    return result.as_json()
+
+
+routers = [admin_router, router, funnels_router]
