@@ -72,6 +72,19 @@ def _num(value: int | float | Decimal | None, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _duration(seconds: float | None) -> str:
+    """A median time between funnel steps: "—" when nobody, else the two largest units."""
+    if seconds is None:
+        return "—"
+    whole = round(seconds)
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [(days, "d"), (hours, "h"), (minutes, "min"), (secs, "s")]
+    shown = [f"{n} {unit}" for n, unit in parts if n][:2]
+    return " ".join(shown) or "0 s"
+
+
 def _bytes(value: int | None) -> str:
     if not value:
         return "0 B"
@@ -96,7 +109,9 @@ ENV = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-ENV.filters.update(dt=_dt, ago=_ago, money=_money, num=_num, bytes=_bytes, pretty_json=_json)
+ENV.filters.update(
+    dt=_dt, ago=_ago, money=_money, num=_num, bytes=_bytes, pretty_json=_json, duration=_duration
+)
 ENV.globals.update(version=__version__, query=_query)
 
 

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from saaskit.admin.pages import analytics, auth, billing, devices, orgs, overview, system, users
+from saaskit.admin.pages import (
+    analytics,
+    analytics_funnels,
+    auth,
+    billing,
+    devices,
+    orgs,
+    overview,
+    system,
+    users,
+)
 
 router = APIRouter(include_in_schema=False)
-for module in (auth, overview, users, orgs, devices, billing, analytics, system):
+for module in (auth, overview, users, orgs, devices, billing, analytics, analytics_funnels, system):
     router.include_router(module.router)

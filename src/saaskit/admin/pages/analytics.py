@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
+from saaskit.admin.pages.analytics_funnels import event_names, funnel_context, retention_context
 from saaskit.admin.security import AdminDep
 from saaskit.admin.web import render
 from saaskit.insights import daily, kpis
@@ -76,8 +77,11 @@ async def analytics_page(
     session: DbSession,
     start: Annotated[date | None, Query(alias="from")] = None,
     end: Annotated[date | None, Query(alias="to")] = None,
+    funnel: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
-    first, last = day_range(start, end, datetime.now(UTC).date())
+    today = datetime.now(UTC).date()
+    first, last = day_range(start, end, today)
+    params = {k: v[:200] for k, v in request.query_params.items()}
     days = await daily.series(session, first, last, None)
     countries = await daily.geographic(session)
     context: dict[str, Any] = {
@@ -89,5 +93,8 @@ async def analytics_page(
         "countries": countries[:TOP_COUNTRIES],
         "country_count": len(countries),
         "countries_chart": countries_chart(countries),
+        "event_names": await event_names(session, today),
+        "retention": await retention_context(session, params, first, last),
+        **await funnel_context(session, funnel, first, last),
     }
     return render(request, "analytics/page.html", context, section="analytics")
