@@ -2,9 +2,10 @@
 
 Every user who signed up within the span has exactly one ``signup`` event at ``created_at``; the
 rest of the requested total is spread over the days by traffic (users so far, weekday, hour of
-the day). Who acts: a third of the events come from users who signed up in the last two weeks
-(new users are busy), the rest lean towards older accounts (the loyal ones); abusive accounts
-do nothing after signing up. Ids are sequential in time order across the whole table.
+the day). Who acts: someone still engaged (``People.engaged_until_us``: most users drift away
+after a few weeks, a third stay), a third of the time among the last two weeks' sign-ups (new
+users are busy); abusive accounts do nothing after signing up. Ids are sequential in time
+order across the whole table.
 
 This is the hot loop of a 100M-row demo: tuples are packed with ``struct`` and precomputed
 field bytes, users are found with pointers that only move forward over the sorted sign-ups.
@@ -14,10 +15,11 @@ from __future__ import annotations
 
 import struct
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from saaskit.demo.binary import NULL, PG_EPOCH_US, UUID_LEN, bytes_text_field
 from saaskit.demo.config import DAY_US
+from saaskit.demo.people import People
 from saaskit.demo.plan import Shared
 from saaskit.demo.rand import DaySampler, cumulative, rng_for
 
@@ -50,6 +52,24 @@ ACTION_FIELDS = tuple(bytes_text_field(name.encode()) for name, _ in ACTIONS)
 ACTION_TABLE = cumulative([weight for _, weight in ACTIONS])
 
 
+def pick_user(people: People, existing: int, recent: int, rnd: Callable[[], float], t: int) -> int:
+    """Who acts at ``t``, among the ``existing`` users who had signed up (``recent`` and later
+    ones in the last two weeks): someone still engaged; -1 if nobody is."""
+    until, cluster = people.engaged_until_us, people.cluster
+    if existing:
+        for _ in range(24):
+            if rnd() < RECENT_SHARE and existing > recent:
+                user = recent + int(rnd() * (existing - recent))
+            else:
+                user = int(rnd() * existing)
+            if cluster[user] < 0 and until[user] >= t:
+                return user
+        for user in range(existing - 1, max(-1, existing - 200), -1):
+            if cluster[user] < 0 and until[user] >= t:
+                return user
+    return -1
+
+
 def activity_blocks(shared: Shared, days: list[int]) -> Iterator[tuple[bytes, int]]:
     for day in days:
         yield from _day(shared, day)
@@ -61,7 +81,7 @@ def _day(shared: Shared, day: int) -> Iterator[tuple[bytes, int]]:
     rnd = rng.random
     sampler = DaySampler(shared.day_start(day), config.now_us)
     times = sorted(sampler.draw(rng) for _ in range(shared.activity_other[day]))
-    created, ids, quiet_of = people.created_us, people.ids, people.cluster
+    created, ids = people.created_us, people.ids
     primary, since = shared.tenancy.primary, shared.tenancy.primary_since_us
     orgs = shared.org_fields()
     action_total, action_table, n_actions = ACTION_TABLE[-1], ACTION_TABLE, len(ACTION_FIELDS)
@@ -89,18 +109,7 @@ def _day(shared: Shared, day: int) -> Iterator[tuple[bytes, int]]:
             existing += 1
         while recent < existing and created[recent] <= t - RECENT_US:
             recent += 1
-        user = -1
-        if existing:
-            if rnd() < RECENT_SHARE and existing > recent:
-                user = recent + int(rnd() * (existing - recent))
-            else:
-                user = int(existing * rnd() ** 1.7)
-            tries = 0
-            while quiet_of[user] >= 0 and tries < 10:
-                user = int(rnd() * existing)
-                tries += 1
-            if quiet_of[user] >= 0:
-                user = -1
+        user = pick_user(people, existing, recent, rnd, t)
         roll = rnd()
         if roll < LOGIN_SHARE:
             kind, action = LOGIN, NULL

@@ -251,8 +251,11 @@ def build_billing(config: DemoConfig, people: People, tenancy: Tenancy, plans: l
             at = created + 2 * MINUTE_US + int(rng.random() * (8 if quiet else 58) * MINUTE_US)
         else:
             at = created + MINUTE_US + int(-math.log(1.0 - rng.random()) * 12 * DAY_US)
-        if at < now:
-            start(i, -1, at, _pick_plan(rng, plans), 1, trial=True, convert=0.02 if quiet else 0.25)
+        engaged = people.engaged_until_us[i]
+        if at < min(now, engaged):
+            # Those still around when the trial ends convert far more often.
+            convert = 0.02 if quiet else (0.4 if engaged > at + 14 * DAY_US else 0.05)
+            start(i, -1, at, _pick_plan(rng, plans), 1, trial=True, convert=convert)
     for k in range(tenancy.count):
         if rng.random() >= 0.6:
             continue

@@ -138,8 +138,8 @@ def build_devices(config: DemoConfig, people: People, billing: Billing) -> Devic
             at = created + 5 * MINUTE_US + int(rng.random() * 85 * MINUTE_US)
         else:
             at = created + MINUTE_US + int(-math.log(1.0 - rng.random()) * 4 * DAY_US)
-        stop = people.status_at_us[i] if people.status[i] != ACTIVE else now
-        online_chance = 0.0 if quiet else (0.12 if sub else 0.05)
+        stop = min(people.status_at_us[i] if people.status[i] != ACTIVE else now, people.engaged_until_us[i])
+        online_chance = 0.0 if quiet or stop < now else (0.2 if sub else 0.12)
         for _ in range(count):
             if at >= stop:
                 break

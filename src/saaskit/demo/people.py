@@ -14,7 +14,7 @@ from array import array
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 
-from saaskit.demo.config import DAY_US, MINUTE_US, DemoConfig
+from saaskit.demo.config import DAY_US, HOUR_US, MINUTE_US, DemoConfig
 from saaskit.demo.rand import (
     GROWTH,
     cumulative,
@@ -174,6 +174,7 @@ ABUSE_DOMAIN = "trialfarm.example"
 ACTIVE, SUSPENDED, BANNED = 0, 1, 2
 STATUSES = ("active", "suspended", "banned")
 PRE_SPAN_SHARE = 0.25  # users who signed up before the span (the product existed before)
+LOYAL_SHARE = 0.35
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,7 @@ class People:
     cluster: array[int]  # -1, or the Cluster index
     status: bytes
     status_at_us: array[int]  # when the status changed (0: never)
+    engaged_until_us: array[int]  # after this the user is gone: no activity, no heartbeats
     clusters: list[Cluster] = field(default_factory=list)
 
     def raw(self, i: int) -> bytes:
@@ -212,6 +214,10 @@ class People:
     def existing(self, at_us: int) -> int:
         """How many users had signed up by ``at_us``."""
         return bisect_right(self.created_us, at_us)
+
+    def active_at(self, i: int, at_us: int) -> bool:
+        """The user still uses the product at ``at_us`` (and is no abusive account)."""
+        return self.cluster[i] < 0 and self.engaged_until_us[i] >= at_us
 
     def quiet(self, i: int) -> bool:
         """Abusive accounts: sign up, start a trial, and do little else."""
@@ -276,6 +282,21 @@ def _clusters(config: DemoConfig) -> list[tuple[int, list[int]]]:
     return out
 
 
+def _engagement(config: DemoConfig, people: People) -> None:
+    """How long each user keeps using the product: a third stay for a long time (mean 400 days),
+    the others drift away after a few weeks (mean 25 days); abusive accounts leave at once."""
+    rng = rng_for(config.seed, "users", "engagement")
+    for i in range(people.count):
+        created = people.created_us[i]
+        if people.cluster[i] >= 0:
+            until = created + HOUR_US
+        elif rng.random() < LOYAL_SHARE:
+            until = created + int(-math.log(1.0 - rng.random()) * 400 * DAY_US)
+        else:
+            until = created + DAY_US + int(-math.log(1.0 - rng.random()) * 25 * DAY_US)
+        people.engaged_until_us.append(until)
+
+
 def build_people(config: DemoConfig) -> People:
     bursts = _clusters(config)
     burst_total = sum(len(times) for _, times in bursts)
@@ -302,6 +323,7 @@ def build_people(config: DemoConfig) -> People:
         cluster=array("i", (c for _, c in tagged)),
         status=b"",
         status_at_us=array("q", bytes(8 * n)),
+        engaged_until_us=array("q"),
     )
     country, google, status = bytearray(n), bytearray(n), bytearray(n)
     for i in range(n):
@@ -337,6 +359,7 @@ def build_people(config: DemoConfig) -> People:
             for member in group:
                 status[member] = BANNED if crng.random() < 0.2 else SUSPENDED
                 people.status_at_us[member] = max(detected, people.created_us[member] + MINUTE_US)
+    _engagement(config, people)
     people.ids, people.country, people.google, people.status = (
         bytes(ids),
         bytes(country),

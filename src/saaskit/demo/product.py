@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 
 import orjson
 
-from saaskit.demo.activity import RECENT_SHARE, RECENT_US
+from saaskit.demo.activity import RECENT_US, pick_user
 from saaskit.demo.binary import (
     NULL,
     UUID_LEN,
@@ -99,22 +99,10 @@ def _user_text(raw: bytes) -> str:
     return str(uuid.UUID(bytes=raw))
 
 
-def _pick_user(shared: Shared, rng_random: Callable[[], float], t: int) -> int:
-    """A user who had signed up by ``t``, as activity picks them (abusive accounts never)."""
-    created, quiet = shared.people.created_us, shared.people.cluster
+def _pick_user(shared: Shared, rnd: Callable[[], float], t: int) -> int:
+    created = shared.people.created_us
     existing = bisect_left(created, t + 1)
-    if not existing:
-        return -1
-    recent = bisect_left(created, t - RECENT_US + 1)
-    if rng_random() < RECENT_SHARE and existing > recent:
-        user = recent + int(rng_random() * (existing - recent))
-    else:
-        user = int(existing * rng_random() ** 1.7)
-    for _ in range(10):
-        if quiet[user] < 0:
-            return user
-        user = int(rng_random() * existing)
-    return -1
+    return pick_user(shared.people, existing, bisect_left(created, t - RECENT_US + 1), rnd, t)
 
 
 def event_blocks(shared: Shared, days: list[int]) -> Iterator[tuple[bytes, int]]:
