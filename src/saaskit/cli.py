@@ -16,6 +16,7 @@ from rich.table import Table
 
 from saaskit import __version__
 from saaskit.config import Settings, get_settings
+from saaskit.demo.cli import demo_command
 from saaskit.insights.cli import rollup_command
 from saaskit.kit.bootstrap import Environment
 from saaskit.kit.db import SERVICE, libpq_url
@@ -39,6 +40,7 @@ app.add_typer(migrate_app, name="migrate")
 app.add_typer(billing_app, name="billing")
 
 app.command("rollup")(rollup_command)
+app.command("demo")(demo_command)
 
 console = Console()
 err = Console(stderr=True)
@@ -76,6 +78,12 @@ def serve(
     worker: Annotated[
         bool, typer.Option("--worker/--no-worker", help="Run the job worker in-process.")
     ] = True,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo", help="On an empty database, first fill it with demo data (2,000 users, 90 days)."
+        ),
+    ] = False,
 ) -> None:
     """Start the database (embedded unless SAASKIT_DATABASE_URL), migrate, and serve API + jobs."""
     from saaskit.server import run_server
@@ -83,7 +91,12 @@ def serve(
     settings = get_settings()
     _setup_logging(settings)
     run_server(
-        settings, host=host, port=port, workers=workers, with_worker=worker and settings.jobs.run_in_serve
+        settings,
+        host=host,
+        port=port,
+        workers=workers,
+        with_worker=worker and settings.jobs.run_in_serve,
+        demo=demo,
     )
 
 

@@ -71,14 +71,26 @@ def _announce_admin(email: str, password: str) -> None:
     sys.stdout.flush()
 
 
-def run_server(settings: Settings, *, host: str, port: int, workers: int, with_worker: bool) -> None:
+def _announce_demo(email: str, password: str) -> None:
+    banner = (
+        "\n  Demo data loaded. Sign in to /admin as the demo admin:\n"
+        f"    e-mail:   {email}\n"
+        f"    password: {password}   (shown once)\n"
+    )
+    sys.stdout.write(banner + "\n")
+    sys.stdout.flush()
+
+
+def run_server(
+    settings: Settings, *, host: str, port: int, workers: int, with_worker: bool, demo: bool = False
+) -> None:
     install_stop_handlers()
     try:
         with Environment(settings) as env:
             env.migrate()
             with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
                 runtime = env.runtime(pool_size=2)
-                runner.run(_prepare(runtime, settings))
+                runner.run(_prepare(runtime, settings, demo_owner_url=env.urls.owner if demo else None))
                 if workers == 1:
                     runner.run(_serve_in_process(env, runtime, host=host, port=port, with_worker=with_worker))
                 else:
@@ -89,10 +101,18 @@ def run_server(settings: Settings, *, host: str, port: int, workers: int, with_w
     logger.info("saaskit stopped")
 
 
-async def _prepare(runtime: Runtime, settings: Settings) -> None:
+async def _prepare(runtime: Runtime, settings: Settings, *, demo_owner_url: str | None = None) -> None:
     async with runtime.db.session(SERVICE) as session:
         # The hourly job keeps this true; on start nothing waits for it.
         await partitions.ensure_ahead(session)
+    if demo_owner_url is not None:
+        # Before the first admin: the demo only fills a database without users.
+        from saaskit.demo.seeding import seed_demo_if_empty
+
+        logger.info("serve --demo: generating demo data if the database is empty")
+        admin = await seed_demo_if_empty(demo_owner_url, runtime)
+        if admin is not None:
+            _announce_demo(admin.email, admin.password)
     password = await ensure_first_admin(runtime, settings.admin_email)
     if password:
         _announce_admin(settings.admin_email, password)

@@ -1,0 +1,241 @@
+"""Product analytics: PostHog-like ``events`` and ``page_views``.
+
+Every new user walks the sign-up funnel as events under their own id (``distinct_id`` = the
+user's id as text): ``$pageview`` (the landing, carrying the visitor session it came from as
+``$anon_distinct_id``) -> ``signup`` -> ``dashboard_created`` (if they registered a device) ->
+``subscription_started`` (if they started a subscription). Around that, everyday product events
+and page views from users and from anonymous visitors, with UTM attribution on some landings.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from bisect import bisect_left
+from collections.abc import Callable, Iterator
+
+import orjson
+
+from saaskit.demo.activity import RECENT_US, pick_user
+from saaskit.demo.binary import (
+    NULL,
+    UUID_LEN,
+    bool_field,
+    int4_field,
+    jsonb_field,
+    text_field,
+    ts_field,
+    tuple_bytes,
+)
+from saaskit.demo.config import DAY_US
+from saaskit.demo.people import COUNTRIES
+from saaskit.demo.plan import DASHBOARD, LANDING, SIGNUP, SUBSCRIPTION, Shared
+from saaskit.demo.rand import DaySampler, cumulative, rng_for, weighted
+from saaskit.demo.visitors import visitor_session_id
+
+SITE = "https://app.demo.saaskit.example"
+PAGES = (
+    ("/", "Dashie - your home, on every screen"),
+    ("/pricing", "Pricing"),
+    ("/features", "Features"),
+    ("/dashboard", "My dashboard"),
+    ("/dashboard/widgets", "Widgets"),
+    ("/settings", "Settings"),
+    ("/settings/billing", "Billing"),
+    ("/devices", "Devices"),
+    ("/help", "Help centre"),
+    ("/blog/kitchen-tv-ideas", "10 ideas for your kitchen TV"),
+)
+# name, category, action, weight (users' everyday events)
+USER_EVENTS = (
+    ("$pageview", None, None, 30),
+    ("$autocapture", None, None, 18),
+    ("widget_added", "dashboard", "add_widget", 9),
+    ("widget_removed", "dashboard", "remove_widget", 3),
+    ("settings_changed", "settings", "update", 7),
+    ("theme_changed", "settings", "theme", 3),
+    ("dashboard_shared", "dashboard", "share", 3),
+    ("calendar_connected", "integrations", "calendar", 3),
+    ("photo_uploaded", "content", "upload", 7),
+    ("invite_sent", "team", "invite", 2),
+)
+USER_TABLE = cumulative([e[3] for e in USER_EVENTS])
+CAMPAIGNS = (
+    ("google", "cpc", "spring_sale", "tv dashboard", "ad_a"),
+    ("newsletter", "email", "weekly_digest", None, None),
+    ("twitter", "social", "launch", None, "thread"),
+    ("producthunt", "referral", "launch_day", None, None),
+)
+REFERRERS = ("https://www.google.com/", None, None, "https://twitter.com/", "https://news.ycombinator.com/")
+BROWSERS = (("Chrome", "Windows"), ("Safari", "Mac OS X"), ("Chrome", "Android"), ("Firefox", "Linux"))
+ANONYMOUS_SHARE = 0.25
+BLOCK_ROWS = 20_000
+
+
+def _property_sets(seed: int, name: str, count: int = 16) -> list[dict[str, object]]:
+    """A few property sets per event name (built once, drawn per event)."""
+    rng = rng_for(seed, "event-properties", name)
+    out = []
+    for _ in range(count):
+        browser, os_name = BROWSERS[int(rng.random() * len(BROWSERS))]
+        path, _ = PAGES[int(rng.random() * len(PAGES))]
+        props: dict[str, object] = {
+            "$current_url": SITE + path,
+            "$browser": browser,
+            "$os": os_name,
+            "$lib": "web",
+        }
+        if name.startswith("widget"):
+            props["widget"] = ("weather", "calendar", "photos", "news", "todo")[int(rng.random() * 5)]
+        out.append(props)
+    return out
+
+
+def _variants(seed: int, name: str) -> list[bytes]:
+    return [jsonb_field(orjson.dumps(p)) for p in _property_sets(seed, name)]
+
+
+def _user_text(raw: bytes) -> str:
+    return str(uuid.UUID(bytes=raw))
+
+
+def _pick_user(shared: Shared, rnd: Callable[[], float], t: int) -> int:
+    created = shared.people.created_us
+    existing = bisect_left(created, t + 1)
+    return pick_user(shared.people, existing, bisect_left(created, t - RECENT_US + 1), rnd, t)
+
+
+def event_blocks(shared: Shared, days: list[int]) -> Iterator[tuple[bytes, int]]:
+    config, people = shared.config, shared.people
+    seed = config.seed
+    variants = {e[0]: _variants(seed, e[0]) for e in USER_EVENTS}
+    funnel_props = {kind: _property_sets(seed, f"funnel-{kind}", 4) for kind in range(4)}
+    orgs = shared.org_fields()
+    for day in days:
+        rng = rng_for(seed, "events", day)
+        rnd = rng.random
+        start = shared.day_start(day)
+        sampler = DaySampler(start, config.now_us)
+        times = sorted(sampler.draw(rng) for _ in range(shared.product_counts[day]))
+        lo = bisect_left(shared.funnel_us, start)
+        hi = bisect_left(shared.funnel_us, start + DAY_US)
+        steps = [(shared.funnel_us[i], i) for i in range(lo, hi)]
+        merged = sorted([(t, -1) for t in times] + steps)
+        parts: list[bytes] = []
+        for t, step in merged:
+            utm: tuple[str | None, ...] = (None,) * 5
+            if step >= 0:
+                user, kind = shared.funnel_user[step], shared.funnel_kind[step]
+                name, category, action = (
+                    ("$pageview", None, None),
+                    ("signup", "account", "signup"),
+                    ("dashboard_created", "devices", "create"),
+                    ("subscription_started", "billing", "subscribe"),
+                )[kind]
+                props_base = dict(funnel_props[kind][int(rnd() * 4)])
+                if kind in (LANDING, SIGNUP):
+                    props_base["$anon_distinct_id"] = visitor_session_id(seed, ("user", user))
+                if kind == LANDING and rnd() < 0.4:
+                    utm = CAMPAIGNS[int(rnd() * len(CAMPAIGNS))]
+                if kind == SUBSCRIPTION:
+                    props_base["trial"] = True
+                if kind == DASHBOARD:
+                    props_base["source"] = "onboarding"
+                props = jsonb_field(orjson.dumps(props_base))
+            elif rnd() < ANONYMOUS_SHARE or (user := _pick_user(shared, rnd, t)) < 0:
+                user = -1  # an anonymous visitor (or nobody had signed up yet)
+                name, category, action = (
+                    ("$pageview", None, None) if rnd() < 0.8 else ("$autocapture", None, None)
+                )
+                props = variants[name][int(rnd() * 16)]
+                if name == "$pageview" and rnd() < 0.35:
+                    utm = CAMPAIGNS[int(rnd() * len(CAMPAIGNS))]
+            else:
+                name, category, action, _ = USER_EVENTS[weighted(rng, USER_TABLE)]
+                props = variants[name][int(rnd() * 16)]
+            if user >= 0:
+                raw = people.raw(user)
+                org = shared.tenancy.primary[user]
+                org_field = orgs[org] if org >= 0 and shared.tenancy.primary_since_us[user] <= t else NULL
+                user_field, distinct = UUID_LEN + raw, _user_text(raw)
+                country = COUNTRIES[people.country[user]][0] or None
+            else:
+                org_field = user_field = NULL
+                distinct = f"anon_{rng.getrandbits(48):012x}"
+                country = COUNTRIES[int(rnd() * len(COUNTRIES))][0] or None
+            event_id = bytearray(rng.getrandbits(128).to_bytes(16, "big"))
+            event_id[6], event_id[8] = (event_id[6] & 0x0F) | 0x40, (event_id[8] & 0x3F) | 0x80
+            fields = (
+                UUID_LEN + bytes(event_id),
+                ts_field(t),
+                org_field,
+                user_field,
+                text_field(distinct),
+                text_field(f"s_{rng.getrandbits(40):010x}"),
+                text_field(name),
+                text_field(category),
+                text_field(action),
+                props,
+                *(text_field(u) for u in utm),
+                text_field(country),
+                ts_field(t + 50_000 + int(rnd() * 1_500_000)),
+            )
+            parts.append(tuple_bytes(fields, 17))
+            if len(parts) >= BLOCK_ROWS:
+                yield b"".join(parts), len(parts)
+                parts = []
+        if parts:
+            yield b"".join(parts), len(parts)
+
+
+def page_view_blocks(shared: Shared, days: list[int]) -> Iterator[tuple[bytes, int]]:
+    config, people = shared.config, shared.people
+    orgs = shared.org_fields()
+    for day in days:
+        rng = rng_for(config.seed, "page-views", day)
+        rnd = rng.random
+        sampler = DaySampler(shared.day_start(day), config.now_us)
+        times = sorted(sampler.draw(rng) for _ in range(shared.page_view_counts[day]))
+        parts: list[bytes] = []
+        for t in times:
+            user = -1 if rnd() < 0.35 else _pick_user(shared, rnd, t)
+            path, title = PAGES[int(rnd() * len(PAGES))]
+            if user >= 0:
+                raw = people.raw(user)
+                org = shared.tenancy.primary[user]
+                org_field = orgs[org] if org >= 0 and shared.tenancy.primary_since_us[user] <= t else NULL
+                user_field, distinct = UUID_LEN + raw, _user_text(raw)
+                session = f"s_{rng.getrandbits(40):010x}"
+                referrer = SITE + PAGES[int(rnd() * len(PAGES))][0] if rnd() < 0.6 else None
+                bounce = rnd() < 0.08
+            else:
+                org_field = user_field = NULL
+                distinct = f"anon_{rng.getrandbits(48):012x}"
+                session = distinct
+                referrer = REFERRERS[int(rnd() * len(REFERRERS))]
+                bounce = rnd() < 0.4
+            load_ms = int(math.exp(6.1 + 0.5 * math.sqrt(-2 * math.log(1 - rnd())) * math.cos(6.283 * rnd())))
+            seconds = int(-math.log(1 - rnd()) * 45)
+            page_id = bytearray(rng.getrandbits(128).to_bytes(16, "big"))
+            page_id[6], page_id[8] = (page_id[6] & 0x0F) | 0x40, (page_id[8] & 0x3F) | 0x80
+            fields = (
+                UUID_LEN + bytes(page_id),
+                ts_field(t),
+                org_field,
+                user_field,
+                text_field(distinct),
+                text_field(session),
+                text_field(SITE + path),
+                text_field(title),
+                text_field(referrer),
+                int4_field(load_ms),
+                int4_field(seconds),
+                bool_field(bounce),
+                ts_field(t + 50_000 + int(rnd() * 1_500_000)),
+            )
+            parts.append(tuple_bytes(fields, 13))
+            if len(parts) >= BLOCK_ROWS:
+                yield b"".join(parts), len(parts)
+                parts = []
+        if parts:
+            yield b"".join(parts), len(parts)
