@@ -41,6 +41,13 @@ async def test_daily_figures_match_python(session: AsyncSession) -> None:
     days = [(NOW - timedelta(days=n)).date() for n in (1, 2, 9, 31, 32, 60)]
     for day in await runner.pending_days(session, NOW):  # in order: weekly/monthly read earlier days
         assert await runner.roll_day(session, day, NOW)
+    await assert_daily_rollups_match_python(session, days)
+    assert data.users
+
+
+async def assert_daily_rollups_match_python(session: AsyncSession, days: list[date]) -> None:
+    """daily_metrics, user_engagement_daily and organization_metrics_daily of ``days`` (already
+    rolled up) equal Python over the raw rows. Also run on demo data (test_on_demo)."""
     users = await rows(session, "SELECT id, created_at FROM users")
     activity = await rows(session, "SELECT created_at, user_id, event_type, action_name FROM activity_events")
     usage = await rows(
@@ -183,7 +190,6 @@ async def test_daily_figures_match_python(session: AsyncSession) -> None:
             for r in await rows(session, "SELECT * FROM organization_metrics_daily WHERE date = :d", d=day)
         }
         assert got_orgs == want_orgs, day
-    assert data.users
 
 
 async def test_activity_and_monthly_rollups_match_python(session: AsyncSession) -> None:
