@@ -18,6 +18,7 @@ import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +28,13 @@ from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from saaskit.config import Settings
+from saaskit.demo.config import DemoConfig, resolve_now
 from saaskit.kit.bootstrap import build_runtime
 from saaskit.kit.db import SERVICE, Database, create_engine
 from saaskit.kit.state import Runtime
-from tests.conftest import TEST_SECRET, DbUnderTest, _admin, make_settings
+from tests.conftest import TEST_SECRET, DbUnderTest, make_settings
+from tests.demo.conftest import build, cloned_database
 from tests.devices.conftest import sql
 from tests.helpers import DEFAULT_PASSWORD, SignedUp, signup
 from tests.live import ServeProcess
@@ -158,13 +162,22 @@ async def _seed(site: Site, http: httpx.AsyncClient) -> None:
 
 
 @pytest.fixture(scope="module")
-def site_database(pg_server: str, migrated_db: DbUnderTest) -> Iterator[DbUnderTest]:
-    clone = DbUnderTest(server_url=pg_server, name=f"saaskit_t_{uuid.uuid4().hex[:10]}")
-    _admin(pg_server, f'CREATE DATABASE "{clone.name}" TEMPLATE "{migrated_db.template}" STRATEGY FILE_COPY')
-    try:
+async def site_database(
+    pg_server: str, migrated_db: DbUnderTest, settings: Settings
+) -> AsyncIterator[DbUnderTest]:
+    """A clone of the migrated template filled by ``saaskit demo`` (every page then shows real
+    figures, charts and long lists); the tests' named users and objects are added on top."""
+    with cloned_database(pg_server, migrated_db) as clone:
+        config = DemoConfig(
+            users=600,
+            days=35,
+            seed=3,
+            now=resolve_now(None, datetime.now(UTC)),
+            activity_events=12_000,
+            jobs=1,
+        )
+        await build(clone, settings, config)
         yield clone
-    finally:
-        _admin(pg_server, f'DROP DATABASE IF EXISTS "{clone.name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="module")

@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from playwright.async_api import Dialog, Page, expect
 
+from saaskit.insights import revenue
+from saaskit.kit.db import SERVICE
 from tests.admin.conftest import ADMIN_EMAIL, Problems, Site, sign_in
 from tests.helpers import DEFAULT_PASSWORD
 
@@ -62,7 +65,11 @@ async def test_every_page_opens_without_console_errors(admin_site: Site, page: t
     await expect(tab.locator("table").first).to_contain_text("1.9.0")
     await tab.goto(f"{base}/admin/billing")
     await expect(tab.locator("#mrr-chart")).to_have_attribute("data-drawn", "1")
-    await expect(tab.locator(".stat").first).to_contain_text("$15.00")
+    async with admin_site.runtime.db.session(SERVICE) as session:
+        moment = datetime.now(UTC)
+        mrr = (await revenue.period(session, moment - timedelta(days=1), moment)).mrr_end_cents
+    assert mrr > 1500  # the demo's subscriptions and the seeded $15.00 one
+    await expect(tab.locator(".stat").first).to_contain_text(f"${mrr / 100:,.2f}")
 
     # User page sections, org page sections.
     await tab.goto(f"{base}/admin/users/{alice.id}")
@@ -215,11 +222,21 @@ async def test_reprocess_failed_webhook_event(admin_site: Site, page: tuple[Page
 async def test_require_update_and_resolve(admin_site: Site, page: tuple[Page, Problems]) -> None:
     tab, problems = page
     tab.on("dialog", lambda dialog: dialog.accept())
+    devices = await admin_site.sql(
+        "SELECT current_version, needs_update FROM dashboards WHERE deleted_at IS NULL"
+    )
+
+    def below_2(version: str | None) -> bool:  # plain dotted numbers, as the demo and seed use
+        return version is not None and tuple(int(p) for p in version.split(".")) < (2, 0, 0)
+
+    flagged = sum(1 for d in devices if below_2(d.current_version) and not d.needs_update)
+    cleared = sum(1 for d in devices if not below_2(d.current_version) and d.needs_update)
+    assert flagged > 1  # the seeded 1.9.0 screen and demo devices
     await tab.goto(f"{admin_site.base}/admin/devices")
     await tab.fill("input[name=minimum_version]", "2.0.0")
     await tab.get_by_role("button", name="Require update").click()
     await expect(tab.locator(".flash-success")).to_contain_text(
-        "Minimum version is now 2.0.0: 1 device(s) flagged"
+        f"Minimum version is now 2.0.0: {flagged} device(s) flagged, {cleared} cleared"
     )
     assert (
         await admin_site.scalar(
