@@ -118,24 +118,32 @@ def _statement(period: Period, mode: RetentionMode, organization_id: uuid.UUID |
     if mode == "first_time":
         # The first start event ever: events after the range cannot be a first one inside it.
         starts = f"""
-    SELECT person, CAST(date_trunc(:unit, first AT TIME ZONE :tz) AS date) AS cohort FROM (
+    SELECT person, CAST(date_trunc(:unit, first AT TIME ZONE :tz) AS date) AS day, true AS is_start FROM (
         SELECT {PERSON} AS person, min(e.timestamp) AS first FROM events e
         WHERE e.event_name = :start_event AND e.timestamp < :hi {known} {scope}
         GROUP BY 1
     ) AS f WHERE first >= :lo"""
     else:
         starts = f"""
-    SELECT DISTINCT {PERSON} AS person, {LOCAL_PERIOD} AS cohort FROM events e
+    SELECT DISTINCT {PERSON} AS person, {LOCAL_PERIOD} AS day, true AS is_start FROM events e
     WHERE e.event_name = :start_event AND e.timestamp >= :lo AND e.timestamp < :hi {known} {scope}"""
+    # No join of start and return rows on the person: with a misestimated row count the planner
+    # may pick a nested loop, quadratic in people. Grouping by person (hash or sort) cannot go
+    # quadratic; each person's cohorts x return periods are then paired within the group.
     return f"""
-WITH starts AS ({starts}
-), returns AS (
-    SELECT DISTINCT {PERSON} AS person, {LOCAL_PERIOD} AS period FROM events e
+WITH marks AS ({starts}
+    UNION ALL
+    SELECT DISTINCT {PERSON}, {LOCAL_PERIOD}, false FROM events e
     WHERE e.event_name = :return_event AND e.timestamp >= :lo AND e.timestamp < :return_hi {known} {scope}
+), people AS (
+    SELECT array_agg(day) FILTER (WHERE is_start) AS cohorts,
+           array_agg(day) FILTER (WHERE NOT is_start) AS periods
+    FROM marks GROUP BY person HAVING bool_or(is_start)
 )
-SELECT cohort, -1 AS k, count(*) AS people FROM starts GROUP BY cohort
+SELECT s.cohort, -1 AS k, count(*) AS people FROM people p, unnest(p.cohorts) AS s(cohort) GROUP BY 1
 UNION ALL
-SELECT s.cohort, {OFFSET[period]} AS k, count(*) FROM starts s JOIN returns r ON r.person = s.person
+SELECT s.cohort, {OFFSET[period]} AS k, count(*)
+FROM people p, unnest(p.cohorts) AS s(cohort), unnest(p.periods) AS r(period)
 WHERE r.period >= s.cohort AND {OFFSET[period]} <= :periods
 GROUP BY 1, 2"""
 
