@@ -28,7 +28,15 @@ from saaskit.demo.finalize import apply_settings, finalize
 from saaskit.demo.ledger import billing_tables, ensure_catalog
 from saaskit.demo.parallel import write_partitions
 from saaskit.demo.people import People, build_people
-from saaskit.demo.plan import DASHBOARD, LANDING, SIGNUP, SUBSCRIPTION, build_shared, partition_units
+from saaskit.demo.plan import (
+    DASHBOARD,
+    LANDING,
+    SIGNUP,
+    SUBSCRIPTION,
+    build_shared,
+    check_activity_total,
+    partition_units,
+)
 from saaskit.demo.presence import presence_tables
 from saaskit.demo.progress import QuietReporter, Reporter
 from saaskit.demo.rand import new_uuid, rng_for
@@ -133,6 +141,7 @@ def write_demo(owner_url: str, config: DemoConfig, reporter: Reporter) -> DemoSu
                 f"generating {config.users:,} users over {config.days} days (seed {config.seed}) ..."
             )
             people = build_people(config)
+            check_activity_total(config, people)  # before any row is written
             tenancy = build_tenancy(config, people)
             billing = build_billing(config, people, tenancy, plans)
             mark_failed_deliveries(config, billing)
