@@ -1,4 +1,4 @@
-"""Demo databases built once per module: small (about a thousand users, a few weeks) so the whole
+"""A demo database built once per test run: small (about a thousand users, a few weeks) so the whole
 directory runs in seconds, with an ``until`` in the past so every day is closed and rolled up."""
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from saaskit.kit.db import Database, create_engine
 from saaskit.kit.state import Runtime
 from tests.conftest import TEST_SECRET, DbUnderTest, _admin
 
-UNTIL = date(2025, 6, 30)  # the span crosses a month boundary; every day is closed
-USERS, DAYS, EVENTS, SEED = 1_200, 40, 15_000, 5
+UNTIL = date(2025, 7, 10)  # the span crosses a month boundary; every day is closed
+USERS, DAYS, EVENTS, SEED = 1_000, 30, 12_000, 5
 
 
 def demo_config(*, seed: int = SEED, jobs: int = 1) -> DemoConfig:
@@ -70,7 +70,7 @@ async def build(db: DbUnderTest, settings: Settings, config: DemoConfig) -> Buil
     return BuiltDemo(db, config, summary)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 async def demo(pg_server: str, migrated_db: DbUnderTest, settings: Settings) -> AsyncIterator[BuiltDemo]:
     """The demo every consistency test reads (never modified by a test)."""
     with cloned_database(pg_server, migrated_db) as db:

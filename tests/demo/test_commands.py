@@ -16,6 +16,8 @@ from saaskit.cli import app
 from saaskit.config import get_settings
 from saaskit.demo.billing import add_interval
 from saaskit.demo.config import DemoConfig, resolve_now, to_us
+from saaskit.demo.generate import write_demo
+from saaskit.demo.progress import QuietReporter
 from saaskit.demo.seeding import DEMO_ADMIN_EMAIL, seed_demo_if_empty
 from saaskit.kit.db import libpq_url
 from saaskit.kit.state import Runtime
@@ -112,3 +114,13 @@ def test_billing_periods_follow_the_calendar() -> None:
     jan31 = to_us(datetime(2026, 1, 31, 9, 0, tzinfo=UTC))
     assert add_interval(jan31, "month") == to_us(datetime(2026, 2, 28, 9, 0, tzinfo=UTC))
     assert add_interval(jan31, "year") == to_us(datetime(2027, 1, 31, 9, 0, tzinfo=UTC))
+
+
+def test_too_few_activity_events_write_nothing(fresh_database: DbUnderTest) -> None:
+    config = DemoConfig(users=100, days=5, seed=1, now=datetime(2025, 3, 1, tzinfo=UTC), activity_events=3)
+    with pytest.raises(ValueError, match="at least the number of sign-ups"):
+        write_demo(fresh_database.owner_url, config, QuietReporter())
+    with psycopg.connect(libpq_url(fresh_database.owner_url)) as conn:
+        assert conn.execute(
+            "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM subscription_plans)"
+        ).fetchone() == (0, 0)

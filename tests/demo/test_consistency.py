@@ -85,7 +85,11 @@ def test_users_tier_and_limit_follow_their_newest_entitled_subscription(demo: Bu
     )
     assert over_limit == 0
     statuses = dict(rows(demo, "SELECT status, count(*) FROM subscriptions GROUP BY status"))
-    assert set(statuses) == {"trialing", "active", "past_due", "cancelled", "expired"}
+    assert (
+        {"trialing", "active", "cancelled", "expired"}
+        <= set(statuses)
+        <= {"trialing", "active", "past_due", "cancelled", "expired"}
+    )
     assert (
         one(demo, "SELECT count(*) FROM subscriptions WHERE num_nonnulls(user_id, organization_id) <> 1") == 0
     )

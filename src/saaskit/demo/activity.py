@@ -80,7 +80,7 @@ def _day(shared: Shared, day: int) -> Iterator[tuple[bytes, int]]:
     rng = rng_for(config.seed, "activity", day)
     rnd = rng.random
     sampler = DaySampler(shared.day_start(day), config.now_us)
-    times = sorted(sampler.draw(rng) for _ in range(shared.activity_other[day]))
+    times = sampler.sorted_draws(rng, shared.activity_other[day])
     created, ids = people.created_us, people.ids
     primary, since = shared.tenancy.primary, shared.tenancy.primary_since_us
     orgs = shared.org_fields()

@@ -1,5 +1,5 @@
 """A demo run, start to finish: refuse a database with users, generate and COPY every table,
-finalize the derived columns, roll up every day of the span, ANALYZE.
+finalize the derived columns, VACUUM ANALYZE, roll up every day of the span, ANALYZE the rollups.
 
 Connections: the tables are written as the owner (like migrations: COPY into partitions being
 built, ``session_replication_role``); the rollups run through the application role's runtime,
@@ -28,7 +28,15 @@ from saaskit.demo.finalize import apply_settings, finalize
 from saaskit.demo.ledger import billing_tables, ensure_catalog
 from saaskit.demo.parallel import write_partitions
 from saaskit.demo.people import People, build_people
-from saaskit.demo.plan import DASHBOARD, LANDING, SIGNUP, SUBSCRIPTION, build_shared, partition_units
+from saaskit.demo.plan import (
+    DASHBOARD,
+    LANDING,
+    SIGNUP,
+    SUBSCRIPTION,
+    build_shared,
+    check_activity_total,
+    partition_units,
+)
 from saaskit.demo.presence import presence_tables
 from saaskit.demo.progress import QuietReporter, Reporter
 from saaskit.demo.rand import new_uuid, rng_for
@@ -133,6 +141,7 @@ def write_demo(owner_url: str, config: DemoConfig, reporter: Reporter) -> DemoSu
                 f"generating {config.users:,} users over {config.days} days (seed {config.seed}) ..."
             )
             people = build_people(config)
+            check_activity_total(config, people)  # before any row is written
             tenancy = build_tenancy(config, people)
             billing = build_billing(config, people, tenancy, plans)
             mark_failed_deliveries(config, billing)
@@ -222,22 +231,32 @@ async def roll_up(runtime: Runtime, first: date, last: date, reporter: Reporter)
     return days, months
 
 
-def analyze(owner_url: str, reporter: Reporter) -> None:
-    """VACUUM (ANALYZE) what the demo wrote: planner statistics, and visibility maps for
-    index-only scans (the partitions were written frozen and need no vacuum)."""
-    reporter.begin("analyze", len(TABLES))
+ROLLUP_TABLES = (
+    "daily_metrics", "user_engagement_daily", "organization_metrics_daily", "activity_rollups_15m",
+    "activity_rollups_daily", "activity_events_monthly", "events_monthly", "page_views_monthly",
+    "widget_analytics_monthly", "system_events_monthly", "performance_metrics_monthly", "rollup_watermarks",
+)  # fmt: skip
+
+
+def analyze(owner_url: str, reporter: Reporter, tables: tuple[str, ...], step: str, *, vacuum: bool) -> None:
+    """(VACUUM) ANALYZE: planner statistics, and visibility maps for index-only scans (the
+    partitions were written frozen and need no vacuum)."""
+    statement = "VACUUM (ANALYZE) {}" if vacuum else "ANALYZE {}"
+    reporter.begin(step, len(tables))
     with psycopg.connect(libpq_url(owner_url), autocommit=True) as connection:
-        for table in TABLES:
-            connection.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(table)))
-            reporter.advance("analyze", 1)
-    reporter.end("analyze")
+        for table in tables:
+            connection.execute(sql.SQL(statement).format(sql.Identifier(table)))
+            reporter.advance(step, 1)
+    reporter.end(step)
 
 
 async def build_demo(owner_url: str, runtime: Runtime, config: DemoConfig, reporter: Reporter) -> DemoSummary:
     """The whole run; COPY work happens in a thread (and worker processes), rollups on the loop."""
     started = time.perf_counter()
     summary = await asyncio.to_thread(write_demo, owner_url, config, reporter)
+    # Statistics first: the rollups' per-day statements then get plans made for the real sizes.
+    await asyncio.to_thread(analyze, owner_url, reporter, TABLES, "vacuum analyze", vacuum=True)
     await roll_up(runtime, config.first_day, config.last_day, reporter)
-    await asyncio.to_thread(analyze, owner_url, reporter)
+    await asyncio.to_thread(analyze, owner_url, reporter, ROLLUP_TABLES, "analyze rollups", vacuum=False)
     summary.seconds = time.perf_counter() - started
     return summary

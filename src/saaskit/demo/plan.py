@@ -144,6 +144,18 @@ class Shared:
         return lo, max(lo, hi)
 
 
+def check_activity_total(config: DemoConfig, people: People) -> int:
+    """The sign-ups in the span (each has its ``signup`` event); raises when the requested
+    activity total cannot hold them. Called before anything is written."""
+    signups = people.count - people.first_in_span
+    if config.activity_total < signups:
+        raise ValueError(
+            f"--activity-events must be at least the number of sign-ups in the span ({signups:,}): "
+            "every new user has a signup event"
+        )
+    return signups
+
+
 def _traffic_weights(config: DemoConfig, people: People, days: int) -> list[float]:
     """Relative traffic of each day: users signed up so far, weekday, hours already past."""
     weights = []
@@ -165,12 +177,7 @@ def build_shared(
 ) -> Shared:
     days = (config.now_us - config.start_us + DAY_US - 1) // DAY_US
     weights = _traffic_weights(config, people, days)
-    signups = people.count - people.first_in_span
-    if config.activity_total < signups:
-        raise ValueError(
-            f"--activity-events must be at least the number of sign-ups in the span ({signups:,}): "
-            "every new user has a signup event"
-        )
+    signups = check_activity_total(config, people)
     other = split_counts(config.activity_total - signups, weights)
     shared = Shared(
         config=config,

@@ -10,7 +10,6 @@ and page views from users and from anonymous visitors, with UTM attribution on s
 from __future__ import annotations
 
 import math
-import uuid
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
 
@@ -96,7 +95,9 @@ def _variants(seed: int, name: str) -> list[bytes]:
 
 
 def _user_text(raw: bytes) -> str:
-    return str(uuid.UUID(bytes=raw))
+    """The user's id as text (``str(uuid.UUID(bytes=raw))``, without building the object)."""
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _pick_user(shared: Shared, rnd: Callable[[], float], t: int) -> int:
@@ -105,82 +106,99 @@ def _pick_user(shared: Shared, rnd: Callable[[], float], t: int) -> int:
     return pick_user(shared.people, existing, bisect_left(created, t - RECENT_US + 1), rnd, t)
 
 
+FUNNEL_EVENTS = (
+    ("$pageview", None, None),
+    ("signup", "account", "signup"),
+    ("dashboard_created", "devices", "create"),
+    ("subscription_started", "billing", "subscribe"),
+)
+_COUNT17 = b"\x00\x11"
+
+
+def _names(name: str, category: str | None, action: str | None) -> bytes:
+    """The event_name, event_category and event_action fields, encoded once."""
+    return text_field(name) + text_field(category) + text_field(action)
+
+
 def event_blocks(shared: Shared, days: list[int]) -> Iterator[tuple[bytes, int]]:
     config, people = shared.config, shared.people
     seed = config.seed
     variants = {e[0]: _variants(seed, e[0]) for e in USER_EVENTS}
+    user_names = [_names(*e[:3]) for e in USER_EVENTS]
     funnel_props = {kind: _property_sets(seed, f"funnel-{kind}", 4) for kind in range(4)}
+    funnel_names = [_names(*e) for e in FUNNEL_EVENTS]
+    pageview, autocapture = _names("$pageview", None, None), _names("$autocapture", None, None)
+    campaigns = [b"".join(text_field(part) for part in c) for c in CAMPAIGNS]
+    no_utm = NULL * 5
+    countries = [text_field(c[0] or None) for c in COUNTRIES]
     orgs = shared.org_fields()
+    primary, since = shared.tenancy.primary, shared.tenancy.primary_since_us
     for day in days:
         rng = rng_for(seed, "events", day)
-        rnd = rng.random
+        rnd, bits = rng.random, rng.getrandbits
         start = shared.day_start(day)
-        sampler = DaySampler(start, config.now_us)
-        times = sorted(sampler.draw(rng) for _ in range(shared.product_counts[day]))
+        times = DaySampler(start, config.now_us).sorted_draws(rng, shared.product_counts[day])
         lo = bisect_left(shared.funnel_us, start)
         hi = bisect_left(shared.funnel_us, start + DAY_US)
-        steps = [(shared.funnel_us[i], i) for i in range(lo, hi)]
-        merged = sorted([(t, -1) for t in times] + steps)
+        merged = sorted([(t, -1) for t in times] + [(shared.funnel_us[i], i) for i in range(lo, hi)])
         parts: list[bytes] = []
         for t, step in merged:
-            utm: tuple[str | None, ...] = (None,) * 5
+            utm = no_utm
             if step >= 0:
                 user, kind = shared.funnel_user[step], shared.funnel_kind[step]
-                name, category, action = (
-                    ("$pageview", None, None),
-                    ("signup", "account", "signup"),
-                    ("dashboard_created", "devices", "create"),
-                    ("subscription_started", "billing", "subscribe"),
-                )[kind]
-                props_base = dict(funnel_props[kind][int(rnd() * 4)])
+                names = funnel_names[kind]
+                properties = dict(funnel_props[kind][int(rnd() * 4)])
                 if kind in (LANDING, SIGNUP):
-                    props_base["$anon_distinct_id"] = visitor_session_id(seed, ("user", user))
+                    properties["$anon_distinct_id"] = visitor_session_id(seed, ("user", user))
                 if kind == LANDING and rnd() < 0.4:
-                    utm = CAMPAIGNS[int(rnd() * len(CAMPAIGNS))]
+                    utm = campaigns[int(rnd() * len(campaigns))]
                 if kind == SUBSCRIPTION:
-                    props_base["trial"] = True
+                    properties["trial"] = True
                 if kind == DASHBOARD:
-                    props_base["source"] = "onboarding"
-                props = jsonb_field(orjson.dumps(props_base))
+                    properties["source"] = "onboarding"
+                props = jsonb_field(orjson.dumps(properties))
             elif rnd() < ANONYMOUS_SHARE or (user := _pick_user(shared, rnd, t)) < 0:
                 user = -1  # an anonymous visitor (or nobody had signed up yet)
-                name, category, action = (
-                    ("$pageview", None, None) if rnd() < 0.8 else ("$autocapture", None, None)
-                )
-                props = variants[name][int(rnd() * 16)]
-                if name == "$pageview" and rnd() < 0.35:
-                    utm = CAMPAIGNS[int(rnd() * len(CAMPAIGNS))]
+                if rnd() < 0.8:
+                    names, props = pageview, variants["$pageview"][int(rnd() * 16)]
+                    if rnd() < 0.35:
+                        utm = campaigns[int(rnd() * len(campaigns))]
+                else:
+                    names, props = autocapture, variants["$autocapture"][int(rnd() * 16)]
             else:
-                name, category, action, _ = USER_EVENTS[weighted(rng, USER_TABLE)]
-                props = variants[name][int(rnd() * 16)]
+                which = weighted(rng, USER_TABLE)
+                names, props = user_names[which], variants[USER_EVENTS[which][0]][int(rnd() * 16)]
             if user >= 0:
                 raw = people.raw(user)
-                org = shared.tenancy.primary[user]
-                org_field = orgs[org] if org >= 0 and shared.tenancy.primary_since_us[user] <= t else NULL
-                user_field, distinct = UUID_LEN + raw, _user_text(raw)
-                country = COUNTRIES[people.country[user]][0] or None
+                org = primary[user]
+                org_field = orgs[org] if org >= 0 and since[user] <= t else NULL
+                user_field, distinct = UUID_LEN + raw, text_field(_user_text(raw))
+                country = countries[people.country[user]]
             else:
                 org_field = user_field = NULL
-                distinct = f"anon_{rng.getrandbits(48):012x}"
-                country = COUNTRIES[int(rnd() * len(COUNTRIES))][0] or None
-            event_id = bytearray(rng.getrandbits(128).to_bytes(16, "big"))
+                distinct = text_field(f"anon_{bits(48):012x}")
+                country = countries[int(rnd() * len(countries))]
+            event_id = bytearray(bits(128).to_bytes(16, "big"))
             event_id[6], event_id[8] = (event_id[6] & 0x0F) | 0x40, (event_id[8] & 0x3F) | 0x80
-            fields = (
-                UUID_LEN + bytes(event_id),
-                ts_field(t),
-                org_field,
-                user_field,
-                text_field(distinct),
-                text_field(f"s_{rng.getrandbits(40):010x}"),
-                text_field(name),
-                text_field(category),
-                text_field(action),
-                props,
-                *(text_field(u) for u in utm),
-                text_field(country),
-                ts_field(t + 50_000 + int(rnd() * 1_500_000)),
+            parts.append(
+                b"".join(
+                    (
+                        _COUNT17,
+                        UUID_LEN,
+                        event_id,
+                        ts_field(t),
+                        org_field,
+                        user_field,
+                        distinct,
+                        text_field(f"s_{bits(40):010x}"),
+                        names,
+                        props,
+                        utm,
+                        country,
+                        ts_field(t + 50_000 + int(rnd() * 1_500_000)),
+                    )
+                )
             )
-            parts.append(tuple_bytes(fields, 17))
             if len(parts) >= BLOCK_ROWS:
                 yield b"".join(parts), len(parts)
                 parts = []
@@ -195,7 +213,7 @@ def page_view_blocks(shared: Shared, days: list[int]) -> Iterator[tuple[bytes, i
         rng = rng_for(config.seed, "page-views", day)
         rnd = rng.random
         sampler = DaySampler(shared.day_start(day), config.now_us)
-        times = sorted(sampler.draw(rng) for _ in range(shared.page_view_counts[day]))
+        times = sampler.sorted_draws(rng, shared.page_view_counts[day])
         parts: list[bytes] = []
         for t in times:
             user = -1 if rnd() < 0.35 else _pick_user(shared, rnd, t)

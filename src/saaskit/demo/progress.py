@@ -70,10 +70,16 @@ class QuietReporter:
         self.notes.append(message)
 
 
+UNITS = {"rollups (days)": "days", "vacuum analyze": "tables", "analyze rollups": "tables"}
+
+
 class RateColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
-        return Text(f"{speed:,.0f} rows/s" if speed else "", style="cyan")
+        unit = UNITS.get(str(task.description), "rows")
+        return Text(
+            f"{speed:,.1f} {unit}/s" if speed and speed < 10 else f"{speed:,.0f} {unit}/s" if speed else ""
+        )
 
 
 class RichReporter(QuietReporter):

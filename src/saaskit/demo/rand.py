@@ -137,6 +137,24 @@ class DaySampler:
         hour = weighted(rng, self.cumulative)
         return self.starts[hour] + int(rng.random() * self.lengths[hour])
 
+    def sorted_draws(self, rng: random.Random, count: int) -> list[int]:
+        """``count`` instants in time order, for the big tables: the day's rows are shared out
+        over its hours (each hour's weight jittered by +-15%, so no two days look alike), then
+        drawn uniformly within each hour. Cheaper than ``draw`` per row: one random number and
+        a sort of each hour's few thousand values."""
+        if not self.starts:
+            return []
+        weights = [w * (0.85 + 0.3 * rng.random()) for w in _increments(self.cumulative)]
+        out: list[int] = []
+        rnd = rng.random
+        for start, length, share in zip(self.starts, self.lengths, split_counts(count, weights), strict=True):
+            out.extend(sorted(start + int(rnd() * length) for _ in range(share)))
+        return out
+
+
+def _increments(running: list[float]) -> list[float]:
+    return [b - a for a, b in zip([0.0, *running[:-1]], running, strict=True)]
+
 
 def day_samplers(start_us: int, now_us: int) -> list[DaySampler]:
     count = (now_us - start_us + DAY_US - 1) // DAY_US

@@ -63,7 +63,7 @@ def plan_usage(config: DemoConfig, devices: Devices) -> UsagePlan:
         present = devices.existing(config.start_us + d * DAY_US + DAY_US // 2)
         weights.append(present * weekday_factor(day_date(config.start_us, d)) * sampler.mass)
     # A quarter of the devices are used on a given day, bounded by the activity volume.
-    wanted = min(int(sum(weights) * 0.25), config.activity_total // 20)
+    wanted = min(int(sum(weights) * 0.25), config.activity_total // 40)
     return UsagePlan(first, tuple(split_counts(wanted, weights)))
 
 
