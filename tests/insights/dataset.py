@@ -83,7 +83,7 @@ async def build(
                 "last_seen_at": moment_between(now - timedelta(days=60), now).isoformat(),
             }
         )
-    await _insert(
+    await insert_rows(
         session,
         "users",
         "id uuid, email text, created_at timestamptz, country_code text, deleted_at timestamptz, "
@@ -92,7 +92,7 @@ async def build(
     )
 
     organizations = [uuid.UUID(int=rng.getrandbits(128)) for _ in range(4)]
-    await _insert(
+    await insert_rows(
         session,
         "organizations",
         "id uuid, name text, slug text",
@@ -114,7 +114,7 @@ async def build(
             )
             if active:
                 members[org].append(user_id)
-    await _insert(
+    await insert_rows(
         session,
         "organization_members",
         "organization_id uuid, user_id uuid, role text, is_active boolean, joined_at timestamptz",
@@ -142,7 +142,7 @@ async def build(
     for org in organizations:
         for kind in rng.sample(["active", "expired", "overdue", "cancelled", "trialing"], k=3):
             subscriptions.append(_subscription(rng, now, kind, organization_id=org))
-    await _insert(
+    await insert_rows(
         session,
         "subscriptions",
         "user_id uuid, organization_id uuid, plan_name text, tier text, status text, started_at timestamptz, "
@@ -167,7 +167,7 @@ async def build(
                     "last_seen_at": (now - timedelta(minutes=rng.randint(6, 5000))).isoformat(),
                 }
             )
-    await _insert(session, "user_heartbeats", "user_id uuid, last_seen_at timestamptz", heartbeats)
+    await insert_rows(session, "user_heartbeats", "user_id uuid, last_seen_at timestamptz", heartbeats)
 
     visitors = []
     for i in range(1500):
@@ -182,7 +182,7 @@ async def build(
                 "last_seen_at": seen.isoformat(),
             }
         )
-    await _insert(
+    await insert_rows(
         session,
         "visitor_sessions",
         "session_id text, organization_id uuid, first_seen_at timestamptz, last_seen_at timestamptz",
@@ -211,7 +211,7 @@ async def build(
                 else None,
             }
         )
-    await _insert(
+    await insert_rows(
         session,
         "activity_events",
         "created_at timestamptz, user_id uuid, event_type text, action_name text",
@@ -257,7 +257,7 @@ def _subscription(
     }
 
 
-async def _insert(session: AsyncSession, table: str, columns: str, rows: list[dict[str, object]]) -> None:
+async def insert_rows(session: AsyncSession, table: str, columns: str, rows: list[dict[str, object]]) -> None:
     """One INSERT per table: the rows travel as one JSON document."""
     if not rows:
         return
@@ -287,7 +287,7 @@ async def build_usage(session: AsyncSession, data: Dataset, *, seed: int = 9) ->
         dashboards.append(
             {"id": str(uuid.UUID(int=rng.getrandbits(128))), "user_id": str(user_id), "device_name": "TV"}
         )
-    await _insert(session, "dashboards", "id uuid, user_id uuid, device_name text", dashboards)
+    await insert_rows(session, "dashboards", "id uuid, user_id uuid, device_name text", dashboards)
     sessions = []
     open_on: set[str] = set()  # one open usage session per device at most
     for _ in range(3000):
@@ -308,7 +308,7 @@ async def build_usage(session: AsyncSession, data: Dataset, *, seed: int = 9) ->
                 "ended_at": ended.isoformat() if ended else None,
             }
         )
-    await _insert(
+    await insert_rows(
         session,
         "user_sessions",
         "user_id uuid, dashboard_id uuid, session_type text, started_at timestamptz, ended_at timestamptz",
@@ -340,14 +340,14 @@ async def build_usage(session: AsyncSession, data: Dataset, *, seed: int = 9) ->
                 "event_name": rng.choice(["$pageview", "signed_up", "dashboard_created", "widget_added"]),
             }
         )
-    await _insert(
+    await insert_rows(
         session,
         "page_views",
         "viewed_at timestamptz, organization_id uuid, user_id uuid, session_id text, page_url text, "
         "bounce boolean, load_time_ms int",
         pages,
     )
-    await _insert(
+    await insert_rows(
         session,
         "events",
         "timestamp timestamptz, organization_id uuid, user_id uuid, distinct_id text, event_name text",
@@ -363,7 +363,7 @@ async def build_usage(session: AsyncSession, data: Dataset, *, seed: int = 9) ->
         }
         for _ in range(2000)
     ]
-    await _insert(
+    await insert_rows(
         session,
         "widget_analytics",
         "timestamp timestamptz, user_id uuid, widget_type text, event_type text, duration_seconds int",
@@ -412,21 +412,21 @@ async def build_usage(session: AsyncSession, data: Dataset, *, seed: int = 9) ->
                 "paid_at": moment().isoformat(),
             }
         )
-    await _insert(
+    await insert_rows(
         session,
         "subscriptions",
         "id uuid, user_id uuid, plan_name text, tier text, status text, started_at timestamptz, "
         "ends_at timestamptz, trial_start timestamptz, trial_end timestamptz",
         trials,
     )
-    await _insert(
+    await insert_rows(
         session,
         "invoices",
         "stripe_invoice_id text, status text, user_id uuid, organization_id uuid, subscription_id uuid, "
         "amount_paid_cents int, paid_at timestamptz",
         invoices,
     )
-    await _insert(
+    await insert_rows(
         session,
         "system_events",
         "created_at timestamptz, event_type text, severity text, message text, app_version text, user_id uuid",
@@ -442,7 +442,7 @@ async def build_usage(session: AsyncSession, data: Dataset, *, seed: int = 9) ->
             for _ in range(500)
         ],
     )
-    await _insert(
+    await insert_rows(
         session,
         "performance_metrics",
         "timestamp timestamptz, metric_name text, metric_type text, value float8",

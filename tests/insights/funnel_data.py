@@ -20,11 +20,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import orjson
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.kit.db import SERVICE, set_context
+from tests.insights.dataset import insert_rows
 
 PARIS = ZoneInfo("Europe/Paris")
 SPAN_START = datetime(2026, 1, 20, tzinfo=UTC)
@@ -202,28 +201,17 @@ def crafted() -> list[Row]:
 async def insert(session: AsyncSession, data: FunnelData) -> None:
     await set_context(session, SERVICE)
     users = [{"id": str(u), "email": f"funnel-{u}@example.com"} for u in data.users]
-    await _insert(session, "users", "id uuid, email text", users)
+    await insert_rows(session, "users", "id uuid, email text", users)
     organizations = [
         {"id": str(o), "name": f"Funnel org {i}", "slug": f"funnel-org-{o}"}
         for i, o in enumerate(data.organizations)
     ]
-    await _insert(session, "organizations", "id uuid, name text, slug text", organizations)
+    await insert_rows(session, "organizations", "id uuid, name text, slug text", organizations)
     for offset in range(0, len(data.rows), 20_000):
-        await _insert(
+        await insert_rows(
             session,
             "events",
             "id uuid, timestamp timestamptz, user_id uuid, distinct_id text, organization_id uuid, "
             "event_name text, properties jsonb",
             [row.as_json() for row in data.rows[offset : offset + 20_000]],
         )
-
-
-async def _insert(session: AsyncSession, table: str, columns: str, rows: list[dict[str, Any]]) -> None:
-    names = ", ".join(part.split()[0] for part in columns.split(", "))
-    await session.execute(
-        text(
-            f"INSERT INTO {table} ({names}) SELECT {names} "
-            f"FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({columns})"
-        ),
-        {"rows": orjson.dumps(rows).decode()},
-    )
