@@ -112,10 +112,16 @@ async def test_phone_width_and_dark_theme(admin_site: Site, page: tuple[Page, Pr
     tab, problems = page
     await tab.set_viewport_size({"width": 390, "height": 844})
     for path in (
+        "/admin/overview",
         "/admin/users",
         f"/admin/users/{admin_site.users['alice'].id}",
+        "/admin/orgs",
         "/admin/billing",
         "/admin/devices",
+        "/admin/analytics?start_event=signup&return_event=%24pageview",
+        "/admin/system/events",
+        "/admin/system/latency",
+        "/admin/system/storage",
     ):
         await tab.goto(admin_site.base + path)
         overflow = await tab.evaluate("document.documentElement.scrollWidth - window.innerWidth")
