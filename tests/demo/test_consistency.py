@@ -128,6 +128,16 @@ def test_money_adds_up(demo: BuiltDemo) -> None:
         one(demo, "SELECT count(*) FROM invoices WHERE stripe_invoice_id = ANY(%s)", [f[0] for f in failed])
         == 0
     )
+    # Subscriptions bill their owner's Stripe customer.
+    assert (
+        one(
+            demo,
+            "SELECT count(*) FROM subscriptions s LEFT JOIN users u ON u.id = s.user_id "
+            "LEFT JOIN organizations o ON o.id = s.organization_id "
+            "WHERE s.stripe_customer_id IS DISTINCT FROM coalesce(u.stripe_customer_id, o.stripe_customer_id)",
+        )
+        == 0
+    )
     # Organizations point at their current subscription.
     assert one(demo, "SELECT count(*) FROM organizations o JOIN subscriptions s ON s.id = o.subscription_id "
                      "WHERE s.organization_id <> o.id") == 0  # fmt: skip

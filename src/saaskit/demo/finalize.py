@@ -5,7 +5,8 @@ they agree by construction, then the trigger-kept counters rebuilt from scratch.
   latest activity event or heartbeat;
 - dashboards: sessions and uptime from their usage sessions, crashes from their crash events,
   ``needs_update`` against the minimum version;
-- organizations: the current subscription (as ``billing.tiers.refresh`` chooses it);
+- organizations: their Stripe customer, and the current subscription (as ``billing.tiers.refresh``
+  chooses it);
 - the identity of activity_events continues after the demo's ids;
 - ``app_rebuild_stats_counters()``: the counters and users' subscription state (needed when the
   load ran with triggers off, harmless otherwise).
@@ -53,6 +54,12 @@ STATEMENTS = (
     """
     UPDATE dashboards SET needs_update = true
     WHERE app_version_below(current_version, app_required_version('app.minimum_version', device_type))
+    """,
+    """
+    UPDATE organizations o SET stripe_customer_id = s.stripe_customer_id
+    FROM (SELECT DISTINCT organization_id, stripe_customer_id FROM subscriptions
+          WHERE organization_id IS NOT NULL) s
+    WHERE o.id = s.organization_id
     """,
     """
     UPDATE organizations o SET subscription_id = s.id
