@@ -70,6 +70,11 @@ def pick_user(people: People, existing: int, recent: int, rnd: Callable[[], floa
     return -1
 
 
+def _signup_row(row_id: int, at: int, user_id: bytes) -> bytes:
+    """The ``signup`` activity row every new account gets at its creation (no organization yet)."""
+    return _PREFIX(6, 8, row_id, 8, at - PG_EPOCH_US) + UUID_LEN + user_id + NULL + SIGNUP + NULL
+
+
 def activity_blocks(shared: Shared, days: list[int]) -> Iterator[tuple[bytes, int]]:
     for day in days:
         yield from _day(shared, day)
@@ -94,15 +99,7 @@ def _day(shared: Shared, day: int) -> Iterator[tuple[bytes, int]]:
     append = parts.append
     for t in times:
         while signup < signup_end and created[signup] <= t:
-            at = created[signup]
-            append(
-                _PREFIX(6, 8, next_id, 8, at - PG_EPOCH_US)
-                + UUID_LEN
-                + ids[16 * signup : 16 * signup + 16]
-                + NULL
-                + SIGNUP
-                + NULL
-            )
+            append(_signup_row(next_id, created[signup], ids[16 * signup : 16 * signup + 16]))
             next_id += 1
             signup += 1
         while existing < people.count and created[existing] <= t:
@@ -130,15 +127,7 @@ def _day(shared: Shared, day: int) -> Iterator[tuple[bytes, int]]:
             yield b"".join(parts), len(parts)
             parts.clear()
     while signup < signup_end:
-        at = created[signup]
-        append(
-            _PREFIX(6, 8, next_id, 8, at - PG_EPOCH_US)
-            + UUID_LEN
-            + ids[16 * signup : 16 * signup + 16]
-            + NULL
-            + SIGNUP
-            + NULL
-        )
+        append(_signup_row(next_id, created[signup], ids[16 * signup : 16 * signup + 16]))
         next_id += 1
         signup += 1
     if parts:
