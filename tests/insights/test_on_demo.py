@@ -11,14 +11,15 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.config import Settings
 from saaskit.demo.config import DemoConfig, resolve_now
 from saaskit.insights import stats
-from saaskit.insights.funnels import FunnelDefinition, Step, compute_funnel
-from saaskit.insights.models import PLATFORM
+from saaskit.insights.funnels import FunnelDefinition, Step, compute_funnel, storage
+from saaskit.insights.funnels.nightly import nightly_range
+from saaskit.insights.models import PLATFORM, ConversionFunnel
 from saaskit.insights.retention import compute_retention
 from saaskit.kit.db import SERVICE
 from tests.conftest import DbUnderTest
@@ -119,6 +120,17 @@ async def test_funnels_and_retention_equal_python(demo_data: BuiltDemo, demo_ses
             assert result.as_json()["steps"] == ref.funnel_steps(steps, expected)
             reached_last = max(reached_last, result.steps[-1].people)
     assert reached_last > 0
+
+    # The demo ran the nightly funnel job: the stored progress over its range reads back as the
+    # live computation (and the admin page, which opens on that range, shows it at once).
+    saved = await demo_session.scalar(select(ConversionFunnel))
+    assert saved is not None
+    first, end = nightly_range(demo_data.config.now.date())
+    stored = await storage.stored_result(demo_session, saved, first, end, "UTC")
+    live = await compute_funnel(demo_session, storage.definition_of(saved), first, end, "UTC")
+    assert stored is not None and stored.source == "stored"
+    assert stored.as_json()["steps"] == {**live.as_json(), "source": "stored"}["steps"]
+    assert stored.steps[0].people > 0
 
     now = demo_data.config.now
     cases: list[dict[str, Any]] = [

@@ -44,6 +44,7 @@ from saaskit.demo.tenancy import build_tenancy
 from saaskit.demo.usage import plan_usage
 from saaskit.demo.visitors import landing_us, visitor_table
 from saaskit.demo.webhooks import mark_failed_deliveries, webhook_table
+from saaskit.insights.funnels import nightly
 from saaskit.kit.db import libpq_url
 from saaskit.kit.state import Runtime
 
@@ -257,6 +258,8 @@ async def build_demo(owner_url: str, runtime: Runtime, config: DemoConfig, repor
     # Statistics first: the rollups' per-day statements then get plans made for the real sizes.
     await asyncio.to_thread(analyze, owner_url, reporter, TABLES, "vacuum analyze", vacuum=True)
     await roll_up(runtime, config.first_day, config.last_day, reporter)
+    # The saved funnel's progress, as the nightly job would have it (the Analytics page's range).
+    await nightly.compute_active(runtime, config.now.date())
     await asyncio.to_thread(analyze, owner_url, reporter, ROLLUP_TABLES, "analyze rollups", vacuum=False)
     summary.seconds = time.perf_counter() - started
     return summary
