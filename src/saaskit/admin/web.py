@@ -97,7 +97,7 @@ def _json(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS, default=str).decode()
 
 
-def _query(params: Mapping[str, Any], **changes: Any) -> str:
+def query_string(params: Mapping[str, Any], **changes: Any) -> str:
     """The current filters with some changed, as a query string (empty values dropped)."""
     merged = {**params, **changes}
     return urlencode({k: v for k, v in merged.items() if v not in (None, "", False)})
@@ -112,7 +112,7 @@ ENV = Environment(
 ENV.filters.update(
     dt=_dt, ago=_ago, money=_money, num=_num, bytes=_bytes, pretty_json=_json, duration=_duration
 )
-ENV.globals.update(version=__version__, query=_query)
+ENV.globals.update(version=__version__, query=query_string)
 
 
 def is_htmx(request: Request) -> bool:

@@ -14,9 +14,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from saaskit.admin.pages.common import parse_id
+from saaskit.admin.pages.common import choice, parse_id
 from saaskit.admin.security import AdminDep
-from saaskit.admin.web import redirect
+from saaskit.admin.web import query_string, redirect
 from saaskit.audit import service as audit
 from saaskit.insights import retention
 from saaskit.insights.funnels import service, storage
@@ -24,7 +24,6 @@ from saaskit.insights.funnels.compute import FunnelResult
 from saaskit.insights.funnels.schemas import FunnelIn
 from saaskit.insights.models import ConversionFunnel
 from saaskit.kit.deps import DbSession
-from saaskit.kit.errors import BadRequest
 
 router = APIRouter(prefix="/admin/analytics", include_in_schema=False)
 
@@ -99,18 +98,14 @@ async def retention_context(session: AsyncSession, params: dict[str, str], first
     start_event, return_event = params.get("start_event", ""), params.get("return_event", "")
     if not start_event:
         return None
-    period = params.get("period", "week")
-    mode = params.get("mode", "first_time")
-    if period not in PERIODS:
-        raise BadRequest(f"period: must be one of {', '.join(PERIODS)}", field="period")
-    if mode not in MODES:
-        raise BadRequest(f"mode: must be one of {', '.join(MODES)}", field="mode")
+    period = choice(params.get("period"), PERIODS, "period") or "week"
+    mode = choice(params.get("mode"), MODES, "mode") or "first_time"
     return await retention.compute_retention(
         session,
         start_event=start_event[:200],
         return_event=(return_event or start_event)[:200],
-        period=period,  # type: ignore[arg-type]  # checked above
-        mode=mode,  # type: ignore[arg-type]
+        period=period,  # type: ignore[arg-type]  # one of PERIODS
+        mode=mode,  # type: ignore[arg-type]  # one of MODES
         start=first,
         end=last + timedelta(days=1),
         periods=RETENTION_PERIODS,
@@ -118,10 +113,9 @@ async def retention_context(session: AsyncSession, params: dict[str, str], first
 
 
 def _back(request: Request, funnel_id: uuid.UUID | None = None) -> str:
-    query = dict(request.query_params)
-    if funnel_id is not None:
-        query["funnel"] = str(funnel_id)
-    encoded = "&".join(f"{k}={v}" for k, v in query.items() if k in ("from", "to", "funnel"))
+    """The Analytics page the form was posted from: same range, the funnel just saved."""
+    kept = {k: v for k, v in request.query_params.items() if k in ("from", "to", "funnel")}
+    encoded = query_string(kept, funnel=funnel_id)
     return "/admin/analytics" + (f"?{encoded}" if encoded else "") + "#funnels"
 
 
