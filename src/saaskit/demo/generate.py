@@ -224,11 +224,18 @@ def _insert_funnel(cursor: psycopg.Cursor[tuple[object, ...]], config: DemoConfi
 async def roll_up(runtime: Runtime, first: date, last: date, reporter: Reporter) -> tuple[int, int]:
     from saaskit.insights.rollups import backfill
 
-    reporter.begin("rollups (days)", (last - first).days + 1)
+    passes = {phase: f"rollups ({phase})" for phase in (backfill.ACTIVITY_STEP, backfill.FIGURES_STEP)}
+    for label in passes.values():
+        reporter.begin(label, (last - first).days + 1)
     days, months = await backfill.roll_range(
-        runtime, first, last, on_day=lambda _: reporter.advance("rollups (days)", 1)
+        runtime,
+        first,
+        last,
+        on_step=lambda phase, _: reporter.advance(passes[phase], 1),
+        jobs=backfill.DEFAULT_JOBS,
     )
-    reporter.end("rollups (days)")
+    for label in passes.values():
+        reporter.end(label)
     return days, months
 
 

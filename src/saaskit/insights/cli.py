@@ -41,6 +41,9 @@ def rollup_command(
     end: Annotated[
         str | None, typer.Option("--to", help="Last UTC day (YYYY-MM-DD); default: today.")
     ] = None,
+    jobs: Annotated[
+        int, typer.Option("--jobs", min=1, max=16, help="Days rolled side by side (database connections).")
+    ] = backfill.DEFAULT_JOBS,
 ) -> None:
     """Recompute the rollups (15-minute, daily, monthly, geographic) of a range of days.
 
@@ -56,17 +59,18 @@ def rollup_command(
             raise typer.BadParameter(f"--from {lo} is after --to {hi}", param_hint="--from")
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         with Progress(*columns, console=console) as progress:
-            task = progress.add_task("rolling up days", total=(hi - lo).days + 1)
+            # Two passes over the days (backfill.roll_range): the bar counts both.
+            task = progress.add_task("rolling up days", total=2 * ((hi - lo).days + 1))
 
-            def on_day(day: date) -> None:
-                progress.update(task, advance=1, description=f"rolled {day}")
+            def on_step(phase: str, day: date) -> None:
+                progress.update(task, advance=1, description=f"{phase}: {day}")
 
-            return await backfill.roll_range(runtime, lo, hi, on_day=on_day)
+            return await backfill.roll_range(runtime, lo, hi, on_step=on_step, jobs=jobs)
 
     with Environment(get_settings()) as env:
 
         async def main() -> tuple[int, int]:
-            runtime = env.runtime(pool_size=2)
+            runtime = env.runtime(pool_size=jobs + 1)
             try:
                 return await work(runtime)
             finally:

@@ -23,17 +23,19 @@ WITH active AS (
     SELECT DISTINCT user_id FROM activity_events
     WHERE {IN_DAY.format(column="created_at")} AND user_id IS NOT NULL
 ), usage AS (
+    -- Sessions overlapping the day (started before its end, not ended before its start), by the
+    -- span index (migration 0009) rather than a scan of every session.
     SELECT dashboard_id, started_at, ended_at FROM user_sessions
-    WHERE session_type = 'usage' AND started_at < :hi AND (ended_at IS NULL OR ended_at >= :lo)
+    WHERE session_type = 'usage' AND tstzrange(started_at, ended_at, '[]') && tstzrange(:lo, :hi, '[)')
 )
 SELECT CAST(:day AS date),
     (SELECT count(*) FROM users WHERE {IN_DAY.format(column="created_at")}),
     (SELECT count(*) FROM active JOIN users u ON u.id = active.user_id WHERE u.created_at < :lo),
     (SELECT count(*) FROM active),
-    (SELECT count(DISTINCT user_id) FROM user_engagement_daily
-     WHERE date > CAST(:day AS date) - 7 AND date <= :day AND activity_events > 0),
-    (SELECT count(DISTINCT user_id) FROM user_engagement_daily
-     WHERE date > CAST(:day AS date) - 30 AND date <= :day AND activity_events > 0),
+    (SELECT count(*) FROM (SELECT DISTINCT user_id FROM user_engagement_daily
+     WHERE date > CAST(:day AS date) - 7 AND date <= :day AND activity_events > 0) w),
+    (SELECT count(*) FROM (SELECT DISTINCT user_id FROM user_engagement_daily
+     WHERE date > CAST(:day AS date) - 30 AND date <= :day AND activity_events > 0) m),
     (SELECT count(DISTINCT dashboard_id) FROM usage WHERE dashboard_id IS NOT NULL),
     (SELECT count(*) FROM usage WHERE {IN_DAY.format(column="started_at")}),
     (SELECT round(avg(extract(epoch FROM ended_at - started_at) / 60)::numeric, 2) FROM usage
@@ -130,12 +132,19 @@ LEFT JOIN api ON api.organization_id = ids.organization_id
 )
 
 
-async def roll_day(session: AsyncSession, day: date, lo: datetime, hi: datetime) -> None:
+async def roll_engagement(session: AsyncSession, day: date, lo: datetime, hi: datetime) -> None:
+    """``user_engagement_daily`` of the day: reads only the day's raw rows, so days can be rolled
+    in any order (and side by side)."""
     params = {"day": day, "lo": lo, "hi": hi}
-    # Engagement first: the weekly and monthly active users of the other two are read from it
-    # (the previous days' rows included, so days are rolled in order).
     await session.execute(text("DELETE FROM user_engagement_daily WHERE date = :day"), params)
     await session.execute(USER_ENGAGEMENT, params)
+
+
+async def roll_figures(session: AsyncSession, day: date, lo: datetime, hi: datetime) -> None:
+    """``daily_metrics`` and ``organization_metrics_daily`` of the day. Their weekly and monthly
+    active users are read from ``user_engagement_daily`` of the day and the 29 before it, which
+    must be rolled first."""
+    params = {"day": day, "lo": lo, "hi": hi}
     await session.execute(text("DELETE FROM daily_metrics WHERE date = :day"), params)
     await session.execute(DAILY_METRICS, params)
     await session.execute(text("DELETE FROM organization_metrics_daily WHERE date = :day"), params)

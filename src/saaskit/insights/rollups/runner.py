@@ -101,20 +101,47 @@ async def roll_recent(session: AsyncSession, now: datetime) -> Progress:
     return done
 
 
-async def roll_day(session: AsyncSession, day: date, now: datetime) -> bool:
-    """Everything of one UTC day: its buckets (up to now) and, once the day is over, its daily
-    rows. Returns True when the day was complete."""
+async def roomy(session: AsyncSession) -> None:
+    """A day's statements hash and sort a day of users (over a hundred thousand at scale): with
+    PostgreSQL's default 4 MB they spill to disk."""
+    await session.execute(text("SET LOCAL work_mem = '64MB'"))
+
+
+async def roll_day_activity(session: AsyncSession, day: date, now: datetime) -> bool:
+    """The part of a day that reads only that day: its buckets (up to now) and, once the day is
+    over, its activity and engagement rows. Moves no watermark. Returns True when the day was
+    complete."""
     lo, hi = midnight(day), midnight(day + timedelta(days=1))
+    await roomy(session)
     quarters_to = min(hi, floor_quarter(now - GRACE))
     if lo < quarters_to:
         await activity.roll_quarters(session, lo, quarters_to)
-        await advance(session, QUARTERS, lo, quarters_to)
     if hi > now - GRACE:
         return False
     await activity.roll_days(session, lo, hi)
-    await daily.roll_day(session, day, lo, hi)
-    await advance(session, DAILY, lo, hi)
+    await daily.roll_engagement(session, day, lo, hi)
     return True
+
+
+async def roll_day_figures(session: AsyncSession, day: date) -> None:
+    """The rest of a closed day: its daily figures, which read the engagement rows of the day
+    and the 29 before it (``roll_day_activity`` first)."""
+    await roomy(session)
+    await daily.roll_figures(session, day, midnight(day), midnight(day + timedelta(days=1)))
+
+
+async def roll_day(session: AsyncSession, day: date, now: datetime) -> bool:
+    """Everything of one UTC day, and the watermarks it extends. Returns True when the day was
+    complete."""
+    lo, hi = midnight(day), midnight(day + timedelta(days=1))
+    complete = await roll_day_activity(session, day, now)
+    quarters_to = min(hi, floor_quarter(now - GRACE))
+    if lo < quarters_to:
+        await advance(session, QUARTERS, lo, quarters_to)
+    if complete:
+        await roll_day_figures(session, day)
+        await advance(session, DAILY, lo, hi)
+    return complete
 
 
 async def roll_month(session: AsyncSession, month: date, now: datetime) -> bool:
