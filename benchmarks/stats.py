@@ -3,6 +3,7 @@
     uv run python -m benchmarks.stats                       # 1M and 10M activity events
     uv run python -m benchmarks.stats --sizes 1M,10M,100M   # the 100M run takes a while
     uv run python -m benchmarks.stats --sizes 1M --explain  # also print the statements' plans
+    uv run python -m benchmarks.stats --sizes 100M --keep DIR  # keep the database, measure it again later
 
 For each size: ``saaskit demo`` fills a fresh embedded database (users = events / 100, a year of
 days, rollups included, as ``serve`` would have them), an admin is created with ``saaskit users
@@ -130,11 +131,17 @@ def time_naive(owner_url: str, n: int) -> list[float]:
 def measure(size: int, args: argparse.Namespace, directory: Path) -> tuple[str, ...]:
     data_dir = directory / f"data-{size}"
     users = max(1_000, size // 100)
-    print(f"\n{size:,} activity events: saaskit demo --users {users:,} --days {args.days} ...", flush=True)
-    started = time.perf_counter()
-    saaskit(data_dir, "demo", "--users", str(users), "--days", str(args.days), "--activity-events", str(size))
-    print(f"  demo data in {time.perf_counter() - started:,.0f} s", flush=True)
-    saaskit(data_dir, "users", "create", ADMIN_EMAIL, "--password", ADMIN_PASSWORD, "--admin")
+    filled = data_dir / "benchmark-data-ready"  # written once the demo and the admin exist
+    if filled.exists():
+        print(f"\n{size:,} activity events: reusing the demo data in {data_dir}", flush=True)
+    else:
+        demo = ("demo", "--users", str(users), "--days", str(args.days), "--activity-events", str(size))
+        print(f"\n{size:,} activity events: saaskit {' '.join(demo)} ...", flush=True)
+        started = time.perf_counter()
+        saaskit(data_dir, *demo)
+        print(f"  demo data in {time.perf_counter() - started:,.0f} s", flush=True)
+        saaskit(data_dir, "users", "create", ADMIN_EMAIL, "--password", ADMIN_PASSWORD, "--admin")
+        filled.touch()
     with serve(1, data_dir) as (base, owner_url), httpx.Client(base_url=base, timeout=600) as http:
         login = http.post("/api/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
         login.raise_for_status()
@@ -204,6 +211,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300, help="measured requests per endpoint")
     parser.add_argument("--naive-runs", type=int, default=5)
     parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of the statements")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        help="keep each size's database under this folder (default: a temporary one, removed); "
+        "a later run with the same folder measures it again without regenerating",
+    )
     args = parser.parse_args()
     rows: list[tuple[str, ...]] = [
         (
@@ -216,7 +229,11 @@ def main() -> None:
         )
     ]
     with ExitStack() as stack:
-        directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="saaskit-bench-")))
+        if args.keep is not None:
+            directory = args.keep.resolve()
+            directory.mkdir(parents=True, exist_ok=True)
+        else:
+            directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="saaskit-bench-")))
         for size in (parse_size(s) for s in args.sizes.split(",")):
             rows.append(measure(size, args, directory))
     print(
