@@ -10,7 +10,6 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.insights.rollups import runner
-from saaskit.insights.windows import floor_quarter
 from saaskit.kit.db import SERVICE
 from saaskit.kit.state import Runtime
 
@@ -86,7 +85,7 @@ async def roll_range(
     await each_day(runtime, closed, runner.roll_day_figures, jobs, report(FIGURES_STEP))
     async with runtime.db.session(SERVICE) as session:
         lo = runner.midnight(first)
-        quarters_to = min(runner.midnight(last + timedelta(days=1)), floor_quarter(moment - runner.GRACE))
+        quarters_to = runner.quarters_end(runner.midnight(last + timedelta(days=1)), moment)
         if lo < quarters_to:
             await runner.advance(session, runner.QUARTERS, lo, quarters_to)
         if closed:

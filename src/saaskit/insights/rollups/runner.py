@@ -37,6 +37,12 @@ def midnight(day: date) -> datetime:
     return datetime.combine(day, time(), tzinfo=UTC)
 
 
+def quarters_end(hi: datetime, now: datetime) -> datetime:
+    """Where the buckets of a range ending at ``hi`` stop: at ``hi``, or at the last closed
+    quarter hour (a minute of grace for transactions still committing) if that is earlier."""
+    return min(hi, floor_quarter(now - GRACE))
+
+
 def month_start(day: date) -> date:
     return day.replace(day=1)
 
@@ -113,7 +119,7 @@ async def roll_day_activity(session: AsyncSession, day: date, now: datetime) -> 
     complete."""
     lo, hi = midnight(day), midnight(day + timedelta(days=1))
     await roomy(session)
-    quarters_to = min(hi, floor_quarter(now - GRACE))
+    quarters_to = quarters_end(hi, now)
     if lo < quarters_to:
         await activity.roll_quarters(session, lo, quarters_to)
     if hi > now - GRACE:
@@ -135,7 +141,7 @@ async def roll_day(session: AsyncSession, day: date, now: datetime) -> bool:
     complete."""
     lo, hi = midnight(day), midnight(day + timedelta(days=1))
     complete = await roll_day_activity(session, day, now)
-    quarters_to = min(hi, floor_quarter(now - GRACE))
+    quarters_to = quarters_end(hi, now)
     if lo < quarters_to:
         await advance(session, QUARTERS, lo, quarters_to)
     if complete:
