@@ -187,6 +187,21 @@ def migrate_downgrade(revision: Annotated[str, typer.Argument(help="Target, e.g.
         _print_current(env)
 
 
+@migrate_app.command("revision")
+def migrate_revision(
+    message: Annotated[str, typer.Argument(help="What the revision does, e.g. 'Add invoices.due_at'.")],
+) -> None:
+    """Write a new revision: what the models and the <domain>/sql files declare that the database
+    (at head) does not have yet. For developers; read and test the file before committing it."""
+    from saaskit.kit.migrations import revision
+
+    settings = get_settings()
+    _setup_logging(settings)
+    with Environment(settings) as env:
+        env.migrate()
+        console.print(f"wrote {revision(env.urls.owner, message)}")
+
+
 @migrate_app.command("current")
 def migrate_current() -> None:
     """Show the database's revision and the latest one."""

@@ -16,6 +16,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import Connection
 
+from saaskit.kit import sqlobjects  # noqa: F401  (registers its comparison with Alembic autogenerate)
 from saaskit.kit.db import sqlalchemy_url
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,22 @@ def upgrade(owner_url: str, revision: str = "head") -> None:
 
 def downgrade(owner_url: str, revision: str) -> None:
     command.downgrade(alembic_config(owner_url), revision)
+
+
+def next_revision_id() -> str:
+    """Revisions are numbered 0001, 0002, ...: the next number after the head's."""
+    head = head_revision()
+    return f"{int(head or 0) + 1:04d}"
+
+
+def revision(owner_url: str, message: str) -> str:
+    """Write a new revision comparing the models and the declared SQL objects (kit/sqlobjects.py)
+    with the database at ``owner_url``, which must be at head. Returns the new file's path."""
+    script = command.revision(
+        alembic_config(owner_url), message=message, autogenerate=True, rev_id=next_revision_id()
+    )
+    scripts = script if isinstance(script, list) else [script]
+    return ", ".join(str(s.path) for s in scripts if s is not None)
 
 
 def _quote_ident(name: str) -> str:
