@@ -53,6 +53,16 @@ def runtime_of(context: JobContext) -> Runtime:
     return runtime
 
 
+# The runtime of the worker running in this process, for what procrastinate calls without a job
+# context (retry strategies decide from the job alone).
+_worker_runtimes: list[Runtime] = []
+
+
+def worker_runtime() -> Runtime:
+    assert _worker_runtimes, "only a running worker decides retries"
+    return _worker_runtimes[-1]
+
+
 async def defer(session: AsyncSession, task: Any, *, queueing_lock: str | None = None, **kwargs: Any) -> int:
     """Enqueue ``task`` in the session's transaction; returns the job id."""
     connection = await session.connection()
@@ -73,15 +83,19 @@ async def run_worker(
     """Run a worker until cancelled; with ``wait=False``, until the queue is empty."""
     # One app: its tasks (and periodic schedule) point back to it, so the connector is swapped
     # in place for the worker's lifetime rather than copied into a second app.
-    with jobs.replace_connector(connector_for(app_url, max_size=concurrency + 1)) as bound:
-        async with bound.open_async():
-            await _supervise(
-                bound,
-                runtime,
-                concurrency=concurrency,
-                wait=wait,
-                restart_delay_seconds=restart_delay_seconds,
-            )
+    _worker_runtimes.append(runtime)
+    try:
+        with jobs.replace_connector(connector_for(app_url, max_size=concurrency + 1)) as bound:
+            async with bound.open_async():
+                await _supervise(
+                    bound,
+                    runtime,
+                    concurrency=concurrency,
+                    wait=wait,
+                    restart_delay_seconds=restart_delay_seconds,
+                )
+    finally:
+        _worker_runtimes.remove(runtime)
 
 
 async def _supervise(

@@ -249,3 +249,51 @@ async def test_sign_out_revokes_the_session(admin_client: AdminClient) -> None:
     answer = await admin_client.post("/admin/logout")
     assert answer.status_code == 303 and answer.headers["location"] == "/admin/login"
     assert (await http.get("/admin/users")).status_code == 303
+
+
+def _card(html: str, label: str) -> int:
+    match = re.search(r'<span class="value">([\d,]+)</span><span class="label">' + label + "</span>", html)
+    assert match, (label, html[:3000])
+    return int(match.group(1).replace(",", ""))
+
+
+def _state(html: str, state: str) -> int:
+    match = re.search(rf">{state}</span></td><td class=\"num\">([\d,]+)</td>", html)
+    assert match, (state, html[:5000])
+    return int(match.group(1).replace(",", ""))
+
+
+async def test_every_page_shows_a_figure_the_same_way(
+    admin_client: AdminClient, session: AsyncSession
+) -> None:
+    """The overview, the devices page and the billing page compute "active now" and the
+    subscription figures with one definition each, so they agree on the same data."""
+    users = [await signup(admin_client.http) for _ in range(4)]
+    for user, seen in zip(users, ("10 seconds", "4 minutes", "6 minutes", "2 days"), strict=True):
+        await sql(
+            session,
+            "INSERT INTO user_heartbeats (user_id, last_seen_at) VALUES (:u, now() - CAST(:ago AS interval))",
+            u=user.id,
+            ago=seen,
+        )
+    for user, status, ends in (
+        (users[0], "active", "30 days"),
+        (users[1], "active", "-1 hour"),  # entitled, past its end, not yet marked by the expiry job
+        (users[2], "cancelled", "-3 days"),
+        (users[3], "trialing", "5 days"),
+    ):
+        await sql(
+            session,
+            "INSERT INTO subscriptions (user_id, plan_name, tier, status, started_at, ends_at) "
+            "VALUES (:u, 'Pro', 'pro', :s, now() - interval '40 days', now() + CAST(:e AS interval))",
+            u=user.id,
+            s=status,
+            e=ends,
+        )
+    overview = (await admin_client.http.get("/admin/overview/now")).text
+    devices = (await admin_client.http.get("/admin/devices/presence")).text
+    billing = (await admin_client.http.get("/admin/billing")).text
+    assert _card(overview, "active now") == _card(devices, "users active now") == 2
+    assert _card(overview, "active subscriptions") == _state(billing, "active") == 1
+    assert _state(billing, "expired") == 1 and _state(billing, "cancelled") == 1
+    assert _card(overview, "expired subscriptions") == 2  # seed 002: the ended cancelled one too

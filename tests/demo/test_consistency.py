@@ -54,11 +54,19 @@ def test_every_foreign_key_holds(demo: BuiltDemo) -> None:
 
 def test_stats_counters_equal_a_recount(demo: BuiltDemo) -> None:
     state = "SELECT counter, dimension, value FROM stats_counters WHERE value <> 0 ORDER BY 1, 2"
-    users = "SELECT id, subscription_live_until, has_expired_subscription FROM users ORDER BY id"
+    days = "SELECT counter, dimension, day, value FROM stats_day_counters WHERE value <> 0 ORDER BY 1, 2, 3"
+    users = (
+        "SELECT id, subscription_live_until, has_expired_subscription, subscription_first_end FROM users "
+        "ORDER BY id"
+    )
     with psycopg.connect(libpq_url(demo.db.owner_url)) as conn:
-        kept = conn.execute(state).fetchall(), conn.execute(users).fetchall()
+        kept = conn.execute(state).fetchall(), conn.execute(users).fetchall(), conn.execute(days).fetchall()
         conn.execute("SELECT app_rebuild_stats_counters()")
-        recounted = conn.execute(state).fetchall(), conn.execute(users).fetchall()
+        recounted = (
+            conn.execute(state).fetchall(),
+            conn.execute(users).fetchall(),
+            conn.execute(days).fetchall(),
+        )
         conn.rollback()
     assert kept == recounted
     assert {c: v for c, _, v in kept[0]}["users"] == one(demo, "SELECT count(*) FROM users")

@@ -1,6 +1,9 @@
 """Seed 002's statistics computed the naive way, straight from the raw tables, as the tests'
-independent reference: no counters, no rollups, no derived user columns. Time zones through
-PostgreSQL's own ``AT TIME ZONE``; the definitions as docs/statistics.md states them."""
+independent reference: no counters, no rollups, no derived user columns, no saaskit SQL
+function. The sixteen seed keys are seed 002's own SQL, written out literally (its "accounts" are
+saaskit's users that are not soft-deleted; its 5-minute window is the default presence window);
+percentages are PostgreSQL's round(x * 100.0 / total, 1). The partition keys follow
+docs/statistics.md. Time zones through PostgreSQL's own ``AT TIME ZONE``."""
 
 from __future__ import annotations
 
@@ -38,34 +41,65 @@ async def expected_stats(
     )
     params: dict[str, Any] = {"now": now, "tz": tz, "org": org}
     total = await _value(session, f"SELECT count(*) FROM ({users_in_scope}) u", **params)
+    # Seed 002: "count distinct user_id from user_heartbeats where last_seen_at > now() - 5 minutes"
+    # (in an organization, its members').
     active_now = await _value(
         session,
-        f"SELECT count(*) FROM ({users_in_scope}) u JOIN user_heartbeats h ON h.user_id = u.id "
+        "SELECT count(DISTINCT user_id) FROM user_heartbeats WHERE last_seen_at > :now - interval '5 minutes'"
+        if org is None
+        else f"SELECT count(*) FROM ({users_in_scope}) u JOIN user_heartbeats h ON h.user_id = u.id "
         "WHERE h.last_seen_at > :now - interval '5 minutes'",
         **params,
     )
+    # Seed 002: "count users whose subscription is expired (status = 'expired' or ends_at < now())".
+    seed_expired = (
+        "EXISTS (SELECT 1 FROM subscriptions s WHERE s.user_id = u.id "
+        "AND (s.status = 'expired' OR s.ends_at < :now))"
+    )
+    present = (
+        "EXISTS (SELECT 1 FROM user_heartbeats h WHERE h.user_id = u.id "
+        "AND h.last_seen_at > :now - interval '5 minutes')"
+    )
     expired = await _value(
+        session, f"SELECT count(*) FROM ({users_in_scope}) u WHERE {seed_expired}", **params
+    )
+    # Seed 002: "users not in activeUsersNow and not expired".
+    inactive = await _value(
+        session,
+        f"SELECT count(*) FROM ({users_in_scope}) u WHERE NOT {present} AND NOT {seed_expired}",
+        **params,
+    )
+    # The partition (docs/statistics.md): lapsed = not active now, no live subscription of one's
+    # own, an ended one.
+    lapsed = await _value(
         session,
         f"""SELECT count(*) FROM ({users_in_scope}) u
-        WHERE NOT EXISTS (SELECT 1 FROM user_heartbeats h WHERE h.user_id = u.id
-                          AND h.last_seen_at > :now - interval '5 minutes')
+        WHERE NOT {present}
           AND NOT EXISTS (SELECT 1 FROM subscriptions s WHERE s.user_id = u.id AND s.status IN {LIVE}
                           AND (s.ends_at IS NULL OR s.ends_at > :now))
           AND EXISTS (SELECT 1 FROM subscriptions s WHERE s.user_id = u.id
                       AND (s.status = 'expired' OR (s.status IN {LIVE} AND s.ends_at <= :now)))""",
         **params,
     )
+    present_users = await _value(
+        session, f"SELECT count(*) FROM ({users_in_scope}) u WHERE {present}", **params
+    )
     subs_scope = "TRUE" if org is None else "organization_id = :org"
     active_subs = await _rows(
         session,
         f"SELECT plan_name, count(*) FROM subscriptions WHERE {subs_scope} AND status = 'active' "
-        "AND (ends_at IS NULL OR ends_at > :now) GROUP BY plan_name",
+        "AND ends_at > :now GROUP BY plan_name",
         **params,
     )
     expired_subs = await _value(
         session,
-        f"SELECT count(*) FROM subscriptions WHERE {subs_scope} AND (status = 'expired' "
-        f"OR (status IN {LIVE} AND ends_at <= :now))",
+        f"SELECT count(*) FROM subscriptions WHERE {subs_scope} AND (status = 'expired' OR ends_at <= :now)",
+        **params,
+    )
+    states = await _rows(
+        session,
+        f"SELECT CASE WHEN status IN {LIVE} AND ends_at <= :now THEN 'expired' ELSE status END, count(*) "
+        f"FROM subscriptions WHERE {subs_scope} GROUP BY 1 ORDER BY 1",
         **params,
     )
     cancelled_subs = await _value(
@@ -117,16 +151,16 @@ async def expected_stats(
         GROUP BY m ORDER BY m""",
         **params,
     )
-    inactive = total - active_now - expired
     plans = sorted(((p, int(n)) for p, n in active_subs), key=lambda item: (-item[1], item[0]))
-    plan_shares = one_decimal_shares([n for _, n in plans])
-    user_shares = one_decimal_shares([active_now, expired, inactive])
+    active_total = sum(n for _, n in plans)
+    idle = total - present_users - lapsed
+    partition_shares = one_decimal_shares([present_users, lapsed, idle])
     return {
         "totalUsers": total,
         "activeUsersNow": active_now,
         "expiredUsers": expired,
         "inactiveUsers": inactive,
-        "activeSubscriptions": sum(n for _, n in plans),
+        "activeSubscriptions": active_total,
         "expiredSubscriptions": expired_subs,
         "cancelledSubscriptions": cancelled_subs,
         "totalVisitors": total_visitors,
@@ -142,11 +176,26 @@ async def expected_stats(
         ],
         "planDistribution": [{"plan": p, "count": n} for p, n in plans],
         "plansPercentage": [
-            {"plan": p, "percentage": s} for (p, _), s in zip(plans, plan_shares, strict=True)
+            {"plan": p, "percentage": await _percent(session, n, active_total)} for p, n in plans
         ],
         "usersStatusPercentage": {
-            "active": user_shares[0],
-            "expired": user_shares[1],
-            "inactive": user_shares[2],
+            "active": await _percent(session, active_now, total),
+            "expired": await _percent(session, expired, total),
+            "inactive": await _percent(session, inactive, total),
         },
+        "usersPartition": {"active": present_users, "lapsed": lapsed, "idle": idle},
+        "usersPartitionPercentage": {
+            "active": partition_shares[0],
+            "lapsed": partition_shares[1],
+            "idle": partition_shares[2],
+        },
+        "subscriptionsByState": {state: int(n) for state, n in states},
     }
+
+
+async def _percent(session: AsyncSession, part: int, whole: int) -> float:
+    """Seed 002's percentage, as PostgreSQL rounds it (0.0 when there is nothing to count)."""
+    if whole == 0:
+        return 0.0
+    sql = "SELECT round(CAST(:part AS numeric) * 100.0 / :whole, 1)"
+    return float((await session.execute(text(sql), {"part": part, "whole": whole})).scalar_one())

@@ -16,13 +16,15 @@ from saaskit.kit.db import SERVICE, set_context
 from saaskit.kit.state import Runtime
 
 STATE = "SELECT counter, dimension, value FROM stats_counters WHERE value <> 0 ORDER BY 1, 2"
-USER_STATE = "SELECT id, subscription_live_until, has_expired_subscription FROM users ORDER BY id"
+DAY_STATE = "SELECT counter, dimension, day, value FROM stats_day_counters WHERE value <> 0 ORDER BY 1, 2, 3"
+USER_STATE = "SELECT id, subscription_live_until, has_expired_subscription, subscription_first_end FROM users ORDER BY id"
 
 
-async def snapshot(session: AsyncSession) -> tuple[list[Any], list[Any]]:
+async def snapshot(session: AsyncSession) -> tuple[list[Any], list[Any], list[Any]]:
     counters = list((await session.execute(text(STATE))).all())
+    day_counters = list((await session.execute(text(DAY_STATE))).all())
     users = list((await session.execute(text(USER_STATE))).all())
-    return counters, users
+    return counters, day_counters, users
 
 
 async def assert_counters_true(session: AsyncSession) -> None:
@@ -115,6 +117,13 @@ async def test_counters_follow_every_kind_of_change(session: AsyncSession) -> No
     assert (
         counters[("users", "")] > 0 and counters[("lapsed_users", "")] > 0 and counters[("visitors", "")] > 0
     )
+    assert counters[("users_with_expired_subscription", "")] > 0
+    day_counters = {c for c, *_ in (await session.execute(text(DAY_STATE))).all()}
+    assert {
+        "users_first_end",
+        "subscriptions_ending:active",
+        "subscriptions_ending:cancelled",
+    } <= day_counters
 
 
 async def test_concurrent_changes_of_one_user_keep_the_counters_true(fresh_runtime: Runtime) -> None:

@@ -51,6 +51,11 @@ class User(Base):
             "subscription_live_until",
             postgresql_where=text("deleted_at IS NULL AND subscription_live_until IS NOT NULL"),
         ),
+        Index(
+            "idx_users_subscription_first_end",
+            "subscription_first_end",
+            postgresql_where=text("deleted_at IS NULL AND NOT has_expired_subscription"),
+        ),
         {"comment": "One row per account: identity, sign-in lifecycle, presence, billing and privacy."},
     )
 
@@ -216,6 +221,12 @@ class User(Base):
         server_default=text("false"),
         comment="The user has a subscription of their own with status expired. Kept by a trigger on "
         "subscriptions, never written by the application.",
+    )
+    subscription_first_end: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True),
+        comment="Earliest end among the user's own subscriptions whose status is not expired; null "
+        "when none has an end. Once it has passed, seed 002 counts the user as expired. Kept by a "
+        "trigger on subscriptions, never written by the application.",
     )
     deleted_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), comment="Soft deletion time (UTC); deleted accounts cannot sign in."

@@ -18,12 +18,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.billing import tiers, usage
+from saaskit.billing.models.subscriptions import OPEN_STATUSES
 from saaskit.billing.owners import Owner
 
 EXPIRE = text(
     """
     UPDATE subscriptions SET status = 'expired', ended_at = coalesce(ended_at, ends_at), updated_at = now()
-    WHERE status IN ('trialing', 'active', 'past_due', 'incomplete') AND ends_at IS NOT NULL
+    WHERE status = ANY(CAST(:open_statuses AS text[])) AND ends_at IS NOT NULL
       AND ends_at < :now - CASE
         WHEN stripe_subscription_id IS NOT NULL AND NOT cancel_at_period_end AND status <> 'trialing'
         THEN interval '1 day' ELSE interval '0' END
@@ -33,7 +34,9 @@ EXPIRE = text(
 
 
 async def expire_subscriptions(session: AsyncSession, now: datetime | None = None) -> dict[str, int]:
-    rows = (await session.execute(EXPIRE, {"now": now or datetime.now(UTC)})).all()
+    rows = (
+        await session.execute(EXPIRE, {"now": now or datetime.now(UTC), "open_statuses": list(OPEN_STATUSES)})
+    ).all()
     owners: set[tuple[uuid.UUID | None, uuid.UUID | None]] = {(r.user_id, r.organization_id) for r in rows}
     for user_id, organization_id in owners:
         await tiers.refresh(session, Owner(user_id=user_id, organization_id=organization_id))

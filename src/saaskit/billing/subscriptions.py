@@ -17,14 +17,12 @@ from saaskit.audit import service as audit
 from saaskit.audit.service import Actor
 from saaskit.billing import coupons, invoices, owners, sync, tiers
 from saaskit.billing.models import PaymentMethod, Subscription, SubscriptionPlan
-from saaskit.billing.models.subscriptions import ENTITLED_STATUSES
+from saaskit.billing.models.subscriptions import OPEN_STATUSES
 from saaskit.billing.owners import Owner
 from saaskit.billing.stripe_client import gateway
 from saaskit.kit.errors import Conflict, NotFound, PaymentRequired
 from saaskit.kit.pagination import keyset_page
 from saaskit.kit.state import Runtime
-
-LIVE_STATUSES = (*ENTITLED_STATUSES, "incomplete")
 
 
 async def _plan(session: AsyncSession, plan_id: uuid.UUID) -> SubscriptionPlan:
@@ -81,7 +79,7 @@ async def subscribe(
     plan = await _plan(session, plan_id)
     live = await session.scalar(
         select(Subscription.id)
-        .where(owner.matches(Subscription), Subscription.status.in_(LIVE_STATUSES))
+        .where(owner.matches(Subscription), Subscription.status.in_(OPEN_STATUSES))
         .limit(1)
     )
     if live is not None:

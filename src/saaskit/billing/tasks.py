@@ -15,8 +15,7 @@ from saaskit.accounts.models import User
 from saaskit.billing import credits, maintenance, webhooks
 from saaskit.billing.models import PaymentTransaction
 from saaskit.billing.stripe_client import gateway
-from saaskit.config import get_settings
-from saaskit.jobs import jobs, runtime_of
+from saaskit.jobs import jobs, runtime_of, worker_runtime
 from saaskit.kit.db import SERVICE
 from saaskit.kit.state import Runtime
 
@@ -25,10 +24,11 @@ logger = logging.getLogger(__name__)
 
 class ExponentialRetry(BaseRetryStrategy):
     """Retry after base, 4 x base, 16 x base ... seconds, up to the configured attempts
-    (``SAASKIT_STRIPE_WEBHOOK_RETRY_BASE_SECONDS`` / ``_MAX_ATTEMPTS``, read when deciding)."""
+    (``SAASKIT_STRIPE_WEBHOOK_RETRY_BASE_SECONDS`` / ``_MAX_ATTEMPTS``, the worker's runtime
+    settings, read when deciding)."""
 
     def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
-        settings = get_settings().stripe
+        settings = worker_runtime().settings.stripe
         if job.attempts + 1 >= settings.webhook_max_attempts:
             return None
         return RetryDecision(retry_in={"seconds": settings.webhook_retry_base_seconds * 4**job.attempts})
@@ -43,7 +43,7 @@ async def process_webhook_event(context: JobContext, event_id: str) -> str:
 @jobs.task(name="billing.charge_topup", queue="billing", pass_context=True, retry=ExponentialRetry())
 async def charge_topup(context: JobContext, transaction_id: str) -> str:
     runtime = runtime_of(context)
-    last = context.job.attempts + 1 >= get_settings().stripe.webhook_max_attempts
+    last = context.job.attempts + 1 >= runtime.settings.stripe.webhook_max_attempts
     return await charge_topup_now(runtime, uuid.UUID(transaction_id), last_attempt=last)
 
 

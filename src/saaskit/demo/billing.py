@@ -14,12 +14,12 @@ import random
 import uuid
 from dataclasses import dataclass, field
 
+from saaskit.billing.models.subscriptions import ENTITLED_STATUSES
 from saaskit.demo.config import DAY_US, MINUTE_US, DemoConfig, from_us, to_us
 from saaskit.demo.people import People
 from saaskit.demo.rand import new_uuid, rng_for, token
 from saaskit.demo.tenancy import Tenancy
 
-ENTITLED = ("trialing", "active", "past_due")
 DUNNING_US = 21 * DAY_US  # Stripe retries a failed renewal for three weeks, then cancels
 
 
@@ -267,7 +267,7 @@ def build_billing(config: DemoConfig, people: People, tenancy: Tenancy, plans: l
     # The tier of a user: their newest subscription in an entitled status (billing.tiers).
     user_tier: dict[int, Subscription] = {}
     for sub in subs:
-        if sub.user >= 0 and sub.status in ENTITLED:
+        if sub.user >= 0 and sub.status in ENTITLED_STATUSES:
             best = user_tier.get(sub.user)
             if best is None or (sub.started, sub.number) > (best.started, best.number):
                 user_tier[sub.user] = sub

@@ -53,7 +53,7 @@ STATEMENTS = (
     """,
     """
     UPDATE dashboards SET needs_update = true
-    WHERE app_version_below(current_version, app_required_version('app.minimum_version', device_type))
+    WHERE app_below_minimum(current_version, device_type)
     """,
     """
     UPDATE organizations o SET stripe_customer_id = s.stripe_customer_id
@@ -65,7 +65,7 @@ STATEMENTS = (
     UPDATE organizations o SET subscription_id = s.id
     FROM (SELECT DISTINCT ON (organization_id) organization_id, id FROM subscriptions
           WHERE organization_id IS NOT NULL
-          ORDER BY organization_id, status IN ('trialing', 'active', 'past_due') DESC, started_at DESC,
+          ORDER BY organization_id, app_is_entitled(status) DESC, started_at DESC,
                    created_at DESC) s
     WHERE o.id = s.organization_id
     """,

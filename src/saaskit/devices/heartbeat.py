@@ -1,11 +1,13 @@
 """``POST /api/heartbeat``: the hottest path in saaskit, ONE round trip to PostgreSQL.
 
-The work is two SQL functions (migration 0004), called once in an autocommit transaction:
+The work is two SQL functions (devices/sql/heartbeat.sql), called once in an autocommit
+transaction:
 
 - ``app_heartbeat(token_hash, ...)`` authenticates the bearer token through ``app_authenticate``
   (the same live-session check as every request), sets the RLS context to that user, and calls
-- ``app_heartbeat_write(user_id, ...)``: every write of the heartbeat in ONE statement of
-  data-modifying CTEs:
+- ``app_heartbeat_write(user_id, ...)``: every write of the heartbeat: a usage session started
+  when the device has none open (``app_start_usage_session``, the same function as
+  ``POST /api/sessions/start``), then ONE statement of data-modifying CTEs for the rest:
 
   - ``user_heartbeats``: upsert of the user's row (seed 002, "active users now");
   - ``dashboards``: ``last_heartbeat_at``, ``is_online``, ``current_version``, ``needs_update``,
@@ -25,7 +27,9 @@ of the usual shape but ~13,000/s for the one call, and the target is 0.3 x the l
 commits once before the answer is sent, and RLS still applies (both functions run as the
 application role).
 
-Concurrency (READ COMMITTED): nothing is read first and written later. An UPDATE that finds its
+Concurrency (READ COMMITTED): nothing is read first and written later, except whether the device
+has an open usage session; two heartbeats that both find none both try to start one, and the
+partial unique index lets one insert win (``ON CONFLICT DO NOTHING``). An UPDATE that finds its
 row changed by a transaction that committed meanwhile re-evaluates its SET expressions on the
 newest row version, but ``now()`` stays the start of *this* transaction, which may be earlier
 than the ``last_heartbeat_at`` just committed. So the gap is clamped with ``GREATEST(0, ...)``

@@ -45,7 +45,7 @@ class Dashboard(Base):
             "comment": "One dashboard instance (a device running the app) of a user: configuration, "
             "presence, version, uptime and crashes (RLS: the user's own).",
             # Every heartbeat updates the row: free room on each page keeps those updates HOT
-            # (no index writes). Migration 0004 does the same for users and user_sessions.
+            # (no index writes). Revision 0007 does the same for users and user_sessions.
             "postgresql_with": {"fillfactor": "90"},
         },
     )

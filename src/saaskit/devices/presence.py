@@ -1,15 +1,23 @@
-"""Who is here right now: one indexed query each, for the statistics (issue: admin stats).
+"""Who is here right now: the one definition of every "now" and "today" figure.
 
-Each function is one statement on one index (plans in docs/presence.md, checked by
+The admin overview (``insights.stats``), the devices page and ``GET /api/admin/presence`` all
+count with the statements below, so they show the same numbers for the same data (tested in
+tests/admin/test_http.py). "Present" is the SQL function ``app_is_present`` (devices/sql/
+presence.sql): seen within the presence window, ``SAASKIT_PRESENCE_OFFLINE_AFTER_SECONDS``
+(300 s by default, seed 002's "last 5 minutes"), the window the presence job also uses to mark
+devices offline and users inactive.
+
+Each statement is one indexed query (plans in docs/presence.md, checked by
 tests/devices/test_presence.py):
 
 - active users now: ``user_heartbeats`` by ``idx_user_heartbeats_last_seen_at`` (seed 002);
 - online dashboards now: ``dashboards`` by ``idx_dashboards_is_online``, re-checked against
   ``last_heartbeat_at`` so a device that went silent since the last job run no longer counts;
-- visitors now / today, and in total: ``visitor_sessions`` by ``idx_visitor_sessions_last_seen_at``
-  ("today" is the UTC day, seed 002's query).
+- visitors now / since a day's start: ``visitor_sessions`` by ``idx_visitor_sessions_last_seen_at``
+  ("today" is the UTC day, seed 002's query, unless a caller gives another zone's midnight);
+- visitors in total: the ``visitors`` counter that triggers keep (``stats_counters``).
 
-"Now" is the presence window, ``SAASKIT_PRESENCE_OFFLINE_AFTER_SECONDS`` (5 minutes by default).
+The statements take the moment as SQL (``now()`` here; the statistics pass their fixed clock).
 The user-owned tables have RLS: call these with the service context (jobs, admins).
 """
 
@@ -20,24 +28,42 @@ from dataclasses import asdict, dataclass
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-ACTIVE_USERS_NOW = text(
-    "SELECT count(*) FROM user_heartbeats "
-    "WHERE last_seen_at > now() - make_interval(secs => CAST(:window_seconds AS double precision))"
-)
-ONLINE_DASHBOARDS_NOW = text(
-    "SELECT count(*) FROM dashboards WHERE is_online "
-    "AND last_heartbeat_at > now() - make_interval(secs => CAST(:window_seconds AS double precision)) "
-    "AND deleted_at IS NULL"
-)
-VISITORS_NOW = text(
-    "SELECT count(*) FROM visitor_sessions "
-    "WHERE last_seen_at > now() - make_interval(secs => CAST(:window_seconds AS double precision))"
-)
-VISITORS_TODAY = text(
-    "SELECT count(*) FROM visitor_sessions "
-    "WHERE last_seen_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
-)
-TOTAL_VISITORS = text("SELECT count(*) FROM visitor_sessions")
+NOW = "now()"
+WINDOW = "CAST(:window_seconds AS double precision)"
+UTC_MIDNIGHT = "date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+
+
+def present(column: str, at: str = NOW) -> str:
+    """The condition "``column`` was seen within the presence window before ``at``"."""
+    return f"app_is_present({column}, {at}, {WINDOW})"
+
+
+def active_users_now_sql(at: str = NOW) -> str:
+    return f"SELECT count(*) FROM user_heartbeats WHERE {present('last_seen_at', at)}"
+
+
+def online_dashboards_now_sql(at: str = NOW) -> str:
+    return (
+        f"SELECT count(*) FROM dashboards WHERE is_online AND {present('last_heartbeat_at', at)} "
+        "AND deleted_at IS NULL"
+    )
+
+
+def visitors_now_sql(at: str = NOW) -> str:
+    return f"SELECT count(*) FROM visitor_sessions WHERE {present('last_seen_at', at)}"
+
+
+def visitors_since_sql(day_start: str = UTC_MIDNIGHT) -> str:
+    return f"SELECT count(*) FROM visitor_sessions WHERE last_seen_at >= {day_start}"
+
+
+TOTAL_VISITORS_SQL = "SELECT coalesce(sum(value), 0) FROM stats_counters WHERE counter = 'visitors'"
+
+ACTIVE_USERS_NOW = text(active_users_now_sql())
+ONLINE_DASHBOARDS_NOW = text(online_dashboards_now_sql())
+VISITORS_NOW = text(visitors_now_sql())
+VISITORS_TODAY = text(visitors_since_sql())
+TOTAL_VISITORS = text(TOTAL_VISITORS_SQL)
 
 QUERIES = {
     "active_users_now": ACTIVE_USERS_NOW,

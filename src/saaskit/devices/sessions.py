@@ -17,7 +17,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.kit.errors import NotFound
-from saaskit.tracking.records import record_activity
 
 USAGE_COLUMNS = (
     "id, dashboard_id, started_at, ended_at, duration_minutes, widgets_interacted, settings_changed, "
@@ -67,21 +66,13 @@ WHERE dashboard_id = :dashboard_id AND session_type = 'usage' AND ended_at IS NU
 """
 )
 
+# The same start as a heartbeat's (devices/sql/sessions.sql): NULL when one is already open.
 START_SQL = text(
-    f"""
-WITH started AS (
-    INSERT INTO user_sessions (user_id, dashboard_id, session_type, started_at, ip_address_hash, user_agent,
-                               country_code, auth_method)
-    SELECT CAST(:user_id AS uuid), CAST(:dashboard_id AS uuid), 'usage', now(), :ip_hash, :user_agent,
-           :country_code, a.auth_method
-    FROM (SELECT 1) AS one LEFT JOIN user_sessions a ON a.id = CAST(:auth_session_id AS uuid)
-    ON CONFLICT (dashboard_id) WHERE session_type = 'usage' AND ended_at IS NULL DO NOTHING
-    RETURNING {USAGE_COLUMNS}
-), counted AS (
-    UPDATE dashboards SET total_sessions = total_sessions + 1
-    WHERE id = CAST(:dashboard_id AS uuid) AND EXISTS (SELECT 1 FROM started)
-)
-SELECT * FROM started
+    """
+SELECT app_start_usage_session(CAST(:user_id AS uuid), CAST(:dashboard_id AS uuid), :ip_hash, :user_agent,
+                               :country_code, (SELECT auth_method FROM user_sessions
+                                               WHERE id = CAST(:auth_session_id AS uuid)),
+                               NULL, NULL) AS id
 """
 )
 
@@ -135,11 +126,11 @@ async def start(
         "user_agent": user_agent,
         "country_code": country_code,
     }
-    row = (await session.execute(START_SQL, params)).mappings().one_or_none()
-    if row is None:  # a concurrent start (or heartbeat) of the same device won: that one is open
+    started = (await session.execute(START_SQL, params)).scalar_one()
+    if started is None:  # a concurrent start (or heartbeat) of the same device won: that one is open
         row = (await session.execute(OPEN_SQL, {"dashboard_id": dashboard_id})).mappings().one()
     else:
-        await record_activity(session, user_id=user_id, event_type="app_open")
+        row = (await session.execute(GET_SQL, {"session_id": started})).mappings().one()
     return dict(row)
 
 

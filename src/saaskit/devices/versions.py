@@ -37,23 +37,20 @@ SELECT app_required_version('app.latest_version', CAST(:device_type AS text)) AS
 )
 
 # A signed-in check also reports the version: the user's and, for a token bound to a dashboard,
-# the device's (clearing or setting needs_update / clearing needs_reload like a heartbeat does).
+# the device's, by the same rules as the heartbeat (devices/sql/versions.sql), except that the
+# device's flag is always re-evaluated (no previous version passed).
 CHECK_SIGNED_IN_SQL = text(
     """
 WITH device AS (
     UPDATE dashboards SET current_version = CAST(:current AS text),
-        needs_update = app_version_below(CAST(:current AS text),
-                                         app_required_version('app.minimum_version', device_type))
+        needs_update = app_needs_update(needs_update, NULL, CAST(:current AS text), device_type)
     WHERE id = CAST(:dashboard_id AS uuid) AND deleted_at IS NULL
     RETURNING device_type
 ), kind AS (
     SELECT coalesce(CAST(:device_type AS text), (SELECT device_type FROM device)) AS device_type
 ), account AS (
     UPDATE users SET last_version_check = now(), current_app_version = CAST(:current AS text),
-        needs_reload = CASE WHEN needs_reload
-            THEN app_version_below(CAST(:current AS text),
-                                   app_required_version('app.latest_version', (SELECT device_type FROM kind)))
-            ELSE false END
+        needs_reload = app_needs_reload(needs_reload, CAST(:current AS text), (SELECT device_type FROM kind))
     WHERE id = CAST(:user_id AS uuid)
     RETURNING needs_reload
 )
@@ -75,8 +72,7 @@ WITH changed AS (
     UPDATE dashboards SET needs_update = NOT needs_update
     WHERE deleted_at IS NULL
       AND (CAST(:device_type AS text) IS NULL OR device_type = CAST(:device_type AS text))
-      AND needs_update <> app_version_below(current_version,
-                                            app_required_version('app.minimum_version', device_type))
+      AND needs_update <> app_below_minimum(current_version, device_type)
     RETURNING needs_update
 )
 SELECT count(*) FILTER (WHERE needs_update) AS flagged, count(*) FILTER (WHERE NOT needs_update) AS cleared

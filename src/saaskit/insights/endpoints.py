@@ -10,7 +10,8 @@ from fastapi import APIRouter, Query
 from saaskit.insights import daily, kpis, retention, stats
 from saaskit.insights.access import ScopeDep, TimeZone
 from saaskit.insights.funnels.endpoints import router as funnels_router
-from saaskit.kit.deps import DbSession
+from saaskit.insights.stats_schemas import Stats
+from saaskit.kit.deps import DbSession, RuntimeDep
 from saaskit.kit.errors import Unprocessable
 
 MAX_DAYS = 400
@@ -24,8 +25,15 @@ router = APIRouter(prefix="/api/insights", tags=["insights"])
     summary="The admin dashboard's statistics (seed 002), for the platform or one organization",
     responses={403: {"description": "Not a platform admin (or no analytics:read in the organization)"}},
 )
-async def admin_stats(scope: ScopeDep, tz: TimeZone, session: DbSession) -> dict[str, Any]:
-    return await stats.compute(session, scope_id=scope.scope_id, organization_id=scope.organization_id, tz=tz)
+async def admin_stats(scope: ScopeDep, tz: TimeZone, session: DbSession, runtime: RuntimeDep) -> Stats:
+    figures = await stats.compute(
+        session,
+        scope_id=scope.scope_id,
+        organization_id=scope.organization_id,
+        tz=tz,
+        window_seconds=runtime.settings.presence.offline_after_seconds,
+    )
+    return Stats.model_validate(figures)
 
 
 @router.get("/kpis", summary="DAU, WAU, MAU, stickiness, MRR, ARPU, trial conversion, churn, LTV")

@@ -79,13 +79,43 @@ class StatsCounter(Base):
     counter: Mapped[str] = mapped_column(
         Text,
         primary_key=True,
-        comment="What is counted: users, lapsed_users, visitors, or subscriptions:<status>.",
+        comment="What is counted: users, lapsed_users, users_with_expired_subscription, visitors, or "
+        "subscriptions:<status>.",
     )
     dimension: Mapped[str] = mapped_column(
         Text,
         primary_key=True,
         server_default="",
         comment="Sub-key: the plan name for subscription counters, empty otherwise.",
+    )
+    value: Mapped[int] = _big_count("The running total.")
+
+
+class StatsDayCounter(Base):
+    __tablename__ = "stats_day_counters"
+    __table_args__ = (
+        {
+            "comment": "Running totals of rows by the UTC day on which they end, kept by triggers, for "
+            "the figures that change with the clock alone (seed 002's expired users and subscriptions, "
+            "active subscriptions): how many ended before today is a sum of these rows, today's part "
+            "an indexed range."
+        },
+    )
+
+    counter: Mapped[str] = mapped_column(
+        Text,
+        primary_key=True,
+        comment="What is counted: subscriptions_ending:<status> (subscriptions not expired, by the day "
+        "ends_at falls on) or users_first_end (users by the day of subscription_first_end).",
+    )
+    dimension: Mapped[str] = mapped_column(
+        Text,
+        primary_key=True,
+        server_default="",
+        comment="Sub-key: the plan name for subscription counters, empty otherwise.",
+    )
+    day: Mapped[date] = mapped_column(
+        Date, primary_key=True, comment="The UTC day on which the counted rows end."
     )
     value: Mapped[int] = _big_count("The running total.")
 

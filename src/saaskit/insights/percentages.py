@@ -1,6 +1,16 @@
-"""Percentages with one decimal that add up to exactly 100.0."""
+"""Percentages with one decimal: each on its own (seed 002's), or shares that add up to 100.0."""
 
 from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+
+def percentage(part: int, whole: int) -> float:
+    """``part / whole * 100`` with one decimal, halves rounded away from zero as PostgreSQL's
+    ``round(numeric, 1)`` does (0.0 when ``whole`` is 0). Exact: integers in, one rounding."""
+    if whole == 0:
+        return 0.0
+    return float((Decimal(part * 100) / Decimal(whole)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 
 def one_decimal_shares(counts: list[int]) -> list[float]:

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from alembic.autogenerate import comparators, renderers
 from alembic.autogenerate.api import AutogenContext
@@ -277,6 +278,9 @@ def compare(conn: Connection) -> Drift:
     before = catalog(conn)
     savepoint = conn.begin_nested()
     try:
+        # Bodies are not checked here: a function may use a table or column that the revision
+        # being written adds before it runs these statements (where bodies are checked).
+        conn.exec_driver_sql("SET LOCAL check_function_bodies = off")
         apply(conn)
         after = catalog(conn)
     finally:
@@ -295,7 +299,15 @@ def upgrade_statements(drift: Drift) -> list[str]:
     """Bring a database to the declarations: the files holding a changed or missing object,
     then drops of what is declared nowhere."""
     touched = set(drift.changed) | set(drift.missing)
-    statements = [f"-- {f.label}\n{f.sql.strip()}" for f in declared() if touched & set(f.keys)]
+    statements = [
+        "\n".join(
+            [f"-- {f.label}"]
+            + [f'DROP MATERIALIZED VIEW IF EXISTS "{name}";' for name in f.materialized_views]
+            + [f.sql.strip()]
+        )
+        for f in declared()
+        if touched & set(f.keys)
+    ]
     statements += [drift.before[k].drop_sql for k in reversed(drift.undeclared)]
     return statements
 
@@ -358,3 +370,14 @@ def _render_sql_objects(autogen_context: AutogenContext, op: SqlObjectsOp) -> st
     lines = [f"# {key}" for key in op.keys]
     lines += [f"op.execute({_python_literal(statement)})" for statement in op.statements]
     return "\n".join(lines)
+
+
+def order_directives(context: object, revision: object, directives: list[Any]) -> None:
+    """Alembic's ``process_revision_directives``: functions and views run after the revision's
+    table changes on the way up (a function may use a new table or column) and before them on
+    the way down (the previous definitions come back while what they read still exists)."""
+    for script in directives:
+        ups: list[MigrateOperation] = script.upgrade_ops.ops
+        downs: list[MigrateOperation] = script.downgrade_ops.ops
+        ups.sort(key=lambda op: isinstance(op, SqlObjectsOp))
+        downs.sort(key=lambda op: not isinstance(op, SqlObjectsOp))

@@ -8,6 +8,7 @@ from sqlalchemy.engine import Connection
 
 from saaskit.kit.db import sqlalchemy_url
 from saaskit.kit.migrations import include_object
+from saaskit.kit.sqlobjects import order_directives
 from saaskit.models import Base
 
 config = context.config
@@ -34,6 +35,7 @@ def _run(connection: Connection) -> None:
         include_object=include_object,
         compare_type=True,
         compare_server_default=True,
+        process_revision_directives=order_directives,
         transaction_per_migration=True,
     )
     with context.begin_transaction():

@@ -12,7 +12,7 @@ from saaskit.admin.pages.common import PAGE_SIZE, Cursor, choice, page_or_fragme
 from saaskit.admin.queries import billing as queries
 from saaskit.admin.security import AdminDep
 from saaskit.admin.web import redirect, render
-from saaskit.kit.deps import DbSession
+from saaskit.kit.deps import DbSession, RuntimeDep
 
 router = APIRouter(prefix="/admin/billing", include_in_schema=False)
 
@@ -22,6 +22,7 @@ async def billing_page(
     request: Request,
     admin: AdminDep,
     session: DbSession,
+    runtime: RuntimeDep,
     status: Annotated[str | None, Query(max_length=20)] = None,
     event_type: Annotated[str | None, Query(max_length=100)] = None,
     cursor: Cursor = None,
@@ -40,7 +41,7 @@ async def billing_page(
         "paged": cursor is not None,
     }
     if request.headers.get("hx-target") != "results":
-        view = await queries.overview(session)
+        view = await queries.overview(session, runtime.settings.presence.offline_after_seconds)
         context.update(view=view, mrr_chart=queries.mrr_chart(view), count_days=queries.WEBHOOK_COUNT_DAYS)
     return page_or_fragment(request, "billing/page.html", "billing/_events.html", context, section="billing")
 

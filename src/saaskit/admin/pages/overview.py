@@ -15,7 +15,7 @@ from saaskit.admin.web import render
 from saaskit.insights import stats
 from saaskit.insights.access import time_zone
 from saaskit.insights.models import PLATFORM
-from saaskit.kit.deps import DbSession
+from saaskit.kit.deps import DbSession, RuntimeDep
 
 router = APIRouter(prefix="/admin/overview", include_in_schema=False)
 
@@ -83,14 +83,14 @@ def _charts(figures: dict[str, Any]) -> dict[str, Any]:
         "status_chart": {
             "type": "doughnut",
             "data": {
-                "labels": ["Active now", "Expired", "Inactive"],
+                "labels": ["Active now", "Lapsed", "Idle"],
                 "datasets": [
                     {
                         "label": "Users (%)",
                         "data": [
-                            figures["usersStatusPercentage"]["active"],
-                            figures["usersStatusPercentage"]["expired"],
-                            figures["usersStatusPercentage"]["inactive"],
+                            figures["usersPartitionPercentage"]["active"],
+                            figures["usersPartitionPercentage"]["lapsed"],
+                            figures["usersPartitionPercentage"]["idle"],
                         ],
                     }
                 ],
@@ -101,19 +101,31 @@ def _charts(figures: dict[str, Any]) -> dict[str, Any]:
 
 @router.get("")
 async def overview_page(
-    request: Request, admin: AdminDep, session: DbSession, tz: TimeZoneParam = "UTC"
+    request: Request, admin: AdminDep, session: DbSession, runtime: RuntimeDep, tz: TimeZoneParam = "UTC"
 ) -> Response:
     zone = time_zone(tz)
-    figures = await stats.compute(session, scope_id=PLATFORM, organization_id=None, tz=zone)
+    figures = await stats.compute(
+        session,
+        scope_id=PLATFORM,
+        organization_id=None,
+        tz=zone,
+        window_seconds=runtime.settings.presence.offline_after_seconds,
+    )
     context = {"figures": figures, "tz": zone, "zones": zones(), **_charts(figures)}
     return render(request, "overview/page.html", context, section="overview")
 
 
 @router.get("/now")
 async def now_fragment(
-    request: Request, admin: AdminDep, session: DbSession, tz: TimeZoneParam = "UTC"
+    request: Request, admin: AdminDep, session: DbSession, runtime: RuntimeDep, tz: TimeZoneParam = "UTC"
 ) -> Response:
     """The number cards, refreshed by htmx every 30 seconds."""
     zone = time_zone(tz)
-    figures = await stats.compute(session, scope_id=PLATFORM, organization_id=None, tz=zone)
+    figures = await stats.compute(
+        session,
+        scope_id=PLATFORM,
+        organization_id=None,
+        tz=zone,
+        window_seconds=runtime.settings.presence.offline_after_seconds,
+    )
     return render(request, "overview/_cards.html", {"figures": figures, "tz": zone}, section="overview")

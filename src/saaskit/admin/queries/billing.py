@@ -13,18 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.billing import handlers, webhooks
 from saaskit.billing.models import StripeWebhookEvent
-from saaskit.insights import revenue
+from saaskit.insights import revenue, stats
+from saaskit.insights.models import PLATFORM
 from saaskit.kit.errors import NotFound
 
 MONTHS = 12
 WEBHOOK_STATUSES = ("pending", "processed", "failed", "ignored")
 WEBHOOK_COUNT_DAYS = 30
 
-BY_STATUS_SQL = text("SELECT status, count(*) AS n FROM subscriptions GROUP BY status ORDER BY n DESC")
-ACTIVE_PLANS_SQL = text(
-    "SELECT plan_name, count(*) AS n FROM subscriptions "
-    "WHERE status = 'active' AND (ends_at IS NULL OR ends_at > now()) GROUP BY plan_name ORDER BY n DESC"
-)
 # Cash actually collected, by the month an invoice was paid (invoices are read through their
 # created_at index: an invoice is paid after it is created).
 COLLECTED_SQL = text(
@@ -44,16 +40,20 @@ WEBHOOK_COUNTS_SQL = text(
 
 @dataclass
 class BillingOverview:
-    by_status: list[tuple[str, int]]
-    active_plans: list[tuple[str, int]]
+    by_state: list[tuple[str, int]]  # each subscription once, by its state now
+    active_plans: list[tuple[str, int]]  # seed 002's active subscriptions per plan
     mrr: list[tuple[str, int, int]]  # month, MRR in cents, paying subscriptions
     collected: dict[str, int]  # month -> cents paid
     webhook_counts: dict[str, int]
 
 
-async def overview(session: AsyncSession) -> BillingOverview:
-    by_status = [(r.status, int(r.n)) for r in (await session.execute(BY_STATUS_SQL)).all()]
-    plans = [(r.plan_name, int(r.n)) for r in (await session.execute(ACTIVE_PLANS_SQL)).all()]
+async def overview(session: AsyncSession, window_seconds: int) -> BillingOverview:
+    """The subscription figures are the statistics' own (the Overview's), so both pages agree."""
+    figures = await stats.compute(
+        session, scope_id=PLATFORM, organization_id=None, tz="UTC", window_seconds=window_seconds
+    )
+    by_state = sorted(figures["subscriptionsByState"].items(), key=lambda item: (-item[1], item[0]))
+    plans = [(p["plan"], p["count"]) for p in figures["planDistribution"]]
     mrr = await revenue.mrr_series(session, MONTHS)
     first = datetime.strptime(mrr[0][0], "%Y-%m").replace(tzinfo=UTC) if mrr else datetime.now(UTC)
     collected = {
@@ -63,7 +63,7 @@ async def overview(session: AsyncSession) -> BillingOverview:
     counts = {
         r.processing_status: int(r.n) for r in (await session.execute(WEBHOOK_COUNTS_SQL, {"since": since}))
     }
-    return BillingOverview(by_status, plans, mrr, collected, counts)
+    return BillingOverview(by_state, plans, mrr, collected, counts)
 
 
 def event_types() -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,31 +21,26 @@ CRASH_DAYS = 30
 
 # One pass over the live devices (a device table: one row per registered screen, not an event log).
 VERSIONS_SQL = text(
-    """
-SELECT coalesce(current_version, '') AS version, device_type, count(*) AS devices,
-       count(*) FILTER (WHERE is_online
-                        AND last_heartbeat_at > now() - make_interval(secs => :window)) AS online,
+    f"""
+SELECT coalesce(current_version, '') AS version,
+       coalesce(app_version_key(current_version), '{{}}') AS sort_key, device_type, count(*) AS devices,
+       count(*) FILTER (WHERE is_online AND {presence.present("last_heartbeat_at")}) AS online,
        count(*) FILTER (WHERE needs_update) AS needs_update,
        sum(crash_count) AS crashes
 FROM dashboards WHERE deleted_at IS NULL
-GROUP BY 1, 2
+GROUP BY 1, 2, 3
 """
 )
 # Crash reports of the last CRASH_DAYS days from system_events (time-bounded: partitions pruned).
 CRASHES_SQL = text(
     """
-SELECT coalesce(app_version, '') AS version, count(*) AS crashes, count(DISTINCT dashboard_id) AS devices
+SELECT coalesce(app_version, '') AS version, coalesce(app_version_key(app_version), '{}') AS sort_key,
+       count(*) AS crashes, count(DISTINCT dashboard_id) AS devices
 FROM system_events
 WHERE event_type = 'crash' AND created_at >= :since
-GROUP BY 1
+GROUP BY 1, 2
 """
 )
-
-
-def version_key(version: str) -> tuple[int, ...]:
-    """1.10 after 1.9; unknown ('') first."""
-    numbers = re.match(r"[0-9.]*", version)
-    return tuple(int(p) for p in (numbers.group(0) if numbers else "").split(".") if p.isdigit())
 
 
 @dataclass(frozen=True)
@@ -70,22 +64,15 @@ class DevicesOverview:
 
 async def overview(session: AsyncSession, window_seconds: int) -> DevicesOverview:
     snapshot = await presence.snapshot(session, window_seconds)
-    rows = (await session.execute(VERSIONS_SQL, {"window": window_seconds})).all()
-    versions = sorted(
-        (
-            VersionRow(
-                r.version,
-                r.device_type,
-                int(r.devices),
-                int(r.online),
-                int(r.needs_update),
-                int(r.crashes or 0),
-            )
-            for r in rows
-        ),
-        key=lambda v: (version_key(v.version), v.device_type),
-        reverse=True,
-    )
+    rows = (await session.execute(VERSIONS_SQL, {"window_seconds": window_seconds})).all()
+    # Newest version first, as app_version_key orders them (1.10 after 1.9; unknown last).
+    rows = sorted(rows, key=lambda r: (r.sort_key, r.device_type or ""), reverse=True)
+    versions = [
+        VersionRow(
+            r.version, r.device_type, int(r.devices), int(r.online), int(r.needs_update), int(r.crashes or 0)
+        )
+        for r in rows
+    ]
     totals: dict[str, list[int]] = {}
     for v in versions:
         entry = totals.setdefault(v.version, [0, 0])
@@ -94,11 +81,10 @@ async def overview(session: AsyncSession, window_seconds: int) -> DevicesOvervie
     by_version = [(version, d, o) for version, (d, o) in totals.items()]
     since = datetime.now(UTC) - timedelta(days=CRASH_DAYS)
     crash_rows = (await session.execute(CRASHES_SQL, {"since": since})).all()
-    crashes = sorted(
-        ((r.version, int(r.crashes), int(r.devices)) for r in crash_rows),
-        key=lambda c: version_key(c[0]),
-        reverse=True,
-    )
+    crashes = [
+        (r.version, int(r.crashes), int(r.devices))
+        for r in sorted(crash_rows, key=lambda r: r.sort_key, reverse=True)
+    ]
     settings = [
         (s.key, s.value)
         for s in await system_service.list_settings(session, public_only=False)

@@ -14,8 +14,12 @@ from saaskit.billing.models._common import optional_fk, owner_check, owner_org, 
 from saaskit.kit.models import Base, created_at_column, updated_at_column, uuid_pk
 
 SUBSCRIPTION_STATUSES = ("trialing", "active", "past_due", "cancelled", "expired", "incomplete")
-# Statuses that grant the plan's tier (past_due: Stripe is still retrying the payment).
+# Statuses that grant the plan's tier (past_due: Stripe is still retrying the payment). SQL's
+# twin is app_is_entitled() (billing/sql/subscription_states.sql); a test checks they agree.
 ENTITLED_STATUSES = ("trialing", "active", "past_due")
+# Not ended yet: entitled, or incomplete (waiting for its first payment). The owner cannot
+# subscribe again while one is open, and the expiry job ends them when their end passes.
+OPEN_STATUSES = (*ENTITLED_STATUSES, "incomplete")
 INVOICE_STATUSES = ("draft", "open", "paid", "void", "uncollectible")
 
 
@@ -29,12 +33,12 @@ class Subscription(Base):
         Index("idx_subscriptions_status", "status"),
         Index("idx_subscriptions_current_period_end", "current_period_end"),
         Index("idx_subscriptions_ends_at", "ends_at"),
-        # The statistics count live subscriptions whose end has passed before the expiry job
-        # catches up: few rows, found without reading the ended ones (insights, migration 0008).
+        # The statistics count entitled subscriptions whose end has passed before the expiry job
+        # catches up: few rows, found without reading the ended ones (insights/stats.py).
         Index(
             "idx_subscriptions_live_ends_at",
             "ends_at",
-            postgresql_where=text("status IN ('trialing', 'active', 'past_due')"),
+            postgresql_where=text(f"status IN {ENTITLED_STATUSES}"),
         ),
         Index("idx_subscriptions_stripe_customer_id", "stripe_customer_id"),
         {"comment": "A user's or an organization's subscription to a plan, mirrored from Stripe."},

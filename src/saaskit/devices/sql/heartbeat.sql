@@ -1,7 +1,8 @@
 -- The heartbeat, in two functions (PL/pgSQL: their plans are cached per connection):
--- - app_heartbeat_write: every write of one heartbeat, ONE statement of data-modifying CTEs
---   (see saaskit/devices/heartbeat.py for the concurrency argument). RLS applies: the caller's
---   context must be the user's.
+-- - app_heartbeat_write: every write of one heartbeat: the start of a usage session when the
+--   device has none open (app_start_usage_session, sessions.sql), then ONE statement of
+--   data-modifying CTEs for the rest (see saaskit/devices/heartbeat.py for the concurrency
+--   argument). RLS applies: the caller's context must be the user's.
 -- - app_heartbeat: authenticates the token (app_authenticate, as every request does), sets the
 --   RLS context, writes. One call, so the endpoint costs one round trip in an autocommit
 --   transaction. A dashboard named by the client that is not the user's raises (SQLSTATE P0002),
@@ -14,23 +15,23 @@ CREATE OR REPLACE FUNCTION app_heartbeat_write(
 RETURNS TABLE (needs_reload boolean, needs_update boolean, dashboard_found boolean, usage_session_id uuid)
 LANGUAGE plpgsql VOLATILE AS $$
 #variable_conflict use_column
+DECLARE
+  v_started uuid;
 BEGIN
+  -- A device with no open usage session starts one (sessions.sql: the same function as
+  -- POST /api/sessions/start). The unique index decides a race between two heartbeats.
+  IF p_dashboard_id IS NOT NULL
+     AND NOT EXISTS (SELECT 1 FROM user_sessions
+                     WHERE dashboard_id = p_dashboard_id AND session_type = 'usage' AND ended_at IS NULL)
+     AND EXISTS (SELECT 1 FROM dashboards d
+                 WHERE d.id = p_dashboard_id AND d.user_id = p_user_id AND d.deleted_at IS NULL) THEN
+    v_started := app_start_usage_session(p_user_id, p_dashboard_id, p_ip_hash, p_user_agent, p_country_code,
+                                         NULL, p_widgets, p_errors);
+  END IF;
   RETURN QUERY
   WITH open_session AS (
       SELECT id FROM user_sessions
       WHERE dashboard_id = p_dashboard_id AND session_type = 'usage' AND ended_at IS NULL
-  ), started AS (
-      INSERT INTO user_sessions AS s (
-          user_id, dashboard_id, session_type, started_at, ip_address_hash, user_agent, country_code,
-          widgets_interacted, error_count)
-      SELECT p_user_id, p_dashboard_id, 'usage', now(), p_ip_hash, p_user_agent, p_country_code,
-             p_widgets, p_errors
-      WHERE p_dashboard_id IS NOT NULL
-        AND NOT EXISTS (SELECT 1 FROM open_session)
-        AND EXISTS (SELECT 1 FROM dashboards d
-                    WHERE d.id = p_dashboard_id AND d.user_id = p_user_id AND d.deleted_at IS NULL)
-      ON CONFLICT (dashboard_id) WHERE session_type = 'usage' AND ended_at IS NULL DO NOTHING
-      RETURNING s.id
   ), device AS (
       UPDATE dashboards SET
           total_uptime_seconds = total_uptime_seconds + CASE
@@ -40,10 +41,7 @@ BEGIN
           last_heartbeat_at = GREATEST(last_heartbeat_at, now()),
           is_online = true,
           current_version = coalesce(p_app_version, current_version),
-          needs_update = CASE
-              WHEN p_app_version IS NULL OR (p_app_version = current_version AND NOT needs_update) THEN needs_update
-              ELSE app_version_below(p_app_version, app_required_version('app.minimum_version', device_type)) END,
-          total_sessions = total_sessions + (SELECT count(*) FROM started)
+          needs_update = app_needs_update(needs_update, current_version, p_app_version, device_type)
       WHERE id = p_dashboard_id AND user_id = p_user_id AND deleted_at IS NULL
       RETURNING device_type, needs_update
   ), account AS (
@@ -52,32 +50,28 @@ BEGIN
           last_seen_at = GREATEST(last_seen_at, now()),
           is_currently_active = true,
           current_app_version = coalesce(p_app_version, current_app_version),
-          needs_reload = CASE
-              WHEN needs_reload AND p_app_version IS NOT NULL
-              THEN app_version_below(p_app_version,
-                                     app_required_version('app.latest_version', (SELECT device_type FROM device)))
-              ELSE needs_reload END
+          needs_reload = app_needs_reload(needs_reload, p_app_version, (SELECT device_type FROM device))
       WHERE id = p_user_id
       RETURNING needs_reload
   ), beat AS (
       INSERT INTO user_heartbeats AS h (user_id, last_seen_at) VALUES (p_user_id, now())
       ON CONFLICT (user_id) DO UPDATE SET last_seen_at = GREATEST(h.last_seen_at, EXCLUDED.last_seen_at)
   ), activity AS (
+      -- A session started above already holds this heartbeat's widgets and errors.
       UPDATE user_sessions SET
           widgets_interacted = ARRAY(SELECT DISTINCT w FROM unnest(widgets_interacted || p_widgets) AS w ORDER BY w),
           error_count = error_count + p_errors
-      WHERE id = (SELECT id FROM open_session) AND (p_errors > 0 OR cardinality(p_widgets) > 0)
-  ), opened AS (
-      -- A usage session started by this heartbeat is an app open (seed 002's dailyActivity).
-      INSERT INTO activity_events (user_id, event_type) SELECT p_user_id, 'app_open' FROM started
+      WHERE id = (SELECT id FROM open_session) AND v_started IS NULL
+        AND (p_errors > 0 OR cardinality(p_widgets) > 0)
   )
   SELECT coalesce((SELECT needs_reload FROM account), false),
          coalesce((SELECT needs_update FROM device), false),
          EXISTS (SELECT 1 FROM device),
-         coalesce((SELECT id FROM started), (SELECT id FROM open_session));
+         coalesce(v_started, (SELECT id FROM open_session));
 END $$;
 COMMENT ON FUNCTION app_heartbeat_write(uuid, uuid, text, text[], integer, double precision, text, text, text) IS
-  'Every write of one heartbeat of a user (and device), in one statement; the RLS context must be the user''s.';
+  'Every write of one heartbeat of a user (and device): a usage session started if none is open, '
+  'then one statement for the rest; the RLS context must be the user''s.';
 
 CREATE OR REPLACE FUNCTION app_heartbeat(
     p_token_hash text, p_dashboard_id uuid, p_app_version text, p_widgets text[], p_errors integer,

@@ -26,3 +26,34 @@ $$;
 COMMENT ON FUNCTION app_required_version(text, text) IS
   'The version kept in system_settings under setting (app.latest_version, app.minimum_version), '
   'or under setting.<device_type> when that platform has its own.';
+
+-- The two rules of forced updates and reloads (devices/versions.py), used by the heartbeat, the
+-- version check and the admin's "require update" alike.
+CREATE OR REPLACE FUNCTION app_below_minimum(p_version text, p_device_type text) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+  SELECT app_version_below(p_version, app_required_version('app.minimum_version', p_device_type))
+$$;
+COMMENT ON FUNCTION app_below_minimum(text, text) IS
+  'Whether a device of this type running p_version needs an update: older than the minimum '
+  'version for its platform (app.minimum_version[.<device_type>]).';
+
+CREATE OR REPLACE FUNCTION app_needs_update(p_flag boolean, p_previous text, p_version text, p_device_type text)
+RETURNS boolean LANGUAGE sql STABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN p_version IS NULL OR (p_version = p_previous AND NOT p_flag) THEN p_flag
+              ELSE app_below_minimum(p_version, p_device_type) END
+$$;
+COMMENT ON FUNCTION app_needs_update(boolean, text, text, text) IS
+  'A device''s needs_update once it reports p_version (was p_previous, flagged p_flag): unchanged '
+  'without a version, or when an unflagged device reports the same version again (the heartbeat''s '
+  'shortcut: "require update" re-evaluates every device when the minimum moves); otherwise whether '
+  'it is below the minimum. Pass p_previous NULL to always re-evaluate.';
+
+CREATE OR REPLACE FUNCTION app_needs_reload(p_flag boolean, p_version text, p_device_type text)
+RETURNS boolean LANGUAGE sql STABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN p_flag AND p_version IS NOT NULL
+              THEN app_version_below(p_version, app_required_version('app.latest_version', p_device_type))
+              ELSE p_flag END
+$$;
+COMMENT ON FUNCTION app_needs_reload(boolean, text, text) IS
+  'A user''s needs_reload once an app of this type reports p_version: a forced reload lasts until '
+  'the app runs at least the latest version for its platform (app.latest_version[.<device_type>]).';

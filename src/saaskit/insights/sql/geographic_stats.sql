@@ -6,7 +6,7 @@ CREATE MATERIALIZED VIEW geographic_stats AS
 WITH live AS (
     SELECT user_id, bool_or(status = 'trialing') AS trialing, bool_or(status IN ('active', 'past_due')) AS paid
     FROM subscriptions
-    WHERE user_id IS NOT NULL AND status IN ('trialing', 'active', 'past_due')
+    WHERE user_id IS NOT NULL AND app_is_entitled(status)
       AND (ends_at IS NULL OR ends_at > now())
     GROUP BY user_id
 ), sessions AS (
