@@ -15,63 +15,65 @@ from collections.abc import Iterator
 from argon2.low_level import Type, hash_secret
 from psycopg.types.json import Jsonb
 
+from saaskit.accounts import models as accounts_models
 from saaskit.demo.billing import Billing, customer_id
 from saaskit.demo.config import ONLINE_SECONDS, DemoConfig, from_us
 from saaskit.demo.copying import Row, TableData
 from saaskit.demo.devices import VERSIONS, Devices
 from saaskit.demo.people import COUNTRIES, FIRST_NAMES, LAST_NAMES, STATUSES, People
 from saaskit.demo.rand import fake_hash, new_uuid, rng_for
+from saaskit.kit.columns import copy_columns
 
-USER_COLUMNS = (
-    ("id", "uuid"),
-    ("email", "text"),
-    ("name", "text"),
-    ("picture_url", "text"),
-    ("password_hash", "text"),
-    ("auth_provider", "text"),
-    ("auth_provider_id", "text"),
-    ("email_verified", "bool"),
-    ("phone_verified", "bool"),
-    ("status", "text"),
-    ("stripe_customer_id", "text"),
-    ("tier", "text"),
-    ("max_dashboards", "int4"),
-    ("password_changed_at", "timestamptz"),
-    ("last_heartbeat_at", "timestamptz"),
-    ("is_currently_active", "bool"),
-    ("signup_ip_hash", "text"),
-    ("last_known_ip_hash", "text"),
-    ("country_code", "text"),
-    ("timezone", "text"),
-    ("device_fingerprint_hash", "text"),
-    ("current_app_version", "text"),
-    ("last_version_check", "timestamptz"),
-    ("analytics_consent", "bool"),
-    ("tracking_level", "text"),
-    ("total_spent_cents", "int4"),
-    ("created_at", "timestamptz"),
-    ("updated_at", "timestamptz"),
+USER_COLUMNS = copy_columns(
+    accounts_models.User,
+    (
+        "id",
+        "email",
+        "name",
+        "picture_url",
+        "password_hash",
+        "auth_provider",
+        "auth_provider_id",
+        "email_verified",
+        "phone_verified",
+        "status",
+        "stripe_customer_id",
+        "tier",
+        "max_dashboards",
+        "password_changed_at",
+        "last_heartbeat_at",
+        "is_currently_active",
+        "signup_ip_hash",
+        "last_known_ip_hash",
+        "country_code",
+        "timezone",
+        "device_fingerprint_hash",
+        "current_app_version",
+        "last_version_check",
+        "analytics_consent",
+        "tracking_level",
+        "total_spent_cents",
+        "created_at",
+        "updated_at",
+    ),
 )
-PROFILE_COLUMNS = (
-    ("id", "uuid"),
-    ("user_id", "uuid"),
-    ("first_name", "text"),
-    ("last_name", "text"),
-    ("bio", "text"),
-    ("locale", "text"),
-    ("date_format", "text"),
-    ("time_format", "text"),
-    ("created_at", "timestamptz"),
-    ("updated_at", "timestamptz"),
+PROFILE_COLUMNS = copy_columns(
+    accounts_models.UserProfile,
+    (
+        "id",
+        "user_id",
+        "first_name",
+        "last_name",
+        "bio",
+        "locale",
+        "date_format",
+        "time_format",
+        "created_at",
+        "updated_at",
+    ),
 )
-PREFERENCE_COLUMNS = (
-    ("id", "uuid"),
-    ("user_id", "uuid"),
-    ("category", "text"),
-    ("key", "text"),
-    ("value", "jsonb"),
-    ("created_at", "timestamptz"),
-    ("updated_at", "timestamptz"),
+PREFERENCE_COLUMNS = copy_columns(
+    accounts_models.UserPreference, ("id", "user_id", "category", "key", "value", "created_at", "updated_at")
 )
 BIOS = ("Family organiser.", "Runs the front desk.", "Coffee first.", "Small business owner.", "Teacher.")
 

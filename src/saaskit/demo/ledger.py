@@ -9,12 +9,14 @@ from collections.abc import Iterator
 import psycopg
 from psycopg.types.json import Jsonb
 
+from saaskit.billing import models as billing_models
 from saaskit.demo.billing import Billing, Plan, Subscription, invoice_number, stripe_ids
 from saaskit.demo.config import DAY_US, MINUTE_US, DemoConfig, from_us
 from saaskit.demo.copying import Row, TableData
 from saaskit.demo.people import People
 from saaskit.demo.rand import fake_hash, new_uuid, rng_for, token
 from saaskit.demo.tenancy import Tenancy
+from saaskit.kit.columns import column_list, copy_columns
 
 # name, tier, interval, price in cents, trial days, dashboards
 DEMO_PLANS = (
@@ -25,118 +27,150 @@ DEMO_PLANS = (
     ("Business (yearly)", "business", "year", 24000, 14, 10),
 )
 CARD_BRANDS = ("visa", "visa", "visa", "mastercard", "mastercard", "amex", "discover")
+# The catalog's few rows go through text COPY: names only.
+PLAN_COLUMNS = column_list(
+    billing_models.SubscriptionPlan,
+    (
+        "id",
+        "name",
+        "tier",
+        "description",
+        "billing_interval",
+        "price_cents",
+        "trial_period_days",
+        "features",
+        "limits",
+        "created_at",
+        "updated_at",
+    ),
+)
 
-SUBSCRIPTION_COLUMNS = (
-    ("id", "uuid"),
-    ("user_id", "uuid"),
-    ("organization_id", "uuid"),
-    ("plan_id", "uuid"),
-    ("plan_name", "text"),
-    ("tier", "text"),
-    ("billing_interval", "text"),
-    ("status", "text"),
-    ("stripe_status", "text"),
-    ("stripe_subscription_id", "text"),
-    ("stripe_subscription_item_id", "text"),
-    ("stripe_customer_id", "text"),
-    ("stripe_price_id", "text"),
-    ("quantity", "int4"),
-    ("current_period_start", "timestamptz"),
-    ("current_period_end", "timestamptz"),
-    ("trial_start", "timestamptz"),
-    ("trial_end", "timestamptz"),
-    ("cancel_at_period_end", "bool"),
-    ("cancel_at", "timestamptz"),
-    ("cancelled_at", "timestamptz"),
-    ("ended_at", "timestamptz"),
-    ("started_at", "timestamptz"),
-    ("ends_at", "timestamptz"),
-    ("stripe_updated_at", "timestamptz"),
-    ("created_at", "timestamptz"),
-    ("updated_at", "timestamptz"),
+SUBSCRIPTION_COLUMNS = copy_columns(
+    billing_models.Subscription,
+    (
+        "id",
+        "user_id",
+        "organization_id",
+        "plan_id",
+        "plan_name",
+        "tier",
+        "billing_interval",
+        "status",
+        "stripe_status",
+        "stripe_subscription_id",
+        "stripe_subscription_item_id",
+        "stripe_customer_id",
+        "stripe_price_id",
+        "quantity",
+        "current_period_start",
+        "current_period_end",
+        "trial_start",
+        "trial_end",
+        "cancel_at_period_end",
+        "cancel_at",
+        "cancelled_at",
+        "ended_at",
+        "started_at",
+        "ends_at",
+        "stripe_updated_at",
+        "created_at",
+        "updated_at",
+    ),
 )
-PAYMENT_METHOD_COLUMNS = (
-    ("id", "uuid"),
-    ("user_id", "uuid"),
-    ("organization_id", "uuid"),
-    ("type", "text"),
-    ("provider", "text"),
-    ("provider_payment_method_id", "text"),
-    ("stripe_customer_id", "text"),
-    ("card_brand", "text"),
-    ("card_last4", "text"),
-    ("card_exp_month", "int4"),
-    ("card_exp_year", "int4"),
-    ("card_fingerprint_hash", "text"),
-    ("is_default", "bool"),
-    ("created_at", "timestamptz"),
-    ("updated_at", "timestamptz"),
+PAYMENT_METHOD_COLUMNS = copy_columns(
+    billing_models.PaymentMethod,
+    (
+        "id",
+        "user_id",
+        "organization_id",
+        "type",
+        "provider",
+        "provider_payment_method_id",
+        "stripe_customer_id",
+        "card_brand",
+        "card_last4",
+        "card_exp_month",
+        "card_exp_year",
+        "card_fingerprint_hash",
+        "is_default",
+        "created_at",
+        "updated_at",
+    ),
 )
-INVOICE_COLUMNS = (
-    ("id", "uuid"),
-    ("user_id", "uuid"),
-    ("organization_id", "uuid"),
-    ("subscription_id", "uuid"),
-    ("stripe_invoice_id", "text"),
-    ("stripe_customer_id", "text"),
-    ("stripe_subscription_id", "text"),
-    ("stripe_payment_intent_id", "text"),
-    ("number", "text"),
-    ("status", "text"),
-    ("billing_reason", "text"),
-    ("currency", "text"),
-    ("subtotal_cents", "int4"),
-    ("discount_cents", "int4"),
-    ("total_cents", "int4"),
-    ("amount_due_cents", "int4"),
-    ("amount_paid_cents", "int4"),
-    ("attempt_count", "int4"),
-    ("period_start", "timestamptz"),
-    ("period_end", "timestamptz"),
-    ("hosted_invoice_url", "text"),
-    ("invoice_pdf_url", "text"),
-    ("finalized_at", "timestamptz"),
-    ("paid_at", "timestamptz"),
-    ("last_payment_error", "text"),
-    ("stripe_created_at", "timestamptz"),
-    ("stripe_updated_at", "timestamptz"),
-    ("created_at", "timestamptz"),
-    ("updated_at", "timestamptz"),
+INVOICE_COLUMNS = copy_columns(
+    billing_models.Invoice,
+    (
+        "id",
+        "user_id",
+        "organization_id",
+        "subscription_id",
+        "stripe_invoice_id",
+        "stripe_customer_id",
+        "stripe_subscription_id",
+        "stripe_payment_intent_id",
+        "number",
+        "status",
+        "billing_reason",
+        "currency",
+        "subtotal_cents",
+        "discount_cents",
+        "total_cents",
+        "amount_due_cents",
+        "amount_paid_cents",
+        "attempt_count",
+        "period_start",
+        "period_end",
+        "hosted_invoice_url",
+        "invoice_pdf_url",
+        "finalized_at",
+        "paid_at",
+        "last_payment_error",
+        "stripe_created_at",
+        "stripe_updated_at",
+        "created_at",
+        "updated_at",
+    ),
 )
-LINE_COLUMNS = (
-    ("id", "uuid"),
-    ("invoice_id", "uuid"),
-    ("user_id", "uuid"),
-    ("organization_id", "uuid"),
-    ("subscription_id", "uuid"),
-    ("plan_id", "uuid"),
-    ("stripe_line_item_id", "text"),
-    ("stripe_price_id", "text"),
-    ("description", "text"),
-    ("amount_cents", "int4"),
-    ("quantity", "int4"),
-    ("period_start", "timestamptz"),
-    ("period_end", "timestamptz"),
-    ("created_at", "timestamptz"),
+LINE_COLUMNS = copy_columns(
+    billing_models.InvoiceLineItem,
+    (
+        "id",
+        "invoice_id",
+        "user_id",
+        "organization_id",
+        "subscription_id",
+        "plan_id",
+        "stripe_line_item_id",
+        "stripe_price_id",
+        "description",
+        "amount_cents",
+        "quantity",
+        "period_start",
+        "period_end",
+        "created_at",
+    ),
 )
-TRANSACTION_COLUMNS = (
-    ("id", "uuid"),
-    ("user_id", "uuid"),
-    ("organization_id", "uuid"),
-    ("kind", "text"),
-    ("status", "text"),
-    ("amount_cents", "int4"),
-    ("refunded_cents", "int4"),
-    ("stripe_payment_intent_id", "text"),
-    ("stripe_charge_id", "text"),
-    ("stripe_invoice_id", "text"),
-    ("invoice_id", "uuid"),
-    ("subscription_id", "uuid"),
-    ("receipt_url", "text"),
-    ("succeeded_at", "timestamptz"),
-    ("description", "text"),
-    ("created_at", "timestamptz"),
-    ("updated_at", "timestamptz"),
+TRANSACTION_COLUMNS = copy_columns(
+    billing_models.PaymentTransaction,
+    (
+        "id",
+        "user_id",
+        "organization_id",
+        "kind",
+        "status",
+        "amount_cents",
+        "refunded_cents",
+        "stripe_payment_intent_id",
+        "stripe_charge_id",
+        "stripe_invoice_id",
+        "invoice_id",
+        "subscription_id",
+        "receipt_url",
+        "succeeded_at",
+        "description",
+        "created_at",
+        "updated_at",
+    ),
 )
 
 
@@ -151,10 +185,7 @@ def ensure_catalog(cursor: psycopg.Cursor[tuple[object, ...]], config: DemoConfi
     if not any(int(str(r[4])) > 0 for r in rows):
         rng = rng_for(config.seed, "plans")
         created = from_us(config.start_us - 30 * DAY_US)
-        with cursor.copy(
-            "COPY subscription_plans (id, name, tier, description, billing_interval, price_cents, "
-            "trial_period_days, features, limits, created_at, updated_at) FROM STDIN"
-        ) as copy:
+        with cursor.copy(f"COPY subscription_plans ({PLAN_COLUMNS}) FROM STDIN") as copy:
             for name, tier, interval, price, trial, dashboards in DEMO_PLANS:
                 features = {"custom_themes": tier != "free", "priority_support": tier == "business"}
                 limits = {"max_dashboards": dashboards, "quotas": {}}

@@ -28,72 +28,94 @@ from saaskit.demo.people import People
 from saaskit.demo.rand import DaySampler, day_date, split_counts, weekday_factor
 from saaskit.demo.tenancy import Tenancy
 from saaskit.demo.usage import WIDGET_COLUMNS, UsagePlan
+from saaskit.kit.columns import column_names
+from saaskit.tracking import models as tracking_models
 from saaskit.tracking.partitions import SPECS, next_start, partition_name, period_start
 
-ACTIVITY_COLUMNS = ("id", "created_at", "user_id", "organization_id", "event_type", "action_name")
-EVENT_COLUMNS = (
-    "id",
-    "timestamp",
-    "organization_id",
-    "user_id",
-    "distinct_id",
-    "session_id",
-    "event_name",
-    "event_category",
-    "event_action",
-    "properties",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_term",
-    "utm_content",
-    "country_code",
-    "created_at",
+# Names only: these tables are written as hand-encoded binary tuples (``binary.py``), one
+# encoder per column, in this order.
+ACTIVITY_COLUMNS = column_names(
+    tracking_models.ActivityEvent,
+    ("id", "created_at", "user_id", "organization_id", "event_type", "action_name"),
 )
-PAGE_VIEW_COLUMNS = (
-    "id",
-    "viewed_at",
-    "organization_id",
-    "user_id",
-    "distinct_id",
-    "session_id",
-    "page_url",
-    "page_title",
-    "referrer",
-    "load_time_ms",
-    "time_on_page_seconds",
-    "bounce",
-    "created_at",
+EVENT_COLUMNS = column_names(
+    tracking_models.Event,
+    (
+        "id",
+        "timestamp",
+        "organization_id",
+        "user_id",
+        "distinct_id",
+        "session_id",
+        "event_name",
+        "event_category",
+        "event_action",
+        "properties",
+        "utm_source",
+        "utm_medium",
+        "utm_campaign",
+        "utm_term",
+        "utm_content",
+        "country_code",
+        "created_at",
+    ),
 )
-SYSTEM_COLUMNS = (
-    "id",
-    "created_at",
-    "user_id",
-    "organization_id",
-    "dashboard_id",
-    "event_type",
-    "severity",
-    "message",
-    "error_details",
-    "user_agent",
-    "app_version",
-    "resolved_at",
+PAGE_VIEW_COLUMNS = column_names(
+    tracking_models.PageView,
+    (
+        "id",
+        "viewed_at",
+        "organization_id",
+        "user_id",
+        "distinct_id",
+        "session_id",
+        "page_url",
+        "page_title",
+        "referrer",
+        "load_time_ms",
+        "time_on_page_seconds",
+        "bounce",
+        "created_at",
+    ),
 )
-ERROR_COLUMNS = (
-    "id",
-    "created_at",
-    "user_id",
-    "organization_id",
-    "error_type",
-    "error_code",
-    "error_message",
-    "error_stack",
-    "app_version",
-    "context",
-    "resolved",
-    "resolved_at",
+SYSTEM_COLUMNS = column_names(
+    tracking_models.SystemEvent,
+    (
+        "id",
+        "created_at",
+        "user_id",
+        "organization_id",
+        "dashboard_id",
+        "event_type",
+        "severity",
+        "message",
+        "error_details",
+        "user_agent",
+        "app_version",
+        "resolved_at",
+    ),
 )
-METRIC_COLUMNS = ("id", "timestamp", "metric_name", "metric_type", "value", "unit", "tags")
+ERROR_COLUMNS = column_names(
+    tracking_models.ErrorLog,
+    (
+        "id",
+        "created_at",
+        "user_id",
+        "organization_id",
+        "error_type",
+        "error_code",
+        "error_message",
+        "error_stack",
+        "app_version",
+        "context",
+        "resolved",
+        "resolved_at",
+    ),
+)
+METRIC_COLUMNS = column_names(
+    tracking_models.PerformanceMetric,
+    ("id", "timestamp", "metric_name", "metric_type", "value", "unit", "tags"),
+)
 COLUMNS = {
     "activity_events": ACTIVITY_COLUMNS,
     "events": EVENT_COLUMNS,

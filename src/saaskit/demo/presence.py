@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 from psycopg.types.json import Jsonb
 
+from saaskit.accounts import models as accounts_models
 from saaskit.demo.config import DAY_US, MINUTE_US, DemoConfig, from_us
 from saaskit.demo.copying import Row, TableData
 from saaskit.demo.devices import (
@@ -27,44 +28,52 @@ from saaskit.demo.devices import (
 from saaskit.demo.people import COUNTRIES, People
 from saaskit.demo.rand import fake_hash, new_uuid, rng_for
 from saaskit.demo.usage import UsagePlan, sessions_of_day
+from saaskit.devices import models as devices_models
+from saaskit.kit.columns import copy_columns
 
-DASHBOARD_COLUMNS = (
-    ("id", "uuid"),
-    ("user_id", "uuid"),
-    ("device_name", "text"),
-    ("device_type", "text"),
-    ("device_fingerprint_hash", "text"),
-    ("active_widgets", "text[]"),
-    ("theme", "text"),
-    ("is_online", "bool"),
-    ("last_heartbeat_at", "timestamptz"),
-    ("current_version", "text"),
-    ("created_at", "timestamptz"),
-    ("updated_at", "timestamptz"),
+DASHBOARD_COLUMNS = copy_columns(
+    devices_models.Dashboard,
+    (
+        "id",
+        "user_id",
+        "device_name",
+        "device_type",
+        "device_fingerprint_hash",
+        "active_widgets",
+        "theme",
+        "is_online",
+        "last_heartbeat_at",
+        "current_version",
+        "created_at",
+        "updated_at",
+    ),
 )
-HEARTBEAT_COLUMNS = (("user_id", "uuid"), ("last_seen_at", "timestamptz"))
-SESSION_COLUMNS = (
-    ("id", "uuid"),
-    ("user_id", "uuid"),
-    ("dashboard_id", "uuid"),
-    ("session_type", "text"),
-    ("session_token_hash", "text"),
-    ("expires_at", "timestamptz"),
-    ("revoked_at", "timestamptz"),
-    ("last_used_at", "timestamptz"),
-    ("started_at", "timestamptz"),
-    ("ended_at", "timestamptz"),
-    ("duration_minutes", "int4"),
-    ("ip_address_hash", "text"),
-    ("user_agent", "text"),
-    ("device_info", "jsonb"),
-    ("device_fingerprint_hash", "text"),
-    ("country_code", "text"),
-    ("auth_method", "text"),
-    ("widgets_interacted", "text[]"),
-    ("settings_changed", "bool"),
-    ("error_count", "int4"),
-    ("created_at", "timestamptz"),
+HEARTBEAT_COLUMNS = copy_columns(devices_models.UserHeartbeat, ("user_id", "last_seen_at"))
+SESSION_COLUMNS = copy_columns(
+    accounts_models.UserSession,
+    (
+        "id",
+        "user_id",
+        "dashboard_id",
+        "session_type",
+        "session_token_hash",
+        "expires_at",
+        "revoked_at",
+        "last_used_at",
+        "started_at",
+        "ended_at",
+        "duration_minutes",
+        "ip_address_hash",
+        "user_agent",
+        "device_info",
+        "device_fingerprint_hash",
+        "country_code",
+        "auth_method",
+        "widgets_interacted",
+        "settings_changed",
+        "error_count",
+        "created_at",
+    ),
 )
 TOKEN_TTL_US = 30 * DAY_US  # SAASKIT_AUTH_SESSION_TTL_HOURS' default (720 h)
 

@@ -16,87 +16,82 @@ from saaskit.demo.config import DAY_US, MINUTE_US, DemoConfig, from_us
 from saaskit.demo.copying import Row, TableData
 from saaskit.demo.people import People
 from saaskit.demo.rand import fake_hash, new_uuid, rng_for
+from saaskit.kit.columns import copy_columns
+from saaskit.tenancy import models as tenancy_models
 
 ADJECTIVES = ("blue", "bright", "calm", "clever", "golden", "green", "happy", "north", "quick", "silver")
 NOUNS = ("harbor", "labs", "studio", "works", "systems", "bakery", "clinic", "media", "ventures", "office")
 TEAMS = ("Engineering", "Design", "Sales", "Support", "Marketing", "Operations", "Finance")
 WORKSPACES = ("Lobby screens", "Office TVs", "Store displays", "Meeting rooms", "Home")
 
-ORG_COLUMNS = (
-    ("id", "uuid"),
-    ("name", "text"),
-    ("slug", "text"),
-    ("logo_url", "text"),
-    ("billing_email", "text"),
-    ("settings", "jsonb"),
-    ("created_by", "uuid"),
-    ("created_at", "timestamptz"),
-    ("updated_at", "timestamptz"),
+ORG_COLUMNS = copy_columns(
+    tenancy_models.Organization,
+    ("id", "name", "slug", "logo_url", "billing_email", "settings", "created_by", "created_at", "updated_at"),
 )
-MEMBER_COLUMNS = (
-    ("id", "uuid"),
-    ("organization_id", "uuid"),
-    ("user_id", "uuid"),
-    ("role", "text"),
-    ("is_active", "bool"),
-    ("invited_by", "uuid"),
-    ("invited_at", "timestamptz"),
-    ("joined_at", "timestamptz"),
-    ("created_at", "timestamptz"),
-    ("updated_at", "timestamptz"),
+MEMBER_COLUMNS = copy_columns(
+    tenancy_models.OrganizationMember,
+    (
+        "id",
+        "organization_id",
+        "user_id",
+        "role",
+        "is_active",
+        "invited_by",
+        "invited_at",
+        "joined_at",
+        "created_at",
+        "updated_at",
+    ),
 )
-TEAM_COLUMNS = (
-    ("id", "uuid"),
-    ("organization_id", "uuid"),
-    ("name", "text"),
-    ("description", "text"),
-    ("privacy_level", "text"),
-    ("created_by", "uuid"),
-    ("created_at", "timestamptz"),
-    ("updated_at", "timestamptz"),
+TEAM_COLUMNS = copy_columns(
+    tenancy_models.Team,
+    (
+        "id",
+        "organization_id",
+        "name",
+        "description",
+        "privacy_level",
+        "created_by",
+        "created_at",
+        "updated_at",
+    ),
 )
-TEAM_MEMBER_COLUMNS = (
-    ("id", "uuid"),
-    ("organization_id", "uuid"),
-    ("team_id", "uuid"),
-    ("user_id", "uuid"),
-    ("role", "text"),
-    ("added_by", "uuid"),
-    ("joined_at", "timestamptz"),
-    ("left_at", "timestamptz"),
-    ("created_at", "timestamptz"),
+TEAM_MEMBER_COLUMNS = copy_columns(
+    tenancy_models.TeamMember,
+    ("id", "organization_id", "team_id", "user_id", "role", "added_by", "joined_at", "left_at", "created_at"),
 )
-WORKSPACE_COLUMNS = (
-    ("id", "uuid"),
-    ("organization_id", "uuid"),
-    ("team_id", "uuid"),
-    ("name", "text"),
-    ("slug", "text"),
-    ("visibility", "text"),
-    ("created_by", "uuid"),
-    ("created_at", "timestamptz"),
-    ("updated_at", "timestamptz"),
+WORKSPACE_COLUMNS = copy_columns(
+    tenancy_models.Workspace,
+    (
+        "id",
+        "organization_id",
+        "team_id",
+        "name",
+        "slug",
+        "visibility",
+        "created_by",
+        "created_at",
+        "updated_at",
+    ),
 )
-WORKSPACE_MEMBER_COLUMNS = (
-    ("id", "uuid"),
-    ("organization_id", "uuid"),
-    ("workspace_id", "uuid"),
-    ("user_id", "uuid"),
-    ("role", "text"),
-    ("added_by", "uuid"),
-    ("created_at", "timestamptz"),
+WORKSPACE_MEMBER_COLUMNS = copy_columns(
+    tenancy_models.WorkspaceMember,
+    ("id", "organization_id", "workspace_id", "user_id", "role", "added_by", "created_at"),
 )
-INVITATION_COLUMNS = (
-    ("id", "uuid"),
-    ("organization_id", "uuid"),
-    ("invitee_email", "text"),
-    ("role", "text"),
-    ("status", "text"),
-    ("token_hash", "text"),
-    ("expires_at", "timestamptz"),
-    ("invited_by", "uuid"),
-    ("created_at", "timestamptz"),
-    ("updated_at", "timestamptz"),
+INVITATION_COLUMNS = copy_columns(
+    tenancy_models.Invitation,
+    (
+        "id",
+        "organization_id",
+        "invitee_email",
+        "role",
+        "status",
+        "token_hash",
+        "expires_at",
+        "invited_by",
+        "created_at",
+        "updated_at",
+    ),
 )
 
 

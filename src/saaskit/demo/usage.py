@@ -25,6 +25,8 @@ from saaskit.demo.config import (
 )
 from saaskit.demo.devices import Devices, widget_sets
 from saaskit.demo.rand import DaySampler, day_date, rng_for, split_counts, weekday_factor
+from saaskit.kit.columns import column_names
+from saaskit.tracking import models as tracking_models
 
 WIDGET_EVENTS = ("view", "view", "view", "active", "active", "focus", "click", "click", "configure")
 BLOCK_ROWS = 20_000
@@ -109,16 +111,19 @@ def _v4(raw: bytes) -> bytes:
     return bytes(b)
 
 
-WIDGET_COLUMNS = (
-    "id",
-    "timestamp",
-    "user_id",
-    "dashboard_id",
-    "session_id",
-    "widget_type",
-    "event_type",
-    "event_data",
-    "duration_seconds",
+WIDGET_COLUMNS = column_names(
+    tracking_models.WidgetEvent,
+    (
+        "id",
+        "timestamp",
+        "user_id",
+        "dashboard_id",
+        "session_id",
+        "widget_type",
+        "event_type",
+        "event_data",
+        "duration_seconds",
+    ),
 )
 
 

@@ -28,15 +28,12 @@ from saaskit.demo.rand import (
     weighted,
 )
 from saaskit.demo.tenancy import Tenancy
+from saaskit.devices import models as devices_models
+from saaskit.kit.columns import copy_columns
 
-COLUMNS = (
-    ("id", "uuid"),
-    ("session_id", "text"),
-    ("organization_id", "uuid"),
-    ("ip_hash", "text"),
-    ("ua_hash", "text"),
-    ("first_seen_at", "timestamptz"),
-    ("last_seen_at", "timestamptz"),
+COLUMNS = copy_columns(
+    devices_models.VisitorSession,
+    ("id", "session_id", "organization_id", "ip_hash", "ua_hash", "first_seen_at", "last_seen_at"),
 )
 
 

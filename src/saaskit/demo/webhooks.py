@@ -14,33 +14,38 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
+from saaskit.billing import models as billing_models
 from saaskit.demo.billing import Billing, Invoice, Subscription, invoice_number, stripe_ids
 from saaskit.demo.config import WEBHOOK_WINDOW_DAYS, DemoConfig, from_us
 from saaskit.demo.copying import Row, TableData
 from saaskit.demo.people import People
 from saaskit.demo.rand import new_uuid, rng_for, token
 from saaskit.demo.tenancy import Tenancy
+from saaskit.kit.columns import copy_columns
 
 API_VERSION = "2025-03-31.basil"
 MAX_ATTEMPTS = 6  # StripeSettings.webhook_max_attempts' default
 FAILURE = "OperationalError: terminating connection due to administrator command"
-COLUMNS = (
-    ("id", "uuid"),
-    ("stripe_event_id", "text"),
-    ("event_type", "text"),
-    ("user_id", "uuid"),
-    ("organization_id", "uuid"),
-    ("old_tier", "text"),
-    ("new_tier", "text"),
-    ("processed_at", "timestamptz"),
-    ("event_data", "jsonb"),
-    ("processing_status", "text"),
-    ("error_message", "text"),
-    ("retry_count", "int4"),
-    ("stripe_created_at", "timestamptz"),
-    ("api_version", "text"),
-    ("livemode", "bool"),
-    ("created_at", "timestamptz"),
+COLUMNS = copy_columns(
+    billing_models.StripeWebhookEvent,
+    (
+        "id",
+        "stripe_event_id",
+        "event_type",
+        "user_id",
+        "organization_id",
+        "old_tier",
+        "new_tier",
+        "processed_at",
+        "event_data",
+        "processing_status",
+        "error_message",
+        "retry_count",
+        "stripe_created_at",
+        "api_version",
+        "livemode",
+        "created_at",
+    ),
 )
 
 

@@ -16,8 +16,10 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from saaskit.kit.columns import column_list, insert_from_json, json_rows, record_columns, row_values
 from saaskit.kit.ids import uuid7
 from saaskit.tracking import identity
+from saaskit.tracking.models import Event, PageView
 from saaskit.tracking.privacy import ERRORS_ONLY, FULL, effective_level, filter_properties, strip_query
 
 
@@ -41,35 +43,54 @@ class IngestResult:
         return asdict(self)
 
 
-EVENT_COLUMNS = (
-    "id uuid, timestamp timestamptz, organization_id uuid, user_id uuid, distinct_id text, session_id text, "
-    "event_name text, event_category text, event_action text, properties jsonb, utm_source text, "
-    "utm_medium text, utm_campaign text, utm_term text, utm_content text, country_code text"
+EVENT_FIELDS = (
+    "id",
+    "timestamp",
+    "organization_id",
+    "user_id",
+    "distinct_id",
+    "session_id",
+    "event_name",
+    "event_category",
+    "event_action",
+    "properties",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "country_code",
 )
+EVENT_DEFAULTS = {"id": "gen_random_uuid()", "properties": "'{}'::jsonb"}
+# "id uuid, timestamp timestamptz, ...": also what benchmarks/ingest.py rewrites the statement by.
+EVENT_COLUMNS = record_columns(Event, EVENT_FIELDS)
 # Client uuids are claimed in event_receipts first; only events whose uuid was new (or that
 # came without one) are inserted. Same statement, same transaction: a rollback frees the claims.
 INSERT_EVENTS = text(
-    "WITH rows AS (SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(" + EVENT_COLUMNS + ")), "
+    f"WITH rows AS (SELECT * FROM {json_rows(Event, EVENT_FIELDS)}), "
     "fresh AS (INSERT INTO event_receipts (id) SELECT id FROM rows WHERE id IS NOT NULL "
     "ON CONFLICT DO NOTHING RETURNING id) "
-    "INSERT INTO events (id, timestamp, organization_id, user_id, distinct_id, session_id, event_name, "
-    "event_category, event_action, properties, utm_source, utm_medium, utm_campaign, utm_term, utm_content, "
-    "country_code) "
-    "SELECT coalesce(r.id, gen_random_uuid()), r.timestamp, r.organization_id, r.user_id, r.distinct_id, "
-    "r.session_id, r.event_name, r.event_category, r.event_action, coalesce(r.properties, '{}'::jsonb), "
-    "r.utm_source, r.utm_medium, r.utm_campaign, r.utm_term, r.utm_content, r.country_code "
+    f"INSERT INTO events ({column_list(Event, EVENT_FIELDS)}) "
+    f"SELECT {row_values(Event, EVENT_FIELDS, EVENT_DEFAULTS)} "
     "FROM rows AS r WHERE r.id IS NULL OR r.id IN (SELECT id FROM fresh) ON CONFLICT DO NOTHING"
 )
 INSERT_EVENTS_RETURNING_IDS = text(str(INSERT_EVENTS.text) + " RETURNING id::text")
+PAGE_VIEW_FIELDS = (
+    "id",
+    "viewed_at",
+    "organization_id",
+    "user_id",
+    "distinct_id",
+    "session_id",
+    "page_url",
+    "page_title",
+    "referrer",
+    "load_time_ms",
+    "time_on_page_seconds",
+    "bounce",
+)
 INSERT_PAGE_VIEWS = text(
-    "INSERT INTO page_views (id, viewed_at, organization_id, user_id, distinct_id, session_id, page_url, "
-    "page_title, referrer, load_time_ms, time_on_page_seconds, bounce) "
-    "SELECT coalesce(r.id, gen_random_uuid()), r.viewed_at, r.organization_id, r.user_id, r.distinct_id, "
-    "r.session_id, r.page_url, r.page_title, r.referrer, r.load_time_ms, r.time_on_page_seconds, r.bounce "
-    "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(id uuid, viewed_at timestamptz, "
-    "organization_id uuid, user_id uuid, distinct_id text, session_id text, page_url text, "
-    "page_title text, referrer text, "
-    "load_time_ms int, time_on_page_seconds int, bounce boolean) ON CONFLICT DO NOTHING"
+    insert_from_json(PageView, PAGE_VIEW_FIELDS, {"id": "gen_random_uuid()"}) + " ON CONFLICT DO NOTHING"
 )
 USER_LEVELS = text("SELECT id, tracking_level, analytics_consent FROM users WHERE id = ANY(:ids)")
 LINKED_USERS = text(

@@ -11,51 +11,77 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.accounts.models import UserSession
+from saaskit.kit.columns import insert_from_json
 from saaskit.kit.errors import Unprocessable
 from saaskit.tracking.ingest import Attribution, IngestResult, to_json, user_levels
-from saaskit.tracking.models import ActivityEvent, SystemEvent
+from saaskit.tracking.models import ActivityEvent, ErrorLog, PerformanceMetric, SystemEvent, WidgetEvent
 from saaskit.tracking.privacy import ERRORS_ONLY, FULL
 
+# Rows without a time of their own get the time of writing.
 INSERT_ACTIVITY = text(
-    "INSERT INTO activity_events (created_at, user_id, organization_id, event_type, action_name) "
-    "SELECT coalesce(r.created_at, now()), r.user_id, r.organization_id, r.event_type, r.action_name "
-    "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(created_at timestamptz, user_id uuid, "
-    "organization_id uuid, event_type text, action_name text)"
+    insert_from_json(
+        ActivityEvent,
+        ("created_at", "user_id", "organization_id", "event_type", "action_name"),
+        {"created_at": "now()"},
+    )
 )
 INSERT_WIDGETS = text(
-    "INSERT INTO widget_analytics (timestamp, user_id, dashboard_id, session_id, widget_type, event_type, "
-    "event_data, duration_seconds) "
-    "SELECT coalesce(r.timestamp, now()), r.user_id, r.dashboard_id, r.session_id, r.widget_type, "
-    "r.event_type, r.event_data, r.duration_seconds "
-    "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(timestamp timestamptz, "
-    "user_id uuid, dashboard_id uuid, session_id uuid, widget_type text, event_type text, event_data jsonb, "
-    "duration_seconds int)"
+    insert_from_json(
+        WidgetEvent,
+        (
+            "timestamp",
+            "user_id",
+            "dashboard_id",
+            "session_id",
+            "widget_type",
+            "event_type",
+            "event_data",
+            "duration_seconds",
+        ),
+        {"timestamp": "now()"},
+    )
 )
 INSERT_SYSTEM_EVENTS = text(
-    "INSERT INTO system_events (created_at, user_id, organization_id, dashboard_id, event_type, severity, "
-    "message, error_details, user_agent, app_version) "
-    "SELECT coalesce(r.created_at, now()), r.user_id, r.organization_id, r.dashboard_id, r.event_type, "
-    "r.severity, r.message, r.error_details, r.user_agent, r.app_version "
-    "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(created_at timestamptz, user_id uuid, "
-    "organization_id uuid, dashboard_id uuid, event_type text, severity text, message text, "
-    "error_details jsonb, user_agent text, app_version text)"
+    insert_from_json(
+        SystemEvent,
+        (
+            "created_at",
+            "user_id",
+            "organization_id",
+            "dashboard_id",
+            "event_type",
+            "severity",
+            "message",
+            "error_details",
+            "user_agent",
+            "app_version",
+        ),
+        {"created_at": "now()"},
+    )
 )
 INSERT_ERRORS = text(
-    "INSERT INTO error_logs (created_at, user_id, organization_id, error_type, error_code, error_message, "
-    "error_stack, app_version, context) "
-    "SELECT coalesce(r.created_at, now()), r.user_id, r.organization_id, r.error_type, r.error_code, "
-    "r.error_message, r.error_stack, r.app_version, r.context "
-    "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(created_at timestamptz, user_id uuid, "
-    "organization_id uuid, error_type text, error_code text, error_message text, error_stack text, "
-    "app_version text, context jsonb)"
+    insert_from_json(
+        ErrorLog,
+        (
+            "created_at",
+            "user_id",
+            "organization_id",
+            "error_type",
+            "error_code",
+            "error_message",
+            "error_stack",
+            "app_version",
+            "context",
+        ),
+        {"created_at": "now()"},
+    )
 )
 INSERT_METRICS = text(
-    "INSERT INTO performance_metrics (timestamp, metric_name, metric_type, value, unit, tags, "
-    "organization_id, user_id) "
-    "SELECT coalesce(r.timestamp, now()), r.metric_name, r.metric_type, r.value, r.unit, "
-    "coalesce(r.tags, '{}'::jsonb), r.organization_id, r.user_id "
-    "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(timestamp timestamptz, metric_name text, "
-    "metric_type text, value double precision, unit text, tags jsonb, organization_id uuid, user_id uuid)"
+    insert_from_json(
+        PerformanceMetric,
+        ("timestamp", "metric_name", "metric_type", "value", "unit", "tags", "organization_id", "user_id"),
+        {"timestamp": "now()", "tags": "'{}'::jsonb"},
+    )
 )
 
 

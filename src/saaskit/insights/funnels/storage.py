@@ -21,19 +21,32 @@ from saaskit.insights.funnels import events
 from saaskit.insights.funnels.compute import FunnelResult, check_range, compute_funnel
 from saaskit.insights.funnels.definition import FunnelDefinition
 from saaskit.insights.funnels.progress import Progress, step_results
-from saaskit.insights.models import ConversionFunnel
+from saaskit.insights.models import ConversionFunnel, ConversionFunnelEvent
+from saaskit.kit.columns import column_list, copy_columns
 
 CHUNK = 10_000
 
+# Each array parameter and the column it fills, in the order of ``progress_rows``' tuples.
+ARRAYS = (
+    ("users", "user_id"),
+    ("people", "distinct_id"),
+    ("names", "step_name"),
+    ("orders", "step_order"),
+    ("completed", "completed"),
+    ("at", "completed_at"),
+    ("seconds", "completion_time_seconds"),
+)
+_FILLED = copy_columns(ConversionFunnelEvent, [column for _, column in ARRAYS])
+_INSERTED = column_list(
+    ConversionFunnelEvent, ["funnel_id", "organization_id", *(name for name, _ in _FILLED)]
+)
+_ARRAYS_SQL = ", ".join(
+    f"CAST(:{param} AS {kind}[])" for (param, _), (_, kind) in zip(ARRAYS, _FILLED, strict=True)
+)
 INSERT = text(
-    """
-INSERT INTO conversion_funnel_events
-    (funnel_id, organization_id, user_id, distinct_id, step_name, step_order, completed, completed_at,
-     completion_time_seconds)
-SELECT :funnel, :org, r.* FROM unnest(
-    CAST(:users AS uuid[]), CAST(:people AS text[]), CAST(:names AS text[]), CAST(:orders AS smallint[]),
-    CAST(:completed AS boolean[]), CAST(:at AS timestamptz[]), CAST(:seconds AS integer[])
-) AS r
+    f"""
+INSERT INTO conversion_funnel_events ({_INSERTED})
+SELECT :funnel, :org, r.* FROM unnest({_ARRAYS_SQL}) AS r
 """
 )
 STORED = text(
@@ -95,13 +108,7 @@ async def compute_and_store(
             {
                 "funnel": funnel.id,
                 "org": funnel.organization_id,
-                **dict(
-                    zip(
-                        ("users", "people", "names", "orders", "completed", "at", "seconds"),
-                        columns,
-                        strict=True,
-                    )
-                ),
+                **dict(zip((param for param, _ in ARRAYS), columns, strict=True)),
             },
         )
     now: datetime = (await session.execute(text("SELECT now()"))).scalar_one()
