@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.kit.db import SERVICE, set_context
 from tests.helpers import SignedUp, error_of, signup
-from tests.tenancy.conftest import make_org
+from tests.tenancy.conftest import invite_and_join, make_org
 
 
 async def audit_rows(session: AsyncSession, entity_id: str) -> list[dict[str, Any]]:
@@ -208,3 +208,72 @@ async def test_workspace_update_archive_unarchive_delete_audit_rows(
         ),
         space_row(f"DELETE {url}", "workspace.deleted", "Reports EU", "Deleted workspace Reports EU."),
     ]
+
+
+def member_row(
+    about: tuple[SignedUp, str, str, str, str], request: str, event: str, description: str, **metadata: Any
+) -> dict[str, Any]:
+    owner, org_id, kind, entity_id, name = about
+    return row(owner, org_id, f"{kind}.{event}", kind, entity_id, name, description, request, metadata)
+
+
+async def test_member_add_role_change_and_removal_audit_rows(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    owner = await signup(client)
+    org_id = (await make_org(client, owner))["id"]
+    member = await invite_and_join(client, owner, org_id)
+    base = f"/api/orgs/{org_id}"
+    team = (await client.post(f"{base}/teams", headers=owner.headers, json={"name": "Ops"})).json()
+    space = (await client.post(f"{base}/workspaces", headers=owner.headers, json={"name": "Reports"})).json()
+    cases = [
+        ("team", f"{base}/teams/{team['id']}", team["id"], "Ops", "team_member", "team_lead"),
+        (
+            "workspace",
+            f"{base}/workspaces/{space['id']}",
+            space["id"],
+            "Reports",
+            "workspace_viewer",
+            "workspace_editor",
+        ),
+    ]
+    for kind, url, entity_id, name, first, second in cases:
+        members = f"{url}/members"
+        added = await client.post(
+            members, headers=owner.headers, json={"user_id": str(member.id), "role": first}
+        )
+        assert added.status_code == 201 and added.json()["role"] == first, added.text
+        one = f"{members}/{member.id}"
+        changed = await client.patch(one, headers=owner.headers, json={"role": second})
+        assert changed.status_code == 200 and changed.json()["role"] == second
+        assert (await client.patch(one, headers=owner.headers, json={"role": second})).status_code == 200
+        assert (await client.delete(one, headers=owner.headers)).status_code == 204
+        gone = await client.delete(one, headers=owner.headers)
+        assert gone.status_code == 404 and error_of(gone)["message"] == f"no such {kind} member"
+
+        user = str(member.id)
+        added_description = (
+            f"Added {member.email} to team Ops as {first}."
+            if kind == "team"
+            else f"Gave a user {first} access to workspace Reports."
+        )
+        about = (owner, org_id, kind, entity_id, name)
+        rows = await audit_rows(session, entity_id)
+        assert rows[1:] == [
+            member_row(about, f"POST {members}", "member_added", added_description, user_id=user, role=first),
+            member_row(
+                about,
+                f"PATCH {one}",
+                "member_role_changed",
+                f"Changed a member's {kind} role from {first} to {second}.",
+                user_id=user,
+                changes={"role": {"from": first, "to": second}},
+            ),
+            member_row(
+                about,
+                f"DELETE {one}",
+                "member_removed",
+                f"Removed a member from {kind} {name}.",
+                user_id=user,
+            ),
+        ]
