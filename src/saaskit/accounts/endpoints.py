@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, EmailStr, Field
 from sqlalchemy import select
 
-from saaskit.accounts import service
+from saaskit.accounts import operator, service
 from saaskit.accounts.dependencies import CSRF_COOKIE, AdminUser, CurrentUser
 from saaskit.accounts.models import User
 from saaskit.accounts.schemas import (
@@ -26,7 +26,6 @@ from saaskit.accounts.schemas import (
     SignupIn,
     UserOut,
 )
-from saaskit.admin import actions
 from saaskit.audit.dependencies import AdminActor
 from saaskit.audit.service import Actor
 from saaskit.kit.deps import ClientDep, DbSession, RuntimeDep
@@ -278,7 +277,7 @@ async def admin_list_users(
 async def admin_set_status(
     user_id: uuid.UUID, body: StatusIn, actor: AdminActor, session: DbSession
 ) -> StatusOut:
-    outcome = await actions.set_status(session, actor, user_id, body.status)
+    outcome = await operator.set_status(session, actor, user_id, body.status)
     return StatusOut(**outcome.data)
 
 

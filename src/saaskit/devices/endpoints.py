@@ -10,9 +10,8 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from saaskit.accounts.dependencies import AdminUser, CurrentUser, MaybeUser, check_csrf, request_token
-from saaskit.admin import actions
 from saaskit.audit.dependencies import AdminActor
-from saaskit.devices import presence, service, versions, visitors
+from saaskit.devices import operator, presence, service, versions, visitors
 from saaskit.devices import sessions as usage
 from saaskit.devices.heartbeat import Heartbeat, record_heartbeat
 from saaskit.devices.models import Dashboard
@@ -296,7 +295,7 @@ async def admin_list_dashboards(
 async def admin_require_update(
     body: RequireUpdateIn, actor: AdminActor, session: DbSession
 ) -> RequireUpdateOut:
-    outcome = await actions.require_update(session, actor, body.minimum_version, body.device_type)
+    outcome = await operator.require_update(session, actor, body.minimum_version, body.device_type)
     return RequireUpdateOut(**outcome.data)
 
 
@@ -306,7 +305,7 @@ async def admin_require_update(
     summary="Force a reload for one user or everyone until they run the latest version (admins)",
 )
 async def admin_force_reload(body: ReloadIn, actor: AdminActor, session: DbSession) -> ReloadOut:
-    outcome = await actions.set_reload(
+    outcome = await operator.set_reload(
         session, actor, body.user_id, flag=True, latest_version=body.latest_version
     )
     return ReloadOut(**outcome.data)
@@ -318,7 +317,7 @@ async def admin_force_reload(body: ReloadIn, actor: AdminActor, session: DbSessi
     summary="Withdraw a forced reload for one user or everyone (admins)",
 )
 async def admin_cancel_reload(body: ReloadIn, actor: AdminActor, session: DbSession) -> ReloadOut:
-    outcome = await actions.set_reload(session, actor, body.user_id, flag=False)
+    outcome = await operator.set_reload(session, actor, body.user_id, flag=False)
     return ReloadOut(**outcome.data)
 
 
@@ -330,7 +329,7 @@ async def admin_cancel_reload(body: ReloadIn, actor: AdminActor, session: DbSess
 async def admin_set_max_dashboards(
     user_id: uuid.UUID, body: MaxDashboardsIn, actor: AdminActor, session: DbSession
 ) -> MaxDashboardsOut:
-    outcome = await actions.set_max_dashboards(session, actor, user_id, body.max_dashboards)
+    outcome = await operator.set_max_dashboards(session, actor, user_id, body.max_dashboards)
     return MaxDashboardsOut(**outcome.data)
 
 

@@ -3,25 +3,22 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.access.service import Access
 from saaskit.accounts.models import User
-from saaskit.audit import service as audit
 from saaskit.audit.service import Actor
 from saaskit.kit.errors import Conflict, NotFound, Unprocessable
 from saaskit.kit.pagination import keyset_page
+from saaskit.tenancy import audited
 from saaskit.tenancy.models import OrganizationMember, Team, TeamMember
 from saaskit.tenancy.schemas import TeamIn, TeamUpdate
 
-FIELDS = ("name", "description", "privacy_level", "settings")
-
-
-def _snapshot(team: Team) -> dict[str, Any]:
-    return {f: getattr(team, f) for f in FIELDS}
+KIND = audited.Kind(
+    "team", fields=("name", "description", "privacy_level", "settings"), clearable="description"
+)
 
 
 async def _member_team_ids(session: AsyncSession, access: Access) -> list[uuid.UUID]:
@@ -78,16 +75,14 @@ async def create(session: AsyncSession, access: Access, actor: Actor, data: Team
     team = Team(organization_id=access.organization_id, created_by=access.user_id, **data.model_dump())
     session.add(team)
     await session.flush()
-    await audit.record(
+    await audited.record(
         session,
         actor,
-        organization_id=access.organization_id,
-        action="team.created",
-        entity_type="team",
-        entity_id=team.id,
-        entity_name=team.name,
-        description=f"Created team {team.name}.",
-        metadata={"privacy_level": team.privacy_level},
+        KIND,
+        team,
+        "created",
+        f"Created team {team.name}.",
+        {"privacy_level": team.privacy_level},
     )
     return team
 
@@ -96,63 +91,19 @@ async def update(
     session: AsyncSession, access: Access, actor: Actor, team_id: uuid.UUID, data: TeamUpdate
 ) -> Team:
     team = await get_visible(session, access, team_id)
-    before = _snapshot(team)
-    for name, value in data.model_dump(exclude_unset=True).items():
-        if value is not None or name == "description":
-            setattr(team, name, value)
-    await session.flush()
-    diff = audit.changes(before, _snapshot(team))
-    if diff:
-        await audit.record(
-            session,
-            actor,
-            organization_id=access.organization_id,
-            action="team.updated",
-            entity_type="team",
-            entity_id=team.id,
-            entity_name=team.name,
-            description=f"Changed {', '.join(sorted(diff))} of team {team.name}.",
-            metadata={"changes": diff},
-        )
-    return team
+    return await audited.update(session, actor, KIND, team, data.model_dump(exclude_unset=True))
 
 
 async def set_archived(
     session: AsyncSession, access: Access, actor: Actor, team_id: uuid.UUID, archived: bool
 ) -> Team:
     team = await get_visible(session, access, team_id)
-    if (team.archived_at is not None) != archived:
-        team.archived_at = func.now() if archived else None
-        await session.flush()
-        await session.refresh(team)
-        verb = "archived" if archived else "unarchived"
-        await audit.record(
-            session,
-            actor,
-            organization_id=access.organization_id,
-            action=f"team.{verb}",
-            entity_type="team",
-            entity_id=team.id,
-            entity_name=team.name,
-            description=f"{verb.capitalize()} team {team.name}.",
-        )
-    return team
+    return await audited.set_archived(session, actor, KIND, team, archived)
 
 
 async def delete(session: AsyncSession, access: Access, actor: Actor, team_id: uuid.UUID) -> None:
     team = await get_visible(session, access, team_id)
-    await session.delete(team)
-    await session.flush()
-    await audit.record(
-        session,
-        actor,
-        organization_id=access.organization_id,
-        action="team.deleted",
-        entity_type="team",
-        entity_id=team_id,
-        entity_name=team.name,
-        description=f"Deleted team {team.name}.",
-    )
+    await audited.delete(session, actor, KIND, team)
 
 
 async def list_members(
@@ -204,20 +155,9 @@ async def add_member(
         role=role,
         added_by=access.user_id,
     )
-    session.add(member)
-    await session.flush()
-    await audit.record(
-        session,
-        actor,
-        organization_id=access.organization_id,
-        action="team.member_added",
-        entity_type="team",
-        entity_id=team.id,
-        entity_name=team.name,
-        description=f"Added {email} to team {team.name} as {role}.",
-        metadata={"user_id": str(user_id), "role": role},
+    return await audited.add_member(
+        session, actor, KIND, team, member, f"Added {email} to team {team.name} as {role}."
     )
-    return member
 
 
 async def _active_membership(session: AsyncSession, team_id: uuid.UUID, user_id: uuid.UUID) -> TeamMember:
@@ -236,22 +176,7 @@ async def change_member_role(
 ) -> TeamMember:
     team = await get_visible(session, access, team_id)
     member = await _active_membership(session, team_id, user_id)
-    if member.role != role:
-        before = member.role
-        member.role = role
-        await session.flush()
-        await audit.record(
-            session,
-            actor,
-            organization_id=access.organization_id,
-            action="team.member_role_changed",
-            entity_type="team",
-            entity_id=team.id,
-            entity_name=team.name,
-            description=f"Changed a member's team role from {before} to {role}.",
-            metadata={"user_id": str(user_id), "changes": {"role": {"from": before, "to": role}}},
-        )
-    return member
+    return await audited.set_member_role(session, actor, KIND, team, member, role)
 
 
 async def remove_member(
@@ -260,15 +185,4 @@ async def remove_member(
     team = await get_visible(session, access, team_id)
     member = await _active_membership(session, team_id, user_id)
     member.left_at = func.now()
-    await session.flush()
-    await audit.record(
-        session,
-        actor,
-        organization_id=access.organization_id,
-        action="team.member_removed",
-        entity_type="team",
-        entity_id=team.id,
-        entity_name=team.name,
-        description=f"Removed a member from team {team.name}.",
-        metadata={"user_id": str(user_id)},
-    )
+    await audited.member_removed(session, actor, KIND, team, member)

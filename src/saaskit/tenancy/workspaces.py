@@ -8,26 +8,23 @@ a workspace_admin manages their workspace.
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-from sqlalchemy import ColumnElement, false, func, or_, select
+from sqlalchemy import ColumnElement, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.access.service import Access
 from saaskit.accounts.models import User
-from saaskit.audit import service as audit
 from saaskit.audit.service import Actor
 from saaskit.kit.errors import Conflict, NotFound, Unprocessable
 from saaskit.kit.pagination import keyset_page
+from saaskit.tenancy import audited
 from saaskit.tenancy.models import OrganizationMember, Team, TeamMember, Workspace, WorkspaceMember
 from saaskit.tenancy.organizations import slugify
 from saaskit.tenancy.schemas import WorkspaceIn, WorkspaceUpdate
 
-FIELDS = ("name", "slug", "team_id", "visibility", "settings")
-
-
-def _snapshot(workspace: Workspace) -> dict[str, Any]:
-    return {f: getattr(workspace, f) for f in FIELDS}
+KIND = audited.Kind(
+    "workspace", fields=("name", "slug", "team_id", "visibility", "settings"), clearable="team_id"
+)
 
 
 async def _visibility_filter(session: AsyncSession, access: Access) -> ColumnElement[bool]:
@@ -103,10 +100,14 @@ async def _check_slug_free(
         raise Conflict(f"the slug {slug!r} is taken in this organization", field="slug", code="slug_taken")
 
 
+def _check_visibility(visibility: str, team_id: uuid.UUID | None) -> None:
+    if visibility == "team" and team_id is None:
+        raise Unprocessable("team_id: a team-visible workspace needs a team", field="team_id")
+
+
 async def create(session: AsyncSession, access: Access, actor: Actor, data: WorkspaceIn) -> Workspace:
     await _check_team(session, access, data.team_id)
-    if data.visibility == "team" and data.team_id is None:
-        raise Unprocessable("team_id: a team-visible workspace needs a team", field="team_id")
+    _check_visibility(data.visibility, data.team_id)
     slug = data.slug or slugify(data.name)
     await _check_slug_free(session, access, slug, None)
     workspace = Workspace(
@@ -131,16 +132,14 @@ async def create(session: AsyncSession, access: Access, actor: Actor, data: Work
         )
     )
     await session.flush()
-    await audit.record(
+    await audited.record(
         session,
         actor,
-        organization_id=access.organization_id,
-        action="workspace.created",
-        entity_type="workspace",
-        entity_id=workspace.id,
-        entity_name=workspace.name,
-        description=f"Created workspace {workspace.name}.",
-        metadata={"visibility": workspace.visibility, "slug": workspace.slug},
+        KIND,
+        workspace,
+        "created",
+        f"Created workspace {workspace.name}.",
+        {"visibility": workspace.visibility, "slug": workspace.slug},
     )
     return workspace
 
@@ -149,70 +148,26 @@ async def update(
     session: AsyncSession, access: Access, actor: Actor, workspace_id: uuid.UUID, data: WorkspaceUpdate
 ) -> Workspace:
     workspace = await get_visible(session, access, workspace_id)
-    before = _snapshot(workspace)
     given = data.model_dump(exclude_unset=True)
     if "team_id" in given:
         await _check_team(session, access, given["team_id"])
     if given.get("slug"):
         await _check_slug_free(session, access, given["slug"], workspace.id)
-    for name, value in given.items():
-        if value is not None or name == "team_id":
-            setattr(workspace, name, value)
-    if workspace.visibility == "team" and workspace.team_id is None:
-        raise Unprocessable("team_id: a team-visible workspace needs a team", field="team_id")
-    await session.flush()
-    diff = audit.changes(before, _snapshot(workspace))
-    if diff:
-        await audit.record(
-            session,
-            actor,
-            organization_id=access.organization_id,
-            action="workspace.updated",
-            entity_type="workspace",
-            entity_id=workspace.id,
-            entity_name=workspace.name,
-            description=f"Changed {', '.join(sorted(diff))} of workspace {workspace.name}.",
-            metadata={"changes": diff},
-        )
-    return workspace
+    return await audited.update(
+        session, actor, KIND, workspace, given, validate=lambda w: _check_visibility(w.visibility, w.team_id)
+    )
 
 
 async def set_archived(
     session: AsyncSession, access: Access, actor: Actor, workspace_id: uuid.UUID, archived: bool
 ) -> Workspace:
     workspace = await get_visible(session, access, workspace_id)
-    if (workspace.archived_at is not None) != archived:
-        workspace.archived_at = func.now() if archived else None
-        await session.flush()
-        await session.refresh(workspace)
-        verb = "archived" if archived else "unarchived"
-        await audit.record(
-            session,
-            actor,
-            organization_id=access.organization_id,
-            action=f"workspace.{verb}",
-            entity_type="workspace",
-            entity_id=workspace.id,
-            entity_name=workspace.name,
-            description=f"{verb.capitalize()} workspace {workspace.name}.",
-        )
-    return workspace
+    return await audited.set_archived(session, actor, KIND, workspace, archived)
 
 
 async def delete(session: AsyncSession, access: Access, actor: Actor, workspace_id: uuid.UUID) -> None:
     workspace = await get_visible(session, access, workspace_id)
-    await session.delete(workspace)
-    await session.flush()
-    await audit.record(
-        session,
-        actor,
-        organization_id=access.organization_id,
-        action="workspace.deleted",
-        entity_type="workspace",
-        entity_id=workspace_id,
-        entity_name=workspace.name,
-        description=f"Deleted workspace {workspace.name}.",
-    )
+    await audited.delete(session, actor, KIND, workspace)
 
 
 async def list_members(
@@ -262,20 +217,9 @@ async def add_member(
         role=role,
         added_by=access.user_id,
     )
-    session.add(member)
-    await session.flush()
-    await audit.record(
-        session,
-        actor,
-        organization_id=access.organization_id,
-        action="workspace.member_added",
-        entity_type="workspace",
-        entity_id=workspace.id,
-        entity_name=workspace.name,
-        description=f"Gave a user {role} access to workspace {workspace.name}.",
-        metadata={"user_id": str(user_id), "role": role},
+    return await audited.add_member(
+        session, actor, KIND, workspace, member, f"Gave a user {role} access to workspace {workspace.name}."
     )
-    return member
 
 
 async def _membership(session: AsyncSession, workspace_id: uuid.UUID, user_id: uuid.UUID) -> WorkspaceMember:
@@ -299,22 +243,7 @@ async def change_member_role(
 ) -> WorkspaceMember:
     workspace = await get_visible(session, access, workspace_id)
     member = await _membership(session, workspace_id, user_id)
-    if member.role != role:
-        before = member.role
-        member.role = role
-        await session.flush()
-        await audit.record(
-            session,
-            actor,
-            organization_id=access.organization_id,
-            action="workspace.member_role_changed",
-            entity_type="workspace",
-            entity_id=workspace.id,
-            entity_name=workspace.name,
-            description=f"Changed a member's workspace role from {before} to {role}.",
-            metadata={"user_id": str(user_id), "changes": {"role": {"from": before, "to": role}}},
-        )
-    return member
+    return await audited.set_member_role(session, actor, KIND, workspace, member, role)
 
 
 async def remove_member(
@@ -323,15 +252,4 @@ async def remove_member(
     workspace = await get_visible(session, access, workspace_id)
     member = await _membership(session, workspace_id, user_id)
     await session.delete(member)
-    await session.flush()
-    await audit.record(
-        session,
-        actor,
-        organization_id=access.organization_id,
-        action="workspace.member_removed",
-        entity_type="workspace",
-        entity_id=workspace.id,
-        entity_name=workspace.name,
-        description=f"Removed a member from workspace {workspace.name}.",
-        metadata={"user_id": str(user_id)},
-    )
+    await audited.member_removed(session, actor, KIND, workspace, member)

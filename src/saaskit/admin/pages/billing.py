@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from saaskit.admin import actions
 from saaskit.admin.pages.common import PAGE_SIZE, Cursor, choice, page_or_fragment, parse_id
 from saaskit.admin.queries import billing as queries
 from saaskit.admin.security import AdminDep
 from saaskit.admin.web import redirect, render
+from saaskit.billing import operator as billing_actions
 from saaskit.kit.deps import DbSession, RuntimeDep
 
 router = APIRouter(prefix="/admin/billing", include_in_schema=False)
@@ -59,7 +59,7 @@ async def webhook_event(request: Request, event_id: str, admin: AdminDep, sessio
 
 @router.post("/webhooks/{event_id}/reprocess")
 async def reprocess(request: Request, event_id: str, admin: AdminDep, session: DbSession) -> Response:
-    row = await actions.reprocess_webhook(session, admin.actor, parse_id(event_id, "webhook event"))
+    row = await billing_actions.reprocess_webhook(session, admin.actor, parse_id(event_id, "webhook event"))
     return redirect(
         request,
         f"/admin/billing/webhooks/{row.id}",

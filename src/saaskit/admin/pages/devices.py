@@ -8,11 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request
 from starlette.responses import Response
 
-from saaskit.admin import actions
 from saaskit.admin.pages.common import PAGE_SIZE, Cursor, choice, page_or_fragment
 from saaskit.admin.queries import devices as queries
 from saaskit.admin.security import AdminDep
 from saaskit.admin.web import redirect, render
+from saaskit.devices import operator as device_actions
 from saaskit.devices.schemas import VERSION_PATTERN
 from saaskit.kit.deps import DbSession, RuntimeDep
 
@@ -102,5 +102,5 @@ async def require_update(
             flash=("error", f"minimum_version: a version like 2.4 or 2.4.1 (got {version[:60]!r})."),
         )
     platform = choice(device_type or None, queries.DEVICE_TYPES, "device_type")
-    outcome = await actions.require_update(session, admin.actor, version, platform)
+    outcome = await device_actions.require_update(session, admin.actor, version, platform)
     return redirect(request, "/admin/devices", flash=("success", outcome.message))

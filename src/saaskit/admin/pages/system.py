@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from saaskit.admin import actions
 from saaskit.admin.pages.common import PAGE_SIZE, Cursor, ShortText, choice, page_or_fragment, parse_id
 from saaskit.admin.queries import system as queries
 from saaskit.admin.security import AdminDep
 from saaskit.admin.web import is_htmx, redirect, render
 from saaskit.kit.deps import DbSession
+from saaskit.tracking import operator as tracking_actions
 from saaskit.tracking import triage
 
 router = APIRouter(prefix="/admin/system", include_in_schema=False)
@@ -114,7 +114,9 @@ async def errors_page(
 
 @router.post("/events/{event_id}/resolve")
 async def resolve_event(request: Request, event_id: str, admin: AdminDep, session: DbSession) -> Response:
-    row = await actions.resolve_system_event(session, admin.actor, parse_id(event_id, "system event"))
+    row = await tracking_actions.resolve_system_event(
+        session, admin.actor, parse_id(event_id, "system event")
+    )
     if is_htmx(request):
         return render(request, "system/_event_row.html", {"e": row}, section="system")
     return redirect(request, "/admin/system/events", flash=("success", "System event marked resolved."))
@@ -122,7 +124,7 @@ async def resolve_event(request: Request, event_id: str, admin: AdminDep, sessio
 
 @router.post("/errors/{error_id}/resolve")
 async def resolve_error(request: Request, error_id: str, admin: AdminDep, session: DbSession) -> Response:
-    row = await actions.resolve_error(session, admin.actor, parse_id(error_id, "error"))
+    row = await tracking_actions.resolve_error(session, admin.actor, parse_id(error_id, "error"))
     if is_htmx(request):
         return render(request, "system/_error_row.html", {"e": row}, section="system")
     return redirect(request, "/admin/system/errors", flash=("success", "Error marked resolved."))

@@ -7,11 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request
 from starlette.responses import Response
 
-from saaskit.admin import actions
+from saaskit.accounts import operator as account_actions
 from saaskit.admin.pages.common import PAGE_SIZE, Cursor, ShortText, choice, page_or_fragment, parse_id
 from saaskit.admin.queries import users as queries
 from saaskit.admin.security import AdminDep
 from saaskit.admin.web import redirect, render
+from saaskit.devices import operator as device_actions
 from saaskit.kit.deps import DbSession
 from saaskit.kit.errors import BadRequest
 
@@ -75,7 +76,7 @@ async def set_status(
     session: DbSession,
     status: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
-    outcome = await actions.set_status(session, admin.actor, parse_id(user_id, "user"), status)
+    outcome = await account_actions.set_status(session, admin.actor, parse_id(user_id, "user"), status)
     return redirect(request, _back(user_id), flash=("success", outcome.message))
 
 
@@ -87,7 +88,9 @@ async def force_reload(
     session: DbSession,
     flag: Annotated[str, Form(max_length=5)] = "on",
 ) -> Response:
-    outcome = await actions.set_reload(session, admin.actor, parse_id(user_id, "user"), flag=flag == "on")
+    outcome = await device_actions.set_reload(
+        session, admin.actor, parse_id(user_id, "user"), flag=flag == "on"
+    )
     return redirect(request, _back(user_id), flash=("success", outcome.message))
 
 
@@ -111,11 +114,13 @@ async def set_max_dashboards(
                 f"(got {value[:10]!r}).",
             ),
         )
-    outcome = await actions.set_max_dashboards(session, admin.actor, uid, int(value) if value else None)
+    outcome = await device_actions.set_max_dashboards(
+        session, admin.actor, uid, int(value) if value else None
+    )
     return redirect(request, _back(user_id), flash=("success", outcome.message))
 
 
 @router.post("/{user_id}/revoke-sessions")
 async def revoke_sessions(request: Request, user_id: str, admin: AdminDep, session: DbSession) -> Response:
-    outcome = await actions.revoke_sessions(session, admin.actor, parse_id(user_id, "user"))
+    outcome = await account_actions.revoke_sessions(session, admin.actor, parse_id(user_id, "user"))
     return redirect(request, _back(user_id), flash=("success", outcome.message))

@@ -9,9 +9,8 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 
 from saaskit.accounts.dependencies import AdminUser
-from saaskit.admin import actions
 from saaskit.audit.dependencies import AdminActor
-from saaskit.billing import coupons, plans, webhooks
+from saaskit.billing import coupons, operator, plans, webhooks
 from saaskit.billing.models import Coupon
 from saaskit.billing.schemas import CouponIn, CouponOut, PlanIn, PlanOut, PlanUpdate, WebhookEventOut
 from saaskit.kit.deps import DbSession
@@ -72,4 +71,4 @@ async def list_webhook_events(
     summary="Queue a failed event again",
 )
 async def reprocess(event_id: uuid.UUID, session: DbSession, actor: AdminActor) -> WebhookEventOut:
-    return WebhookEventOut.model_validate(await actions.reprocess_webhook(session, actor, event_id))
+    return WebhookEventOut.model_validate(await operator.reprocess_webhook(session, actor, event_id))

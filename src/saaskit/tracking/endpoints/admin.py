@@ -11,12 +11,11 @@ from pydantic import Field
 
 from saaskit.access.dependencies import OrgRequest, org_access
 from saaskit.accounts.dependencies import AdminUser
-from saaskit.admin import actions
 from saaskit.audit.dependencies import AdminActor
 from saaskit.kit.deps import DbSession
 from saaskit.kit.pagination import CursorParam, LimitParam, Page
 from saaskit.kit.schemas import Output
-from saaskit.tracking import identity, triage
+from saaskit.tracking import identity, operator, triage
 
 router = APIRouter(prefix="/api/admin", tags=["admin: system events and errors"])
 keys_router = APIRouter(prefix="/api/orgs/{org_id}/ingestion-keys", tags=["ingestion"])
@@ -90,7 +89,7 @@ async def list_system_events(
 
 @router.post("/system-events/{event_id}/resolve", response_model=SystemEventOut, summary="Mark resolved")
 async def resolve_system_event(event_id: uuid.UUID, actor: AdminActor, session: DbSession) -> SystemEventOut:
-    return SystemEventOut.model_validate(await actions.resolve_system_event(session, actor, event_id))
+    return SystemEventOut.model_validate(await operator.resolve_system_event(session, actor, event_id))
 
 
 @router.get("/errors", response_model=Page[ErrorOut], summary="Error logs, newest first")
@@ -122,7 +121,7 @@ async def list_errors(
 
 @router.post("/errors/{error_id}/resolve", response_model=ErrorOut, summary="Mark resolved")
 async def resolve_error(error_id: uuid.UUID, actor: AdminActor, session: DbSession) -> ErrorOut:
-    return ErrorOut.model_validate(await actions.resolve_error(session, actor, error_id))
+    return ErrorOut.model_validate(await operator.resolve_error(session, actor, error_id))
 
 
 class IngestionKeyOut(Output):
