@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
 from fastapi.responses import JSONResponse
@@ -228,8 +229,8 @@ admin_router = APIRouter(prefix="/api/admin", tags=["admin: accounts"])
 class AdminUserOut(UserOut):
     is_active: bool
     sign_in_count: int
-    last_sign_in_at: Any
-    last_seen_at: Any
+    last_sign_in_at: datetime | None = Field(description="Last successful sign-in (UTC); null: never.")
+    last_seen_at: datetime | None = Field(description="Last activity seen (UTC); null: never.")
 
 
 class StatusIn(Input):
@@ -249,8 +250,8 @@ class BetaEntryIn(Input):
 class BetaEntryOut(Output):
     email: str
     note: str | None
-    signed_up_at: Any
-    created_at: Any
+    signed_up_at: datetime | None = Field(description="When this address created its account; null: not yet.")
+    created_at: datetime = Field(description="When the address was added to the list.")
 
 
 @admin_router.get("/users", response_model=Page[AdminUserOut], summary="Search users (admins)")

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from saaskit.kit.schemas import Input, Output
+from saaskit.kit.schemas import Answer, Input, Output
 
 Interval = Literal["month", "year"]
 NAME = Field(min_length=1, max_length=200)
@@ -311,3 +311,16 @@ class WebhookEventOut(Output):
     new_tier: str | None
     processed_at: datetime | None
     created_at: datetime
+
+
+class WebhookReceived(Answer):
+    """``POST /api/billing/stripe/webhook`` 200: the signed event is stored; a job processes it."""
+
+    received: Literal[True] = Field(description="Always true.")
+    duplicate: bool = Field(
+        description="True when an event with this Stripe id was received before (a retry): "
+        "nothing new is stored."
+    )
+    id: uuid.UUID | None = Field(
+        description="The stored event (stripe_webhook_events.id); null for a duplicate."
+    )

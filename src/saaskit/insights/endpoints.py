@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from saaskit.insights import daily, kpis, retention, stats
 from saaskit.insights.access import ScopeDep, TimeZone
 from saaskit.insights.funnels.endpoints import router as funnels_router
+from saaskit.insights.schemas import DailyMetrics, Geographic, Kpis, Period, Retention, RetentionMode
 from saaskit.insights.stats_schemas import Stats
 from saaskit.kit.deps import DbSession, RuntimeDep
 from saaskit.kit.errors import Unprocessable
@@ -37,8 +38,8 @@ async def admin_stats(scope: ScopeDep, tz: TimeZone, session: DbSession, runtime
 
 
 @router.get("/kpis", summary="DAU, WAU, MAU, stickiness, MRR, ARPU, trial conversion, churn, LTV")
-async def kpis_endpoint(scope: ScopeDep, session: DbSession) -> dict[str, Any]:
-    return await kpis.compute(session, organization_id=scope.organization_id)
+async def kpis_endpoint(scope: ScopeDep, session: DbSession) -> Kpis:
+    return Kpis.model_validate(await kpis.compute(session, organization_id=scope.organization_id))
 
 
 @router.get(
@@ -50,19 +51,21 @@ async def daily_metrics_endpoint(
     session: DbSession,
     start: Annotated[date, Query(alias="from", description="First UTC day.")],
     end: Annotated[date, Query(alias="to", description="Last UTC day (at most 400 days after from).")],
-) -> dict[str, Any]:
+) -> DailyMetrics:
     if end < start:
         raise Unprocessable("'to' is before 'from'", field="to")
     if (end - start).days >= MAX_DAYS:
         raise Unprocessable(f"at most {MAX_DAYS} days at a time", field="to")
-    return {"days": await daily.series(session, start, end, scope.organization_id)}
+    return DailyMetrics.model_validate(
+        {"days": await daily.series(session, start, end, scope.organization_id)}
+    )
 
 
 @router.get("/geographic", summary="Users per country (the geographic_stats view, refreshed nightly)")
-async def geographic_endpoint(scope: ScopeDep, session: DbSession) -> dict[str, Any]:
+async def geographic_endpoint(scope: ScopeDep, session: DbSession) -> Geographic:
     if scope.organization_id is not None:
         raise Unprocessable("geographic statistics are platform-wide", field="organization_id")
-    return {"countries": await daily.geographic(session)}
+    return Geographic.model_validate({"countries": await daily.geographic(session)})
 
 
 @router.get(
@@ -79,7 +82,7 @@ async def retention_endpoint(
     return_event: Annotated[
         str, Query(min_length=1, max_length=200, description="Event counted as coming back.")
     ],
-    period: Annotated[retention.Period, Query(description="day, week (ISO, from Monday) or month, in tz.")],
+    period: Annotated[Period, Query(description="day, week (ISO, from Monday) or month, in tz.")],
     start: Annotated[
         date, Query(alias="from", description="First day (in tz); widened to its period's start.")
     ],
@@ -87,9 +90,9 @@ async def retention_endpoint(
     periods: Annotated[
         int, Query(ge=0, le=retention.MAX_PERIODS, description="Periods after the cohort's.")
     ] = 7,
-    mode: Annotated[retention.RetentionMode, Query(description="first_time or recurring.")] = "first_time",
-) -> dict[str, Any]:
-    result = await retention.compute_retention(
+    mode: Annotated[RetentionMode, Query(description="first_time or recurring.")] = "first_time",
+) -> Retention:
+    return await retention.compute_retention(
         session,
         start_event=start_event,
         return_event=return_event,
@@ -101,7 +104,6 @@ async def retention_endpoint(
         tz=tz,
         organization_id=scope.organization_id,
     )
-    return result.as_json()
 
 
 routers = [admin_router, router, funnels_router]

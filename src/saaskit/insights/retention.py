@@ -18,18 +18,14 @@ returns one row per cohort and offset. Definitions: docs/statistics.md, "Retenti
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Literal
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.insights.kpis import percent
+from saaskit.insights.schemas import Period, Retention, RetentionCohort, RetentionMode
 from saaskit.kit.errors import Unprocessable
-
-Period = Literal["day", "week", "month"]
-RetentionMode = Literal["first_time", "recurring"]
 
 MAX_COHORTS = 400
 MAX_PERIODS = 400
@@ -50,48 +46,6 @@ SELECT CAST(:lo AS timestamp) AT TIME ZONE :tz AS lo,
        CAST(coalesce(CAST(:now AS timestamptz), now()) AT TIME ZONE :tz AS date) AS today
 """
 )
-
-
-@dataclass(frozen=True)
-class Cohort:
-    cohort: date  # first day of the period
-    size: int
-    values: list[int | None]  # people back in period cohort + k, k = 0..periods (null: not begun)
-    percentages: list[float | None]  # of size, one decimal (null: not begun, or an empty cohort)
-
-
-@dataclass(frozen=True)
-class RetentionResult:
-    start_event: str
-    return_event: str
-    period: Period
-    mode: RetentionMode
-    periods: int
-    tz: str
-    start: date  # the range as asked; cohorts cover it in whole periods
-    end: date
-    cohorts: list[Cohort]
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "start_event": self.start_event,
-            "return_event": self.return_event,
-            "period": self.period,
-            "mode": self.mode,
-            "periods": self.periods,
-            "from": self.start.isoformat(),
-            "to": self.end.isoformat(),
-            "tz": self.tz,
-            "cohorts": [
-                {
-                    "cohort": c.cohort.isoformat(),
-                    "size": c.size,
-                    "values": c.values,
-                    "percentages": c.percentages,
-                }
-                for c in self.cohorts
-            ],
-        }
 
 
 def period_start(day: date, period: Period) -> date:
@@ -161,7 +115,7 @@ async def compute_retention(
     tz: str = "UTC",
     organization_id: uuid.UUID | None = None,
     now: datetime | None = None,
-) -> RetentionResult:
+) -> Retention:
     """Cohorts of the periods touching the days [start, end) in ``tz``. Reads only."""
     if end <= start:
         raise Unprocessable("'to' must be after 'from' (the range is [from, to))", field="to")
@@ -213,14 +167,14 @@ async def compute_retention(
             for k in range(periods + 1)
         ]
         result.append(
-            Cohort(
+            RetentionCohort(
                 cohort=cohort,
                 size=size,
                 values=values,
                 percentages=[percent(v, size) if v is not None else None for v in values],
             )
         )
-    return RetentionResult(
+    return Retention(
         start_event=start_event,
         return_event=return_event,
         period=period,

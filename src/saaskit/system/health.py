@@ -8,6 +8,7 @@ from sqlalchemy import text
 
 from saaskit.kit.deps import RuntimeDep
 from saaskit.kit.migrations import head_revision
+from saaskit.system.schemas import Alive, DatabaseUnreachable, Ready, SchemaNotAtHead
 
 router = APIRouter(tags=["health"])
 
@@ -15,22 +16,29 @@ _HEAD = head_revision()
 
 
 @router.get("/healthz", summary="The process is up")
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+async def healthz() -> Alive:
+    return Alive(status="ok")
 
 
-@router.get("/readyz", summary="The database answers and migrations are at head")
-async def readyz(runtime: RuntimeDep) -> JSONResponse:
+@router.get(
+    "/readyz",
+    response_model=Ready,
+    summary="The database answers and migrations are at head",
+    responses={
+        503: {
+            "model": DatabaseUnreachable | SchemaNotAtHead,
+            "description": "The database is unreachable, or its migrations are not at head",
+        }
+    },
+)
+async def readyz(runtime: RuntimeDep) -> Ready | JSONResponse:
     try:
         async with runtime.db.engine.connect() as connection:
             current = await connection.scalar(text("SELECT version_num FROM alembic_version"))
     except Exception as exc:  # any failure to reach the database means not ready
-        return JSONResponse(
-            {"status": "unavailable", "database": "unreachable", "detail": type(exc).__name__},
-            status_code=503,
-        )
+        unreachable = DatabaseUnreachable(detail=type(exc).__name__)
+        return JSONResponse(unreachable.model_dump(), status_code=503)
     if current != _HEAD:
-        return JSONResponse(
-            {"status": "unavailable", "database": "ok", "migration": current, "head": _HEAD}, status_code=503
-        )
-    return JSONResponse({"status": "ok", "database": "ok", "migration": current})
+        behind = SchemaNotAtHead(migration=current, head=_HEAD)
+        return JSONResponse(behind.model_dump(), status_code=503)
+    return Ready(status="ok", database="ok", migration=current)

@@ -11,7 +11,7 @@ from uuid import UUID
 from pydantic import AfterValidator, BaseModel, Field, TypeAdapter, ValidationError
 
 from saaskit.kit.errors import Unprocessable
-from saaskit.kit.schemas import Input
+from saaskit.kit.schemas import Answer, Input
 
 Short = Annotated[str, Field(max_length=500)]
 MAX_BATCH = 1000
@@ -151,3 +151,11 @@ def parse_items(body: Any, model: type[M], batch_key: str) -> list[M]:
             f"{first['field']}: {first['message']}", field=first["field"], extra={"details": errors}
         )
     return parsed
+
+
+class CaptureAccepted(Answer):
+    """A PostHog capture endpoint's success, exactly ``{"status": 1}``: the PostHog SDKs treat
+    any other answer as a failure and send again. Written as fixed bytes, not through this model
+    (the hot path); the model documents it."""
+
+    status: Literal[1] = Field(description="Always 1.")

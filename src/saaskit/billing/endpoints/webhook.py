@@ -5,13 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from saaskit.billing import webhooks
+from saaskit.billing.schemas import WebhookReceived
 from saaskit.kit.deps import DbSession, RuntimeDep
 
 router = APIRouter(prefix="/api/billing/stripe", tags=["billing"])
 
 
 @router.post("/webhook", summary="Stripe webhook (signed): stored, then processed by a job")
-async def stripe_webhook(request: Request, session: DbSession, runtime: RuntimeDep) -> dict[str, object]:
+async def stripe_webhook(request: Request, session: DbSession, runtime: RuntimeDep) -> WebhookReceived:
     payload = await request.body()
     row_id, new = await webhooks.receive(session, runtime, payload, request.headers.get("stripe-signature"))
-    return {"received": True, "duplicate": not new, "id": str(row_id) if row_id else None}
+    return WebhookReceived(received=True, duplicate=not new, id=row_id)

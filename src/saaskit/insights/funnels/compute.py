@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from saaskit.insights.funnels import events
 from saaskit.insights.funnels.definition import FunnelDefinition
 from saaskit.insights.funnels.progress import Progress, StepResult, summarize
+from saaskit.insights.funnels.schemas import FunnelResultOut, FunnelStepFigures
 from saaskit.kit.errors import Unprocessable
 
 MAX_DAYS = 400
@@ -30,30 +31,38 @@ class FunnelResult:
     # Every entered person's way through the funnel (live results only; what compute stores).
     progress: list[Progress] = field(default_factory=list, repr=False)
 
-    def as_json(self) -> dict[str, Any]:
+    def answer_fields(self) -> dict[str, Any]:
+        """The fields of ``FunnelResultOut`` (the API's answer), as typed values."""
         return {
-            "from": self.start.isoformat(),
-            "to": self.end.isoformat(),
+            "start": self.start,
+            "end": self.end,
             "tz": self.tz,
-            "range_start": self.range_start.isoformat(),
-            "range_end": self.range_end.isoformat(),
+            "range_start": self.range_start,
+            "range_end": self.range_end,
             "order_mode": self.definition.order_mode,
             "conversion_window_days": self.definition.conversion_window_days,
             "source": self.source,
-            "computed_at": self.computed_at.isoformat() if self.computed_at else None,
+            "computed_at": self.computed_at,
             "steps": [
-                {
-                    "order": s.order,
-                    "name": s.name,
-                    "event": s.event,
-                    "people": s.people,
-                    "conversion_from_first": s.conversion_from_first,
-                    "conversion_from_previous": s.conversion_from_previous,
-                    "median_seconds_from_previous": s.median_seconds_from_previous,
-                }
+                FunnelStepFigures(
+                    order=s.order,
+                    name=s.name,
+                    event=s.event,
+                    people=s.people,
+                    conversion_from_first=s.conversion_from_first,
+                    conversion_from_previous=s.conversion_from_previous,
+                    median_seconds_from_previous=s.median_seconds_from_previous,
+                )
                 for s in self.steps
             ],
         }
+
+    def to_schema(self) -> FunnelResultOut:
+        return FunnelResultOut(**self.answer_fields())
+
+    def as_json(self) -> dict[str, Any]:
+        """The answer as plain JSON values, keys as sent (``from``, ``to``)."""
+        return self.to_schema().model_dump(mode="json", by_alias=True)
 
 
 def check_range(start: date, end: date) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
@@ -16,7 +16,15 @@ from saaskit.accounts.dependencies import CurrentUser
 from saaskit.insights.access import ScopeDep, TimeZone
 from saaskit.insights.funnels import service, storage
 from saaskit.insights.funnels.compute import compute_funnel
-from saaskit.insights.funnels.schemas import FunnelIn, FunnelOut, FunnelQuery, FunnelUpdate
+from saaskit.insights.funnels.schemas import (
+    FunnelComputeOut,
+    FunnelIn,
+    FunnelOut,
+    FunnelQuery,
+    FunnelResultOut,
+    FunnelResultsOut,
+    FunnelUpdate,
+)
 from saaskit.kit.deps import DbSession
 from saaskit.kit.pagination import CursorParam, LimitParam, Page
 
@@ -45,9 +53,9 @@ async def list_all(
 @router.post("/query", summary="Compute a funnel given inline, without saving anything")
 async def query(
     body: FunnelQuery, scope: ScopeDep, session: DbSession, start: From, end: To, tz: TimeZone
-) -> dict[str, Any]:
+) -> FunnelResultOut:
     result = await compute_funnel(session, body.definition(scope.organization_id), start, end, tz)
-    return result.as_json()
+    return result.to_schema()
 
 
 @router.get("/{funnel_id}", response_model=FunnelOut, summary="One funnel")
@@ -73,10 +81,10 @@ async def delete(funnel_id: uuid.UUID, scope: ScopeDep, session: DbSession) -> R
 )
 async def compute(
     funnel_id: uuid.UUID, scope: ScopeDep, session: DbSession, start: From, end: To, tz: TimeZone
-) -> dict[str, Any]:
+) -> FunnelComputeOut:
     funnel = await service.get_funnel(session, scope.organization_id, funnel_id)
     result = await storage.compute_and_store(session, funnel, start, end, tz)
-    return {"id": str(funnel.id), "people": len(result.progress), **result.as_json()}
+    return FunnelComputeOut(id=funnel.id, people=len(result.progress), **result.answer_fields())
 
 
 @router.get(
@@ -85,7 +93,7 @@ async def compute(
 )
 async def results(
     funnel_id: uuid.UUID, scope: ScopeDep, session: DbSession, start: From, end: To, tz: TimeZone
-) -> dict[str, Any]:
+) -> FunnelResultsOut:
     funnel = await service.get_funnel(session, scope.organization_id, funnel_id)
     result = await storage.results(session, funnel, start, end, tz)
-    return {"id": str(funnel.id), **result.as_json()}
+    return FunnelResultsOut(id=funnel.id, **result.answer_fields())

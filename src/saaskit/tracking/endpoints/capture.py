@@ -15,6 +15,7 @@ from saaskit.kit.errors import error_body
 from saaskit.tracking import identity, ingest
 from saaskit.tracking.capture import CaptureError, decode_payload, parse
 from saaskit.tracking.endpoints.attribution import write_events
+from saaskit.tracking.schemas import CaptureAccepted
 
 router = APIRouter(tags=["posthog capture"])
 
@@ -88,5 +89,11 @@ for _path in PATHS:
             include_in_schema=_variant == _path,
             summary=f"PostHog capture ({_path})",
             response_class=Response,
+            responses={
+                200: {
+                    "model": CaptureAccepted,
+                    "description": "Accepted: the events are stored before this answer.",
+                }
+            },
         )
         router.add_api_route(_variant, preflight, methods=["OPTIONS"], include_in_schema=False)
