@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import httpx
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tests.factories import make_admin
 from tests.helpers import error_of, signup
-
-
-async def _make_admin(client: httpx.AsyncClient, session: AsyncSession):  # type: ignore[no-untyped-def]
-    admin = await signup(client)
-    await session.execute(text("UPDATE users SET role = 'admin' WHERE id = :id"), {"id": admin.id})
-    await session.flush()
-    return admin
 
 
 async def test_profile_update(client: httpx.AsyncClient) -> None:
@@ -62,7 +55,7 @@ async def test_preferences_roundtrip_and_are_private(client: httpx.AsyncClient) 
 async def test_beta_mode_limits_signups_to_the_whitelist(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
-    admin = await _make_admin(client, session)
+    admin = await make_admin(client, session)
     on = await client.put(
         "/api/system/settings/access.beta_mode", headers=admin.headers, json={"value": True}
     )
@@ -90,7 +83,7 @@ async def test_beta_mode_limits_signups_to_the_whitelist(
 async def test_settings_public_for_all_private_for_admins(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
-    admin = await _make_admin(client, session)
+    admin = await make_admin(client, session)
     user = await signup(client)
     secret = await client.put(
         "/api/system/settings/billing.internal_note",
@@ -115,7 +108,7 @@ async def test_admin_endpoints_refuse_non_admins(client: httpx.AsyncClient, sess
     user = await signup(client)
     assert (await client.get("/api/admin/users", headers=user.headers)).status_code == 403
     assert (await client.get("/api/admin/users")).status_code == 401
-    admin = await _make_admin(client, session)
+    admin = await make_admin(client, session)
     for _ in range(3):
         await signup(client)
     first = await client.get("/api/admin/users?limit=2", headers=admin.headers)

@@ -13,6 +13,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tests.factories import insert_dashboard, insert_user, set_rls
+
 USER_OWNED = [
     "user_sessions",
     "user_preferences",
@@ -61,21 +63,9 @@ VALUES (:u, 'api_calls', current_date, current_date + 30, 1)
 """
 
 
-async def _set(conn: AsyncConnection, user_id: uuid.UUID | None = None, service: bool = False) -> None:
-    await conn.execute(
-        text(
-            "SELECT set_config('app.user_id', :u, true), set_config('app.organization_id', '', true), "
-            "set_config('app.service', :s, true)"
-        ),
-        {"u": str(user_id) if user_id else "", "s": "on" if service else ""},
-    )
-
-
 async def _make_user_with_rows(conn: AsyncConnection, email: str) -> uuid.UUID:
-    await _set(conn, service=True)
-    user_id = (
-        await conn.execute(text("INSERT INTO users (email) VALUES (:e) RETURNING id"), {"e": email})
-    ).scalar_one()
+    await set_rls(conn, service=True)
+    user_id = await insert_user(conn, email)
     await conn.execute(text("INSERT INTO user_profiles (user_id) VALUES (:u)"), {"u": user_id})
     await conn.execute(
         text(
@@ -92,9 +82,7 @@ async def _make_user_with_rows(conn: AsyncConnection, email: str) -> uuid.UUID:
         {"u": user_id},
     )
     await conn.execute(text(BILLING_ROWS), {"u": user_id})
-    await conn.execute(
-        text("INSERT INTO dashboards (user_id, device_name) VALUES (:u, 'Kitchen TV')"), {"u": user_id}
-    )
+    await insert_dashboard(conn, user_id, "Kitchen TV")
     await conn.execute(
         text("INSERT INTO user_heartbeats (user_id, last_seen_at) VALUES (:u, now())"), {"u": user_id}
     )
@@ -121,7 +109,7 @@ async def test_the_connection_is_the_restricted_application_role(connection: Asy
 async def test_a_user_sees_only_their_own_rows(connection: AsyncConnection, table: str) -> None:
     alice = await _make_user_with_rows(connection, "alice@example.com")
     bob = await _make_user_with_rows(connection, "bob@example.com")
-    await _set(connection, alice)
+    await set_rls(connection, user_id=alice)
     owners = (await connection.execute(text(f"SELECT DISTINCT user_id FROM {table}"))).scalars().all()
     assert owners == [alice]
     # A query that forgets its WHERE, or asks for bob by id, still gets nothing of bob's.
@@ -133,7 +121,7 @@ async def test_a_user_sees_only_their_own_rows(connection: AsyncConnection, tabl
     ).rowcount  # type: ignore[attr-defined]
     deleted = (await connection.execute(text(f"DELETE FROM {table} WHERE user_id = :b"), {"b": bob})).rowcount  # type: ignore[attr-defined]
     assert updated == 0 and deleted == 0
-    await _set(connection, service=True)
+    await set_rls(connection, service=True)
     assert (
         await connection.execute(
             text(f"SELECT count(DISTINCT user_id) FROM {table} WHERE user_id IN (:a, :b)"),
@@ -145,14 +133,14 @@ async def test_a_user_sees_only_their_own_rows(connection: AsyncConnection, tabl
 @pytest.mark.parametrize("table", USER_OWNED)
 async def test_no_context_means_no_rows(connection: AsyncConnection, table: str) -> None:
     await _make_user_with_rows(connection, "carol@example.com")
-    await _set(connection)
+    await set_rls(connection)
     assert (await connection.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one() == 0
 
 
 async def test_writing_a_row_for_another_user_is_refused(connection: AsyncConnection) -> None:
     alice = await _make_user_with_rows(connection, "dave@example.com")
     bob = await _make_user_with_rows(connection, "erin@example.com")
-    await _set(connection, alice)
+    await set_rls(connection, user_id=alice)
     savepoint = await connection.begin_nested()
     with pytest.raises(ProgrammingError, match="row-level security"):
         await connection.execute(

@@ -6,6 +6,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tests.factories import make_admin
 from tests.helpers import DEFAULT_PASSWORD, error_of, login, signup
 
 
@@ -71,9 +72,7 @@ async def test_soft_deleted_users_cannot_sign_in(client: httpx.AsyncClient, sess
 
 
 async def test_admin_suspension_revokes_sessions(client: httpx.AsyncClient, session: AsyncSession) -> None:
-    admin = await signup(client)
-    await session.execute(text("UPDATE users SET role = 'admin' WHERE id = :id"), {"id": admin.id})
-    await session.flush()
+    admin = await make_admin(client, session)
     target = await signup(client)
     response = await client.post(
         f"/api/admin/users/{target.id}/status", json={"status": "suspended"}, headers=admin.headers

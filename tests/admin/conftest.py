@@ -35,7 +35,7 @@ from saaskit.kit.db import SERVICE, Database, create_engine
 from saaskit.kit.state import Runtime
 from tests.conftest import TEST_SECRET, DbUnderTest, make_settings
 from tests.demo.conftest import build, cloned_database
-from tests.devices.conftest import sql
+from tests.factories import heartbeat, make_admin, make_dashboard, make_org, make_team, make_workspace
 from tests.helpers import DEFAULT_PASSWORD, SignedUp, signup
 from tests.live import ServeProcess
 
@@ -90,36 +90,21 @@ async def _seed(site: Site, http: httpx.AsyncClient) -> None:
         (alice, "2.0.3", "browser"),
         (bob, "1.9.0", "android_tv"),
     ):
-        answer = await http.post(
-            "/api/dashboards",
-            json={"device_name": f"{device_type} screen", "device_type": device_type, "bind_session": False},
-            headers=user.headers,
+        dashboard = await make_dashboard(
+            http, user, device_name=f"{device_type} screen", device_type=device_type, bind_session=False
         )
-        assert answer.status_code == 201, answer.text
-        dashboard_id = answer.json()["id"]
-        beat = await http.post(
-            "/api/heartbeat",
-            json={"dashboard_id": dashboard_id, "app_version": version},
-            headers=user.headers,
-        )
-        assert beat.status_code == 200, beat.text
-        site.ids[f"dashboard-{version}"] = uuid.UUID(dashboard_id)
+        await heartbeat(http, user, dashboard_id=dashboard["id"], app_version=version)
+        site.ids[f"dashboard-{version}"] = uuid.UUID(dashboard["id"])
     crash = await http.post(
         f"/api/dashboards/{site.ids['dashboard-1.9.0']}/crash",
         json={"message": "renderer died", "app_version": "1.9.0"},
         headers=bob.headers,
     )
     assert crash.status_code in (200, 201), crash.text
-    org = await http.post("/api/orgs", json={"name": "Acme Laundry"}, headers=alice.headers)
-    assert org.status_code == 201, org.text
-    org_id = org.json()["id"]
+    org_id = (await make_org(http, alice, "Acme Laundry"))["id"]
     site.ids["org"] = uuid.UUID(org_id)
-    team = await http.post(f"/api/orgs/{org_id}/teams", json={"name": "Drivers"}, headers=alice.headers)
-    assert team.status_code == 201, team.text
-    workspace = await http.post(
-        f"/api/orgs/{org_id}/workspaces", json={"name": "Operations", "slug": "ops"}, headers=alice.headers
-    )
-    assert workspace.status_code == 201, workspace.text
+    await make_team(http, alice, org_id, "Drivers")
+    await make_workspace(http, alice, org_id, "Operations", slug="ops")
 
     plan_id = await site.scalar(
         "INSERT INTO subscription_plans (name, tier, billing_interval, price_cents) "
@@ -301,8 +286,7 @@ async def form_sign_in(
 
 @pytest.fixture
 async def admin_client(client: httpx.AsyncClient, session: AsyncSession) -> AdminClient:
-    admin = await signup(client)
-    await sql(session, "UPDATE users SET role = 'admin' WHERE id = :id", id=admin.id)
+    admin = await make_admin(client, session)
     answer = await form_sign_in(client, admin.email)
     assert answer.status_code == 303, answer.text
     page = await client.get("/admin/users")

@@ -15,8 +15,8 @@ from saaskit.insights.funnels.definition import FunnelDefinition, Step
 from saaskit.insights.retention import compute_retention
 from saaskit.insights.rollups import runner
 from tests.admin.conftest import AdminClient
+from tests.factories import now_of
 from tests.insights.dataset import build, build_usage
-from tests.insights.test_api import now_of
 
 
 def cells(html: str, day: str) -> list[str]:

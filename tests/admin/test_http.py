@@ -10,7 +10,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.admin.conftest import AdminClient, form_sign_in, login_token
-from tests.devices.conftest import one, sql
+from tests.factories import make_admin, one, sql
 from tests.helpers import signup
 
 PAGES = (
@@ -75,8 +75,7 @@ async def test_wrong_password_counts_towards_the_lockout(
 
 
 async def test_sign_in_needs_the_login_csrf_token(client: httpx.AsyncClient, session: AsyncSession) -> None:
-    admin = await signup(client)
-    await sql(session, "UPDATE users SET role = 'admin' WHERE id = :id", id=admin.id)
+    admin = await make_admin(client, session)
     await client.get("/admin/login")  # the browser has the cookie, but the form does not echo it
     answer = await client.post(
         "/admin/login", data={"email": admin.email, "password": "correct horse battery"}
@@ -101,8 +100,7 @@ async def test_sign_in_needs_the_login_csrf_token(client: httpx.AsyncClient, ses
 async def test_next_is_kept_and_never_leaves_the_admin(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
-    admin = await signup(client)
-    await sql(session, "UPDATE users SET role = 'admin' WHERE id = :id", id=admin.id)
+    admin = await make_admin(client, session)
     for target, expected in (
         ("/admin/devices", "/admin/devices"),
         ("//evil.example/x", "/admin/overview"),

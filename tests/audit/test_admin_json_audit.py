@@ -10,6 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.kit.db import SERVICE, set_context
+from tests.factories import make_admin
 from tests.helpers import signup
 
 
@@ -26,9 +27,7 @@ async def audit_rows(session: AsyncSession, actor: Any) -> list[tuple[str, str |
 
 
 async def test_each_admin_action_is_audited(client: httpx.AsyncClient, session: AsyncSession) -> None:
-    boss = await signup(client)
-    await set_context(session, SERVICE)
-    await session.execute(text("UPDATE users SET role = 'admin' WHERE id = :id"), {"id": boss.id})
+    boss = await make_admin(client, session)
     target = await signup(client)
     await client.post(
         "/api/system-events",

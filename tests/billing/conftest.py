@@ -38,8 +38,9 @@ from saaskit.kit.bootstrap import build_runtime
 from saaskit.kit.db import SERVICE, Database, create_engine
 from saaskit.kit.state import Runtime
 from tests.conftest import TEST_SECRET, DbUnderTest, make_settings
+from tests.factories import make_org
+from tests.helpers import SignedUp, signup
 from tests.live import ServeProcess, free_port
-from tests.tenancy.conftest import make_org
 
 API_KEY = "sk_test_saaskit_localstripe"
 FIXTURES = Path(__file__).parents[3] / "shared" / "stripe" / "fixtures3.json"
@@ -110,17 +111,6 @@ async def eventually(check: Callable[[], Awaitable[T]], within: float = 15, what
 
 
 @dataclass
-class Account:
-    id: uuid.UUID
-    email: str
-    token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-
-@dataclass
 class Billing:
     """A live saaskit wired to localstripe, and what tests need around it."""
 
@@ -130,7 +120,7 @@ class Billing:
     stripe: stripe.StripeClient
     localstripe_url: str
     webhook_secret: str
-    admin: Account
+    admin: SignedUp
 
     async def sql(self, statement: str, **params: Any) -> list[Any]:
         async with self.runtime.db.session(SERVICE) as session:
@@ -141,14 +131,8 @@ class Billing:
         rows = await self.sql(statement, **params)
         return rows[0][0] if rows else None
 
-    async def signup(self) -> Account:
-        email = f"payer-{uuid.uuid4().hex[:10]}@example.com"
-        answer = await self.http.post(
-            "/api/auth/signup", json={"email": email, "password": "correct horse battery"}
-        )
-        assert answer.status_code == 201, answer.text
-        body = answer.json()
-        return Account(uuid.UUID(body["user"]["id"]), email, body["token"])
+    async def signup(self) -> SignedUp:
+        return await signup(self.http, f"payer-{uuid.uuid4().hex[:10]}@example.com")
 
     async def create_plan(self, name: str, tier: str, price_cents: int, **extra: Any) -> dict[str, Any]:
         body = {"name": name, "tier": tier, "billing_interval": "month", "price_cents": price_cents, **extra}
@@ -160,7 +144,7 @@ class Billing:
         await sync_plans(self.runtime)
 
     async def save_card(
-        self, account: Account, number: str = "4242424242424242", prefix: str = "/api/billing"
+        self, account: SignedUp, number: str = "4242424242424242", prefix: str = "/api/billing"
     ) -> str:
         """The SetupIntent flow: saaskit's intent, confirmed by the "browser", saved by saaskit."""
         intent = await self.http.post(f"{prefix}/setup-intent", headers=account.headers)
@@ -258,7 +242,13 @@ async def billing_server(
                 "/api/auth/login", json={"email": "admin@example.com", "password": password}
             )
             assert login.status_code == 200, login.text
-            admin = Account(uuid.UUID(login.json()["user"]["id"]), "admin@example.com", login.json()["token"])
+            body = login.json()
+            admin = SignedUp(
+                uuid.UUID(body["user"]["id"]),
+                "admin@example.com",
+                body["token"],
+                uuid.UUID(body["session_id"]),
+            )
             yield Billing(server, http, runtime, stripe_api, localstripe_url, secret, admin)
     finally:
         await engine.dispose()
@@ -266,6 +256,6 @@ async def billing_server(
         assert code == 0, server.log()[-4000:]
 
 
-async def org_of(billing: Billing, owner: Account) -> str:
-    org = await make_org(billing.http, owner, "Billing Org " + uuid.uuid4().hex[:6])  # type: ignore[arg-type]
+async def org_of(billing: Billing, owner: SignedUp) -> str:
+    org = await make_org(billing.http, owner, "Billing Org " + uuid.uuid4().hex[:6])
     return str(org["id"])

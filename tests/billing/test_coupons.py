@@ -16,6 +16,7 @@ from saaskit.kit.db import SERVICE, Context
 from saaskit.kit.errors import AppError
 from saaskit.kit.state import Runtime
 from tests.billing.conftest import Billing
+from tests.factories import insert_user
 
 
 async def _admin_coupon(b: Billing, **body: object) -> dict[str, object]:
@@ -107,14 +108,7 @@ async def test_max_redemptions_hold_under_concurrency(fresh_runtime: Runtime) ->
         session.add_all([plan, coupon])
         await session.flush()
         plan_id, coupon_id = plan.id, coupon.id
-        users = [
-            (
-                await session.execute(
-                    text("INSERT INTO users (email) VALUES (:e) RETURNING id"), {"e": f"c{i}@example.com"}
-                )
-            ).scalar_one()
-            for i in range(16)
-        ]
+        users = [await insert_user(session, f"c{i}@example.com") for i in range(16)]
 
     async def redeem(user_id: uuid.UUID) -> str:
         try:
@@ -141,9 +135,7 @@ async def test_max_redemptions_hold_under_concurrency(fresh_runtime: Runtime) ->
 @pytest.mark.live
 async def test_a_customer_cannot_write_the_catalog(fresh_runtime: Runtime) -> None:
     async with fresh_runtime.db.session(SERVICE) as session:
-        user_id = (
-            await session.execute(text("INSERT INTO users (email) VALUES ('x@example.com') RETURNING id"))
-        ).scalar_one()
+        user_id = await insert_user(session, "x@example.com")
         await session.execute(
             text("INSERT INTO coupons (code, discount_type, discount_value) VALUES ('FREE', 'percent', 100)")
         )

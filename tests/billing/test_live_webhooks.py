@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.billing.conftest import Account, Billing, event_of, eventually, sample, sign
+from tests.billing.conftest import Billing, event_of, eventually, sample, sign
+from tests.helpers import SignedUp
 
 pytestmark = pytest.mark.live
 
@@ -57,7 +58,7 @@ async def _processed(b: Billing, event_id: str) -> Any:
     return rows[0] if rows and rows[0].processing_status in ("processed", "failed", "ignored") else None
 
 
-async def _customer_for(b: Billing, user: Account) -> str:
+async def _customer_for(b: Billing, user: SignedUp) -> str:
     intent = await b.http.post("/api/billing/setup-intent", headers=user.headers)  # creates the customer
     return str(intent.json()["stripe_customer_id"])
 

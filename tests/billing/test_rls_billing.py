@@ -9,6 +9,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tests.factories import insert_org, set_rls
+
 OWNED = [
     "subscriptions",
     "invoices",
@@ -48,45 +50,31 @@ SELECT id, :o, code, 100 FROM coupon
 """
 
 
-async def _context(conn: AsyncConnection, org: uuid.UUID | None = None, service: bool = False) -> None:
-    await conn.execute(
-        text(
-            "SELECT set_config('app.user_id', '', true), set_config('app.organization_id', :o, true), "
-            "set_config('app.service', :s, true)"
-        ),
-        {"o": str(org) if org else "", "s": "on" if service else ""},
-    )
-
-
 async def _org(conn: AsyncConnection, slug: str) -> uuid.UUID:
-    await _context(conn, service=True)
-    org_id = (
-        await conn.execute(
-            text("INSERT INTO organizations (name, slug) VALUES (:n, :n) RETURNING id"), {"n": slug}
-        )
-    ).scalar_one()
+    await set_rls(conn, service=True)
+    org_id = await insert_org(conn, slug, slug)
     await conn.execute(text(ORG_ROWS), {"o": org_id})
-    return uuid.UUID(str(org_id))
+    return org_id
 
 
 @pytest.mark.parametrize("table", OWNED)
 async def test_an_organization_sees_only_its_billing_rows(connection: AsyncConnection, table: str) -> None:
     alpha = await _org(connection, "alpha-billing")
     bravo = await _org(connection, "bravo-billing")
-    await _context(connection, alpha)
+    await set_rls(connection, organization_id=alpha)
     owners = (await connection.execute(text(f"SELECT DISTINCT organization_id FROM {table}"))).scalars().all()
     assert owners == [alpha]
     changed = await connection.execute(
         text(f"UPDATE {table} SET organization_id = organization_id WHERE organization_id = :b"), {"b": bravo}
     )
     assert changed.rowcount == 0  # type: ignore[attr-defined]
-    await _context(connection)
+    await set_rls(connection)
     assert (await connection.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one() == 0
 
 
 async def test_the_webhook_log_is_the_services_alone(connection: AsyncConnection) -> None:
     alpha = await _org(connection, "gamma-billing")
-    await _context(connection, service=True)
+    await set_rls(connection, service=True)
     await connection.execute(
         text(
             "INSERT INTO stripe_webhook_events (stripe_event_id, event_type, event_data, stripe_created_at, "
@@ -94,7 +82,7 @@ async def test_the_webhook_log_is_the_services_alone(connection: AsyncConnection
         ),
         {"o": alpha},
     )
-    await _context(connection, alpha)
+    await set_rls(connection, organization_id=alpha)
     assert (await connection.execute(text("SELECT count(*) FROM stripe_webhook_events"))).scalar_one() == 0
     savepoint = await connection.begin_nested()
     with pytest.raises(DBAPIError, match="row-level security"):

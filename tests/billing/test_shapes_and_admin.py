@@ -15,8 +15,8 @@ from saaskit.cli import app
 from saaskit.config import get_settings
 from tests.billing.conftest import API_KEY, sample
 from tests.conftest import APP_ROLE, TEST_SECRET, DbUnderTest
+from tests.factories import make_admin
 from tests.helpers import error_of, signup
-from tests.tenancy.conftest import make_platform_admin
 
 # What localstripe (API 2017-08-15) sends, trimmed to the fields read.
 OLD_SUBSCRIPTION = {
@@ -94,7 +94,7 @@ async def test_catalog_admin_only_and_validated(client: httpx.AsyncClient, sessi
     user = await signup(client)
     body = {"name": "Pro", "tier": "pro", "billing_interval": "month", "price_cents": 1500}
     assert (await client.post("/api/admin/billing/plans", json=body, headers=user.headers)).status_code == 403
-    admin = await make_platform_admin(client, session)
+    admin = await make_admin(client, session)
     bad = await client.post(
         "/api/admin/billing/plans",
         json={**body, "limits": {"quotas": {"exports": -1}}},

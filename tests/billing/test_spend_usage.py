@@ -16,6 +16,7 @@ from saaskit.app import create_app
 from saaskit.billing import maintenance
 from saaskit.kit.db import SERVICE
 from saaskit.kit.state import Runtime
+from tests.factories import insert_plan, insert_subscription, insert_user
 from tests.helpers import SignedUp, error_of, signup
 
 pytestmark = pytest.mark.live  # committed data in a fresh database
@@ -62,12 +63,10 @@ async def test_concurrent_spends_never_overdraw(
 
 
 async def _user_with_quota(client: httpx.AsyncClient, runtime: Runtime, quota: int) -> SignedUp:
-    await _sql(
-        runtime,
-        "INSERT INTO subscription_plans (name, tier, billing_interval, price_cents, limits) "
-        "VALUES ('Free', 'free', 'month', 0, CAST(:limits AS jsonb))",
-        limits=f'{{"max_dashboards": 1, "quotas": {{"exports": {quota}}}}}',
-    )
+    async with runtime.db.session(SERVICE) as session:
+        await insert_plan(
+            session, "Free", "free", 0, limits={"max_dashboards": 1, "quotas": {"exports": quota}}
+        )
     return await signup(client)
 
 
@@ -136,11 +135,7 @@ async def test_quota_holds_under_concurrency(app_client: httpx.AsyncClient, fres
 async def test_daily_job_expires_and_resets(fresh_runtime: Runtime) -> None:
     now = datetime.now(UTC)
     async with fresh_runtime.db.session(SERVICE) as session:
-        user_id = (
-            await session.execute(
-                text("INSERT INTO users (email, tier) VALUES ('d@example.com', 'pro') RETURNING id")
-            )
-        ).scalar_one()
+        user_id = await insert_user(session, "d@example.com", tier="pro")
         rows = {
             # (status, ends_at, stripe id, cancel_at_period_end) -> expected status
             "lapsed-local": ("active", now - timedelta(hours=1), None, False),
@@ -151,20 +146,16 @@ async def test_daily_job_expires_and_resets(fresh_runtime: Runtime) -> None:
             "running": ("active", now + timedelta(days=3), "sub_e", False),
         }
         for name, (status, ends_at, stripe_id, cancelling) in rows.items():
-            await session.execute(
-                text(
-                    "INSERT INTO subscriptions (user_id, plan_name, tier, status, ends_at, stripe_subscription_id, "
-                    "cancel_at_period_end, started_at) VALUES (:u, :n, 'pro', :s, :e, :sid, :c, :started)"
-                ),
-                {
-                    "u": user_id,
-                    "n": name,
-                    "s": status,
-                    "e": ends_at,
-                    "sid": stripe_id,
-                    "c": cancelling,
-                    "started": now - timedelta(days=40) if name != "running" else now - timedelta(days=50),
-                },
+            await insert_subscription(
+                session,
+                user_id=user_id,
+                plan_name=name,
+                tier="pro",
+                status=status,
+                ends_at=ends_at,
+                stripe_subscription_id=stripe_id,
+                cancel_at_period_end=cancelling,
+                started_at=now - timedelta(days=40) if name != "running" else now - timedelta(days=50),
             )
         await session.execute(
             text(

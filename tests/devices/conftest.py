@@ -1,4 +1,5 @@
-"""Helpers for the devices tests: accounts and dashboards through the real API, SQL as the service."""
+"""Fixtures for the devices tests. Accounts and dashboards come from ``tests.factories``; the
+names the devices tests used to import from here stay importable."""
 
 from __future__ import annotations
 
@@ -8,52 +9,13 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.app import create_app
-from saaskit.kit.db import SERVICE, set_context
 from saaskit.kit.state import Runtime
-from tests.helpers import SignedUp, signup
+from tests.factories import heartbeat, make_admin, one, sql
+from tests.factories import make_dashboard as register
 
-
-async def sql(session: AsyncSession, query: str, **params: Any) -> list[Any]:
-    """Run SQL as the service. Requests made through ``client`` share the test's transaction and
-    leave their own RLS context in it, so the service context is set again before each query."""
-    await set_context(session, SERVICE)
-    result = await session.execute(text(query), params)
-    rows = list(result.all()) if result.returns_rows else []
-    await session.flush()
-    return rows
-
-
-async def one(session: AsyncSession, query: str, **params: Any) -> Any:
-    rows = await sql(session, query, **params)
-    assert len(rows) == 1, rows
-    return rows[0]
-
-
-async def register(
-    client: httpx.AsyncClient, user: SignedUp, expect: int = 201, **fields: Any
-) -> dict[str, Any]:
-    body = {"device_name": "Kitchen TV", "device_type": "fire_tv", **fields}
-    response = await client.post("/api/dashboards", json=body, headers=user.headers)
-    assert response.status_code == expect, response.text
-    return dict(response.json())
-
-
-async def heartbeat(
-    client: httpx.AsyncClient, user: SignedUp, expect: int = 200, **fields: Any
-) -> dict[str, Any]:
-    response = await client.post("/api/heartbeat", json=fields, headers=user.headers)
-    assert response.status_code == expect, response.text
-    return dict(response.json())
-
-
-async def make_admin(client: httpx.AsyncClient, session: AsyncSession) -> SignedUp:
-    admin = await signup(client)
-    await sql(session, "UPDATE users SET role = 'admin' WHERE id = :id", id=admin.id)
-    return admin
+__all__ = ["heartbeat", "live_client", "make_admin", "one", "register", "sql", "uid"]
 
 
 def uid(value: Any) -> uuid.UUID:

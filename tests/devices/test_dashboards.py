@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from saaskit.kit.hashing import keyed_hash
 from saaskit.kit.state import Runtime
 from tests.conftest import TEST_SECRET
-from tests.devices.conftest import heartbeat, make_admin, one, register, sql
+from tests.factories import heartbeat, make_admin, make_dashboard, one, sql
 from tests.helpers import error_of, login, signup
 
 
@@ -19,7 +19,7 @@ async def test_register_list_get_and_the_fingerprint_is_stored_hashed(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
     user = await signup(client)
-    created = await register(
+    created = await make_dashboard(
         client,
         user,
         device_name="Living room",
@@ -43,11 +43,11 @@ async def test_register_list_get_and_the_fingerprint_is_stored_hashed(
 
 async def test_the_same_fingerprint_finds_the_same_dashboard(client: httpx.AsyncClient) -> None:
     user = await signup(client)
-    first = await register(client, user, fingerprint="tv-serial")
-    again = await register(client, user, expect=200, fingerprint="tv-serial", device_name="renamed?")
+    first = await make_dashboard(client, user, fingerprint="tv-serial")
+    again = await make_dashboard(client, user, expect=200, fingerprint="tv-serial", device_name="renamed?")
     assert again["id"] == first["id"] and again["device_name"] == "Kitchen TV"
     other = await signup(client)
-    theirs = await register(client, other, fingerprint="tv-serial")
+    theirs = await make_dashboard(client, other, fingerprint="tv-serial")
     assert theirs["id"] != first["id"], "fingerprints are matched within one account only"
 
 
@@ -55,7 +55,7 @@ async def test_tier_limit_refuses_with_a_clear_403_and_deleting_frees_a_slot(
     client: httpx.AsyncClient,
 ) -> None:
     user = await signup(client)  # tier free: 1 dashboard (setting devices.max_dashboards_by_tier)
-    first = await register(client, user)
+    first = await make_dashboard(client, user)
     refused = await client.post(
         "/api/dashboards", json={"device_name": "Bedroom", "device_type": "browser"}, headers=user.headers
     )
@@ -64,7 +64,7 @@ async def test_tier_limit_refuses_with_a_clear_403_and_deleting_frees_a_slot(
     assert error["code"] == "dashboard_limit_reached"
     assert error["limit"] == 1 and error["dashboards"] == 1 and "at most 1 dashboard" in error["message"]
     assert (await client.delete(f"/api/dashboards/{first['id']}", headers=user.headers)).status_code == 204
-    await register(client, user, device_name="Bedroom", device_type="browser")
+    await make_dashboard(client, user, device_name="Bedroom", device_type="browser")
 
 
 async def test_admin_override_and_tier_mapping(
@@ -72,7 +72,7 @@ async def test_admin_override_and_tier_mapping(
 ) -> None:
     admin = await make_admin(client, session)
     user = await signup(client)
-    await register(client, user)
+    await make_dashboard(client, user)
     set_three = await client.put(
         f"/api/admin/users/{user.id}/max-dashboards", json={"max_dashboards": 3}, headers=admin.headers
     )
@@ -83,9 +83,9 @@ async def test_admin_override_and_tier_mapping(
         "max_dashboards": 3,
         "max_dashboards_override": 3,
     }
-    await register(client, user, device_name="Two")
-    await register(client, user, device_name="Three")
-    assert (await register(client, user, expect=403, device_name="Four"))["error"]["limit"] == 3
+    await make_dashboard(client, user, device_name="Two")
+    await make_dashboard(client, user, device_name="Three")
+    assert (await make_dashboard(client, user, expect=403, device_name="Four"))["error"]["limit"] == 3
 
     # The tier's number applies again once the override is removed, and follows the setting.
     await sql(
@@ -97,7 +97,7 @@ async def test_admin_override_and_tier_mapping(
         f"/api/admin/users/{user.id}/max-dashboards", json={"max_dashboards": None}, headers=admin.headers
     )
     assert back.json()["max_dashboards"] == 5 and back.json()["max_dashboards_override"] is None
-    await register(client, user, device_name="Four")
+    await make_dashboard(client, user, device_name="Four")
 
     # The billing issue calls apply_tier_limit when a tier changes; an override still wins.
     from saaskit.devices import service
@@ -139,7 +139,7 @@ async def test_rename_theme_widgets_mark_the_open_session_as_settings_changed(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
     user = await signup(client)
-    dashboard = await register(client, user)
+    dashboard = await make_dashboard(client, user)
     beat = await heartbeat(client, user)
     changed = await client.patch(
         f"/api/dashboards/{dashboard['id']}",
@@ -191,7 +191,7 @@ async def test_bad_registrations_are_4xx_naming_the_field(client: httpx.AsyncCli
 async def test_another_users_dashboard_does_not_exist_for_me(client: httpx.AsyncClient) -> None:
     alice = await signup(client)
     bob = await signup(client)
-    theirs = await register(client, bob)
+    theirs = await make_dashboard(client, bob)
     for method, suffix, body in (
         ("GET", "", None),
         ("PATCH", "", {"theme": "light"}),
@@ -212,7 +212,7 @@ async def test_soft_delete_keeps_history_unbinds_the_token_and_ends_the_session(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
     user = await signup(client)
-    dashboard = await register(client, user)
+    dashboard = await make_dashboard(client, user)
     beat = await heartbeat(client, user)
     assert beat["dashboard_id"] == dashboard["id"], "registering bound the token to the dashboard"
     assert (
@@ -244,7 +244,7 @@ async def test_soft_delete_keeps_history_unbinds_the_token_and_ends_the_session(
 
 async def test_registration_can_leave_the_token_unbound(client: httpx.AsyncClient) -> None:
     user = await signup(client)
-    await register(client, user, bind_session=False)
+    await make_dashboard(client, user, bind_session=False)
     assert (await heartbeat(client, user))["dashboard_id"] is None
     other_token = (await login(client, user.email)).json()["token"]
     assert (await client.get("/api/dashboards", headers={"Authorization": f"Bearer {other_token}"})).json()[
@@ -256,7 +256,7 @@ async def test_crash_reports_count_on_the_device_and_the_open_session(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
     user = await signup(client)
-    dashboard = await register(client, user)
+    dashboard = await make_dashboard(client, user)
     beat = await heartbeat(client, user)
     for expected in (1, 2):
         response = await client.post(
@@ -300,8 +300,8 @@ async def test_admin_lists_dashboards_of_everyone_with_filters(
 ) -> None:
     admin = await make_admin(client, session)
     alice, bob = await signup(client), await signup(client)
-    a = await register(client, alice, device_type="browser")
-    b = await register(client, bob, device_type="fire_tv")
+    a = await make_dashboard(client, alice, device_type="browser")
+    b = await make_dashboard(client, bob, device_type="fire_tv")
     await heartbeat(client, bob)
     everyone = (await client.get("/api/admin/dashboards", headers=admin.headers)).json()["items"]
     assert {a["id"], b["id"]} <= {d["id"] for d in everyone}

@@ -16,7 +16,7 @@ from saaskit.devices.heartbeat import Heartbeat, record_heartbeat
 from saaskit.kit.db import libpq_url
 from saaskit.kit.hashing import token_hash
 from saaskit.kit.state import Runtime
-from tests.devices.conftest import heartbeat, one, register, sql
+from tests.factories import heartbeat, make_dashboard, now_of, one, sql
 from tests.helpers import error_of, signup
 
 
@@ -24,11 +24,11 @@ async def test_a_heartbeat_updates_user_device_and_presence(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
     user = await signup(client)
-    dashboard = await register(client, user)
+    dashboard = await make_dashboard(client, user)
     answer = await heartbeat(client, user, app_version="1.0.3")
     assert answer["needs_reload"] is False and answer["needs_update"] is False
     assert answer["dashboard_id"] == dashboard["id"] and answer["usage_session_id"]
-    now = (await one(session, "SELECT now()"))[0]
+    now = await now_of(session)
     beat = await one(session, "SELECT last_seen_at FROM user_heartbeats WHERE user_id = :id", id=user.id)
     assert beat[0] == now
     account = await one(
@@ -50,7 +50,7 @@ async def test_uptime_is_the_gap_since_the_previous_heartbeat_capped(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
     user = await signup(client)
-    dashboard = await register(client, user)
+    dashboard = await make_dashboard(client, user)
     await heartbeat(client, user)
 
     async def beat_after(seconds: str) -> Decimal:
@@ -119,7 +119,7 @@ async def test_someone_elses_dashboard_is_404_and_nothing_is_written(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
     alice, bob = await signup(client), await signup(client)
-    theirs = await register(client, bob)
+    theirs = await make_dashboard(client, bob)
     for dashboard_id in (theirs["id"], str(uuid.uuid4())):
         response = await client.post(
             "/api/heartbeat", json={"dashboard_id": dashboard_id}, headers=alice.headers
@@ -160,7 +160,7 @@ async def test_first_heartbeat_starts_a_usage_session_and_later_ones_add_activit
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
     user = await signup(client)
-    dashboard = await register(client, user)
+    dashboard = await make_dashboard(client, user)
     first = await heartbeat(client, user, widgets_interacted=["weather"], error_count=1)
     second = await heartbeat(client, user, widgets_interacted=["photos", "weather"], error_count=2)
     third = await heartbeat(client, user)
@@ -220,7 +220,7 @@ async def test_simultaneous_heartbeats_of_one_device_earn_what_a_serial_run_earn
     fresh_runtime: Runtime, live_client: httpx.AsyncClient
 ) -> None:
     user = await signup(live_client)
-    dashboard = uuid.UUID((await register(live_client, user))["id"])
+    dashboard = uuid.UUID((await make_dashboard(live_client, user))["id"])
     async with fresh_runtime.db.session() as session:
         initial = (
             await one(

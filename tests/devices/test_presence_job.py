@@ -15,7 +15,7 @@ from saaskit.devices.tasks import mark_offline, mark_offline_now
 from saaskit.jobs import defer, jobs, run_worker
 from saaskit.kit.db import SERVICE
 from saaskit.kit.state import Runtime
-from tests.devices.conftest import heartbeat, one, register, sql
+from tests.factories import heartbeat, make_dashboard, one, sql
 from tests.helpers import signup
 
 pytestmark = pytest.mark.live
@@ -26,7 +26,7 @@ async def _device(
 ) -> dict[str, Any]:
     """A user with a dashboard and an open usage session whose last heartbeat was ``silent_for`` ago."""
     user = await signup(client)
-    dashboard = await register(client, user)
+    dashboard = await make_dashboard(client, user)
     beat = await heartbeat(client, user)
     async with runtime.db.session(SERVICE) as session:
         params = {"s": silent_for, "a": started_ago, "d": dashboard["id"], "u": user.id}

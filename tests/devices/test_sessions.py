@@ -7,13 +7,13 @@ import uuid
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.devices.conftest import heartbeat, one, register, sql
+from tests.factories import heartbeat, make_dashboard, one, sql
 from tests.helpers import error_of, login, signup
 
 
 async def test_start_and_end_a_usage_session(client: httpx.AsyncClient, session: AsyncSession) -> None:
     user = await signup(client)
-    dashboard = await register(client, user)
+    dashboard = await make_dashboard(client, user)
     started = await client.post("/api/sessions/start", json={}, headers=user.headers)
     assert started.status_code == 201, started.text
     body = started.json()
@@ -58,7 +58,7 @@ async def test_starting_again_ends_the_previous_session_at_its_last_heartbeat(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
     user = await signup(client)
-    dashboard = await register(client, user)
+    dashboard = await make_dashboard(client, user)
     first = (
         await client.post("/api/sessions/start", json={"dashboard_id": dashboard["id"]}, headers=user.headers)
     ).json()
@@ -113,7 +113,7 @@ async def test_session_ids_that_are_not_my_usage_sessions_are_404(client: httpx.
     for session_id in (theirs["id"], str(alice.session_id), str(uuid.uuid4())):
         response = await client.post(f"/api/sessions/{session_id}/end", json={}, headers=alice.headers)
         assert response.status_code == 404 and error_of(response)["code"] == "session_not_found"
-    other_device = await register(client, bob)
+    other_device = await make_dashboard(client, bob)
     response = await client.post(
         "/api/sessions/start", json={"dashboard_id": other_device["id"]}, headers=alice.headers
     )
@@ -129,7 +129,7 @@ async def test_each_usage_session_started_is_an_app_open(
 ) -> None:
     """By the app (sessions/start) or by the first heartbeat of a device with no open session."""
     user = await signup(client)
-    await register(client, user)
+    await make_dashboard(client, user)
     started = await client.post("/api/sessions/start", json={}, headers=user.headers)
     assert started.status_code == 201
     assert (await heartbeat(client, user))["usage_session_id"] == started.json()["id"], (

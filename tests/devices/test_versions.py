@@ -6,7 +6,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.devices.conftest import heartbeat, make_admin, one, register, sql
+from tests.factories import heartbeat, make_admin, make_dashboard, one, sql
 from tests.helpers import error_of, signup
 
 
@@ -76,7 +76,7 @@ async def test_signed_in_version_check_records_the_version(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
     user = await signup(client)
-    dashboard = await register(client, user)
+    dashboard = await make_dashboard(client, user)
     response = await client.get("/api/version-check", params={"current": "0.8"}, headers=user.headers)
     assert response.status_code == 200 and response.json()["device_type"] == "fire_tv", (
         "the token's dashboard"
@@ -96,9 +96,9 @@ async def test_forced_update_flags_devices_below_the_minimum_until_they_report_i
 ) -> None:
     admin = await make_admin(client, session)
     old_user, new_user, browser_user = await signup(client), await signup(client), await signup(client)
-    old_tv = await register(client, old_user)
-    new_tv = await register(client, new_user)
-    browser = await register(client, browser_user, device_type="browser")
+    old_tv = await make_dashboard(client, old_user)
+    new_tv = await make_dashboard(client, new_user)
+    browser = await make_dashboard(client, browser_user, device_type="browser")
     await heartbeat(client, old_user, app_version="1.1.9")
     await heartbeat(client, new_user, app_version="1.2.0")
     await heartbeat(client, browser_user, app_version="1.0.0")
@@ -162,7 +162,7 @@ async def test_forced_reload_for_one_user_round_trip(
 ) -> None:
     admin = await make_admin(client, session)
     target, bystander = await signup(client), await signup(client)
-    await register(client, target)
+    await make_dashboard(client, target)
     forced = await client.post(
         "/api/admin/devices/force-reload",
         json={"user_id": str(target.id), "latest_version": "1.3.0"},
@@ -219,7 +219,7 @@ async def test_reload_clears_against_the_latest_version_of_the_devices_platform(
     """A Fire TV whose latest is 1.4 must not be told to reload forever because browsers are on 2.0."""
     admin = await make_admin(client, session)
     user = await signup(client)
-    await register(client, user)  # fire_tv
+    await make_dashboard(client, user)  # fire_tv
     await sql(
         session,
         "INSERT INTO system_settings (key, value) VALUES ('app.latest_version.fire_tv', '\"1.4\"')",

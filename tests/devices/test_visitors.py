@@ -12,7 +12,7 @@ from saaskit.config import HttpSettings
 from saaskit.kit.hashing import daily_visitor_hash, ip_hash
 from saaskit.kit.state import Runtime
 from tests.conftest import TEST_SECRET, make_settings
-from tests.devices.conftest import one, sql
+from tests.factories import one, sql
 from tests.helpers import error_of
 
 BROWSER = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Safari/605.1.15"

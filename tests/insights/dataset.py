@@ -15,11 +15,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import orjson
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.kit.db import SERVICE, set_context
+from tests.factories import insert_rows
 
 EVENT_TYPES = ("login", "signup", "app_open", "action")
 PLANS = ("Basic", "Pro", "Team")
@@ -255,20 +254,6 @@ def _subscription(
         "trial_start": started.isoformat() if status == "trialing" else None,
         "trial_end": ends_at.isoformat() if status == "trialing" and ends_at else None,
     }
-
-
-async def insert_rows(session: AsyncSession, table: str, columns: str, rows: list[dict[str, object]]) -> None:
-    """One INSERT per table: the rows travel as one JSON document."""
-    if not rows:
-        return
-    names = ", ".join(part.split()[0] for part in columns.split(", "))
-    await session.execute(
-        text(
-            f"INSERT INTO {table} ({names}) SELECT {names} "
-            f"FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({columns})"
-        ),
-        {"rows": orjson.dumps(rows).decode()},
-    )
 
 
 async def build_usage(session: AsyncSession, data: Dataset, *, seed: int = 9) -> None:

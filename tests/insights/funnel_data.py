@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.kit.db import SERVICE, set_context
-from tests.insights.dataset import insert_rows
+from tests.factories import insert_rows
 
 PARIS = ZoneInfo("Europe/Paris")
 SPAN_START = datetime(2026, 1, 20, tzinfo=UTC)

@@ -10,13 +10,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.insights import stats
 from saaskit.insights.models import PLATFORM
 from saaskit.insights.rollups import runner
-from saaskit.kit.db import SERVICE, set_context
+from tests.factories import insert_plan, make_admin, make_member, now_of, sql
 from tests.helpers import SignedUp, signup
 from tests.insights.dataset import Dataset, build, build_usage
 
@@ -42,37 +41,6 @@ SEED_002_KEYS = {
 PARTITION_KEYS = {"usersPartition", "usersPartitionPercentage", "subscriptionsByState"}
 
 
-async def sql(session: AsyncSession, query: str, **params: Any) -> list[Any]:
-    await set_context(session, SERVICE)
-    result = await session.execute(text(query), params)
-    return list(result.all()) if result.returns_rows else []
-
-
-async def now_of(session: AsyncSession) -> datetime:
-    value: datetime = (await sql(session, "SELECT now()"))[0][0]
-    return value
-
-
-async def admin(client: httpx.AsyncClient, session: AsyncSession) -> SignedUp:
-    user = await signup(client)
-    await sql(session, "UPDATE users SET role = 'admin' WHERE id = :id", id=user.id)
-    return user
-
-
-async def member(
-    client: httpx.AsyncClient, session: AsyncSession, organization_id: uuid.UUID, role: str
-) -> SignedUp:
-    user = await signup(client)
-    await sql(
-        session,
-        "INSERT INTO organization_members (organization_id, user_id, role) VALUES (:o, :u, :r)",
-        o=organization_id,
-        u=user.id,
-        r=role,
-    )
-    return user
-
-
 async def prepared(client: httpx.AsyncClient, session: AsyncSession) -> tuple[Dataset, SignedUp]:
     now = await now_of(session)
     data = await build(session, now=now, users=300, events=5000, days=60)
@@ -80,7 +48,7 @@ async def prepared(client: httpx.AsyncClient, session: AsyncSession) -> tuple[Da
     for day in await runner.pending_days(session, now):
         await runner.roll_day(session, day, now)
     await runner.roll_recent(session, now)
-    return data, await admin(client, session)
+    return data, await make_admin(client, session)
 
 
 async def test_stats_for_admins_with_seed_002_keys_exactly(
@@ -120,8 +88,8 @@ async def test_who_may_read_what(client: httpx.AsyncClient, session: AsyncSessio
     data, boss = await prepared(client, session)
     org = data.organizations[1]
     plain = await signup(client)
-    reader = await member(client, session, org, "member")
-    viewer = await member(client, session, org, "viewer")
+    reader = await make_member(client, session, org, "member")
+    viewer = await make_member(client, session, org, "viewer")
     refused = await client.get("/api/admin/stats", headers=plain.headers)
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "admin_only"
     assert (await client.get("/api/admin/stats")).status_code == 401
@@ -159,7 +127,7 @@ async def test_who_may_read_what(client: httpx.AsyncClient, session: AsyncSessio
 
 
 async def test_bad_input_is_a_4xx_naming_the_field(client: httpx.AsyncClient, session: AsyncSession) -> None:
-    boss = await admin(client, session)
+    boss = await make_admin(client, session)
     cases = [
         ("/api/admin/stats?tz=Mars/Olympus", 422, "tz"),
         ("/api/admin/stats?organization_id=nope", 422, "organization_id"),
@@ -208,11 +176,9 @@ async def test_kpis_match_python_over_the_subscriptions(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
     data, boss = await prepared(client, session)
-    await sql(
-        session,
-        "INSERT INTO subscription_plans (name, tier, billing_interval, price_cents) VALUES "
-        "('Basic', 'basic', 'month', 900), ('Pro', 'pro', 'month', 2900), ('Team', 'team', 'year', 99000)",
-    )
+    await insert_plan(session, "Basic", "basic", 900)
+    await insert_plan(session, "Pro", "pro", 2900)
+    await insert_plan(session, "Team", "team", 99000, billing_interval="year")
     await sql(
         session,
         "UPDATE subscriptions s SET plan_id = p.id, quantity = 1 + (abs(hashtext(s.id::text)) % 3), "

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.kit.db import SERVICE, set_context
 from saaskit.kit.state import Runtime
+from tests.factories import insert_user
 
 STATE = "SELECT counter, dimension, value FROM stats_counters WHERE value <> 0 ORDER BY 1, 2"
 DAY_STATE = "SELECT counter, dimension, day, value FROM stats_day_counters WHERE value <> 0 ORDER BY 1, 2, 3"
@@ -128,9 +129,7 @@ async def test_counters_follow_every_kind_of_change(session: AsyncSession) -> No
 
 async def test_concurrent_changes_of_one_user_keep_the_counters_true(fresh_runtime: Runtime) -> None:
     async with fresh_runtime.db.session(SERVICE) as session:
-        user = (
-            await session.execute(text("INSERT INTO users (email) VALUES ('busy@example.com') RETURNING id"))
-        ).scalar_one()
+        user = await insert_user(session, "busy@example.com")
 
     async def churn(worker: int) -> None:
         rng = random.Random(worker)
@@ -165,9 +164,7 @@ async def test_a_refresh_waiting_on_another_transaction_sees_what_it_committed(
     tomorrow and must wait, then compute the user's state with A's subscription in sight:
     computed before waiting, it would keep "tomorrow" (the lock-then-read order prevents it)."""
     async with fresh_runtime.db.session(SERVICE) as session:
-        user = (
-            await session.execute(text("INSERT INTO users (email) VALUES ('race@example.com') RETURNING id"))
-        ).scalar_one()
+        user = await insert_user(session, "race@example.com")
     insert = (
         "INSERT INTO subscriptions (user_id, plan_name, tier, status, started_at, ends_at) "
         "VALUES (:u, :plan, 'pro', 'active', now(), now() + make_interval(days => :days))"

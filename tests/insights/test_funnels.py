@@ -16,9 +16,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.insights.funnels import FunnelDefinition, Step, compute_funnel
+from tests.factories import insert_org, make_admin, make_member
 from tests.insights import funnel_reference as ref
 from tests.insights.funnel_data import FunnelData, generate, insert
-from tests.insights.test_api import admin, member
 
 MODES = ("ordered", "strict", "any")
 DEFINITIONS: dict[str, list[ref.RefStep]] = {
@@ -157,7 +157,7 @@ async def test_crafted_edges(session: AsyncSession, data: FunnelData) -> None:
 async def test_api_compute_stores_the_progress_and_results_read_it(
     client: httpx.AsyncClient, session: AsyncSession, data: FunnelData
 ) -> None:
-    boss = await admin(client, session)
+    boss = await make_admin(client, session)
     steps = DEFINITIONS["filters"]
     created = await client.post(
         "/api/insights/funnels",
@@ -241,7 +241,7 @@ async def test_api_compute_stores_the_progress_and_results_read_it(
 async def test_ad_hoc_query_any_mode_and_stored_rows_in_any_mode(
     client: httpx.AsyncClient, session: AsyncSession, data: FunnelData
 ) -> None:
-    boss = await admin(client, session)
+    boss = await make_admin(client, session)
     steps = DEFINITIONS["overlapping filters"]
     params = {"from": "2026-03-29", "to": "2026-03-30", "tz": "Europe/Paris"}
     body = {"steps": steps_json(steps), "order_mode": "any", "conversion_window_days": 3}
@@ -276,15 +276,11 @@ async def test_ad_hoc_query_any_mode_and_stored_rows_in_any_mode(
 
 
 async def test_access_follows_the_insights_rule(client: httpx.AsyncClient, session: AsyncSession) -> None:
-    boss = await admin(client, session)
-    org, other = uuid.uuid4(), uuid.uuid4()
-    await session.execute(
-        text("INSERT INTO organizations (id, name, slug) VALUES (:a, 'A', :sa), (:b, 'B', :sb)"),
-        {"a": org, "b": other, "sa": f"a-{org}", "sb": f"b-{other}"},
-    )
-    owner = await member(client, session, org, "owner")
-    viewer = await member(client, session, org, "viewer")
-    outsider = await member(client, session, other, "owner")
+    boss = await make_admin(client, session)
+    org, other = await insert_org(session, "A"), await insert_org(session, "B")
+    owner = await make_member(client, session, org, "owner")
+    viewer = await make_member(client, session, org, "viewer")
+    outsider = await make_member(client, session, other, "owner")
     body = {"name": "Org funnel", "steps": [{"name": "Visit", "event": "visit"}]}
     platform = await client.post("/api/insights/funnels", json=body, headers=boss.headers)
     assert platform.status_code == 201
@@ -328,7 +324,7 @@ async def test_access_follows_the_insights_rule(client: httpx.AsyncClient, sessi
 async def test_bad_definitions_are_422_naming_the_field(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
-    boss = await admin(client, session)
+    boss = await make_admin(client, session)
     good_step = {"name": "Visit", "event": "visit"}
     cases: list[tuple[dict[str, Any], str]] = [
         ({"name": "x", "steps": []}, "steps"),

@@ -11,13 +11,12 @@ from functools import cache
 
 import httpx
 import pytest
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.insights.retention import compute_retention
+from tests.factories import make_admin, make_member, now_of
 from tests.insights import funnel_reference as ref
 from tests.insights.funnel_data import FunnelData, generate, insert
-from tests.insights.test_api import admin, member
 
 RANGES = [
     ("day", date(2026, 3, 1), date(2026, 4, 1), 10),
@@ -132,7 +131,7 @@ async def test_organizations_and_periods_not_begun(session: AsyncSession, data: 
 
 
 async def test_api(client: httpx.AsyncClient, session: AsyncSession, data: FunnelData) -> None:
-    boss = await admin(client, session)
+    boss = await make_admin(client, session)
     params = {
         "start_event": "visit",
         "return_event": "purchase",
@@ -146,7 +145,7 @@ async def test_api(client: httpx.AsyncClient, session: AsyncSession, data: Funne
     response = await client.get("/api/insights/retention", params=params, headers=boss.headers)
     assert response.status_code == 200, response.text
     body = response.json()
-    now = (await session.execute(text("SELECT now()"))).scalar_one()
+    now = await now_of(session)
     assert body["cohorts"] == ref.retention(
         data.rows,
         start_event="visit",
@@ -168,7 +167,7 @@ async def test_api(client: httpx.AsyncClient, session: AsyncSession, data: Funne
         "tz": "Europe/Paris",
     }
     org = data.organizations[0]
-    reader = await member(client, session, org, "owner")
+    reader = await make_member(client, session, org, "owner")
     assert (
         await client.get("/api/insights/retention", params=params, headers=reader.headers)
     ).status_code == 403

@@ -15,6 +15,7 @@ from saaskit.insights.models import PLATFORM
 from saaskit.insights.rollups import backfill, runner
 from saaskit.kit.db import SERVICE
 from saaskit.kit.state import Runtime
+from tests.factories import insert_activity_events, now_of
 from tests.insights.dataset import Dataset, build, build_usage
 
 NOW = datetime(2026, 11, 3, 10, 17, tzinfo=UTC)
@@ -343,11 +344,7 @@ async def test_rolling_again_changes_nothing_and_picks_up_late_rows(session: Asy
     await roll()
     assert await digest(session) == first
     # A row arriving late for a closed day is counted once that day is rolled again.
-    await session.execute(
-        text(
-            "INSERT INTO activity_events (created_at, user_id, event_type) VALUES ('2026-10-31 12:00Z', NULL, 'login')"
-        )
-    )
+    await insert_activity_events(session, None, [datetime(2026, 10, 31, 12, tzinfo=UTC)], event_type="login")
     await runner.roll_day(session, date(2026, 10, 31), NOW)
     assert (await digest(session))["activity_rollups_daily"] != first["activity_rollups_daily"]
 
@@ -403,7 +400,7 @@ async def test_geographic_stats(session: AsyncSession) -> None:
     statuses = defaultdict(set)
     for s in subscriptions:
         statuses[s.user_id].add(s.status)
-    now = (await rows(session, "SELECT now()"))[0][0]
+    now = await now_of(session)
     want: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     for u in users:
         figures = want[u.country_code or "ZZ"]

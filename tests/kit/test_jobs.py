@@ -10,6 +10,7 @@ from saaskit.accounts.tasks import purge_sessions
 from saaskit.jobs import defer, run_worker
 from saaskit.kit.db import SERVICE
 from saaskit.kit.state import Runtime
+from tests.factories import insert_user
 
 
 async def _job_count(runtime: Runtime) -> int:
@@ -30,9 +31,7 @@ async def test_deferred_job_exists_only_if_the_transaction_commits(fresh_runtime
 
 async def test_worker_purges_dead_sessions(fresh_runtime: Runtime) -> None:
     async with fresh_runtime.db.session(SERVICE) as session:
-        user_id = (
-            await session.execute(text("INSERT INTO users (email) VALUES ('p@example.com') RETURNING id"))
-        ).scalar_one()
+        user_id = await insert_user(session, "p@example.com")
         await session.execute(
             text(
                 """

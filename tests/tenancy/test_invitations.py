@@ -6,8 +6,8 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tests.factories import make_owned_org, make_team, make_workspace
 from tests.helpers import error_of, signup
-from tests.tenancy.conftest import make_org
 
 
 async def _invite(
@@ -19,8 +19,7 @@ async def _invite(
 
 
 async def test_accept_once_with_the_matching_email(client: httpx.AsyncClient, session: AsyncSession) -> None:
-    owner = await signup(client)
-    org = await make_org(client, owner)
+    owner, org = await make_owned_org(client)
     created = await _invite(client, owner.headers, org["id"], "New.Hire@example.com", role="admin")
     assert created.status_code == 201
     token = created.json()["token"]
@@ -50,8 +49,7 @@ async def test_accept_once_with_the_matching_email(client: httpx.AsyncClient, se
 
 
 async def test_expired_revoked_and_resent_tokens(client: httpx.AsyncClient, session: AsyncSession) -> None:
-    owner = await signup(client)
-    org = await make_org(client, owner)
+    owner, org = await make_owned_org(client)
     invitee = await signup(client, "later@example.com")
     first = (await _invite(client, owner.headers, org["id"], "later@example.com")).json()
     duplicate = await _invite(client, owner.headers, org["id"], "later@example.com")
@@ -92,8 +90,7 @@ async def test_expired_revoked_and_resent_tokens(client: httpx.AsyncClient, sess
 
 
 async def test_decline(client: httpx.AsyncClient) -> None:
-    owner = await signup(client)
-    org = await make_org(client, owner)
+    owner, org = await make_owned_org(client)
     invitee = await signup(client, "no.thanks@example.com")
     token = (await _invite(client, owner.headers, org["id"], "no.thanks@example.com")).json()["token"]
     declined = await client.post("/api/invitations/decline", headers=invitee.headers, json={"token": token})
@@ -104,18 +101,9 @@ async def test_decline(client: httpx.AsyncClient) -> None:
 
 
 async def test_team_and_workspace_invitations(client: httpx.AsyncClient) -> None:
-    owner = await signup(client)
-    org = await make_org(client, owner)
-    team = (
-        await client.post(f"/api/orgs/{org['id']}/teams", headers=owner.headers, json={"name": "QA"})
-    ).json()
-    ws = (
-        await client.post(
-            f"/api/orgs/{org['id']}/workspaces",
-            headers=owner.headers,
-            json={"name": "Lab", "visibility": "private"},
-        )
-    ).json()
+    owner, org = await make_owned_org(client)
+    team = await make_team(client, owner, org["id"], "QA")
+    ws = await make_workspace(client, owner, org["id"], "Lab", visibility="private")
     bad_role = await _invite(
         client, owner.headers, org["id"], "t@example.com", team_id=team["id"], role="admin"
     )
@@ -145,8 +133,7 @@ async def test_team_and_workspace_invitations(client: httpx.AsyncClient) -> None
 
 
 async def test_an_invitation_opens_the_beta(client: httpx.AsyncClient, session: AsyncSession) -> None:
-    owner = await signup(client)
-    org = await make_org(client, owner)
+    owner, org = await make_owned_org(client)
     await session.execute(text("UPDATE system_settings SET value = 'true' WHERE key = 'access.beta_mode'"))
     await session.flush()
     token = (await _invite(client, owner.headers, org["id"], "vip@example.com")).json()["token"]
@@ -164,8 +151,7 @@ async def test_the_expiry_job_marks_overdue_invitations(
 ) -> None:
     from saaskit.tenancy.invitations import expire_overdue
 
-    owner = await signup(client)
-    org = await make_org(client, owner)
+    owner, org = await make_owned_org(client)
     overdue = (await _invite(client, owner.headers, org["id"], "old@example.com")).json()
     fresh = (await _invite(client, owner.headers, org["id"], "new@example.com")).json()
     await session.execute(

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tests.factories import set_rls
 from tests.helpers import error_of
 from tests.tenancy.conftest import Tenant
 
@@ -22,16 +23,6 @@ JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'organization_id' AND 
 WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition
 ORDER BY 1
 """
-
-
-async def _as_org(conn: AsyncConnection, org_id: str | None, user_id: str | None = None) -> None:
-    await conn.execute(
-        text(
-            "SELECT set_config('app.user_id', :u, true), set_config('app.organization_id', :o, true), "
-            "set_config('app.service', '', true)"
-        ),
-        {"u": user_id or "", "o": org_id or ""},
-    )
 
 
 async def test_every_tenant_table_has_rls_and_hides_other_tenants(
@@ -53,7 +44,7 @@ async def test_every_tenant_table_has_rls_and_hides_other_tenants(
     assert [t for t in tables if not rls[t]] == [], "tenant tables without row-level security"
     checked = []
     for table in tables:
-        await _as_org(connection, tenant_a.org_id)
+        await set_rls(connection, organization_id=tenant_a.org_id)
         # Seeing B's rows by id, or by forgetting the WHERE clause: both must fail.
         leaked = (
             await connection.execute(
@@ -73,7 +64,7 @@ async def test_every_tenant_table_has_rls_and_hides_other_tenants(
         assert leaked == 0, table
         assert everything <= 1, table
         # Data exists for B: seen with B's context, so the zero above is isolation, not absence.
-        await _as_org(connection, tenant_b.org_id)
+        await set_rls(connection, organization_id=tenant_b.org_id)
         theirs = (
             await connection.execute(
                 text(f"SELECT count(*) FROM {table} WHERE organization_id = :b"), {"b": tenant_b.org_id}
@@ -99,7 +90,7 @@ async def test_every_tenant_table_has_rls_and_hides_other_tenants(
 async def test_writes_into_another_tenant_are_refused(
     connection: AsyncConnection, tenant_a: Tenant, tenant_b: Tenant, table: str
 ) -> None:
-    await _as_org(connection, tenant_a.org_id)
+    await set_rls(connection, organization_id=tenant_a.org_id)
     updated = (
         await connection.execute(
             text(f"UPDATE {table} SET organization_id = organization_id WHERE organization_id = :b"),
@@ -124,7 +115,7 @@ async def test_writes_into_another_tenant_are_refused(
 async def test_the_audit_log_cannot_be_changed_by_the_application_role(
     connection: AsyncConnection, tenant_a: Tenant
 ) -> None:
-    await _as_org(connection, tenant_a.org_id)
+    await set_rls(connection, organization_id=tenant_a.org_id)
     assert (await connection.execute(text("SELECT count(*) FROM activities"))).scalar_one() > 0
     for statement in ("UPDATE activities SET action = 'forged'", "DELETE FROM activities"):
         savepoint = await connection.begin_nested()
@@ -134,7 +125,7 @@ async def test_the_audit_log_cannot_be_changed_by_the_application_role(
 
 
 async def test_no_context_sees_no_tenant_rows(connection: AsyncConnection, tenant_a: Tenant) -> None:
-    await _as_org(connection, None)
+    await set_rls(connection)
     for table in ("organizations", "organization_members", "teams", "workspaces", "activities"):
         assert (await connection.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one() == 0, table
 
@@ -142,7 +133,7 @@ async def test_no_context_sees_no_tenant_rows(connection: AsyncConnection, tenan
 async def test_system_roles_are_read_only_for_the_application_role(
     connection: AsyncConnection, tenant_a: Tenant
 ) -> None:
-    await _as_org(connection, tenant_a.org_id)
+    await set_rls(connection, organization_id=tenant_a.org_id)
     visible = (await connection.execute(text("SELECT count(*) FROM roles WHERE is_system_role"))).scalar_one()
     assert visible == 9
     changed = (

@@ -9,8 +9,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.kit.state import Runtime
+from tests.factories import invite_and_join, make_org, make_owned_org
 from tests.helpers import error_of, signup
-from tests.tenancy.conftest import invite_and_join, make_org
 
 
 async def _actions(session: AsyncSession, org_id: str) -> list[str]:
@@ -24,8 +24,7 @@ async def _actions(session: AsyncSession, org_id: str) -> list[str]:
 async def test_create_makes_the_creator_owner_and_audits(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
-    owner = await signup(client)
-    org = await make_org(client, owner, "Dashie TV", billing_email="Billing@Dashie.tv")
+    owner, org = await make_owned_org(client, "Dashie TV", billing_email="Billing@Dashie.tv")
     assert org["slug"] == "dashie-tv" and org["my_role"] == "owner"
     assert org["billing_email"] == "Billing@dashie.tv"
     members = (await client.get(f"/api/orgs/{org['id']}/members", headers=owner.headers)).json()["items"]
@@ -56,8 +55,7 @@ async def test_list_mine_is_paginated_and_only_mine(client: httpx.AsyncClient) -
 
 
 async def test_update_records_before_and_after(client: httpx.AsyncClient, session: AsyncSession) -> None:
-    owner = await signup(client)
-    org = await make_org(client, owner, "Before")
+    owner, org = await make_owned_org(client, "Before")
     response = await client.patch(
         f"/api/orgs/{org['id']}", headers=owner.headers, json={"name": "After", "settings": {"theme": "dark"}}
     )
@@ -75,8 +73,7 @@ async def test_update_records_before_and_after(client: httpx.AsyncClient, sessio
 
 
 async def test_archived_organizations_are_read_only(client: httpx.AsyncClient) -> None:
-    owner = await signup(client)
-    org = await make_org(client, owner)
+    owner, org = await make_owned_org(client)
     url = f"/api/orgs/{org['id']}"
     archived = await client.post(f"{url}/archive", headers=owner.headers)
     assert archived.status_code == 200 and archived.json()["archived_at"]
@@ -92,8 +89,7 @@ async def test_archived_organizations_are_read_only(client: httpx.AsyncClient) -
 
 
 async def test_soft_delete_and_restore(client: httpx.AsyncClient, session: AsyncSession) -> None:
-    owner = await signup(client)
-    org = await make_org(client, owner)
+    owner, org = await make_owned_org(client)
     url = f"/api/orgs/{org['id']}"
     admin = await invite_and_join(client, owner, org["id"], "admin")
     assert (await client.delete(url, headers=admin.headers)).status_code == 403, "admins cannot delete"
@@ -109,8 +105,7 @@ async def test_soft_delete_and_restore(client: httpx.AsyncClient, session: Async
 
 
 async def test_member_roles_and_who_may_grant_them(client: httpx.AsyncClient) -> None:
-    owner = await signup(client)
-    org = await make_org(client, owner)
+    owner, org = await make_owned_org(client)
     admin = await invite_and_join(client, owner, org["id"], "admin")
     member = await invite_and_join(client, owner, org["id"], "member")
     url = f"/api/orgs/{org['id']}/members"
@@ -137,8 +132,7 @@ async def test_member_roles_and_who_may_grant_them(client: httpx.AsyncClient) ->
 
 
 async def test_the_last_owner_cannot_go(client: httpx.AsyncClient) -> None:
-    owner = await signup(client)
-    org = await make_org(client, owner)
+    owner, org = await make_owned_org(client)
     url = f"/api/orgs/{org['id']}"
     for response in (
         await client.patch(f"{url}/members/{owner.id}", headers=owner.headers, json={"role": "admin"}),
@@ -162,8 +156,7 @@ async def test_two_owners_demoting_each_other_at_once_keep_one(fresh_runtime: Ru
     app = create_app(fresh_runtime, dispose_on_shutdown=False)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as live:
-        first = await signup(live)
-        org = await make_org(live, first)
+        first, org = await make_owned_org(live)
         second = await invite_and_join(live, first, org["id"], "owner")
         url = f"/api/orgs/{org['id']}/members"
         results = await asyncio.gather(
@@ -179,8 +172,7 @@ async def test_two_owners_demoting_each_other_at_once_keep_one(fresh_runtime: Ru
 
 
 async def test_removed_and_inactive_members_lose_access(client: httpx.AsyncClient) -> None:
-    owner = await signup(client)
-    org = await make_org(client, owner)
+    owner, org = await make_owned_org(client)
     member = await invite_and_join(client, owner, org["id"])
     url = f"/api/orgs/{org['id']}"
     assert (await client.get(url, headers=member.headers)).status_code == 200

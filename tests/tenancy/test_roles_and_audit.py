@@ -9,8 +9,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.access.permissions import SYSTEM_ROLES
-from tests.helpers import error_of, signup
-from tests.tenancy.conftest import invite_and_join, make_org, make_platform_admin
+from tests.factories import invite_and_join, make_admin, make_owned_org, make_team
+from tests.helpers import error_of
 
 
 async def test_system_roles_match_the_catalog(session: AsyncSession) -> None:
@@ -23,8 +23,7 @@ async def test_system_roles_match_the_catalog(session: AsyncSession) -> None:
 
 
 async def test_system_roles_cannot_be_changed(client: httpx.AsyncClient) -> None:
-    owner = await signup(client)
-    org = await make_org(client, owner)
+    owner, org = await make_owned_org(client)
     roles = (await client.get(f"/api/orgs/{org['id']}/roles", headers=owner.headers)).json()
     viewer = next(r for r in roles if r["name"] == "viewer")
     assert viewer["is_system_role"] is True
@@ -42,8 +41,7 @@ async def test_system_roles_cannot_be_changed(client: httpx.AsyncClient) -> None
 
 
 async def test_custom_role_grants_until_it_expires(client: httpx.AsyncClient, session: AsyncSession) -> None:
-    owner = await signup(client)
-    org = await make_org(client, owner)
+    owner, org = await make_owned_org(client)
     viewer = await invite_and_join(client, owner, org["id"], "viewer")
     base = f"/api/orgs/{org['id']}"
     assert (await client.get(f"{base}/activities", headers=viewer.headers)).status_code == 403
@@ -106,9 +104,8 @@ async def test_custom_role_grants_until_it_expires(client: httpx.AsyncClient, se
 async def test_platform_admin_acts_anywhere_and_is_audited(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
-    owner = await signup(client)
-    org = await make_org(client, owner)
-    admin = await make_platform_admin(client, session)
+    org = (await make_owned_org(client)).org
+    admin = await make_admin(client, session)
     assert (await client.get(f"/api/orgs/{org['id']}", headers=admin.headers)).status_code == 200
     renamed = await client.patch(
         f"/api/orgs/{org['id']}", headers=admin.headers, json={"name": "Fixed by support"}
@@ -128,11 +125,10 @@ async def test_platform_admin_acts_anywhere_and_is_audited(
 
 
 async def test_every_change_is_audited_and_the_log_filters(client: httpx.AsyncClient) -> None:
-    owner = await signup(client)
-    org = await make_org(client, owner)
+    owner, org = await make_owned_org(client)
     base = f"/api/orgs/{org['id']}"
     member = await invite_and_join(client, owner, org["id"])
-    team = (await client.post(f"{base}/teams", headers=owner.headers, json={"name": "Ops"})).json()
+    team = await make_team(client, owner, org["id"], "Ops")
     await client.patch(f"{base}/teams/{team['id']}", headers=owner.headers, json={"privacy_level": "private"})
     await client.patch(f"{base}/members/{member.id}", headers=owner.headers, json={"role": "viewer"})
     log = (await client.get(f"{base}/activities", headers=owner.headers)).json()["items"]

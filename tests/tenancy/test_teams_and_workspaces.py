@@ -6,19 +6,16 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tests.factories import invite_and_join, make_org, make_owned_org, make_team
 from tests.helpers import error_of, signup
-from tests.tenancy.conftest import invite_and_join, make_org
 
 
 async def test_team_lifecycle_and_left_at(client: httpx.AsyncClient, session: AsyncSession) -> None:
-    owner = await signup(client)
-    org = await make_org(client, owner)
+    owner, org = await make_owned_org(client)
     base = f"/api/orgs/{org['id']}/teams"
     member = await invite_and_join(client, owner, org["id"])
     outsider = await signup(client)
-    team = (
-        await client.post(base, headers=owner.headers, json={"name": "Support", "privacy_level": "private"})
-    ).json()
+    team = await make_team(client, owner, org["id"], "Support", privacy_level="private")
     add = await client.post(
         f"{base}/{team['id']}/members",
         headers=owner.headers,
@@ -36,7 +33,7 @@ async def test_team_lifecycle_and_left_at(client: httpx.AsyncClient, session: As
     # A team lead manages their team without the organization-wide teams:write.
     renamed = await client.patch(f"{base}/{team['id']}", headers=member.headers, json={"name": "Support EU"})
     assert renamed.status_code == 200 and renamed.json()["name"] == "Support EU"
-    other = (await client.post(base, headers=owner.headers, json={"name": "Sales"})).json()
+    other = await make_team(client, owner, org["id"], "Sales")
     assert (
         await client.patch(f"{base}/{other['id']}", headers=member.headers, json={"name": "x"})
     ).status_code == 403
@@ -59,17 +56,12 @@ async def test_team_lifecycle_and_left_at(client: httpx.AsyncClient, session: As
 
 
 async def test_secret_and_private_teams(client: httpx.AsyncClient) -> None:
-    owner = await signup(client)
-    org = await make_org(client, owner)
+    owner, org = await make_owned_org(client)
     base = f"/api/orgs/{org['id']}/teams"
     insider = await invite_and_join(client, owner, org["id"])
     viewer = await invite_and_join(client, owner, org["id"], "viewer")
-    secret = (
-        await client.post(base, headers=owner.headers, json={"name": "M&A", "privacy_level": "secret"})
-    ).json()
-    private = (
-        await client.post(base, headers=owner.headers, json={"name": "HR", "privacy_level": "private"})
-    ).json()
+    secret = await make_team(client, owner, org["id"], "M&A", privacy_level="secret")
+    private = await make_team(client, owner, org["id"], "HR", privacy_level="private")
     await client.post(
         f"{base}/{secret['id']}/members", headers=owner.headers, json={"user_id": str(insider.id)}
     )
@@ -84,15 +76,12 @@ async def test_secret_and_private_teams(client: httpx.AsyncClient) -> None:
 
 
 async def test_workspaces_slugs_and_visibility(client: httpx.AsyncClient) -> None:
-    owner = await signup(client)
-    org = await make_org(client, owner)
+    owner, org = await make_owned_org(client)
     other_org = await make_org(client, owner, "Other")
     base = f"/api/orgs/{org['id']}/workspaces"
     member = await invite_and_join(client, owner, org["id"])
     viewer = await invite_and_join(client, owner, org["id"], "viewer")
-    team = (
-        await client.post(f"/api/orgs/{org['id']}/teams", headers=owner.headers, json={"name": "Ops"})
-    ).json()
+    team = await make_team(client, owner, org["id"], "Ops")
     created = await client.post(
         base, headers=member.headers, json={"name": "Road map", "visibility": "private"}
     )

@@ -10,8 +10,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.tracking import identity
+from tests.factories import make_org
 from tests.helpers import SignedUp, signup
-from tests.tenancy.conftest import invite_and_join, make_org
 
 
 @dataclass
@@ -51,4 +51,4 @@ async def count(session: AsyncSession, sql: str, **params: object) -> int:
     return int((await session.execute(text(sql), params)).scalar_one())
 
 
-__all__ = ["Project", "consenting_user", "count", "invite_and_join", "make_project"]
+__all__ = ["Project", "consenting_user", "count", "make_project"]

@@ -13,23 +13,12 @@ from saaskit.kit.db import SERVICE
 from saaskit.kit.state import Runtime
 from saaskit.tracking.buffer import IngestBuffer
 from saaskit.tracking.ingest import Attribution
+from tests.factories import insert_org, insert_user
 
 
 async def _org(runtime: Runtime) -> uuid.UUID:
     async with runtime.db.session(SERVICE) as session:
-        owner = (
-            await session.execute(
-                text("INSERT INTO users (email) VALUES (:e) RETURNING id"),
-                {"e": f"o-{uuid.uuid4().hex[:6]}@example.com"},
-            )
-        ).scalar_one()
-        org = (
-            await session.execute(
-                text("INSERT INTO organizations (name, slug, created_by) VALUES ('B', :s, :o) RETURNING id"),
-                {"s": uuid.uuid4().hex[:10], "o": owner},
-            )
-        ).scalar_one()
-        return uuid.UUID(str(org))
+        return await insert_org(session, "B", created_by=await insert_user(session))
 
 
 def _event(name: str, event_id: str | None = None) -> dict[str, object]:

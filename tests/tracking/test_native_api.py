@@ -9,8 +9,8 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tests.factories import make_admin
 from tests.helpers import error_of, signup
-from tests.tenancy.conftest import make_platform_admin
 from tests.tracking.conftest import Project, consenting_user, count
 
 
@@ -241,7 +241,7 @@ async def test_system_events_errors_metrics_and_admin_triage(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
     user = await signup(client)
-    admin = await make_platform_admin(client, session)
+    admin = await make_admin(client, session)
     crash = await client.post(
         "/api/system-events",
         headers={**user.headers, "User-Agent": "TV/2.1"},

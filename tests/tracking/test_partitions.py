@@ -15,6 +15,7 @@ from saaskit.cli import app
 from saaskit.config import get_settings
 from saaskit.tracking import partitions
 from tests.conftest import APP_ROLE, TEST_SECRET, DbUnderTest
+from tests.factories import insert_events
 
 
 async def _names(session: AsyncSession, table: str) -> set[str]:
@@ -43,9 +44,7 @@ async def test_ensure_ahead_creates_what_is_missing(session: AsyncSession) -> No
 
 async def test_backfill_moves_rows_out_of_the_default_partition(session: AsyncSession) -> None:
     old = datetime(2021, 3, 14, 15, 9, tzinfo=UTC)
-    await session.execute(
-        text("INSERT INTO events (event_name, timestamp) VALUES ('ancient', :t)"), {"t": old}
-    )
+    await insert_events(session, [old], event_name="ancient")
     where = text("SELECT tableoid::regclass::text FROM events WHERE event_name = 'ancient'")
     assert (await session.execute(where)).scalar() == "events_default"
     created = await partitions.ensure_range(session, "events", old, old)

@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.tracking.conftest import Project, count, invite_and_join
+from tests.factories import invite_and_join
+from tests.tracking.conftest import Project, count
 
 PATHS = ["/capture", "/batch", "/e", "/i/v0/e", "/track", "/engage"]
 
