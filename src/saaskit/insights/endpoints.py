@@ -10,8 +10,7 @@ from fastapi import APIRouter, Query
 from saaskit.insights import daily, kpis, retention, stats
 from saaskit.insights.access import ScopeDep, TimeZone
 from saaskit.insights.funnels.endpoints import router as funnels_router
-from saaskit.insights.schemas import DailyMetrics, Geographic, Kpis, Period, Retention, RetentionMode
-from saaskit.insights.stats_schemas import Stats
+from saaskit.insights.schemas import DailyMetrics, Geographic, Kpis, Period, Retention, RetentionMode, Stats
 from saaskit.kit.deps import DbSession, RuntimeDep
 from saaskit.kit.errors import Unprocessable
 
