@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.kit.db import SERVICE, set_context
 from tests.helpers import SignedUp, error_of, signup
-from tests.tenancy.conftest import invite_and_join, make_org
+from tests.factories import invite_and_join, make_org
 
 
 async def audit_rows(session: AsyncSession, entity_id: str) -> list[dict[str, Any]]:
