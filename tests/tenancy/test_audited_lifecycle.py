@@ -11,8 +11,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.kit.db import SERVICE, set_context
-from tests.helpers import SignedUp, error_of, signup
 from tests.factories import invite_and_join, make_org
+from tests.helpers import SignedUp, error_of, signup
 
 
 async def audit_rows(session: AsyncSession, entity_id: str) -> list[dict[str, Any]]:
