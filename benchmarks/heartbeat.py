@@ -1,9 +1,9 @@
 """Heartbeat throughput: POST /api/heartbeat over real HTTP against ``saaskit serve``, next to a
 baseline measured in the same run on the same database.
 
-    uv run python benchmarks/heartbeat.py                    # starts its own serve (embedded PostgreSQL)
-    uv run python benchmarks/heartbeat.py --workers 1        # serve with 1 API process (default 2)
-    uv run python benchmarks/heartbeat.py --base-url http://127.0.0.1:8000 \\
+    uv run python -m benchmarks.heartbeat                    # starts its own serve (embedded PostgreSQL)
+    uv run python -m benchmarks.heartbeat --workers 1        # serve with 1 API process (default 2)
+    uv run python -m benchmarks.heartbeat --base-url http://127.0.0.1:8000 \\
         --database-url "$(uv run saaskit db url)"            # against a serve you started yourself
 
 What it does, in order:

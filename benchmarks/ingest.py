@@ -1,7 +1,7 @@
 """Ingestion throughput through a running ``saaskit serve``, next to raw PostgreSQL baselines
 measured in the same run.
 
-    uv run python benchmarks/ingest.py [--workers 1] [--duration 15] [--clients 32]
+    uv run python -m benchmarks.ingest [--workers 1] [--duration 15] [--clients 32]
 
 Starts ``saaskit serve`` (fresh embedded PostgreSQL, default settings: fsync on) in a separate
 process, creates an organization with an ingestion key over HTTP, then measures, alternating
