@@ -34,7 +34,10 @@ class Listing:
 async def _page(
     session: AsyncSession, model: type[Row], conditions: list[ColumnElement[bool]], listing: Listing
 ) -> tuple[list[Row], str | None]:
+    """``conditions`` are the table's own filters; those both tables have are added here."""
     query: Select[Any] = select(model).where(*conditions)
+    if listing.app_version is not None:
+        query = query.where(model.app_version == listing.app_version)
     if listing.since is not None:
         query = query.where(model.created_at >= listing.since)
     if listing.until is not None:
@@ -56,13 +59,7 @@ def _equal(filters: dict[InstrumentedAttribute[Any], Any]) -> list[ColumnElement
 async def list_system_events(
     session: AsyncSession, listing: Listing, *, severity: str | None, event_type: str | None
 ) -> tuple[list[SystemEvent], str | None]:
-    conditions = _equal(
-        {
-            SystemEvent.severity: severity,
-            SystemEvent.event_type: event_type,
-            SystemEvent.app_version: listing.app_version,
-        }
-    )
+    conditions = _equal({SystemEvent.severity: severity, SystemEvent.event_type: event_type})
     # System events have no resolved flag: resolved means a resolved_at.
     if listing.resolved is not None:
         resolved_at = SystemEvent.resolved_at
@@ -73,15 +70,12 @@ async def list_system_events(
 async def list_errors(
     session: AsyncSession, listing: Listing, *, error_type: str | None, error_code: str | None
 ) -> tuple[list[ErrorLog], str | None]:
-    conditions = _equal(
-        {
-            ErrorLog.error_type: error_type,
-            ErrorLog.error_code: error_code,
-            ErrorLog.app_version: listing.app_version,
-            ErrorLog.resolved: listing.resolved,
-        }
-    )
-    return await _page(session, ErrorLog, conditions, listing)
+    filters: dict[InstrumentedAttribute[Any], Any] = {
+        ErrorLog.error_type: error_type,
+        ErrorLog.error_code: error_code,
+        ErrorLog.resolved: listing.resolved,
+    }
+    return await _page(session, ErrorLog, _equal(filters), listing)
 
 
 async def _resolve(
