@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
+from saaskit.admin.charts import chart, series
 from saaskit.admin.pages.common import PAGE_SIZE, Cursor, ShortText, choice, page_or_fragment, parse_id
 from saaskit.admin.queries import system as queries
 from saaskit.admin.security import AdminDep
@@ -156,23 +157,19 @@ async def latency_page(
     window = _window(window)
     routes = await queries.latency(session, queries.window_start(window))
     top = sorted(routes, key=lambda r: r.typical_p95_ms, reverse=True)[:12]
-    chart = {
-        "type": "bar",
-        "data": {
-            "labels": [f"{r.method} {r.route}" for r in top],
-            "datasets": [
-                {"label": "typical p95 (ms)", "data": [round(r.typical_p95_ms, 1) for r in top]},
-                {"label": "mean (ms)", "data": [round(r.mean_ms, 1) for r in top]},
-            ],
-        },
-        "options": {"indexAxis": "y", "scales": {"x": {"beginAtZero": True}}},
-    }
+    spec = chart(
+        "bar",
+        [f"{r.method} {r.route}" for r in top],
+        series("typical p95 (ms)", [round(r.typical_p95_ms, 1) for r in top]),
+        series("mean (ms)", [round(r.mean_ms, 1) for r in top]),
+        options={"indexAxis": "y", "scales": {"x": {"beginAtZero": True}}},
+    )
     context = {
         "routes": routes,
         "window": window,
         "windows": queries.WINDOWS,
         "tab": "latency",
-        "chart_spec": chart,
+        "chart_spec": spec,
     }
     return render(request, "system/latency.html", context, section="system")
 
