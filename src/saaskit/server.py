@@ -61,23 +61,9 @@ async def ensure_first_admin(runtime: Runtime, email: str) -> str | None:
         return password
 
 
-def _announce_admin(email: str, password: str) -> None:
-    banner = (
-        "\n  First start: an admin account was created.\n"
-        f"    e-mail:   {email}\n"
-        f"    password: {password}   (shown once: change it after signing in)\n"
-    )
-    sys.stdout.write(banner + "\n")
-    sys.stdout.flush()
-
-
-def _announce_demo(email: str, password: str) -> None:
-    banner = (
-        "\n  Demo data loaded. Sign in to /admin as the demo admin:\n"
-        f"    e-mail:   {email}\n"
-        f"    password: {password}   (shown once)\n"
-    )
-    sys.stdout.write(banner + "\n")
+def _announce(headline: str, email: str, password: str, note: str) -> None:
+    """A sign-in the operator needs, on the console."""
+    sys.stdout.write(f"\n  {headline}\n    e-mail:   {email}\n    password: {password}   ({note})\n\n")
     sys.stdout.flush()
 
 
@@ -112,10 +98,12 @@ async def _prepare(runtime: Runtime, settings: Settings, *, demo_owner_url: str 
         logger.info("serve --demo: generating demo data if the database is empty")
         admin = await seed_demo_if_empty(demo_owner_url, runtime)
         if admin is not None:
-            _announce_demo(admin.email, admin.password)
+            headline = "Demo data loaded. Sign in to /admin as the demo admin:"
+            _announce(headline, admin.email, admin.password, "shown once")
     password = await ensure_first_admin(runtime, settings.admin_email)
     if password:
-        _announce_admin(settings.admin_email, password)
+        headline = "First start: an admin account was created."
+        _announce(headline, settings.admin_email, password, "shown once: change it after signing in")
 
 
 def _uvicorn_options(settings: Settings, host: str, port: int) -> dict[str, Any]:

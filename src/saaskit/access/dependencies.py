@@ -14,12 +14,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.access.service import Access, resolve
 from saaskit.accounts.dependencies import CurrentUser
 from saaskit.audit import service as audit
 from saaskit.audit.service import Actor
-from saaskit.kit.deps import ClientDep, DbSession
+from saaskit.kit.deps import Client, ClientDep, DbSession
 from saaskit.kit.errors import Conflict, Forbidden, NotFound
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -51,6 +52,31 @@ def _path_uuid(request: Request, name: str) -> uuid.UUID | None:
         raise NotFound(f"no such {name.removesuffix('_id')}", field=name) from None
 
 
+def request_actor(request: Request, user_id: uuid.UUID, client: Client, access: Access) -> Actor:
+    """Who acts, for the audit rows of a request in an organization."""
+    return Actor(
+        user_id=user_id,
+        ip_hash=client.ip_hash,
+        as_platform_admin=access.acting_as_platform_admin,
+        request=f"{request.method} {request.url.path}",
+    )
+
+
+async def record_admin_read(session: AsyncSession, actor: Actor, access: Access, what: str) -> None:
+    """Audit a read by a platform admin who is not a member (writes are audited by the change
+    itself, whoever makes it; a non-member's reads are audited only here)."""
+    await audit.record(
+        session,
+        actor,
+        organization_id=access.organization_id,
+        action="platform_admin.viewed",
+        entity_type="organization",
+        entity_id=access.organization_id,
+        entity_name=access.organization_name,
+        description=f"A platform admin read this organization's {what}.",
+    )
+
+
 def org_access(
     *any_of: str, allow_archived: bool = False, allow_deleted: bool = False
 ) -> Callable[..., Awaitable[OrgRequest]]:
@@ -75,24 +101,9 @@ def org_access(
             raise Forbidden(f"this needs the permission {' or '.join(any_of)}", code="permission_denied")
         if access.is_archived and not allow_archived and request.method not in SAFE_METHODS:
             raise Conflict("the organization is archived: unarchive it first", code="organization_archived")
-        actor = Actor(
-            user_id=principal.user_id,
-            ip_hash=client.ip_hash,
-            as_platform_admin=access.acting_as_platform_admin,
-            request=f"{request.method} {request.url.path}",
-        )
+        actor = request_actor(request, principal.user_id, client, access)
         if access.acting_as_platform_admin and request.method in SAFE_METHODS:
-            # Writes are audited by the change itself; reads by a non-member admin are audited here.
-            await audit.record(
-                session,
-                actor,
-                organization_id=org_id,
-                action="platform_admin.viewed",
-                entity_type="organization",
-                entity_id=org_id,
-                entity_name=access.organization_name,
-                description="A platform admin read this organization's data.",
-            )
+            await record_admin_read(session, actor, access, "data")
         return OrgRequest(access=access, actor=actor)
 
     return dependency

@@ -26,6 +26,11 @@ from saaskit.kit.pagination import keyset_page
 from saaskit.tenancy.models import OrganizationMember
 
 
+def _subject(access: Access, role: Role) -> audit.Subject:
+    # In the acting organization: a system role (no organization of its own) is given in one.
+    return audit.Subject(access.organization_id, "role", role.id, role.name)
+
+
 def _check_permissions(permissions: list[str]) -> list[str]:
     unknown = [p for p in permissions if not is_known(p)]
     if unknown:
@@ -74,16 +79,9 @@ async def create_role(
             await session.flush()
     except IntegrityError as exc:
         raise Conflict(f"a role named {name!r} exists already", field="name", code="role_name_taken") from exc
-    await audit.record(
-        session,
-        actor,
-        organization_id=access.organization_id,
-        action="role.created",
-        entity_type="role",
-        entity_id=role.id,
-        entity_name=name,
-        description=f"Created role {name}.",
-        metadata={"permissions": clean},
+    metadata = {"permissions": clean}
+    await audit.record_about(
+        session, actor, _subject(access, role), "created", f"Created role {name}.", metadata
     )
     return role
 
@@ -114,16 +112,9 @@ async def update_role(
         before, {"name": role.name, "description": role.description, "permissions": list(role.permissions)}
     )
     if diff:
-        await audit.record(
-            session,
-            actor,
-            organization_id=access.organization_id,
-            action="role.updated",
-            entity_type="role",
-            entity_id=role.id,
-            entity_name=role.name,
-            description=f"Changed {', '.join(sorted(diff))} of role {role.name}.",
-            metadata={"changes": diff},
+        description = f"Changed {', '.join(sorted(diff))} of role {role.name}."
+        await audit.record_about(
+            session, actor, _subject(access, role), "updated", description, {"changes": diff}
         )
     return role
 
@@ -133,16 +124,8 @@ async def delete_role(session: AsyncSession, access: Access, actor: Actor, role_
     _refuse_system(role)
     await session.delete(role)
     await session.flush()
-    await audit.record(
-        session,
-        actor,
-        organization_id=access.organization_id,
-        action="role.deleted",
-        entity_type="role",
-        entity_id=role_id,
-        entity_name=role.name,
-        description=f"Deleted role {role.name} (and its assignments).",
-    )
+    description = f"Deleted role {role.name} (and its assignments)."
+    await audit.record_about(session, actor, _subject(access, role), "deleted", description)
 
 
 async def list_assignments(
@@ -204,22 +187,15 @@ async def assign(
     session.add(assignment)
     await session.flush()
     await session.refresh(assignment)
-    await audit.record(
-        session,
-        actor,
-        organization_id=access.organization_id,
-        action="role.assigned",
-        entity_type="role",
-        entity_id=role.id,
-        entity_name=role.name,
-        description=f"Gave role {role.name} to {email}"
-        + (f" until {expires_at.isoformat()}." if expires_at else "."),
-        metadata={
-            "user_id": str(user_id),
-            "assignment_id": str(assignment.id),
-            "expires_at": expires_at.isoformat() if expires_at else None,
-        },
+    description = f"Gave role {role.name} to {email}" + (
+        f" until {expires_at.isoformat()}." if expires_at else "."
     )
+    metadata = {
+        "user_id": str(user_id),
+        "assignment_id": str(assignment.id),
+        "expires_at": expires_at.isoformat() if expires_at else None,
+    }
+    await audit.record_about(session, actor, _subject(access, role), "assigned", description, metadata)
     return assignment
 
 
@@ -230,14 +206,6 @@ async def unassign(session: AsyncSession, access: Access, actor: Actor, assignme
     role = await get_role(session, access, assignment.role_id)
     await session.delete(assignment)
     await session.flush()
-    await audit.record(
-        session,
-        actor,
-        organization_id=access.organization_id,
-        action="role.unassigned",
-        entity_type="role",
-        entity_id=role.id,
-        entity_name=role.name,
-        description=f"Took role {role.name} away from a member.",
-        metadata={"user_id": str(assignment.user_id), "assignment_id": str(assignment_id)},
-    )
+    description = f"Took role {role.name} away from a member."
+    metadata = {"user_id": str(assignment.user_id), "assignment_id": str(assignment_id)}
+    await audit.record_about(session, actor, _subject(access, role), "unassigned", description, metadata)

@@ -60,6 +60,38 @@ async def record(
     )
 
 
+@dataclass(frozen=True)
+class Subject:
+    """What an activities row is about, and the organization it belongs to (None: platform-wide)."""
+
+    organization_id: uuid.UUID | None
+    entity_type: str  # also the prefix of the row's action: "invitation.revoked"
+    entity_id: uuid.UUID | None
+    entity_name: str | None
+
+
+async def record_about(
+    session: AsyncSession,
+    actor: Actor,
+    subject: Subject,
+    event: str,
+    description: str,
+    metadata: dict[str, Any] | None = None,
+) -> None:
+    """``record`` for the usual row: action ``{entity_type}.{event}`` about ``subject``."""
+    await record(
+        session,
+        actor,
+        organization_id=subject.organization_id,
+        action=f"{subject.entity_type}.{event}",
+        entity_type=subject.entity_type,
+        entity_id=subject.entity_id,
+        entity_name=subject.entity_name,
+        description=description,
+        metadata=metadata,
+    )
+
+
 def changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     """``{"field": {"from": old, "to": new}}`` for the fields that changed, JSON-safe."""
     out: dict[str, Any] = {}

@@ -15,15 +15,8 @@ from saaskit.billing.models import StripeWebhookEvent
 
 async def reprocess_webhook(session: AsyncSession, actor: Actor, event_id: uuid.UUID) -> StripeWebhookEvent:
     row = await webhooks.reprocess(session, event_id)
-    await audit.record(
-        session,
-        actor,
-        organization_id=None,
-        action="stripe_webhook_event.reprocess_requested",
-        entity_type="stripe_webhook_event",
-        entity_id=row.id,
-        entity_name=f"{row.event_type} {row.stripe_event_id}",
-        description=f"Stripe event {row.stripe_event_id} ({row.event_type}) queued again.",
-        metadata={"retry_count": row.retry_count, "error_message": row.error_message},
-    )
+    subject = audit.Subject(None, "stripe_webhook_event", row.id, f"{row.event_type} {row.stripe_event_id}")
+    description = f"Stripe event {row.stripe_event_id} ({row.event_type}) queued again."
+    metadata = {"retry_count": row.retry_count, "error_message": row.error_message}
+    await audit.record_about(session, actor, subject, "reprocess_requested", description, metadata)
     return row

@@ -16,8 +16,9 @@ from __future__ import annotations
 import struct
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
+from itertools import chain
 
-from saaskit.demo.binary import NULL, PG_EPOCH_US, UUID_LEN, bytes_text_field
+from saaskit.demo.binary import NULL, PG_EPOCH_US, UUID_LEN, blocks, bytes_text_field
 from saaskit.demo.config import DAY_US
 from saaskit.demo.people import People
 from saaskit.demo.plan import Shared
@@ -76,11 +77,10 @@ def _signup_row(row_id: int, at: int, user_id: bytes) -> bytes:
 
 
 def activity_blocks(shared: Shared, days: list[int]) -> Iterator[tuple[bytes, int]]:
-    for day in days:
-        yield from _day(shared, day)
+    return blocks(chain.from_iterable(_day(shared, day) for day in days), BLOCK_ROWS)
 
 
-def _day(shared: Shared, day: int) -> Iterator[tuple[bytes, int]]:
+def _day(shared: Shared, day: int) -> Iterator[bytes]:
     config, people = shared.config, shared.people
     rng = rng_for(config.seed, "activity", day)
     rnd = rng.random
@@ -95,11 +95,9 @@ def _day(shared: Shared, day: int) -> Iterator[tuple[bytes, int]]:
     first = times[0] if times else 0
     existing = bisect_right(created, first)
     recent = bisect_right(created, first - RECENT_US)
-    parts: list[bytes] = []
-    append = parts.append
     for t in times:
         while signup < signup_end and created[signup] <= t:
-            append(_signup_row(next_id, created[signup], ids[16 * signup : 16 * signup + 16]))
+            yield _signup_row(next_id, created[signup], ids[16 * signup : 16 * signup + 16])
             next_id += 1
             signup += 1
         while existing < people.count and created[existing] <= t:
@@ -121,14 +119,9 @@ def _day(shared: Shared, day: int) -> Iterator[tuple[bytes, int]]:
             user_field = UUID_LEN + ids[16 * user : 16 * user + 16]
             org = primary[user]
             org_field = orgs[org] if org >= 0 and since[user] <= t else NULL
-        append(_PREFIX(6, 8, next_id, 8, t - PG_EPOCH_US) + user_field + org_field + kind + action)
+        yield _PREFIX(6, 8, next_id, 8, t - PG_EPOCH_US) + user_field + org_field + kind + action
         next_id += 1
-        if len(parts) >= BLOCK_ROWS:
-            yield b"".join(parts), len(parts)
-            parts.clear()
     while signup < signup_end:
-        append(_signup_row(next_id, created[signup], ids[16 * signup : 16 * signup + 16]))
+        yield _signup_row(next_id, created[signup], ids[16 * signup : 16 * signup + 16])
         next_id += 1
         signup += 1
-    if parts:
-        yield b"".join(parts), len(parts)

@@ -10,7 +10,8 @@ A tuple is: int16 field count, then per field int32 length (-1 for NULL) and the
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from itertools import islice
 
 PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in Unix microseconds: binary timestamps count from it
 HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, header extension length
@@ -72,3 +73,11 @@ def jsonb_field(json: bytes | None) -> bytes:
 
 def tuple_bytes(fields: Iterable[bytes], count: int) -> bytes:
     return _COUNT(count) + b"".join(fields)
+
+
+def blocks(rows: Iterable[bytes], size: int) -> Iterator[tuple[bytes, int]]:
+    """Encoded rows joined ``size`` at a time (the last block shorter), with their count: what
+    ``copying.load_partition`` writes, one block per write."""
+    pending = iter(rows)
+    while chunk := list(islice(pending, size)):
+        yield b"".join(chunk), len(chunk)

@@ -19,6 +19,7 @@ from saaskit.demo.activity import RECENT_US, pick_user
 from saaskit.demo.binary import (
     NULL,
     UUID_LEN,
+    blocks,
     bool_field,
     int4_field,
     jsonb_field,
@@ -121,6 +122,10 @@ def _names(name: str, category: str | None, action: str | None) -> bytes:
 
 
 def event_blocks(shared: Shared, days: list[int]) -> Iterator[tuple[bytes, int]]:
+    return blocks(_event_rows(shared, days), BLOCK_ROWS)
+
+
+def _event_rows(shared: Shared, days: list[int]) -> Iterator[bytes]:
     config, people = shared.config, shared.people
     seed = config.seed
     variants = {e[0]: _variants(seed, e[0]) for e in USER_EVENTS}
@@ -141,7 +146,6 @@ def event_blocks(shared: Shared, days: list[int]) -> Iterator[tuple[bytes, int]]
         lo = bisect_left(shared.funnel_us, start)
         hi = bisect_left(shared.funnel_us, start + DAY_US)
         merged = sorted([(t, -1) for t in times] + [(shared.funnel_us[i], i) for i in range(lo, hi)])
-        parts: list[bytes] = []
         for t, step in merged:
             utm = no_utm
             if step >= 0:
@@ -180,7 +184,7 @@ def event_blocks(shared: Shared, days: list[int]) -> Iterator[tuple[bytes, int]]
                 country = countries[int(rnd() * len(countries))]
             event_id = bytearray(bits(128).to_bytes(16, "big"))
             event_id[6], event_id[8] = (event_id[6] & 0x0F) | 0x40, (event_id[8] & 0x3F) | 0x80
-            parts.append(
+            yield (
                 b"".join(
                     (
                         _COUNT17,
@@ -199,14 +203,13 @@ def event_blocks(shared: Shared, days: list[int]) -> Iterator[tuple[bytes, int]]
                     )
                 )
             )
-            if len(parts) >= BLOCK_ROWS:
-                yield b"".join(parts), len(parts)
-                parts = []
-        if parts:
-            yield b"".join(parts), len(parts)
 
 
 def page_view_blocks(shared: Shared, days: list[int]) -> Iterator[tuple[bytes, int]]:
+    return blocks(_page_view_rows(shared, days), BLOCK_ROWS)
+
+
+def _page_view_rows(shared: Shared, days: list[int]) -> Iterator[bytes]:
     config, people = shared.config, shared.people
     orgs = shared.org_fields()
     for day in days:
@@ -214,7 +217,6 @@ def page_view_blocks(shared: Shared, days: list[int]) -> Iterator[tuple[bytes, i
         rnd = rng.random
         sampler = DaySampler(shared.day_start(day), config.now_us)
         times = sampler.sorted_draws(rng, shared.page_view_counts[day])
-        parts: list[bytes] = []
         for t in times:
             user = -1 if rnd() < 0.35 else _pick_user(shared, rnd, t)
             path, title = PAGES[int(rnd() * len(PAGES))]
@@ -251,9 +253,4 @@ def page_view_blocks(shared: Shared, days: list[int]) -> Iterator[tuple[bytes, i
                 bool_field(bounce),
                 ts_field(t + 50_000 + int(rnd() * 1_500_000)),
             )
-            parts.append(tuple_bytes(fields, 13))
-            if len(parts) >= BLOCK_ROWS:
-                yield b"".join(parts), len(parts)
-                parts = []
-        if parts:
-            yield b"".join(parts), len(parts)
+            yield tuple_bytes(fields, 13)

@@ -17,6 +17,7 @@ import orjson
 from saaskit.demo.binary import (
     NULL,
     UUID_LEN,
+    blocks,
     bool_field,
     float8_field,
     jsonb_field,
@@ -89,12 +90,15 @@ def _version(shared: Shared, rng: random.Random, at: int, crashy: bool) -> int:
 
 
 def system_blocks(shared: Shared, days: list[int]) -> Iterator[tuple[bytes, int]]:
+    return blocks(_system_rows(shared, days), BLOCK_ROWS)
+
+
+def _system_rows(shared: Shared, days: list[int]) -> Iterator[bytes]:
     config, devices, people = shared.config, shared.devices, shared.people
     orgs = shared.org_fields()
     for day in days:
         rng = rng_for(config.seed, "system-events", day)
         sampler = DaySampler(shared.day_start(day), config.now_us)
-        parts: list[bytes] = []
         for t in sorted(sampler.draw(rng) for _ in range(shared.system_counts.get(day, 0))):
             existing = devices.existing(t)
             if not existing:
@@ -126,21 +130,19 @@ def system_blocks(shared: Shared, days: list[int]) -> Iterator[tuple[bytes, int]
                 text_field(VERSIONS[version][0]),
                 ts_field(resolved),
             )
-            parts.append(tuple_bytes(fields, 12))
-            if len(parts) >= BLOCK_ROWS:
-                yield b"".join(parts), len(parts)
-                parts = []
-        if parts:
-            yield b"".join(parts), len(parts)
+            yield tuple_bytes(fields, 12)
 
 
 def error_blocks(shared: Shared, days: list[int]) -> Iterator[tuple[bytes, int]]:
+    return blocks(_error_rows(shared, days), BLOCK_ROWS)
+
+
+def _error_rows(shared: Shared, days: list[int]) -> Iterator[bytes]:
     config, people = shared.config, shared.people
     orgs = shared.org_fields()
     for day in days:
         rng = rng_for(config.seed, "error-logs", day)
         sampler = DaySampler(shared.day_start(day), config.now_us)
-        parts: list[bytes] = []
         for t in sorted(sampler.draw(rng) for _ in range(shared.error_counts.get(day, 0))):
             existing = people.existing(t)
             user = int(rng.random() * existing) if existing and rng.random() < 0.8 else -1
@@ -174,15 +176,14 @@ def error_blocks(shared: Shared, days: list[int]) -> Iterator[tuple[bytes, int]]
                 bool_field(resolved),
                 ts_field(resolved_at if resolved else None),
             )
-            parts.append(tuple_bytes(fields, 12))
-            if len(parts) >= BLOCK_ROWS:
-                yield b"".join(parts), len(parts)
-                parts = []
-        if parts:
-            yield b"".join(parts), len(parts)
+            yield tuple_bytes(fields, 12)
 
 
 def metric_blocks(shared: Shared, days: list[int]) -> Iterator[tuple[bytes, int]]:
+    return blocks(_metric_rows(shared, days), BLOCK_ROWS)
+
+
+def _metric_rows(shared: Shared, days: list[int]) -> Iterator[bytes]:
     """One row per route and minute with traffic: p95 as the value, the rest in tags (the shape
     ``tracking.latency`` writes)."""
     config = shared.config
@@ -192,7 +193,6 @@ def metric_blocks(shared: Shared, days: list[int]) -> Iterator[tuple[bytes, int]
     for day in days:
         rng = rng_for(config.seed, "metrics", day)
         start = shared.day_start(day)
-        parts: list[bytes] = []
         minute = start
         while minute < min(start + DAY_US, config.now_us - MINUTE_US):
             hour = (minute - start) // HOUR_US
@@ -223,10 +223,5 @@ def metric_blocks(shared: Shared, days: list[int]) -> Iterator[tuple[bytes, int]
                     unit,
                     jsonb_field(orjson.dumps(tags)),
                 )
-                parts.append(tuple_bytes(fields, 7))
+                yield tuple_bytes(fields, 7)
             minute += MINUTE_US
-            if len(parts) >= BLOCK_ROWS:
-                yield b"".join(parts), len(parts)
-                parts = []
-        if parts:
-            yield b"".join(parts), len(parts)

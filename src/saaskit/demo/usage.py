@@ -15,7 +15,15 @@ from dataclasses import dataclass
 
 import orjson
 
-from saaskit.demo.binary import bytes_text_field, int4_field, jsonb_field, ts_field, tuple_bytes, uuid_field
+from saaskit.demo.binary import (
+    blocks,
+    bytes_text_field,
+    int4_field,
+    jsonb_field,
+    ts_field,
+    tuple_bytes,
+    uuid_field,
+)
 from saaskit.demo.config import (
     DAY_US,
     MINUTE_US,
@@ -130,11 +138,16 @@ WIDGET_COLUMNS = column_names(
 def widget_blocks(
     config: DemoConfig, devices: Devices, people_ids: bytes, plan: UsagePlan, day: int
 ) -> Iterator[tuple[bytes, int]]:
+    return blocks(_widget_rows(config, devices, people_ids, plan, day), BLOCK_ROWS)
+
+
+def _widget_rows(
+    config: DemoConfig, devices: Devices, people_ids: bytes, plan: UsagePlan, day: int
+) -> Iterator[bytes]:
     """Binary COPY tuples of one day's widget events, inside that day's usage sessions."""
     rng = rng_for(config.seed, "widgets", day)
     day_end = config.start_us + (day + 1) * DAY_US
     kinds = [t.encode() for t in WIDGET_EVENTS]
-    parts: list[bytes] = []
     for session in sessions_of_day(config, devices, plan, day):
         user = devices.user[session.device]
         user_field = uuid_field(people_ids[16 * user : 16 * user + 16])
@@ -157,9 +170,4 @@ def widget_blocks(
                     jsonb_field(data),
                     int4_field(int(rng.random() * 300)),
                 )
-                parts.append(tuple_bytes(fields, 9))
-        if len(parts) >= BLOCK_ROWS:
-            yield b"".join(parts), len(parts)
-            parts = []
-    if parts:
-        yield b"".join(parts), len(parts)
+                yield tuple_bytes(fields, 9)

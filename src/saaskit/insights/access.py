@@ -12,10 +12,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from fastapi import Depends, Query, Request
 
+from saaskit.access.dependencies import record_admin_read, request_actor
 from saaskit.access.service import resolve
 from saaskit.accounts.dependencies import CurrentUser
-from saaskit.audit import service as audit
-from saaskit.audit.service import Actor
 from saaskit.insights.models import PLATFORM
 from saaskit.kit.db import SERVICE, Context, set_context
 from saaskit.kit.deps import ClientDep, DbSession
@@ -59,22 +58,8 @@ async def analytics_scope(
         if not access.can("analytics:read"):
             raise Forbidden("this needs the permission analytics:read", code="permission_denied")
         if access.acting_as_platform_admin:
-            actor = Actor(
-                user_id=principal.user_id,
-                ip_hash=client.ip_hash,
-                as_platform_admin=True,
-                request=f"{request.method} {request.url.path}",
-            )
-            await audit.record(
-                session,
-                actor,
-                organization_id=organization_id,
-                action="platform_admin.viewed",
-                entity_type="organization",
-                entity_id=organization_id,
-                entity_name=access.organization_name,
-                description="A platform admin read this organization's analytics.",
-            )
+            actor = request_actor(request, principal.user_id, client, access)
+            await record_admin_read(session, actor, access, "analytics")
     # Analytics read across users (a scope's members, the platform): the queries filter by scope
     # explicitly, under the service's context, once access is settled above.
     await set_context(session, Context(user_id=principal.user_id, service=SERVICE.service))

@@ -46,17 +46,8 @@ async def record(
     metadata: dict[str, Any] | None = None,
 ) -> None:
     """One ``activities`` row about ``row``: action ``{entity_type}.{event}``."""
-    await audit.record(
-        session,
-        actor,
-        organization_id=row.organization_id,
-        action=f"{kind.entity_type}.{event}",
-        entity_type=kind.entity_type,
-        entity_id=row.id,
-        entity_name=row.name,
-        description=description,
-        metadata=metadata,
-    )
+    subject = audit.Subject(row.organization_id, kind.entity_type, row.id, row.name)
+    await audit.record_about(session, actor, subject, event, description, metadata)
 
 
 async def update(
@@ -78,15 +69,8 @@ async def update(
     await session.flush()
     diff = audit.changes(before, _snapshot(kind, row))
     if diff:
-        await record(
-            session,
-            actor,
-            kind,
-            row,
-            "updated",
-            f"Changed {', '.join(sorted(diff))} of {kind.entity_type} {row.name}.",
-            {"changes": diff},
-        )
+        description = f"Changed {', '.join(sorted(diff))} of {kind.entity_type} {row.name}."
+        await record(session, actor, kind, row, "updated", description, {"changes": diff})
     return row
 
 
@@ -126,15 +110,9 @@ async def set_member_role(
         before = member.role
         member.role = role
         await session.flush()
-        await record(
-            session,
-            actor,
-            kind,
-            row,
-            "member_role_changed",
-            f"Changed a member's {kind.entity_type} role from {before} to {role}.",
-            {"user_id": str(member.user_id), "changes": {"role": {"from": before, "to": role}}},
-        )
+        description = f"Changed a member's {kind.entity_type} role from {before} to {role}."
+        metadata = {"user_id": str(member.user_id), "changes": {"role": {"from": before, "to": role}}}
+        await record(session, actor, kind, row, "member_role_changed", description, metadata)
     return member
 
 
@@ -143,12 +121,5 @@ async def member_removed(
 ) -> None:
     """Record a removal the caller has made (a team member leaves, a workspace member is deleted)."""
     await session.flush()
-    await record(
-        session,
-        actor,
-        kind,
-        row,
-        "member_removed",
-        f"Removed a member from {kind.entity_type} {row.name}.",
-        {"user_id": str(member.user_id)},
-    )
+    description = f"Removed a member from {kind.entity_type} {row.name}."
+    await record(session, actor, kind, row, "member_removed", description, {"user_id": str(member.user_id)})

@@ -58,6 +58,10 @@ def effective_status(invitation: Invitation, now: datetime) -> str:
     return invitation.status
 
 
+def _subject(invitation: Invitation) -> audit.Subject:
+    return audit.Subject(invitation.organization_id, "invitation", invitation.id, invitation.invitee_email)
+
+
 def _role_for_target(data: InvitationIn) -> str:
     if data.team_id is not None and data.workspace_id is not None:
         raise Unprocessable("invite to a team or to a workspace, not both", field="workspace_id")
@@ -128,20 +132,13 @@ async def create(
             code="already_invited",
         ) from exc
     await session.refresh(invitation)
-    await audit.record(
-        session,
-        actor,
-        organization_id=access.organization_id,
-        action="invitation.created",
-        entity_type="invitation",
-        entity_id=invitation.id,
-        entity_name=email,
-        description=f"Invited {email} as {role}.",
-        metadata={
-            "role": role,
-            "team_id": str(data.team_id) if data.team_id else None,
-            "workspace_id": str(data.workspace_id) if data.workspace_id else None,
-        },
+    metadata = {
+        "role": role,
+        "team_id": str(data.team_id) if data.team_id else None,
+        "workspace_id": str(data.workspace_id) if data.workspace_id else None,
+    }
+    await audit.record_about(
+        session, actor, _subject(invitation), "created", f"Invited {email} as {role}.", metadata
     )
     return invitation, token
 
@@ -187,16 +184,8 @@ async def revoke(session: AsyncSession, access: Access, actor: Actor, invitation
     invitation.responded_at = func.now()
     await session.flush()
     await session.refresh(invitation)
-    await audit.record(
-        session,
-        actor,
-        organization_id=access.organization_id,
-        action="invitation.revoked",
-        entity_type="invitation",
-        entity_id=invitation.id,
-        entity_name=invitation.invitee_email,
-        description=f"Revoked the invitation of {invitation.invitee_email}.",
-    )
+    description = f"Revoked the invitation of {invitation.invitee_email}."
+    await audit.record_about(session, actor, _subject(invitation), "revoked", description)
     return invitation
 
 
@@ -221,17 +210,9 @@ async def resend(
     invitation.sent_count = Invitation.sent_count + 1
     await session.flush()
     await session.refresh(invitation)
-    await audit.record(
-        session,
-        actor,
-        organization_id=access.organization_id,
-        action="invitation.resent",
-        entity_type="invitation",
-        entity_id=invitation.id,
-        entity_name=invitation.invitee_email,
-        description=f"Sent the invitation of {invitation.invitee_email} again (new link).",
-        metadata={"sent_count": invitation.sent_count},
-    )
+    description = f"Sent the invitation of {invitation.invitee_email} again (new link)."
+    metadata = {"sent_count": invitation.sent_count}
+    await audit.record_about(session, actor, _subject(invitation), "resent", description, metadata)
     return invitation, token
 
 
@@ -268,12 +249,20 @@ async def invitation_email(session: AsyncSession, token: str) -> str | None:
 
 
 async def _claim(
-    session: AsyncSession, invitation_id: uuid.UUID, status: str, user_id: uuid.UUID
+    session: AsyncSession, status: str, *, user_id: uuid.UUID, email: str, token: str
 ) -> Invitation:
-    """Pending -> accepted/declined in one conditional UPDATE: a token can win only once."""
+    """Pending -> accepted/declined in one conditional UPDATE: a token can win only once. The
+    invitee is not a member yet, so the invitation's organization becomes the context here."""
+    found = await _usable(session, token, email)
+    await set_context(
+        session,
+        Context(
+            user_id=user_id, organization_id=found.organization_id, service=current_context(session).service
+        ),
+    )
     claimed = await session.scalar(
         update(Invitation)
-        .where(Invitation.id == invitation_id, Invitation.status == "pending")
+        .where(Invitation.id == found.id, Invitation.status == "pending")
         .values(status=status, accepted_by=user_id if status == "accepted" else None, responded_at=func.now())
         .returning(Invitation)
         .execution_options(populate_existing=True)
@@ -283,17 +272,33 @@ async def _claim(
     return claimed
 
 
+async def _join_target(session: AsyncSession, invitation: Invitation, user_id: uuid.UUID) -> None:
+    """The team or workspace membership the invitation grants, unless the user already has it."""
+    grant = {
+        "organization_id": invitation.organization_id,
+        "user_id": user_id,
+        "role": invitation.role,
+        "added_by": invitation.invited_by,
+    }
+    if invitation.team_id is not None:
+        # Team memberships are ended (left_at), not deleted: only a current one counts.
+        current = (
+            TeamMember.team_id == invitation.team_id,
+            TeamMember.user_id == user_id,
+            TeamMember.left_at.is_(None),
+        )
+        if await session.scalar(select(TeamMember.id).where(*current)) is None:
+            session.add(TeamMember(team_id=invitation.team_id, **grant))
+    if invitation.workspace_id is not None:
+        present = WorkspaceMember.workspace_id == invitation.workspace_id, WorkspaceMember.user_id == user_id
+        if await session.scalar(select(WorkspaceMember.id).where(*present)) is None:
+            session.add(WorkspaceMember(workspace_id=invitation.workspace_id, **grant))
+
+
 async def accept(
     session: AsyncSession, actor: Actor, *, user_id: uuid.UUID, email: str, token: str
 ) -> Invitation:
-    found = await _usable(session, token, email)
-    await set_context(
-        session,
-        Context(
-            user_id=user_id, organization_id=found.organization_id, service=current_context(session).service
-        ),
-    )
-    invitation = await _claim(session, found.id, "accepted", user_id)
+    invitation = await _claim(session, "accepted", user_id=user_id, email=email, token=token)
     org_role = invitation.role if invitation.role in ORG_ROLES else "member"
     await members.add_member(
         session,
@@ -304,76 +309,20 @@ async def accept(
         invited_by=invitation.invited_by,
         invited_at=invitation.created_at,
     )
-    if invitation.team_id is not None:
-        active = await session.scalar(
-            select(TeamMember.id).where(
-                TeamMember.team_id == invitation.team_id,
-                TeamMember.user_id == user_id,
-                TeamMember.left_at.is_(None),
-            )
-        )
-        if active is None:
-            session.add(
-                TeamMember(
-                    organization_id=invitation.organization_id,
-                    team_id=invitation.team_id,
-                    user_id=user_id,
-                    role=invitation.role,
-                    added_by=invitation.invited_by,
-                )
-            )
-    if invitation.workspace_id is not None:
-        present = await session.scalar(
-            select(WorkspaceMember.id).where(
-                WorkspaceMember.workspace_id == invitation.workspace_id, WorkspaceMember.user_id == user_id
-            )
-        )
-        if present is None:
-            session.add(
-                WorkspaceMember(
-                    organization_id=invitation.organization_id,
-                    workspace_id=invitation.workspace_id,
-                    user_id=user_id,
-                    role=invitation.role,
-                    added_by=invitation.invited_by,
-                )
-            )
+    await _join_target(session, invitation, user_id)
     await session.flush()
-    await audit.record(
-        session,
-        actor,
-        organization_id=invitation.organization_id,
-        action="invitation.accepted",
-        entity_type="invitation",
-        entity_id=invitation.id,
-        entity_name=invitation.invitee_email,
-        description=f"{invitation.invitee_email} accepted the invitation as {invitation.role}.",
-        metadata={"role": invitation.role},
-    )
+    description = f"{invitation.invitee_email} accepted the invitation as {invitation.role}."
+    metadata = {"role": invitation.role}
+    await audit.record_about(session, actor, _subject(invitation), "accepted", description, metadata)
     return invitation
 
 
 async def decline(
     session: AsyncSession, actor: Actor, *, user_id: uuid.UUID, email: str, token: str
 ) -> Invitation:
-    found = await _usable(session, token, email)
-    await set_context(
-        session,
-        Context(
-            user_id=user_id, organization_id=found.organization_id, service=current_context(session).service
-        ),
-    )
-    invitation = await _claim(session, found.id, "declined", user_id)
-    await audit.record(
-        session,
-        actor,
-        organization_id=invitation.organization_id,
-        action="invitation.declined",
-        entity_type="invitation",
-        entity_id=invitation.id,
-        entity_name=invitation.invitee_email,
-        description=f"{invitation.invitee_email} declined the invitation.",
-    )
+    invitation = await _claim(session, "declined", user_id=user_id, email=email, token=token)
+    description = f"{invitation.invitee_email} declined the invitation."
+    await audit.record_about(session, actor, _subject(invitation), "declined", description)
     return invitation
 
 

@@ -123,18 +123,10 @@ async def update_member(
     diff = audit.changes(before, after)
     if diff:
         email = await session.scalar(select(User.email).where(User.id == user_id))
-        action = "member.role_changed" if "role" in diff else "member.updated"
-        await audit.record(
-            session,
-            actor,
-            organization_id=access.organization_id,
-            action=action,
-            entity_type="member",
-            entity_id=user_id,
-            entity_name=email,
-            description=f"Changed {', '.join(sorted(diff))} of {email}.",
-            metadata={"changes": diff},
-        )
+        event = "role_changed" if "role" in diff else "updated"
+        description = f"Changed {', '.join(sorted(diff))} of {email}."
+        subject = audit.Subject(access.organization_id, "member", user_id, email)
+        await audit.record_about(session, actor, subject, event, description, {"changes": diff})
     return member
 
 
@@ -148,17 +140,10 @@ async def remove_member(
     email = await session.scalar(select(User.email).where(User.id == user_id))
     await session.delete(member)
     await session.flush()
-    action = "member.left" if leaving else "member.removed"
-    await audit.record(
-        session,
-        actor,
-        organization_id=access.organization_id,
-        action=action,
-        entity_type="member",
-        entity_id=user_id,
-        entity_name=email,
-        description=f"{email} {'left' if leaving else 'was removed from'} the organization.",
-        metadata={"role": member.role},
+    description = f"{email} {'left' if leaving else 'was removed from'} the organization."
+    subject = audit.Subject(access.organization_id, "member", user_id, email)
+    await audit.record_about(
+        session, actor, subject, "left" if leaving else "removed", description, {"role": member.role}
     )
 
 
@@ -193,15 +178,6 @@ async def add_member(
     session.add(member)
     await session.flush()
     email = await session.scalar(select(User.email).where(User.id == user_id))
-    await audit.record(
-        session,
-        actor,
-        organization_id=organization_id,
-        action="member.added",
-        entity_type="member",
-        entity_id=user_id,
-        entity_name=email,
-        description=f"{email} joined as {role}.",
-        metadata={"role": role},
-    )
+    subject = audit.Subject(organization_id, "member", user_id, email)
+    await audit.record_about(session, actor, subject, "added", f"{email} joined as {role}.", {"role": role})
     return member

@@ -31,6 +31,10 @@ def snapshot(org: Organization) -> dict[str, Any]:
     return {field: getattr(org, field) for field in AUDITED_FIELDS}
 
 
+def _subject(org: Organization) -> audit.Subject:
+    return audit.Subject(org.id, "organization", org.id, org.name)
+
+
 async def create(session: AsyncSession, actor: Actor, data: OrganizationIn) -> Organization:
     assert actor.user_id is not None
     org_id = uuid.uuid4()
@@ -65,16 +69,8 @@ async def create(session: AsyncSession, actor: Actor, data: OrganizationIn) -> O
     session.add(OrganizationMember(organization_id=org_id, user_id=actor.user_id, role="owner"))
     await session.flush()
     org = await session.get_one(Organization, org_id)
-    await audit.record(
-        session,
-        actor,
-        organization_id=org_id,
-        action="organization.created",
-        entity_type="organization",
-        entity_id=org_id,
-        entity_name=org.name,
-        description=f"Created organization {org.name}.",
-        metadata={"slug": org.slug},
+    await audit.record_about(
+        session, actor, _subject(org), "created", f"Created organization {org.name}.", {"slug": org.slug}
     )
     return org
 
@@ -129,17 +125,8 @@ async def update_details(
     await session.flush()
     diff = audit.changes(before, snapshot(org))
     if diff:
-        await audit.record(
-            session,
-            actor,
-            organization_id=org.id,
-            action="organization.updated",
-            entity_type="organization",
-            entity_id=org.id,
-            entity_name=org.name,
-            description=f"Changed {', '.join(sorted(diff))}.",
-            metadata={"changes": diff},
-        )
+        description = f"Changed {', '.join(sorted(diff))}."
+        await audit.record_about(session, actor, _subject(org), "updated", description, {"changes": diff})
     return org
 
 
@@ -153,16 +140,7 @@ async def set_archived(
     await session.flush()
     await session.refresh(org)
     verb = "archived" if archived else "unarchived"
-    await audit.record(
-        session,
-        actor,
-        organization_id=org.id,
-        action=f"organization.{verb}",
-        entity_type="organization",
-        entity_id=org.id,
-        entity_name=org.name,
-        description=f"{verb.capitalize()} the organization.",
-    )
+    await audit.record_about(session, actor, _subject(org), verb, f"{verb.capitalize()} the organization.")
     return org
 
 
@@ -179,14 +157,6 @@ async def set_deleted(
     )
     org = await get(session, organization_id)
     verb = "deleted" if deleted else "restored"
-    await audit.record(
-        session,
-        actor,
-        organization_id=org.id,
-        action=f"organization.{verb}",
-        entity_type="organization",
-        entity_id=org.id,
-        entity_name=org.name,
-        description=f"{'Soft-deleted' if deleted else 'Restored'} the organization.",
-    )
+    description = f"{'Soft-deleted' if deleted else 'Restored'} the organization."
+    await audit.record_about(session, actor, _subject(org), verb, description)
     return org

@@ -78,17 +78,9 @@ async def rotate_key(
     await session.flush()
     await session.refresh(row)
     forget_cached_keys()
-    await audit.record(
-        session,
-        actor,
-        organization_id=organization_id,
-        action="ingestion_key.rotated",
-        entity_type="ingestion_key",
-        entity_id=row.id,
-        entity_name=row.key_prefix,
-        description="Issued a new ingestion key; earlier keys stopped working.",
-        metadata={"revoked": len(revoked.all())},
-    )
+    subject = audit.Subject(organization_id, "ingestion_key", row.id, row.key_prefix)
+    description = "Issued a new ingestion key; earlier keys stopped working."
+    await audit.record_about(session, actor, subject, "rotated", description, {"revoked": len(revoked.all())})
     return row, key
 
 

@@ -16,15 +16,9 @@ from saaskit.tracking.models import ErrorLog, SystemEvent
 async def resolve_system_event(session: AsyncSession, actor: Actor, event_id: uuid.UUID) -> SystemEvent:
     assert actor.user_id is not None
     row = await triage.resolve_system_event(session, event_id, actor.user_id)
-    await audit.record(
-        session,
-        actor,
-        organization_id=None,
-        action="system_event.resolved",
-        entity_type="system_event",
-        entity_id=row.id,
-        entity_name=row.event_type,
-        description=f"{row.severity} {row.event_type} marked resolved.",
+    subject = audit.Subject(None, "system_event", row.id, row.event_type)
+    await audit.record_about(
+        session, actor, subject, "resolved", f"{row.severity} {row.event_type} marked resolved."
     )
     return row
 
@@ -32,14 +26,7 @@ async def resolve_system_event(session: AsyncSession, actor: Actor, event_id: uu
 async def resolve_error(session: AsyncSession, actor: Actor, error_id: uuid.UUID) -> ErrorLog:
     assert actor.user_id is not None
     row = await triage.resolve_error(session, error_id, actor.user_id)
-    await audit.record(
-        session,
-        actor,
-        organization_id=None,
-        action="error_log.resolved",
-        entity_type="error_log",
-        entity_id=row.id,
-        entity_name=row.error_code or row.error_type,
-        description=f"{row.error_type} {row.error_code or ''} marked resolved.".replace("  ", " "),
-    )
+    subject = audit.Subject(None, "error_log", row.id, row.error_code or row.error_type)
+    description = f"{row.error_type} {row.error_code or ''} marked resolved.".replace("  ", " ")
+    await audit.record_about(session, actor, subject, "resolved", description)
     return row

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -17,22 +18,37 @@ from saaskit.tracking.models import ErrorLog, SystemEvent
 Row = TypeVar("Row", SystemEvent, ErrorLog)
 
 
+@dataclass(frozen=True)
+class Listing:
+    """What both lists filter and page by (the JSON API and the admin pages alike); each list
+    adds the filters only its table has."""
+
+    app_version: str | None = None
+    resolved: bool | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 50
+    cursor: str | None = None
+
+
 async def _page(
-    session: AsyncSession,
-    model: type[Row],
-    conditions: list[ColumnElement[bool]],
-    since: datetime | None,
-    until: datetime | None,
-    limit: int,
-    cursor: str | None,
+    session: AsyncSession, model: type[Row], conditions: list[ColumnElement[bool]], listing: Listing
 ) -> tuple[list[Row], str | None]:
+    """``conditions`` are the table's own filters; those both tables have are added here."""
     query: Select[Any] = select(model).where(*conditions)
-    if since is not None:
-        query = query.where(model.created_at >= since)
-    if until is not None:
-        query = query.where(model.created_at < until)
+    if listing.app_version is not None:
+        query = query.where(model.app_version == listing.app_version)
+    if listing.since is not None:
+        query = query.where(model.created_at >= listing.since)
+    if listing.until is not None:
+        query = query.where(model.created_at < listing.until)
     return await keyset_page(
-        session, query, created_at=model.created_at, row_id=model.id, limit=limit, cursor=cursor
+        session,
+        query,
+        created_at=model.created_at,
+        row_id=model.id,
+        limit=listing.limit,
+        cursor=listing.cursor,
     )
 
 
@@ -41,52 +57,25 @@ def _equal(filters: dict[InstrumentedAttribute[Any], Any]) -> list[ColumnElement
 
 
 async def list_system_events(
-    session: AsyncSession,
-    *,
-    severity: str | None,
-    event_type: str | None,
-    app_version: str | None,
-    resolved: bool | None,
-    since: datetime | None,
-    until: datetime | None,
-    limit: int,
-    cursor: str | None,
+    session: AsyncSession, listing: Listing, *, severity: str | None, event_type: str | None
 ) -> tuple[list[SystemEvent], str | None]:
-    conditions = _equal(
-        {
-            SystemEvent.severity: severity,
-            SystemEvent.event_type: event_type,
-            SystemEvent.app_version: app_version,
-        }
-    )
-    if resolved is not None:
-        conditions.append(
-            SystemEvent.resolved_at.is_not(None) if resolved else SystemEvent.resolved_at.is_(None)
-        )
-    return await _page(session, SystemEvent, conditions, since, until, limit, cursor)
+    conditions = _equal({SystemEvent.severity: severity, SystemEvent.event_type: event_type})
+    # System events have no resolved flag: resolved means a resolved_at.
+    if listing.resolved is not None:
+        resolved_at = SystemEvent.resolved_at
+        conditions.append(resolved_at.is_not(None) if listing.resolved else resolved_at.is_(None))
+    return await _page(session, SystemEvent, conditions, listing)
 
 
 async def list_errors(
-    session: AsyncSession,
-    *,
-    error_type: str | None,
-    error_code: str | None,
-    app_version: str | None,
-    resolved: bool | None,
-    since: datetime | None,
-    until: datetime | None,
-    limit: int,
-    cursor: str | None,
+    session: AsyncSession, listing: Listing, *, error_type: str | None, error_code: str | None
 ) -> tuple[list[ErrorLog], str | None]:
-    conditions = _equal(
-        {
-            ErrorLog.error_type: error_type,
-            ErrorLog.error_code: error_code,
-            ErrorLog.app_version: app_version,
-            ErrorLog.resolved: resolved,
-        }
-    )
-    return await _page(session, ErrorLog, conditions, since, until, limit, cursor)
+    filters: dict[InstrumentedAttribute[Any], Any] = {
+        ErrorLog.error_type: error_type,
+        ErrorLog.error_code: error_code,
+        ErrorLog.resolved: listing.resolved,
+    }
+    return await _page(session, ErrorLog, _equal(filters), listing)
 
 
 async def _resolve(

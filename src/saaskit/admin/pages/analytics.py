@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
+from saaskit.admin.charts import COUNTS, chart, series
 from saaskit.admin.pages.analytics_funnels import event_names, funnel_context, retention_context
 from saaskit.admin.security import AdminDep
 from saaskit.admin.web import render
@@ -38,36 +39,27 @@ def day_range(start: date | None, end: date | None, today: date) -> tuple[date, 
 
 
 def daily_chart(days: list[dict[str, Any]]) -> dict[str, Any]:
-    labels = [d["date"] for d in days]
-    return {
-        "type": "line",
-        "data": {
-            "labels": labels,
-            "datasets": [
-                {"label": "Active users", "data": [d["active_users"] for d in days], "tension": 0},
-                {"label": "Weekly active", "data": [d["weekly_active_users"] for d in days], "tension": 0},
-                {"label": "New sign-ups", "data": [d["new_signups"] for d in days], "tension": 0},
-                {"label": "Sessions", "data": [d["total_sessions"] for d in days], "tension": 0},
-            ],
-        },
-        "options": {"scales": {"y": {"beginAtZero": True, "ticks": {"precision": 0}}}},
-    }
+    return chart(
+        "line",
+        [d["date"] for d in days],
+        series("Active users", [d["active_users"] for d in days], tension=0),
+        series("Weekly active", [d["weekly_active_users"] for d in days], tension=0),
+        series("New sign-ups", [d["new_signups"] for d in days], tension=0),
+        series("Sessions", [d["total_sessions"] for d in days], tension=0),
+        options=COUNTS,
+    )
 
 
 def countries_chart(countries: list[dict[str, Any]]) -> dict[str, Any]:
     top = countries[:TOP_COUNTRIES]
-    return {
-        "type": "bar",
-        "data": {
-            "labels": [c["country_code"] for c in top],
-            "datasets": [
-                {"label": "Users", "data": [c["total_users"] for c in top]},
-                {"label": "Active (30 d)", "data": [c["active_users_30d"] for c in top]},
-                {"label": "Paid", "data": [c["paid_users"] for c in top]},
-            ],
-        },
-        "options": {"scales": {"y": {"beginAtZero": True, "ticks": {"precision": 0}}}},
-    }
+    return chart(
+        "bar",
+        [c["country_code"] for c in top],
+        series("Users", [c["total_users"] for c in top]),
+        series("Active (30 d)", [c["active_users_30d"] for c in top]),
+        series("Paid", [c["paid_users"] for c in top]),
+        options=COUNTS,
+    )
 
 
 @router.get("")

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
+from saaskit.admin.charts import chart, series
 from saaskit.admin.pages.common import choice, parse_id
 from saaskit.admin.security import AdminDep
 from saaskit.admin.web import query_string, redirect
@@ -61,17 +62,12 @@ def validation_message(error: ValidationError) -> str:
 
 
 def funnel_chart(result: FunnelResult) -> dict[str, Any]:
-    return {
-        "type": "bar",
-        "data": {
-            "labels": [f"{s.order}. {s.name}" for s in result.steps],
-            "datasets": [{"label": "People", "data": [s.people for s in result.steps]}],
-        },
-        "options": {
-            "indexAxis": "y",
-            "scales": {"x": {"beginAtZero": True, "ticks": {"precision": 0}}},
-        },
-    }
+    return chart(
+        "bar",
+        [f"{s.order}. {s.name}" for s in result.steps],
+        series("People", [s.people for s in result.steps]),
+        options={"indexAxis": "y", "scales": {"x": {"beginAtZero": True, "ticks": {"precision": 0}}}},
+    )
 
 
 async def funnel_context(

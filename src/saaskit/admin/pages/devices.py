@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request
 from starlette.responses import Response
 
+from saaskit.admin.charts import COUNTS, chart, series
 from saaskit.admin.pages.common import PAGE_SIZE, Cursor, choice, page_or_fragment
 from saaskit.admin.queries import devices as queries
 from saaskit.admin.security import AdminDep
@@ -23,25 +24,19 @@ def _charts(overview: queries.DevicesOverview) -> dict[str, object]:
     ordered = list(reversed(overview.by_version))
     crashes = list(reversed(overview.crashes))
     return {
-        "versions_chart": {
-            "type": "bar",
-            "data": {
-                "labels": [v or "unknown" for v, _, _ in ordered],
-                "datasets": [
-                    {"label": "Devices", "data": [d for _, d, _ in ordered]},
-                    {"label": "Online now", "data": [o for _, _, o in ordered]},
-                ],
-            },
-            "options": {"scales": {"y": {"beginAtZero": True, "ticks": {"precision": 0}}}},
-        },
-        "crashes_chart": {
-            "type": "bar",
-            "data": {
-                "labels": [v or "unknown" for v, _, _ in crashes],
-                "datasets": [{"label": "Crash reports", "data": [c for _, c, _ in crashes]}],
-            },
-            "options": {"scales": {"y": {"beginAtZero": True, "ticks": {"precision": 0}}}},
-        },
+        "versions_chart": chart(
+            "bar",
+            [v or "unknown" for v, _, _ in ordered],
+            series("Devices", [d for _, d, _ in ordered]),
+            series("Online now", [o for _, _, o in ordered]),
+            options=COUNTS,
+        ),
+        "crashes_chart": chart(
+            "bar",
+            [v or "unknown" for v, _, _ in crashes],
+            series("Crash reports", [c for _, c, _ in crashes]),
+            options=COUNTS,
+        ),
     }
 
 

@@ -8,14 +8,17 @@ from typing import Annotated, Any
 from zoneinfo import available_timezones
 
 from fastapi import APIRouter, Query, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
+from saaskit.admin.charts import COUNTS, chart, series
 from saaskit.admin.security import AdminDep
 from saaskit.admin.web import render
 from saaskit.insights import stats
 from saaskit.insights.access import time_zone
 from saaskit.insights.models import PLATFORM
 from saaskit.kit.deps import DbSession, RuntimeDep
+from saaskit.kit.state import Runtime
 
 router = APIRouter(prefix="/admin/overview", include_in_schema=False)
 
@@ -28,8 +31,9 @@ def zones() -> list[str]:
 
 
 def _charts(figures: dict[str, Any]) -> dict[str, Any]:
-    days = [d["date"] for d in figures["dailyActivity"]]
-    integer_axis = {"scales": {"y": {"beginAtZero": True, "ticks": {"precision": 0}}}}
+    by_day, daily, monthly = figures["activityByDay"], figures["dailyActivity"], figures["monthlyLogins"]
+    plans, partition = figures["planDistribution"], figures["usersPartitionPercentage"]
+    days = [d["date"] for d in daily]
     stacked = {
         "scales": {
             "x": {"stacked": True},
@@ -37,72 +41,42 @@ def _charts(figures: dict[str, Any]) -> dict[str, Any]:
         }
     }
     return {
-        "activity_chart": {
-            "type": "bar",
-            "data": {
-                "labels": days,
-                "datasets": [
-                    {"label": "Logins", "data": [d["logins"] for d in figures["activityByDay"]]},
-                    {"label": "Sign-ups", "data": [d["signups"] for d in figures["activityByDay"]]},
-                ],
-            },
-            "options": integer_axis,
-        },
-        "monthly_chart": {
-            "type": "line",
-            "data": {
-                "labels": [m["month"] for m in figures["monthlyLogins"]],
-                "datasets": [{"label": "Logins", "data": [m["logins"] for m in figures["monthlyLogins"]]}],
-            },
-            "options": integer_axis,
-        },
-        "daily_chart": {
-            "type": "bar",
-            "data": {
-                "labels": days,
-                "datasets": [
-                    {"label": "Logins", "data": [d["logins"] for d in figures["dailyActivity"]]},
-                    {"label": "App opens", "data": [d["appOpens"] for d in figures["dailyActivity"]]},
-                    {"label": "Actions", "data": [d["actions"] for d in figures["dailyActivity"]]},
-                ],
-            },
-            "options": stacked,
-        },
-        "plans_chart": {
-            "type": "doughnut",
-            "data": {
-                "labels": [p["plan"] for p in figures["planDistribution"]],
-                "datasets": [
-                    {
-                        "label": "Active subscriptions",
-                        "data": [p["count"] for p in figures["planDistribution"]],
-                    }
-                ],
-            },
-        },
-        "status_chart": {
-            "type": "doughnut",
-            "data": {
-                "labels": ["Active now", "Lapsed", "Idle"],
-                "datasets": [
-                    {
-                        "label": "Users (%)",
-                        "data": [
-                            figures["usersPartitionPercentage"]["active"],
-                            figures["usersPartitionPercentage"]["lapsed"],
-                            figures["usersPartitionPercentage"]["idle"],
-                        ],
-                    }
-                ],
-            },
-        },
+        "activity_chart": chart(
+            "bar",
+            days,
+            series("Logins", [d["logins"] for d in by_day]),
+            series("Sign-ups", [d["signups"] for d in by_day]),
+            options=COUNTS,
+        ),
+        "monthly_chart": chart(
+            "line",
+            [m["month"] for m in monthly],
+            series("Logins", [m["logins"] for m in monthly]),
+            options=COUNTS,
+        ),
+        "daily_chart": chart(
+            "bar",
+            days,
+            series("Logins", [d["logins"] for d in daily]),
+            series("App opens", [d["appOpens"] for d in daily]),
+            series("Actions", [d["actions"] for d in daily]),
+            options=stacked,
+        ),
+        "plans_chart": chart(
+            "doughnut",
+            [p["plan"] for p in plans],
+            series("Active subscriptions", [p["count"] for p in plans]),
+        ),
+        "status_chart": chart(
+            "doughnut",
+            ["Active now", "Lapsed", "Idle"],
+            series("Users (%)", [partition["active"], partition["lapsed"], partition["idle"]]),
+        ),
     }
 
 
-@router.get("")
-async def overview_page(
-    request: Request, admin: AdminDep, session: DbSession, runtime: RuntimeDep, tz: TimeZoneParam = "UTC"
-) -> Response:
+async def _platform_figures(session: AsyncSession, runtime: Runtime, tz: str) -> tuple[str, dict[str, Any]]:
+    """The whole platform's statistics in the time zone asked for (checked), with that zone."""
     zone = time_zone(tz)
     figures = await stats.compute(
         session,
@@ -111,6 +85,14 @@ async def overview_page(
         tz=zone,
         window_seconds=runtime.settings.presence.offline_after_seconds,
     )
+    return zone, figures
+
+
+@router.get("")
+async def overview_page(
+    request: Request, admin: AdminDep, session: DbSession, runtime: RuntimeDep, tz: TimeZoneParam = "UTC"
+) -> Response:
+    zone, figures = await _platform_figures(session, runtime, tz)
     context = {"figures": figures, "tz": zone, "zones": zones(), **_charts(figures)}
     return render(request, "overview/page.html", context, section="overview")
 
@@ -120,12 +102,5 @@ async def now_fragment(
     request: Request, admin: AdminDep, session: DbSession, runtime: RuntimeDep, tz: TimeZoneParam = "UTC"
 ) -> Response:
     """The number cards, refreshed by htmx every 30 seconds."""
-    zone = time_zone(tz)
-    figures = await stats.compute(
-        session,
-        scope_id=PLATFORM,
-        organization_id=None,
-        tz=zone,
-        window_seconds=runtime.settings.presence.offline_after_seconds,
-    )
+    zone, figures = await _platform_figures(session, runtime, tz)
     return render(request, "overview/_cards.html", {"figures": figures, "tz": zone}, section="overview")

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
+from saaskit.admin.charts import chart, series
 from saaskit.admin.pages.common import PAGE_SIZE, Cursor, ShortText, choice, page_or_fragment, parse_id
 from saaskit.admin.queries import system as queries
 from saaskit.admin.security import AdminDep
@@ -31,6 +36,63 @@ def _resolved(value: str | None) -> bool | None:
     return None if state is None else state == "resolved"
 
 
+@dataclass(frozen=True)
+class Triage:
+    """The query string the events and errors tabs share: the counts' window, the filters both
+    tables have, the page."""
+
+    window: str
+    app_version: str | None
+    resolved: str | None
+    cursor: str | None
+
+    def listing(self) -> triage.Listing:
+        # ``resolved`` is checked here, after the tab's own filters, so that of several bad
+        # values the one reported is the first in the filter form's order.
+        return triage.Listing(
+            app_version=self.app_version or None,
+            resolved=_resolved(self.resolved),
+            limit=PAGE_SIZE,
+            cursor=self.cursor,
+        )
+
+
+def _triage(
+    window: Window = "7d", app_version: ShortText = None, resolved: Resolved = "open", cursor: Cursor = None
+) -> Triage:
+    return Triage(_window(window), app_version, resolved, cursor)
+
+
+TriageDep = Annotated[Triage, Depends(_triage)]
+Counts = Callable[[AsyncSession, datetime], Awaitable[object]]
+
+
+async def _triage_tab(
+    request: Request,
+    session: AsyncSession,
+    query: Triage,
+    tab: str,
+    found: tuple[Sequence[object], str | None],
+    counts: Counts,
+    choices: dict[str, object],
+) -> Response:
+    """One page of rows; a whole page (not the htmx results) also gets the counts by kind and
+    version over the window. ``choices`` are the tab's own filter options."""
+    rows, next_cursor = found
+    context: dict[str, object] = {
+        "rows": rows,
+        "next_cursor": next_cursor,
+        "paged": query.cursor is not None,
+        "window": query.window,
+        "windows": queries.WINDOWS,
+        **choices,
+        "tab": tab,
+    }
+    if request.headers.get("hx-target") != "results":
+        context["counts"] = await counts(session, queries.window_start(query.window))
+    return page_or_fragment(request, f"system/{tab}.html", f"system/_{tab}.html", context, section="system")
+
+
 @router.get("")
 async def system_home(request: Request, admin: AdminDep) -> Response:
     return redirect(request, "/admin/system/events")
@@ -41,37 +103,16 @@ async def events_page(
     request: Request,
     admin: AdminDep,
     session: DbSession,
-    window: Window = "7d",
+    query: TriageDep,
     severity: Annotated[str | None, Query(max_length=10)] = None,
-    app_version: ShortText = None,
     event_type: ShortText = None,
-    resolved: Resolved = "open",
-    cursor: Cursor = None,
 ) -> Response:
-    window = _window(window)
-    rows, next_cursor = await triage.list_system_events(
-        session,
-        severity=choice(severity, queries.SEVERITIES, "severity"),
-        event_type=event_type or None,
-        app_version=app_version or None,
-        resolved=_resolved(resolved),
-        since=None,
-        until=None,
-        limit=PAGE_SIZE,
-        cursor=cursor,
+    severity = choice(severity, queries.SEVERITIES, "severity")
+    found = await triage.list_system_events(
+        session, query.listing(), severity=severity, event_type=event_type or None
     )
-    context: dict[str, object] = {
-        "rows": rows,
-        "next_cursor": next_cursor,
-        "paged": cursor is not None,
-        "window": window,
-        "windows": queries.WINDOWS,
-        "severities": queries.SEVERITIES,
-        "tab": "events",
-    }
-    if request.headers.get("hx-target") != "results":
-        context["counts"] = await queries.event_counts(session, queries.window_start(window))
-    return page_or_fragment(request, "system/events.html", "system/_events.html", context, section="system")
+    choices: dict[str, object] = {"severities": queries.SEVERITIES}
+    return await _triage_tab(request, session, query, "events", found, queries.event_counts, choices)
 
 
 @router.get("/errors")
@@ -79,37 +120,16 @@ async def errors_page(
     request: Request,
     admin: AdminDep,
     session: DbSession,
-    window: Window = "7d",
+    query: TriageDep,
     error_type: Annotated[str | None, Query(max_length=20)] = None,
-    app_version: ShortText = None,
     error_code: ShortText = None,
-    resolved: Resolved = "open",
-    cursor: Cursor = None,
 ) -> Response:
-    window = _window(window)
-    rows, next_cursor = await triage.list_errors(
-        session,
-        error_type=choice(error_type, queries.ERROR_TYPES, "error_type"),
-        error_code=error_code or None,
-        app_version=app_version or None,
-        resolved=_resolved(resolved),
-        since=None,
-        until=None,
-        limit=PAGE_SIZE,
-        cursor=cursor,
+    error_type = choice(error_type, queries.ERROR_TYPES, "error_type")
+    found = await triage.list_errors(
+        session, query.listing(), error_type=error_type, error_code=error_code or None
     )
-    context: dict[str, object] = {
-        "rows": rows,
-        "next_cursor": next_cursor,
-        "paged": cursor is not None,
-        "window": window,
-        "windows": queries.WINDOWS,
-        "error_types": queries.ERROR_TYPES,
-        "tab": "errors",
-    }
-    if request.headers.get("hx-target") != "results":
-        context["counts"] = await queries.error_counts(session, queries.window_start(window))
-    return page_or_fragment(request, "system/errors.html", "system/_errors.html", context, section="system")
+    choices: dict[str, object] = {"error_types": queries.ERROR_TYPES}
+    return await _triage_tab(request, session, query, "errors", found, queries.error_counts, choices)
 
 
 @router.post("/events/{event_id}/resolve")
@@ -137,23 +157,19 @@ async def latency_page(
     window = _window(window)
     routes = await queries.latency(session, queries.window_start(window))
     top = sorted(routes, key=lambda r: r.typical_p95_ms, reverse=True)[:12]
-    chart = {
-        "type": "bar",
-        "data": {
-            "labels": [f"{r.method} {r.route}" for r in top],
-            "datasets": [
-                {"label": "typical p95 (ms)", "data": [round(r.typical_p95_ms, 1) for r in top]},
-                {"label": "mean (ms)", "data": [round(r.mean_ms, 1) for r in top]},
-            ],
-        },
-        "options": {"indexAxis": "y", "scales": {"x": {"beginAtZero": True}}},
-    }
+    spec = chart(
+        "bar",
+        [f"{r.method} {r.route}" for r in top],
+        series("typical p95 (ms)", [round(r.typical_p95_ms, 1) for r in top]),
+        series("mean (ms)", [round(r.mean_ms, 1) for r in top]),
+        options={"indexAxis": "y", "scales": {"x": {"beginAtZero": True}}},
+    )
     context = {
         "routes": routes,
         "window": window,
         "windows": queries.WINDOWS,
         "tab": "latency",
-        "chart_spec": chart,
+        "chart_spec": spec,
     }
     return render(request, "system/latency.html", context, section="system")
 

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from saaskit.admin.charts import chart, series
 from saaskit.billing import handlers, webhooks
 from saaskit.billing.models import StripeWebhookEvent
 from saaskit.insights import revenue, stats
@@ -87,23 +88,10 @@ async def get_webhook_event(session: AsyncSession, event_id: uuid.UUID) -> Strip
 
 
 def mrr_chart(view: BillingOverview) -> dict[str, Any]:
-    return {
-        "type": "bar",
-        "data": {
-            "labels": [month for month, _, _ in view.mrr],
-            "datasets": [
-                {
-                    "type": "line",
-                    "label": "MRR",
-                    "data": [cents / 100 for _, cents, _ in view.mrr],
-                    "tension": 0,
-                },
-                {
-                    "type": "bar",
-                    "label": "Collected",
-                    "data": [view.collected.get(m, 0) / 100 for m, _, _ in view.mrr],
-                },
-            ],
-        },
-        "options": {"scales": {"y": {"beginAtZero": True}}},
-    }
+    return chart(
+        "bar",
+        [month for month, _, _ in view.mrr],
+        series("MRR", [cents / 100 for _, cents, _ in view.mrr], type="line", tension=0),
+        series("Collected", [view.collected.get(m, 0) / 100 for m, _, _ in view.mrr], type="bar"),
+        options={"scales": {"y": {"beginAtZero": True}}},
+    )

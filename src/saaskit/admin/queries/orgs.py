@@ -11,6 +11,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.accounts.models import User
+from saaskit.admin.queries.common import contains_pattern, newest
 from saaskit.audit.models import Activity
 from saaskit.billing.models import Invoice, Subscription, UsageRecord
 from saaskit.kit.errors import NotFound
@@ -34,7 +35,7 @@ async def list_orgs(
         Subscription, Subscription.id == Organization.subscription_id
     )
     if q:
-        pattern = "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = contains_pattern(q)
         query = query.where(
             or_(
                 func.lower(Organization.name).like(pattern, escape="\\"),
@@ -91,18 +92,10 @@ async def org_page(session: AsyncSession, organization_id: uuid.UUID) -> OrgPage
         .order_by(Workspace.name)
         .limit(200)
     )
-    subscriptions = await session.scalars(
-        select(Subscription)
-        .where(Subscription.organization_id == organization_id)
-        .order_by(Subscription.created_at.desc())
-        .limit(10)
+    subscriptions = await newest(
+        session, Subscription, Subscription.organization_id == organization_id, limit=10
     )
-    invoices = await session.scalars(
-        select(Invoice)
-        .where(Invoice.organization_id == organization_id)
-        .order_by(Invoice.created_at.desc())
-        .limit(10)
-    )
+    invoices = await newest(session, Invoice, Invoice.organization_id == organization_id, limit=10)
     since = datetime.now(UTC) - timedelta(days=USAGE_DAYS)
     usage = await session.execute(
         select(UsageRecord.metric_name, func.sum(UsageRecord.quantity))
@@ -110,19 +103,14 @@ async def org_page(session: AsyncSession, organization_id: uuid.UUID) -> OrgPage
         .group_by(UsageRecord.metric_name)
         .order_by(UsageRecord.metric_name)
     )
-    audit = await session.scalars(
-        select(Activity)
-        .where(Activity.organization_id == organization_id)
-        .order_by(Activity.created_at.desc())
-        .limit(20)
-    )
+    audit = await newest(session, Activity, Activity.organization_id == organization_id, limit=20)
     return OrgPage(
         org=org,
         members=[(m, u) for m, u in members.all()],
         teams=[(t, int(n)) for t, n in teams.all()],
         workspaces=list(workspaces),
-        subscriptions=list(subscriptions),
-        invoices=list(invoices),
+        subscriptions=subscriptions,
+        invoices=invoices,
         usage=[(name, int(total or 0)) for name, total in usage.all()],
-        audit=list(audit),
+        audit=audit,
     )

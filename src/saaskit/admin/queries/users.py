@@ -11,6 +11,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.accounts.models import User, UserProfile, UserSession
+from saaskit.admin.queries.common import contains_pattern, newest
 from saaskit.audit.models import Activity
 from saaskit.billing.models import Invoice, PaymentTransaction, Subscription
 from saaskit.devices.models import Dashboard
@@ -34,7 +35,7 @@ class UserFilters:
 
     def apply(self, query: Select[Any]) -> Select[Any]:
         if self.q:
-            pattern = "%" + self.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            pattern = contains_pattern(self.q)
             query = query.where(
                 or_(User.email.like(pattern, escape="\\"), func.lower(User.name).like(pattern, escape="\\"))
             )
@@ -91,44 +92,24 @@ async def user_page(session: AsyncSession, user_id: uuid.UUID) -> UserPage:
     user = await get_user(session, user_id)
     since = datetime.now(UTC) - timedelta(days=ACTIVITY_DAYS)
     profile = await session.scalar(select(UserProfile).where(UserProfile.user_id == user_id))
-    dashboards = await session.scalars(
-        select(Dashboard)
-        .where(Dashboard.user_id == user_id, Dashboard.deleted_at.is_(None))
-        .order_by(Dashboard.created_at.desc())
-        .limit(50)
+    dashboards = await newest(
+        session, Dashboard, Dashboard.user_id == user_id, Dashboard.deleted_at.is_(None), limit=50
     )
-    sessions = await session.scalars(
-        select(UserSession)
-        .where(UserSession.user_id == user_id)
-        .order_by(UserSession.started_at.desc())
-        .limit(20)
+    sessions = await newest(
+        session, UserSession, UserSession.user_id == user_id, by=UserSession.started_at, limit=20
     )
-    activity = await session.scalars(
-        select(ActivityEvent)
-        .where(ActivityEvent.user_id == user_id, ActivityEvent.created_at >= since)
-        .order_by(ActivityEvent.created_at.desc())
-        .limit(30)
+    activity = await newest(
+        session, ActivityEvent, ActivityEvent.user_id == user_id, ActivityEvent.created_at >= since, limit=30
     )
-    subscriptions = await session.scalars(
-        select(Subscription)
-        .where(Subscription.user_id == user_id)
-        .order_by(Subscription.created_at.desc())
-        .limit(10)
-    )
-    invoices = await session.scalars(
-        select(Invoice).where(Invoice.user_id == user_id).order_by(Invoice.created_at.desc()).limit(20)
-    )
-    transactions = await session.scalars(
-        select(PaymentTransaction)
-        .where(PaymentTransaction.user_id == user_id)
-        .order_by(PaymentTransaction.created_at.desc())
-        .limit(20)
-    )
-    audit = await session.scalars(
-        select(Activity)
-        .where(Activity.entity_type.in_(("user", "member")), Activity.entity_id == user_id)
-        .order_by(Activity.created_at.desc())
-        .limit(30)
+    subscriptions = await newest(session, Subscription, Subscription.user_id == user_id, limit=10)
+    invoices = await newest(session, Invoice, Invoice.user_id == user_id, limit=20)
+    transactions = await newest(session, PaymentTransaction, PaymentTransaction.user_id == user_id, limit=20)
+    audit = await newest(
+        session,
+        Activity,
+        Activity.entity_type.in_(("user", "member")),
+        Activity.entity_id == user_id,
+        limit=30,
     )
     memberships = await session.execute(
         select(OrganizationMember, Organization)
@@ -140,13 +121,13 @@ async def user_page(session: AsyncSession, user_id: uuid.UUID) -> UserPage:
     return UserPage(
         user=user,
         profile=profile,
-        dashboards=list(dashboards),
-        sessions=list(sessions),
-        activity=list(activity),
-        subscriptions=list(subscriptions),
-        invoices=list(invoices),
-        transactions=list(transactions),
-        audit=list(audit),
+        dashboards=dashboards,
+        sessions=sessions,
+        activity=activity,
+        subscriptions=subscriptions,
+        invoices=invoices,
+        transactions=transactions,
+        audit=audit,
         memberships=[(m, o) for m, o in memberships.all()],
     )
 

@@ -58,33 +58,27 @@ ErrorType = Annotated[str | None, Query(pattern="^(user_error|system_error|model
 Text = Annotated[str | None, Query(max_length=100)]
 
 
-@router.get("/system-events", response_model=Page[SystemEventOut], summary="System events, newest first")
-async def list_system_events(
-    admin: AdminUser,
-    session: DbSession,
+def _listing(
     limit: LimitParam = 50,
     cursor: CursorParam = None,
-    severity: Severity = None,
-    event_type: Text = None,
     app_version: Text = None,
     resolved: bool | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+) -> triage.Listing:
+    """The query parameters both lists take."""
+    return triage.Listing(app_version, resolved, since, until, limit, cursor)
+
+
+Listing = Annotated[triage.Listing, Depends(_listing)]
+
+
+@router.get("/system-events", response_model=Page[SystemEventOut], summary="System events, newest first")
+async def list_system_events(
+    admin: AdminUser, session: DbSession, listing: Listing, severity: Severity = None, event_type: Text = None
 ) -> Page[SystemEventOut]:
-    rows, next_cursor = await triage.list_system_events(
-        session,
-        severity=severity,
-        event_type=event_type,
-        app_version=app_version,
-        resolved=resolved,
-        since=since,
-        until=until,
-        limit=limit,
-        cursor=cursor,
-    )
-    return Page[SystemEventOut](
-        items=[SystemEventOut.model_validate(r) for r in rows], next_cursor=next_cursor
-    )
+    rows, cursor = await triage.list_system_events(session, listing, severity=severity, event_type=event_type)
+    return Page[SystemEventOut](items=[SystemEventOut.model_validate(r) for r in rows], next_cursor=cursor)
 
 
 @router.post("/system-events/{event_id}/resolve", response_model=SystemEventOut, summary="Mark resolved")
@@ -96,27 +90,12 @@ async def resolve_system_event(event_id: uuid.UUID, actor: AdminActor, session: 
 async def list_errors(
     admin: AdminUser,
     session: DbSession,
-    limit: LimitParam = 50,
-    cursor: CursorParam = None,
+    listing: Listing,
     error_type: ErrorType = None,
     error_code: Text = None,
-    app_version: Text = None,
-    resolved: bool | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
 ) -> Page[ErrorOut]:
-    rows, next_cursor = await triage.list_errors(
-        session,
-        error_type=error_type,
-        error_code=error_code,
-        app_version=app_version,
-        resolved=resolved,
-        since=since,
-        until=until,
-        limit=limit,
-        cursor=cursor,
-    )
-    return Page[ErrorOut](items=[ErrorOut.model_validate(r) for r in rows], next_cursor=next_cursor)
+    rows, cursor = await triage.list_errors(session, listing, error_type=error_type, error_code=error_code)
+    return Page[ErrorOut](items=[ErrorOut.model_validate(r) for r in rows], next_cursor=cursor)
 
 
 @router.post("/errors/{error_id}/resolve", response_model=ErrorOut, summary="Mark resolved")
