@@ -5,6 +5,9 @@ Decoding follows PostHog's own capture service (rust/capture, v0): the payload c
 hint (query, form, Content-Encoding) or by its magic bytes; base64 by hint or by its alphabet;
 then one JSON document: a bare array, ``{"api_key"|"token", "batch": [...]}`` or one event.
 lz64 (lz-string), used by posthog-js releases from before 2021 only, is refused with a 400.
+
+Every decompression stops at ``limit`` bytes: a compression bomb costs at most that much memory
+before its 413.
 """
 
 from __future__ import annotations
@@ -47,12 +50,18 @@ class CaptureRequest:
 def _compression(value: str | None) -> str | None:
     return {
         "gzip": "gzip",
+        "x-gzip": "gzip",
         "gzip-js": "gzip",
         "lz64": "lz64",
         "lz-string": "lz64",
         "base64": "base64",
         "b64": "base64",
-    }.get((value or "").lower())
+    }.get((value or "").strip().lower())
+
+
+# Content-Encodings that compress but that saaskit does not decode: refused rather than parsed
+# as if they were plain JSON. Any other value is ignored, as PostHog's capture ignores it.
+UNSUPPORTED_ENCODINGS = frozenset({"br", "zstd", "compress", "x-compress"})
 
 
 def _looks_like_form(raw: bytes) -> bool:
@@ -64,14 +73,18 @@ def _looks_like_b64(raw: bytes, *, loose: bool = False) -> bool:
     return bool(raw) and bool((_B64_LOOSE if loose else _B64).match(raw[:128])) and len(raw) % 4 == 0
 
 
-def _gunzip(payload: bytes, limit: int) -> bytes:
-    decompressor = zlib.decompressobj(wbits=31)
+def _inflate(payload: bytes, limit: int, *, wbits: int, name: str) -> bytes:
+    """Decompress at most ``limit`` bytes: the output is never materialised past the cap, so a
+    compression bomb costs ``limit`` bytes of memory, not what it would expand to."""
+    decompressor = zlib.decompressobj(wbits=wbits)
     try:
         out = decompressor.decompress(payload, limit + 1)
     except zlib.error as exc:
-        raise CaptureError(400, "failed to decode request: invalid gzip data") from exc
+        raise CaptureError(400, f"failed to decode request: invalid {name} data") from exc
     if len(out) > limit or decompressor.unconsumed_tail:
         raise CaptureError(413, f"the decompressed request exceeds {limit} bytes")
+    if not decompressor.eof:
+        raise CaptureError(400, f"failed to decode request: truncated {name} data")
     return out
 
 
@@ -79,6 +92,9 @@ def decode_payload(
     *, path: str, query: dict[str, str], content_type: str, content_encoding: str, body: bytes, limit: int
 ) -> Any:
     """The JSON document a PostHog SDK sent, whatever its encoding."""
+    encoding = content_encoding.strip().lower()
+    if encoding in UNSUPPORTED_ENCODINGS:
+        raise CaptureError(415, f"Content-Encoding {encoding!r} is not supported: send gzip, deflate or none")
     raw = query["data"].encode() if query.get("data") else body
     if not raw:
         raise CaptureError(400, "request missing data payload")
@@ -95,18 +111,15 @@ def decode_payload(
     hint = (
         _compression(query.get("compression"))
         or _compression(form.get("compression"))
-        or _compression(content_encoding)
+        or _compression(encoding)
     )
     payload = form["data"].encode() if form.get("data") is not None else raw
     if hint == "lz64":
         raise CaptureError(400, "lz64 compression (posthog-js before 2021) is not supported: update the SDK")
     if hint == "gzip" or payload.startswith(GZIP_MAGIC):
-        payload = _gunzip(payload, limit)
-    elif content_encoding.lower() == "deflate":
-        try:
-            payload = zlib.decompress(payload)
-        except zlib.error as exc:
-            raise CaptureError(400, "failed to decode request: invalid deflate data") from exc
+        payload = _inflate(payload, limit, wbits=31, name="gzip")
+    elif encoding == "deflate":
+        payload = _inflate(payload, limit, wbits=15, name="deflate")
     if len(payload) > limit:
         raise CaptureError(413, f"the request exceeds {limit} bytes")
     legacy = path.rstrip("/") in ("/e", "/capture", "/engage", "/track", "/i/v0/e")
