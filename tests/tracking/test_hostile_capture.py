@@ -14,7 +14,7 @@ import re
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from saaskit.tracking.sanitize import MAX_DEPTH, TOO_DEEP
 from tests.tracking.conftest import Project, count
 
 Send = Callable[[httpx.AsyncClient, str], Awaitable[httpx.Response]]
@@ -54,6 +55,70 @@ def batch(events: bytes) -> bytes:
     return b'{"api_key":"KEY","batch":[' + events + b"]}"
 
 
+def one(extra: bytes = b"", properties: bytes = b"{}") -> bytes:
+    """A batch of one event named ``hostile`` with ``extra`` top-level fields."""
+    return batch(b'{"event":"hostile","distinct_id":"d-1","properties":' + properties + extra + b"}")
+
+
+def near_now(moment: datetime) -> bool:
+    return abs(moment - datetime.now(UTC)) < timedelta(minutes=2)
+
+
+def stored_at(expected: datetime) -> Check:
+    def check(events: list[dict[str, Any]], pages: list[dict[str, Any]]) -> None:
+        assert events[0]["timestamp"] == expected
+
+    return check
+
+
+def at_server_time(events: list[dict[str, Any]], pages: list[dict[str, Any]]) -> None:
+    assert near_now(events[0]["timestamp"]), events[0]["timestamp"]
+
+
+def properties_are(expected: dict[str, Any]) -> Check:
+    def check(events: list[dict[str, Any]], pages: list[dict[str, Any]]) -> None:
+        assert events[0]["properties"] == expected
+
+    return check
+
+
+def nul_replaced(events: list[dict[str, Any]], pages: list[dict[str, Any]]) -> None:
+    (event,) = events
+    assert event["event_name"] == "sign\ufffdup" and event["distinct_id"] == "d\ufffd"
+    assert event["properties"] == {
+        "k\ufffd": "v\ufffd",
+        "deep": {"list": ["\ufffd", {"x\ufffdy": 1}]},
+        "$set": {"name": "a\ufffd"},
+    }
+
+
+def nul_in_page(events: list[dict[str, Any]], pages: list[dict[str, Any]]) -> None:
+    assert [(p["page_url"], p["page_title"], p["referrer"]) for p in pages] == [
+        ("https://a.example/\ufffd", "T\ufffd", "https://r.example/\ufffd")
+    ]
+
+
+def surrogates_replaced(events: list[dict[str, Any]], pages: list[dict[str, Any]]) -> None:
+    (event,) = events
+    assert event["event_name"] == "\ufffd" and event["distinct_id"] == "d\ufffd\ufffd"
+    assert event["properties"] == {"\ufffd": "x\ufffdy", "pair": "\U0001f600", "n": "\ufffd\u0041"}
+
+
+def deep_cut(events: list[dict[str, Any]], pages: list[dict[str, Any]]) -> None:
+    node: Any = events[0]["properties"]["deep"]
+    levels = 0
+    while isinstance(node, list):
+        node = node[0]
+        levels += 1
+    # The row is [ {properties: {deep: ...}} ]: three levels above "deep".
+    assert node == TOO_DEEP and levels == MAX_DEPTH - 3, levels
+    assert events[0]["properties"]["shallow"] == 1
+
+
+def nested(levels: int) -> bytes:
+    return b"[" * levels + b"0" + b"]" * levels
+
+
 @dataclass(frozen=True)
 class Hostile:
     name: str
@@ -64,6 +129,194 @@ class Hostile:
 
 
 CASES = [
+    # 1. NUL anywhere: kept, replaced by U+FFFD (PostHog does the same).
+    Hostile(
+        "nul in name, distinct_id, keys and nested values",
+        post(
+            "/batch",
+            batch(
+                b'{"event":"sign\\u0000up","distinct_id":"d\\u0000","properties":'
+                b'{"k\\u0000":"v\\u0000","deep":{"list":["\\u0000",{"x\\u0000y":1}]},'
+                b'"$set":{"name":"a\\u0000"}}}'
+            ),
+        ),
+        200,
+        1,
+        nul_replaced,
+    ),
+    Hostile(
+        "nul in $identify ids and e-mail",
+        post(
+            "/batch",
+            batch(
+                b'{"event":"$identify","distinct_id":"u\\u0000","properties":'
+                b'{"$anon_distinct_id":"anon\\u0000","$set":{"email":"who\\u0000@example.com"}}}'
+            ),
+        ),
+        200,
+        1,
+    ),
+    Hostile(
+        "nul in a $pageview's url, title and referrer",
+        post(
+            "/e/",
+            batch(
+                b'{"event":"$pageview","distinct_id":"d","properties":{"$current_url":'
+                b'"https://a.example/\\u0000","title":"T\\u0000","$referrer":"https://r.example/\\u0000"}}'
+            ),
+        ),
+        200,
+        1,
+        nul_in_page,
+    ),
+    Hostile(
+        "nul in a gzip-compressed body",
+        post(
+            "/batch",
+            one(properties=b'{"k":"\\u0000"}'),
+            headers={"Content-Encoding": "gzip"},
+        ),
+        200,
+        1,
+        properties_are({"k": "\ufffd"}),
+    ),
+    # Lone surrogates: orjson and PostgreSQL refuse them; PostHog replaces them by U+FFFD.
+    Hostile(
+        "lone surrogates in name, distinct_id, keys and values",
+        post(
+            "/batch",
+            batch(
+                b'{"event":"\\ud800","distinct_id":"d\\udc00\\udbff","properties":'
+                b'{"\\udbff":"x\\udc00y","pair":"\\ud83d\\ude00","n":"\\ud800\\u0041"}}'
+            ),
+        ),
+        200,
+        1,
+        surrogates_replaced,
+    ),
+    Hostile(
+        "lone surrogate and NUL in a single event (/e)",
+        post("/e", b'{"api_key":"KEY","event":"x\\ud800\\u0000","distinct_id":"d"}'),
+        200,
+        1,
+    ),
+    # 2. Numbers beyond 64 bits: kept (as doubles; beyond the double range as strings).
+    # (rounded to a double: PostgreSQL shows the double's shortest decimal, 1.8446744073709552e19)
+    Hostile(
+        "integer 2^64",
+        post("/batch", one(properties=b'{"n":18446744073709551616}')),
+        200,
+        1,
+        properties_are({"n": 18446744073709552000}),
+    ),
+    Hostile(
+        "integer -2^63-1",
+        post("/batch", one(properties=b'{"n":-9223372036854775809,"list":[-9223372036854775809]}')),
+        200,
+        1,
+        properties_are({"n": -9223372036854776000, "list": [-9223372036854776000]}),
+    ),
+    Hostile(
+        "integer 2^64 with a lone surrogate (the standard library's parser)",
+        post("/batch", one(properties=b'{"n":18446744073709551616,"s":"\\udfff"}')),
+        200,
+        1,
+        properties_are({"n": 18446744073709552000, "s": "\ufffd"}),
+    ),
+    Hostile(
+        "largest 64-bit integers stay exact",
+        post("/batch", one(properties=b'{"u":18446744073709551615,"i":-9223372036854775808}')),
+        200,
+        1,
+        properties_are({"u": 2**64 - 1, "i": -(2**63)}),
+    ),
+    Hostile(
+        "integer of 400 digits",
+        post("/batch", one(properties=b'{"n":1' + b"0" * 400 + b"}")),
+        200,
+        1,
+        properties_are({"n": "1" + "0" * 400}),
+    ),
+    Hostile(
+        "number beyond the double range",
+        post("/batch", one(properties=b'{"n":1e400,"m":-2.5E+999}')),
+        200,
+        1,
+        properties_are({"n": "1e400", "m": "-2.5E+999"}),
+    ),
+    Hostile(
+        "integer of 400 digits as distinct_id",
+        post("/batch", batch(b'{"event":"e","distinct_id":1' + b"0" * 400 + b"}")),
+        200,
+        1,
+    ),
+    # JSON nested deeper than the encoder's limit: kept, the deep part cut.
+    Hostile(
+        "properties nested 300 levels",
+        post("/batch", one(properties=b'{"shallow":1,"deep":' + nested(300) + b"}")),
+        200,
+        1,
+        deep_cut,
+    ),
+    Hostile(
+        "nested 300 levels with a lone surrogate",
+        post("/batch", one(properties=b'{"shallow":1,"s":"\\ud800","deep":' + nested(300) + b"}")),
+        200,
+        1,
+        deep_cut,
+    ),
+    Hostile(
+        "distinct_id nested 300 levels",
+        post("/batch", batch(b'{"event":"e","distinct_id":' + nested(300) + b"}")),
+        200,
+        1,
+    ),
+    Hostile(
+        "$identify e-mail nested 1,000 levels",
+        post(
+            "/batch",
+            batch(
+                b'{"event":"$identify","distinct_id":"d","properties":{"$set":{"email":'
+                + nested(1000)
+                + b"}}}"
+            ),
+        ),
+        200,
+        1,
+    ),
+    Hostile(
+        "nested deeper than any JSON parser here allows",
+        post("/batch", one(properties=nested(5000))),
+        400,
+        0,
+    ),
+    # Fields of the wrong type where PostHog expects an object or a string.
+    Hostile(
+        "api_key an object", post("/capture", b'[{"event":"e","distinct_id":"d","api_key":{"a":1}}]'), 401, 0
+    ),
+    Hostile(
+        "api_key objects in a bare array",
+        post(
+            "/capture", b'[{"event":"e","distinct_id":"d","api_key":["KEY"]},{"event":"f","distinct_id":"d"}]'
+        ),
+        401,
+        0,
+    ),
+    Hostile(
+        "$set beside a properties.$set that is not an object",
+        post("/batch", one(b',"$set":{"a":1}', b'{"$set":"oops"}')),
+        200,
+        1,
+        properties_are({"$set": {"a": 1}}),
+    ),
+    Hostile(
+        "$identify whose $set is a list",
+        post("/batch", batch(b'{"event":"$identify","distinct_id":"d","properties":{"$set":[1]}}')),
+        200,
+        1,
+    ),
+    Hostile("uuid a number", post("/batch", one(b',"uuid":12345')), 400, 0),
+    Hostile("uuid nested 1,000 levels", post("/batch", one(b',"uuid":' + nested(1000))), 400, 0),
     # Encodings saaskit does not accept: refused, never guessed at.
     Hostile(
         "lz64",

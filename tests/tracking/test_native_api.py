@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -334,3 +335,91 @@ async def test_system_events_errors_metrics_and_admin_triage(
     assert done.json()["resolved"] is True
     missing = await client.post(f"/api/admin/errors/{uuid.uuid4()}/resolve", headers=admin.headers)
     assert missing.status_code == 404
+
+
+def _deep(levels: int) -> str:
+    return "[" * levels + "0" + "]" * levels
+
+
+# (path, raw JSON body, expected status, SQL counting what must be stored for the sender)
+NATIVE_HOSTILE = [
+    (
+        "/api/events",
+        '{"event_name":"n\\u0000","distinct_id":"d\\u0000","properties":{"k\\u0000":["\\u0000"]}}',
+        200,
+        "SELECT count(*) FROM events WHERE event_name = 'n\ufffd' AND distinct_id = 'd\ufffd' "
+        'AND properties = \'{"k\ufffd": ["\ufffd"]}\'',
+    ),
+    (
+        "/api/events/batch",
+        '{"events":[{"event_name":"big","properties":{"a":18446744073709551616,"b":1' + "0" * 400 + "}}]}",
+        200,
+        "SELECT count(*) FROM events WHERE event_name = 'big' "
+        'AND properties = \'{"a": 18446744073709552000, "b": "1' + "0" * 400 + "\"}'",
+    ),
+    (
+        "/api/events",
+        '{"event_name":"deep","properties":{"s":"\\ud800","d":' + _deep(400) + "}}",
+        200,
+        "SELECT count(*) FROM events WHERE event_name = 'deep' AND properties->>'s' = '\ufffd'",
+    ),
+    (
+        "/api/page-views",
+        '{"page_url":"https://a.example/\\u0000","page_title":"\\u0000"}',
+        200,
+        "SELECT count(*) FROM page_views WHERE page_url = 'https://a.example/\ufffd'",
+    ),
+    (
+        "/api/system-events",
+        '{"event_type":"crash","severity":"error","message":"m\\u0000","error_details":{"n":-9223372036854775809}}',
+        200,
+        "SELECT count(*) FROM system_events WHERE message = 'm\ufffd'",
+    ),
+    (
+        "/api/errors",
+        '{"error_type":"system_error","error_message":"e","context":{"d":' + _deep(300) + "}}",
+        200,
+        "SELECT count(*) FROM error_logs WHERE error_message = 'e'",
+    ),
+    (
+        "/api/metrics",
+        '{"metric_name":"m","metric_type":"gauge","value":1,"tags":{"t":"\\u0000"}}',
+        200,
+        "SELECT count(*) FROM performance_metrics WHERE metric_name = 'm' AND tags->>'t' = '\ufffd'",
+    ),
+    (
+        "/api/widget-events",
+        '{"widget_type":"w","event_type":"view","event_data":{"x":"\\u0000","n":18446744073709551616}}',
+        200,
+        "SELECT count(*) FROM widget_analytics WHERE widget_type = 'w' AND event_data->>'x' = '\ufffd'",
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "status", "stored_sql"), NATIVE_HOSTILE, ids=lambda v: str(v)[:40])
+async def test_hostile_native_input_is_repaired_or_refused_never_a_500(
+    client: httpx.AsyncClient, session: AsyncSession, path: str, body: str, status: int, stored_sql: str
+) -> None:
+    user = await consenting_user(client)
+    response = await client.post(
+        path, content=body.encode(), headers={**user.headers, "Content-Type": "application/json"}
+    )
+    assert response.status_code == status, response.text
+    if status == 200:
+        assert response.json()["stored"] == 1
+        assert await count(session, stored_sql) == 1
+    else:
+        assert error_of(response)["field"] == "timestamp"
+        assert await count(session, "SELECT count(*) FROM events WHERE user_id = :u", u=user.id) == 0
+
+
+async def test_nul_in_a_distinct_id_sent_with_an_ingestion_key(
+    client: httpx.AsyncClient, session: AsyncSession, project: Project
+) -> None:
+    response = await client.post(
+        "/api/events/batch",
+        content=b'{"events":[{"event_name":"k","distinct_id":"anon\\u0000"}]}',
+        headers={**project.key_headers, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 200 and response.json()["stored"] == 1
+    assert await count(session, "SELECT count(*) FROM events WHERE distinct_id = 'anon\ufffd'") == 1

@@ -6,8 +6,9 @@ hint (query, form, Content-Encoding) or by its magic bytes; base64 by hint or by
 then one JSON document: a bare array, ``{"api_key"|"token", "batch": [...]}`` or one event.
 lz64 (lz-string), used by posthog-js releases from before 2021 only, is refused with a 400.
 
-Every decompression stops at ``limit`` bytes: a compression bomb costs at most that much memory
-before its 413.
+Hostile input is repaired where PostHog repairs it and refused where it refuses it: NUL and lone
+surrogates become U+FFFD (``sanitize``), and every decompression stops at ``limit`` bytes (a
+compression bomb costs at most that much memory before its 413).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
+
+from saaskit.tracking.sanitize import clean_strings, loads_leniently, may_hold_nul, storable
 
 GZIP_MAGIC = b"\x1f\x8b\x08"
 FORM = "application/x-www-form-urlencoded"
@@ -126,10 +129,26 @@ def decode_payload(
     if (legacy or hint == "base64") and _looks_like_b64(payload):
         with contextlib.suppress(binascii.Error, ValueError):
             payload = base64.b64decode(payload, validate=True)
+    return loads(payload)
+
+
+def loads(payload: bytes) -> Any:
+    """Parse with orjson; NUL characters (and, through the standard library, lone surrogates and
+    numbers beyond the double range, which orjson refuses) are repaired as PostHog repairs them
+    (``sanitize``)."""
     try:
-        return orjson.loads(payload)
+        document = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
-        raise CaptureError(400, f"failed to parse request: {exc}") from exc
+        reason = str(exc)
+        if "surrogate in string" not in reason and "number is infinity" not in reason:
+            raise CaptureError(400, f"failed to parse request: {reason}") from exc
+        try:
+            return loads_leniently(payload)
+        except ValueError:
+            raise CaptureError(400, f"failed to parse request: {reason}") from exc
+    if b"\\" in payload and may_hold_nul(payload):  # the first test is a memchr: the hot path
+        document = clean_strings(document)
+    return document
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -173,12 +192,14 @@ _CANONICAL_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-
 def _uuid_or_none(value: Any) -> str | None:
     if not value:
         return None
-    if isinstance(value, str) and _CANONICAL_UUID.match(value):
+    if not isinstance(value, str):
+        raise CaptureError(400, f"invalid uuid: a {type(value).__name__}, not a string")
+    if _CANONICAL_UUID.match(value):
         return value  # what every SDK sends: no need to build a UUID object per event
     try:
-        return str(uuid.UUID(str(value)))
+        return str(uuid.UUID(value))
     except ValueError as exc:
-        raise CaptureError(400, f"invalid uuid {str(value)[:40]!r}") from exc
+        raise CaptureError(400, f"invalid uuid {value[:40]!r}") from exc
 
 
 def parse(document: Any, *, path: str, query: dict[str, str], now: datetime | None = None) -> CaptureRequest:
@@ -210,7 +231,7 @@ def parse(document: Any, *, path: str, query: dict[str, str], now: datetime | No
         sent_at = moment if moment.year > 2020 else None
     token = batch_token
     if token is None:
-        tokens = {_token_of(e) for e in raw_events} - {None}
+        tokens = {t if isinstance(t, str) else "" for t in map(_token_of, raw_events) if t is not None}
         if len(tokens) > 1:
             raise CaptureError(401, "batch submitted with inconsistent api_key values")
         token = tokens.pop() if tokens else None
@@ -218,6 +239,17 @@ def parse(document: Any, *, path: str, query: dict[str, str], now: datetime | No
         raise CaptureError(401, "event submitted without a valid api_key")
     events = [normalise(e, sent_at, now) for e in raw_events]
     return CaptureRequest(token=token.strip(), events=events, received=len(raw_events))
+
+
+def _as_distinct_id(value: Any) -> str:
+    """PostHog's rule: a string as is, anything else as its JSON text; at most 200 characters."""
+    if isinstance(value, str):
+        return value[:200]
+    try:
+        text = orjson.dumps(value)
+    except orjson.JSONEncodeError:  # beyond 64 bits, or nested past the encoder's limit
+        text = orjson.dumps(storable(value))
+    return text.decode()[:200]
 
 
 def normalise(event: dict[str, Any], sent_at: datetime | None, now: datetime) -> dict[str, Any]:
@@ -231,11 +263,11 @@ def normalise(event: dict[str, Any], sent_at: datetime | None, now: datetime) ->
         distinct = properties.get("distinct_id")
     if distinct is None or distinct == "":
         raise CaptureError(400, "event submitted without a distinct_id")
-    distinct_id = distinct if isinstance(distinct, str) else orjson.dumps(distinct).decode()
-    distinct_id = distinct_id.replace("\0", "\ufffd")[:200]
+    distinct_id = distinct[:200] if isinstance(distinct, str) else _as_distinct_id(distinct)
     for key in ("$set", "$set_once"):
         if isinstance(event.get(key), dict):
-            properties[key] = {**properties.get(key, {}), **event[key]}
+            earlier = properties.get(key)
+            properties[key] = {**earlier, **event[key]} if isinstance(earlier, dict) else event[key]
     normalised: dict[str, Any] = {
         "id": _uuid_or_none(event.get("uuid")),
         "timestamp": event_time(event, sent_at, now),
@@ -263,17 +295,23 @@ def _short(value: Any, limit: int = 2000) -> str | None:
     return value[:limit] if isinstance(value, str) and value else None
 
 
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 def _identify_link(
     name: str, distinct_id: str, properties: dict[str, Any]
 ) -> tuple[list[str], dict[str, Any]]:
-    """(distinct ids to link, hints naming the user): the ids of this person and how to find them."""
+    """(distinct ids to link, hints naming the user): the ids of this person and how to find them.
+    Hints are strings only: anything else cannot name a user."""
     ids = [distinct_id]
     for key in ("$anon_distinct_id", "alias"):
         if isinstance(properties.get(key), str) and properties[key]:
             ids.append(properties[key][:200])
-    person = {**(properties.get("$set_once") or {}), **(properties.get("$set") or {})}
+    set_once, set_ = properties.get("$set_once"), properties.get("$set")
+    person = {**(set_once if isinstance(set_once, dict) else {}), **(set_ if isinstance(set_, dict) else {})}
     hints = {
-        "email": person.get("email") or properties.get("email"),
-        "user_id": person.get("user_id") or properties.get("$user_id") or distinct_id,
+        "email": _text(person.get("email")) or _text(properties.get("email")),
+        "user_id": _text(person.get("user_id")) or _text(properties.get("$user_id")) or distinct_id,
     }
     return ids, hints

@@ -12,7 +12,6 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,7 +19,14 @@ from saaskit.kit.columns import column_list, insert_from_json, json_rows, record
 from saaskit.kit.ids import uuid7
 from saaskit.tracking import identity
 from saaskit.tracking.models import Event, PageView
-from saaskit.tracking.privacy import ERRORS_ONLY, FULL, effective_level, filter_properties, strip_query
+from saaskit.tracking.privacy import (
+    ERRORS_ONLY,
+    FULL,
+    effective_level,
+    filter_properties,
+    strip_query,
+)
+from saaskit.tracking.sanitize import dumps
 
 
 @dataclass(frozen=True)
@@ -106,7 +112,10 @@ def _default(value: Any) -> Any:
 
 
 def to_json(rows: list[dict[str, Any]]) -> str:
-    return orjson.dumps(rows, default=_default).decode()
+    """The rows as one JSON document for ``jsonb_to_recordset``. What orjson or PostgreSQL would
+    refuse (NUL, lone surrogates, integers beyond 64 bits, nesting past 254 levels) is repaired,
+    never refused: see ``sanitize``. The common case is one orjson call."""
+    return dumps(rows, default=_default)
 
 
 async def user_levels(session: AsyncSession, user_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:

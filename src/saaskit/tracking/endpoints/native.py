@@ -16,6 +16,7 @@ from saaskit.kit.deps import DbSession
 from saaskit.kit.errors import Unprocessable
 from saaskit.tracking import ingest, records
 from saaskit.tracking.endpoints.attribution import Sender, SignedInSender, enter_context, write_events
+from saaskit.tracking.sanitize import clean_text, may_hold_nul
 from saaskit.tracking.schemas import (
     ActivityIn,
     ErrorIn,
@@ -55,9 +56,21 @@ def _event_dict(event: EventIn, now: datetime) -> dict[str, Any]:
     }
 
 
+async def _event_dicts(request: Request, events: list[EventIn]) -> list[dict[str, Any]]:
+    now = datetime.now(UTC)
+    rows = [_event_dict(e, now) for e in events]
+    # Rows are written through ingest.to_json, which repairs NUL characters; distinct ids are
+    # also matched in SQL before that (identified users), so they are repaired here.
+    if may_hold_nul(await request.body()):
+        for row in rows:
+            if row["distinct_id"]:
+                row["distinct_id"] = clean_text(row["distinct_id"])
+    return rows
+
+
 @router.post("/events", response_model=IngestOut, summary="Store one event")
 async def post_event(request: Request, event: EventIn, sender: Sender) -> IngestOut:
-    return _out(await write_events(request, sender, [_event_dict(event, datetime.now(UTC))]))
+    return _out(await write_events(request, sender, await _event_dicts(request, [event])))
 
 
 @router.post(
@@ -71,8 +84,7 @@ async def post_events(
     if not isinstance(body, dict) or "events" not in body:
         raise Unprocessable("events: required (a list of events)", field="events")
     events = parse_items(body, EventIn, "events")
-    now = datetime.now(UTC)
-    return _out(await write_events(request, sender, [_event_dict(e, now) for e in events]))
+    return _out(await write_events(request, sender, await _event_dicts(request, events)))
 
 
 @router.post("/page-views", response_model=IngestOut, summary="Store page views")
