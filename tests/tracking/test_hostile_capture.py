@@ -317,6 +317,100 @@ CASES = [
     ),
     Hostile("uuid a number", post("/batch", one(b',"uuid":12345')), 400, 0),
     Hostile("uuid nested 1,000 levels", post("/batch", one(b',"uuid":' + nested(1000))), 400, 0),
+    # 3. Times out of range: PostHog's rules (clamp, fall back to the server's time).
+    Hostile(
+        "sent_at year 1, timestamp year 9999",
+        post(
+            "/batch",
+            b'{"api_key":"KEY","sent_at":"0001-01-01T00:00:00Z","batch":[{"event":"e","distinct_id":"d",'
+            b'"timestamp":"9999-12-31T23:59:59Z"}]}',
+        ),
+        200,
+        1,
+        at_server_time,
+    ),
+    Hostile(
+        "sent_at year 9999, timestamp year 1",
+        post(
+            "/batch",
+            b'{"api_key":"KEY","sent_at":"9999-12-31T23:59:59Z","batch":[{"event":"e","distinct_id":"d",'
+            b'"timestamp":"0001-01-01T00:00:00Z"}]}',
+        ),
+        200,
+        1,
+        at_server_time,
+    ),
+    Hostile("offset 1e20", post("/batch", one(b',"offset":1e20')), 200, 1, at_server_time),
+    Hostile("offset -1e20", post("/batch", one(b',"offset":-1e20')), 200, 1, at_server_time),
+    Hostile("offset of 400 digits", post("/batch", one(b',"offset":1' + b"0" * 400)), 200, 1, at_server_time),
+    Hostile(
+        "?_=9999999999999999 (posthog-js cache buster out of range)",
+        post("/e/", one(b',"timestamp":"2026-01-01T00:00:00Z"'), params={"_": "9999999999999999"}),
+        200,
+        1,
+        stored_at(FIXED),
+    ),
+    Hostile(
+        "?_= with 30 digits",
+        post("/e/", one(b',"timestamp":"2026-01-01T00:00:00Z"'), params={"_": "9" * 30}),
+        200,
+        1,
+        stored_at(FIXED),
+    ),
+    Hostile(
+        "?_= with non-ASCII digits",
+        post("/e/", one(b',"timestamp":"2026-01-01T00:00:00Z"'), params={"_": "\u0663\u0663"}),
+        200,
+        1,
+        stored_at(FIXED),
+    ),
+    Hostile(
+        "timestamp at UTC+20:00",
+        post("/batch", one(b',"timestamp":"2026-01-01T20:00:00+20:00"')),
+        200,
+        1,
+        stored_at(FIXED),
+    ),
+    Hostile(
+        "timestamp at UTC-15:30",
+        post("/batch", one(b',"timestamp":"2025-12-31T08:30:00-15:30"')),
+        200,
+        1,
+        stored_at(FIXED),
+    ),
+    Hostile(
+        "timestamp whose UTC time is past year 9999",
+        post("/batch", one(b',"timestamp":"9999-12-31T23:00:00-05:00"')),
+        200,
+        1,
+        at_server_time,
+    ),
+    Hostile(
+        "timestamp whose UTC time is before year 1",
+        post("/batch", one(b',"timestamp":"0001-01-01T00:00:00+01:00"')),
+        200,
+        1,
+        at_server_time,
+    ),
+    Hostile(
+        "timestamp year 10000",
+        post("/batch", one(b',"timestamp":"10000-01-01T00:00:00Z"')),
+        200,
+        1,
+        at_server_time,
+    ),
+    Hostile("timestamp not a time", post("/batch", one(b',"timestamp":"yesterday"')), 200, 1, at_server_time),
+    Hostile(
+        "sent_at not a time (ignored)",
+        post(
+            "/batch",
+            b'{"api_key":"KEY","sent_at":"soon","batch":[{"event":"e","distinct_id":"d",'
+            b'"timestamp":"2026-01-01T00:00:00Z"}]}',
+        ),
+        200,
+        1,
+        stored_at(FIXED),
+    ),
     # Encodings saaskit does not accept: refused, never guessed at.
     Hostile(
         "lz64",

@@ -364,10 +364,18 @@ NATIVE_HOSTILE = [
         "SELECT count(*) FROM events WHERE event_name = 'deep' AND properties->>'s' = '\ufffd'",
     ),
     (
-        "/api/page-views",
-        '{"page_url":"https://a.example/\\u0000","page_title":"\\u0000"}',
+        "/api/events",
+        '{"event_name":"tz","timestamp":"2026-01-01T20:00:00+20:00"}',
         200,
-        "SELECT count(*) FROM page_views WHERE page_url = 'https://a.example/\ufffd'",
+        "SELECT count(*) FROM events WHERE event_name = 'tz' AND timestamp = '2026-01-01T00:00:00Z'",
+    ),
+    ("/api/events", '{"event_name":"tz","timestamp":"0001-01-01T00:00:00+01:00"}', 422, "SELECT 0"),
+    (
+        "/api/page-views",
+        '{"page_url":"https://a.example/\\u0000","page_title":"\\u0000","viewed_at":"2026-01-01T15:30:00+15:30"}',
+        200,
+        "SELECT count(*) FROM page_views WHERE page_url = 'https://a.example/\ufffd' "
+        "AND viewed_at = '2026-01-01T00:00:00Z'",
     ),
     (
         "/api/system-events",

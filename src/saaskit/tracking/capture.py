@@ -7,8 +7,9 @@ then one JSON document: a bare array, ``{"api_key"|"token", "batch": [...]}`` or
 lz64 (lz-string), used by posthog-js releases from before 2021 only, is refused with a 400.
 
 Hostile input is repaired where PostHog repairs it and refused where it refuses it: NUL and lone
-surrogates become U+FFFD (``sanitize``), and every decompression stops at ``limit`` bytes (a
-compression bomb costs at most that much memory before its 413).
+surrogates become U+FFFD (``sanitize``), times out of range fall back to the server's clock,
+and every decompression stops at ``limit`` bytes (a compression bomb costs at most that much
+memory before its 413).
 """
 
 from __future__ import annotations
@@ -152,29 +153,53 @@ def loads(payload: bytes) -> Any:
 
 
 def _parse_time(value: Any) -> datetime | None:
+    """An ISO 8601 time as UTC, or None when it is absent or is not one that PostgreSQL can
+    store (PostHog ignores an unparseable time too, and falls back to the next rule)."""
     if not isinstance(value, str) or not value:
         return None
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise CaptureError(400, f"invalid timestamp {value[:40]!r}") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        parsed = datetime.fromisoformat(value)
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=UTC)
+        # +20:00 is valid ISO 8601 but out of PostgreSQL's range for an offset: store UTC.
+        return parsed if parsed.tzinfo is UTC else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # not ISO 8601; or its UTC time is before year 1 / after 9999
+        return None
+
+
+def _query_sent_at(query: dict[str, str]) -> datetime | None:
+    """posthog-js's cache buster ``?_=<milliseconds>`` (or ``sent_at``), when it is a plausible
+    time (after 2020, like PostHog's capture: an earlier one is probably in seconds)."""
+    raw = query.get("_") or query.get("sent_at") or ""
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 15:  # 15 digits: year 33658
+        return None
+    try:
+        moment = datetime.fromtimestamp(int(raw) / 1000, UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return moment if moment.year > 2020 else None
 
 
 def event_time(event: dict[str, Any], sent_at: datetime | None, now: datetime) -> datetime:
-    """PostHog's rule: correct the client's clock by sent_at, else use offset, else now; never
-    more than 23 hours in the future."""
+    """PostHog's rule: the client's timestamp corrected by the skew between its clock (sent_at)
+    and ours, else now minus ``offset`` milliseconds, else now; never more than 23 hours in the
+    future. A time out of range (year 1-9999, as both PostHog and PostgreSQL's ``timestamptz``
+    inputs go) falls back to now."""
     timestamp = _parse_time(event.get("timestamp"))
     raw_properties = event.get("properties")
     properties: dict[str, Any] = raw_properties if isinstance(raw_properties, dict) else {}
     if properties.get("$ignore_sent_at") is True:
         sent_at = None
-    if timestamp is not None:
-        moment = now + (timestamp - sent_at) if sent_at is not None else timestamp
-    elif isinstance(event.get("offset"), int | float):
-        moment = now - timedelta(milliseconds=float(event["offset"]))
-    else:
-        moment = now
+    try:
+        if timestamp is not None:
+            moment = now + (timestamp - sent_at) if sent_at is not None else timestamp
+        else:
+            offset = event.get("offset")
+            if not isinstance(offset, int | float) or isinstance(offset, bool):
+                return now
+            moment = now - timedelta(milliseconds=offset)
+    except (OverflowError, ValueError):  # beyond datetime's range (years 1-9999)
+        return now
     return now if moment - now > FUTURE_LIMIT else moment
 
 
@@ -226,9 +251,8 @@ def parse(document: Any, *, path: str, query: dict[str, str], now: datetime | No
     if not all(isinstance(e, dict) for e in raw_events):
         raise CaptureError(400, "every event must be a JSON object")
     raw_events = [e for e in raw_events if e.get("event") != "$performance_event"]
-    if sent_at is None and (query.get("_") or query.get("sent_at") or "").isdigit():
-        moment = datetime.fromtimestamp(int(query.get("_") or query["sent_at"]) / 1000, UTC)
-        sent_at = moment if moment.year > 2020 else None
+    if sent_at is None and query:
+        sent_at = _query_sent_at(query)
     token = batch_token
     if token is None:
         tokens = {t if isinstance(t, str) else "" for t in map(_token_of, raw_events) if t is not None}

@@ -18,9 +18,17 @@ MAX_BATCH = 1000
 
 
 def _not_far_future(value: datetime | None) -> datetime | None:
+    """A time as UTC (PostgreSQL refuses offsets past 15:59, ISO 8601 allows up to 23:59), no
+    more than a day ahead."""
     if value is None:
         return None
-    value = value if value.tzinfo else value.replace(tzinfo=UTC)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    elif value.tzinfo is not UTC:
+        try:
+            value = value.astimezone(UTC)
+        except OverflowError as exc:
+            raise ValueError("is out of range (years 1 to 9999 in UTC)") from exc
     if value > datetime.now(UTC) + timedelta(days=1):
         raise ValueError("is more than a day in the future")
     return value
