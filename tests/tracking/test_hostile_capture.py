@@ -119,6 +119,13 @@ def nested(levels: int) -> bytes:
     return b"[" * levels + b"0" + b"]" * levels
 
 
+MANY = 5001  # one more than SAASKIT_TRACKING_MAX_EVENTS_PER_REQUEST's default
+TINY = b'{"event":"e","distinct_id":"d"}'
+# 25 KB of gzip holding 330,506 events (10 MB of JSON: under the decompressed-size limit; the
+# report behind this test saw 57 KB of gzip become 330,506 events).
+EVENT_FLOOD = gzip.compress(batch(b",".join([TINY] * 330_506)), 9)
+
+
 @dataclass(frozen=True)
 class Hostile:
     name: str
@@ -410,6 +417,14 @@ CASES = [
         200,
         1,
         stored_at(FIXED),
+    ),
+    # 5. Too many events in one request: 413, nothing stored.
+    Hostile("one event more than allowed", post("/batch", batch(b",".join([TINY] * MANY))), 413, 0),
+    Hostile(
+        "25 KB of gzip holding 330,506 events",
+        post("/batch", EVENT_FLOOD, headers={"Content-Type": "text/plain"}),
+        413,
+        0,
     ),
     # Encodings saaskit does not accept: refused, never guessed at.
     Hostile(

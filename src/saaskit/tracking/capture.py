@@ -227,9 +227,17 @@ def _uuid_or_none(value: Any) -> str | None:
         raise CaptureError(400, f"invalid uuid {value[:40]!r}") from exc
 
 
-def parse(document: Any, *, path: str, query: dict[str, str], now: datetime | None = None) -> CaptureRequest:
+def parse(
+    document: Any,
+    *,
+    path: str,
+    query: dict[str, str],
+    max_events: int,
+    now: datetime | None = None,
+) -> CaptureRequest:
     """Validate the decoded document and normalise its events (PostHog's rules: one bad event
-    fails the whole request with 400)."""
+    fails the whole request with 400). More than ``max_events`` events: 413, before any work
+    per event."""
     now = now or datetime.now(UTC)
     batch_token: Any = None
     sent_at: datetime | None = None
@@ -248,6 +256,12 @@ def parse(document: Any, *, path: str, query: dict[str, str], now: datetime | No
         raise CaptureError(400, "failed to hydrate events from request")
     if not isinstance(raw_events, list) or not raw_events:
         raise CaptureError(400, "request holds no event")
+    if len(raw_events) > max_events:
+        raise CaptureError(
+            413,
+            f"the request holds {len(raw_events)} events, more than {max_events}: "
+            "send them in several requests",
+        )
     if not all(isinstance(e, dict) for e in raw_events):
         raise CaptureError(400, "every event must be a JSON object")
     raw_events = [e for e in raw_events if e.get("event") != "$performance_event"]

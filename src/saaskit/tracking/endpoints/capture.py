@@ -64,7 +64,12 @@ async def capture(request: Request) -> Response:
             body=await request.body(),
             limit=settings.max_decompressed_bytes,
         )
-        parsed = parse(document, path=path, query=query)
+        parsed = parse(
+            document,
+            path=path,
+            query=query,
+            max_events=settings.max_events_per_request,
+        )
     except CaptureError as exc:
         return _failure(request, exc.status, ERROR_CODES.get(exc.status, "error"), exc.message)
     organization_id = await identity.cached_organization(parsed.token)
