@@ -27,6 +27,7 @@ from urllib.parse import parse_qs
 
 import orjson
 
+from saaskit.tracking.privacy import hash_ip_properties
 from saaskit.tracking.sanitize import clean_strings, loads_leniently, may_hold_nul, storable
 
 GZIP_MAGIC = b"\x1f\x8b\x08"
@@ -233,11 +234,12 @@ def parse(
     path: str,
     query: dict[str, str],
     max_events: int,
+    secret: str,
     now: datetime | None = None,
 ) -> CaptureRequest:
     """Validate the decoded document and normalise its events (PostHog's rules: one bad event
     fails the whole request with 400). More than ``max_events`` events: 413, before any work
-    per event."""
+    per event. ``secret`` keys the hash of the ``$ip`` / ``ip`` properties (never stored raw)."""
     now = now or datetime.now(UTC)
     batch_token: Any = None
     sent_at: datetime | None = None
@@ -275,7 +277,7 @@ def parse(
         token = tokens.pop() if tokens else None
     if not isinstance(token, str) or not token.strip() or len(token.strip()) > 64:
         raise CaptureError(401, "event submitted without a valid api_key")
-    events = [normalise(e, sent_at, now) for e in raw_events]
+    events = [normalise(e, sent_at, now, secret) for e in raw_events]
     return CaptureRequest(token=token.strip(), events=events, received=len(raw_events))
 
 
@@ -290,7 +292,7 @@ def _as_distinct_id(value: Any) -> str:
     return text.decode()[:200]
 
 
-def normalise(event: dict[str, Any], sent_at: datetime | None, now: datetime) -> dict[str, Any]:
+def normalise(event: dict[str, Any], sent_at: datetime | None, now: datetime, secret: str) -> dict[str, Any]:
     name = event.get("event")
     if not isinstance(name, str) or not name:
         raise CaptureError(400, "event submitted with an empty event name")
@@ -306,6 +308,8 @@ def normalise(event: dict[str, Any], sent_at: datetime | None, now: datetime) ->
         if isinstance(event.get(key), dict):
             earlier = properties.get(key)
             properties[key] = {**earlier, **event[key]} if isinstance(earlier, dict) else event[key]
+    if "$ip" in properties or "ip" in properties:  # IP_PROPERTIES, spelled out: the hot path
+        hash_ip_properties(properties, secret)
     normalised: dict[str, Any] = {
         "id": _uuid_or_none(event.get("uuid")),
         "timestamp": event_time(event, sent_at, now),

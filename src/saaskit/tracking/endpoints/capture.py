@@ -69,6 +69,7 @@ async def capture(request: Request) -> Response:
             path=path,
             query=query,
             max_events=settings.max_events_per_request,
+            secret=runtime.secret,
         )
     except CaptureError as exc:
         return _failure(request, exc.status, ERROR_CODES.get(exc.status, "error"), exc.message)

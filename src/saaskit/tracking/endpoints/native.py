@@ -16,6 +16,7 @@ from saaskit.kit.deps import DbSession
 from saaskit.kit.errors import Unprocessable
 from saaskit.tracking import ingest, records
 from saaskit.tracking.endpoints.attribution import Sender, SignedInSender, enter_context, write_events
+from saaskit.tracking.privacy import hash_ip_properties
 from saaskit.tracking.sanitize import clean_text, may_hold_nul
 from saaskit.tracking.schemas import (
     ActivityIn,
@@ -38,7 +39,9 @@ def _out(result: ingest.IngestResult) -> IngestOut:
     return IngestOut(**result.as_dict())
 
 
-def _event_dict(event: EventIn, now: datetime) -> dict[str, Any]:
+def _event_dict(event: EventIn, now: datetime, secret: str) -> dict[str, Any]:
+    if "$ip" in event.properties or "ip" in event.properties:
+        hash_ip_properties(event.properties, secret)
     return {
         "id": str(event.uuid) if event.uuid else None,
         "timestamp": event.timestamp or now,
@@ -58,7 +61,8 @@ def _event_dict(event: EventIn, now: datetime) -> dict[str, Any]:
 
 async def _event_dicts(request: Request, events: list[EventIn]) -> list[dict[str, Any]]:
     now = datetime.now(UTC)
-    rows = [_event_dict(e, now) for e in events]
+    secret = request.app.state.runtime.secret
+    rows = [_event_dict(e, now, secret) for e in events]
     # Rows are written through ingest.to_json, which repairs NUL characters; distinct ids are
     # also matched in SQL before that (identified users), so they are repaired here.
     if may_hold_nul(await request.body()):
