@@ -22,6 +22,7 @@ from saaskit.tracking.models import Event, PageView
 from saaskit.tracking.privacy import (
     ERRORS_ONLY,
     FULL,
+    NO_REFERRER,
     effective_level,
     filter_properties,
     strip_query,
@@ -232,6 +233,9 @@ def _as_row(
 
 def _page_row(event_row: dict[str, Any], page: dict[str, Any], level: str) -> dict[str, Any]:
     keep_text = level == FULL
+    referrer = page.get("referrer")
+    if referrer == NO_REFERRER:
+        referrer = None
     return {
         "id": event_row["id"],
         "viewed_at": event_row["timestamp"],
@@ -241,7 +245,7 @@ def _page_row(event_row: dict[str, Any], page: dict[str, Any], level: str) -> di
         "session_id": event_row["session_id"],
         "page_url": page["url"] if keep_text else strip_query(page["url"]) or "",
         "page_title": page.get("title") if keep_text else None,
-        "referrer": page.get("referrer") if keep_text else strip_query(page.get("referrer")),
+        "referrer": referrer if keep_text else strip_query(referrer),
         "load_time_ms": page.get("load_time_ms"),
         "time_on_page_seconds": page.get("time_on_page_seconds"),
         "bounce": page.get("bounce"),

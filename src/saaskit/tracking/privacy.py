@@ -72,6 +72,8 @@ ALLOWED_PROPERTIES: Final = frozenset(
 URL_PROPERTIES: Final = frozenset({"$current_url", "$referrer"})
 # Event properties holding an IP address, and the property their hash is stored under.
 IP_PROPERTIES: Final = {"$ip": "$ip_hash", "ip": "ip_hash"}
+# posthog-js's $referrer when there is none (typed URL, bookmark): not a URL.
+NO_REFERRER: Final = "$direct"
 
 
 def effective_level(tracking_level: str | None, analytics_consent: bool | None) -> str:
