@@ -155,6 +155,38 @@ async def test_page_views(client: httpx.AsyncClient, session: AsyncSession) -> N
     assert tuple(row) == ("https://app.example.com/settings?tab=billing", "Billing", 420)
 
 
+async def test_page_views_have_a_request_schema_in_openapi(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    body = spec["paths"]["/api/page-views"]["post"]["requestBody"]
+    schema = body["content"]["application/json"]["schema"]
+    refs = {member["$ref"].rsplit("/", 1)[-1] for member in schema["anyOf"]}
+    assert refs == {"PageViewIn", "PageViewBatchIn"}, schema
+    components = spec["components"]["schemas"]
+    assert {"page_url", "referrer", "viewed_at"} <= set(components["PageViewIn"]["properties"])
+    batch = components["PageViewBatchIn"]["properties"]["page_views"]
+    assert batch["items"]["$ref"].endswith("/PageViewIn") and batch["maxItems"] == 1000
+    assert body["required"] is True
+
+
+async def test_page_views_refusals_name_the_field(client: httpx.AsyncClient, session: AsyncSession) -> None:
+    user = await consenting_user(client)
+    cases = [
+        ({"page_url": "https://a.example/", "colour": "red"}, "colour"),
+        (
+            {"page_views": [{"page_url": "https://a.example/"}, {"page_url": "x", "load_time_ms": -1}]},
+            "page_views.1.load_time_ms",
+        ),
+        ({"page_views": []}, "page_views"),
+        ({"page_views": [{"page_url": "https://a.example/"}], "extra": 1}, "extra"),
+        ([{"page_url": "https://a.example/"}], None),
+    ]
+    for body, field in cases:
+        response = await client.post("/api/page-views", headers=user.headers, json=body)
+        assert response.status_code == 422, (body, response.text)
+        assert error_of(response)["field"] == field, (body, response.text)
+    assert await count(session, "SELECT count(*) FROM page_views WHERE user_id = :u", u=user.id) == 0
+
+
 async def test_widget_events_belong_to_the_signed_in_user(
     client: httpx.AsyncClient, session: AsyncSession, project: Project
 ) -> None:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, BaseModel, Field, PlainValidator, TypeAdapter, ValidationError
 
 from saaskit.kit.errors import Unprocessable
 from saaskit.kit.schemas import Answer, Input
@@ -69,6 +69,12 @@ class PageViewIn(Input):
     time_on_page_seconds: int | None = Field(default=None, ge=0, le=86_400 * 7)
     bounce: bool | None = None
     viewed_at: When = None
+
+
+class PageViewBatchIn(Input):
+    """Several page views, stored in one transaction (all or none)."""
+
+    page_views: list[PageViewIn] = Field(min_length=1, max_length=MAX_BATCH)
 
 
 class WidgetEventIn(Input):
@@ -159,6 +165,18 @@ def parse_items(body: Any, model: type[M], batch_key: str) -> list[M]:
             f"{first['field']}: {first['message']}", field=first["field"], extra={"details": errors}
         )
     return parsed
+
+
+def _page_views(value: Any) -> list[PageViewIn]:
+    return parse_items(value, PageViewIn, "page_views")
+
+
+# POST /api/page-views: one page view or {"page_views": [...]}. OpenAPI shows both models; the
+# validation is parse_items', whose 422 names the item (page_views.3.page_url), as every batch.
+PageViewsBody = Annotated[
+    list[PageViewIn],
+    PlainValidator(_page_views, json_schema_input_type=PageViewIn | PageViewBatchIn),
+]
 
 
 class CaptureAccepted(Answer):

@@ -8,7 +8,7 @@ it is sent only after the transaction committed.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
 
@@ -24,7 +24,7 @@ from saaskit.tracking.schemas import (
     EventIn,
     IngestOut,
     MetricIn,
-    PageViewIn,
+    PageViewsBody,
     SystemEventIn,
     WidgetEventIn,
     parse_items,
@@ -93,7 +93,9 @@ async def post_events(
 
 @router.post("/page-views", response_model=IngestOut, summary="Store page views")
 async def post_page_views(
-    sender: Sender, session: DbSession, body: Any = Body(description=ONE_OR_MANY % "page_views")
+    sender: Sender,
+    session: DbSession,
+    body: Annotated[PageViewsBody, Body(description=ONE_OR_MANY % "page_views")],
 ) -> IngestOut:
     now = datetime.now(UTC)
     pages = [
@@ -108,7 +110,7 @@ async def post_page_views(
             "session_id": p.session_id,
             "distinct_id": p.distinct_id,
         }
-        for p in parse_items(body, PageViewIn, "page_views")
+        for p in body
     ]
     await enter_context(session, sender)
     return _out(await ingest.store_page_views(session, sender, pages))
