@@ -113,10 +113,38 @@ async def test_ingestion_key_attributes_to_the_organization(
     keys = (
         await client.get(f"/api/orgs/{project.org_id}/ingestion-keys", headers=project.owner.headers)
     ).json()
-    assert [k["revoked_at"] is None for k in keys] == [True, False]
-    assert all("key" not in k and k["key_prefix"].startswith("phc_") for k in keys)
+    assert keys["next_cursor"] is None
+    assert [k["revoked_at"] is None for k in keys["items"]] == [True, False]
+    assert all("key" not in k and k["key_prefix"].startswith("phc_") for k in keys["items"])
     anonymous = await client.post("/api/events", json={"event_name": "x"})
     assert anonymous.status_code == 401
+
+
+async def test_ingestion_keys_are_listed_a_page_at_a_time(
+    client: httpx.AsyncClient, project: Project
+) -> None:
+    url = f"/api/orgs/{project.org_id}/ingestion-keys"
+    for _ in range(4):
+        assert (await client.post(url, headers=project.owner.headers)).status_code == 201
+    pages: list[list[dict[str, object]]] = []
+    cursor: str | None = None
+    while True:
+        params = {"limit": "2", **({"cursor": cursor} if cursor else {})}
+        response = await client.get(url, headers=project.owner.headers, params=params)
+        assert response.status_code == 200, response.text
+        assert set(response.json()) == {"items", "next_cursor"}
+        pages.append(response.json()["items"])
+        cursor = response.json()["next_cursor"]
+        if cursor is None:
+            break
+    assert [len(p) for p in pages] == [2, 2, 1]
+    keys = [k for page in pages for k in page]
+    assert len({k["id"] for k in keys}) == 5
+    assert [k["revoked_at"] is None for k in keys] == [True, False, False, False, False], "the live key first"
+    created = [k["created_at"] for k in keys]
+    assert created == sorted(created, reverse=True)
+    bad = await client.get(url, headers=project.owner.headers, params={"cursor": "not-a-cursor"})
+    assert bad.status_code == 400 and error_of(bad)["field"] == "cursor"
 
 
 async def test_page_views(client: httpx.AsyncClient, session: AsyncSession) -> None:
