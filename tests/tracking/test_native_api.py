@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.factories import make_admin
+from tests.factories import make_admin, make_dashboard
 from tests.helpers import error_of, signup
 from tests.tracking.conftest import Project, consenting_user, count
 
@@ -241,7 +241,7 @@ async def test_widget_events_belong_to_the_signed_in_user(
         headers=user.headers,
         json={"widget_type": "calendar", "event_type": "view", "session_id": str(other.session_id)},
     )
-    assert foreign.status_code == 422 and error_of(foreign)["field"] == "events.0.session_id"
+    assert foreign.status_code == 404 and error_of(foreign)["field"] == "session_id"
     kind = await client.post(
         "/api/widget-events", headers=user.headers, json={"widget_type": "x", "event_type": "swipe"}
     )
@@ -251,6 +251,68 @@ async def test_widget_events_belong_to_the_signed_in_user(
     )
     assert by_key.status_code == 401
     assert await count(session, "SELECT count(*) FROM widget_analytics WHERE user_id = :u", u=user.id) == 2
+
+
+async def test_ids_in_bodies_must_be_the_senders(
+    client: httpx.AsyncClient, session: AsyncSession, project: Project
+) -> None:
+    """A dashboard_id or session_id from a request body names something of the sender's, or the
+    request is a 404 naming the field and nothing of it is stored."""
+    owner = await consenting_user(client)
+    intruder = await consenting_user(client)
+    mine = (await make_dashboard(client, owner))["id"]
+    theirs = (await make_dashboard(client, intruder, device_name="Hall TV"))["id"]
+    crash = {"event_type": "crash", "severity": "error", "message": "m"}
+    widget = {"widget_type": "clock", "event_type": "view"}
+    refused = [
+        (intruder.headers, "/api/system-events", {**crash, "dashboard_id": mine}, "dashboard_id"),
+        (
+            intruder.headers,
+            "/api/system-events",
+            {"events": [{**crash, "dashboard_id": theirs}, {**crash, "dashboard_id": mine}]},
+            "events.1.dashboard_id",
+        ),
+        (
+            intruder.headers,
+            "/api/system-events",
+            {**crash, "dashboard_id": str(uuid.uuid4())},
+            "dashboard_id",
+        ),
+        # An ingestion key is public: it vouches for no device.
+        (project.key_headers, "/api/system-events", {**crash, "dashboard_id": mine}, "dashboard_id"),
+        (intruder.headers, "/api/widget-events", {**widget, "dashboard_id": mine}, "dashboard_id"),
+        (
+            intruder.headers,
+            "/api/widget-events",
+            {"events": [{**widget, "dashboard_id": theirs}, {**widget, "session_id": str(owner.session_id)}]},
+            "events.1.session_id",
+        ),
+    ]
+    for headers, path, body, field in refused:
+        response = await client.post(path, headers=headers, json=body)
+        assert response.status_code == 404, (path, body, response.text)
+        assert error_of(response)["field"] == field, (path, body, response.text)
+    assert await count(session, "SELECT count(*) FROM system_events") == 0
+    assert await count(session, "SELECT count(*) FROM widget_analytics") == 0
+    assert (await client.delete(f"/api/dashboards/{theirs}", headers=intruder.headers)).status_code == 204
+    gone = await client.post(
+        "/api/system-events", headers=intruder.headers, json={**crash, "dashboard_id": theirs}
+    )
+    assert gone.status_code == 404 and error_of(gone)["field"] == "dashboard_id"
+    accepted = [
+        ("/api/system-events", {**crash, "dashboard_id": mine}),
+        ("/api/widget-events", {**widget, "dashboard_id": mine, "session_id": str(owner.session_id)}),
+    ]
+    for path, body in accepted:
+        response = await client.post(path, headers=owner.headers, json=body)
+        assert response.status_code == 200 and response.json()["stored"] == 1, response.text
+    stored = await count(
+        session,
+        "SELECT (SELECT count(*) FROM system_events WHERE dashboard_id = :d)"
+        " + (SELECT count(*) FROM widget_analytics WHERE dashboard_id = :d)",
+        d=mine,
+    )
+    assert stored == 2
 
 
 async def test_activity(client: httpx.AsyncClient, session: AsyncSession) -> None:

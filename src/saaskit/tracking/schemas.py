@@ -4,6 +4,7 @@ name the index (``events.3.timestamp``)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
@@ -165,6 +166,14 @@ def parse_items(body: Any, model: type[M], batch_key: str) -> list[M]:
             f"{first['field']}: {first['message']}", field=first["field"], extra={"details": errors}
         )
     return parsed
+
+
+def field_namer(body: Any, batch_key: str) -> Callable[[int, str], str]:
+    """How errors name an item's field, as ``parse_items`` does: ``events.3.dashboard_id`` in a
+    batch, ``dashboard_id`` for a single object."""
+    if isinstance(body, dict) and batch_key in body:
+        return lambda index, name: f"{batch_key}.{index}.{name}"
+    return lambda index, name: name
 
 
 def _page_views(value: Any) -> list[PageViewIn]:

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Body, Request
 
 from saaskit.kit.deps import DbSession
 from saaskit.kit.errors import Unprocessable
-from saaskit.tracking import ingest, records
+from saaskit.tracking import ingest, ownership, records
 from saaskit.tracking.endpoints.attribution import Sender, SignedInSender, enter_context, write_events
 from saaskit.tracking.privacy import hash_ip_properties
 from saaskit.tracking.sanitize import clean_text, may_hold_nul
@@ -27,6 +27,7 @@ from saaskit.tracking.schemas import (
     PageViewsBody,
     SystemEventIn,
     WidgetEventIn,
+    field_namer,
     parse_items,
 )
 
@@ -122,6 +123,8 @@ async def post_widget_events(
 ) -> IngestOut:
     items = [w.model_dump() for w in parse_items(body, WidgetEventIn, "events")]
     await enter_context(session, sender)
+    await ownership.check_dashboards(session, sender, items, field_namer(body, "events"))
+    await ownership.check_sessions(session, sender, items, field_namer(body, "events"))
     return _out(await records.store_widget_events(session, sender, items))
 
 
@@ -143,6 +146,7 @@ async def post_system_events(
     items = [s.model_dump() for s in parse_items(body, SystemEventIn, "events")]
     user_agent = (request.headers.get("user-agent") or "")[:512] or None
     await enter_context(session, sender)
+    await ownership.check_dashboards(session, sender, items, field_namer(body, "events"))
     return _out(await records.store_system_events(session, sender, items, user_agent))
 
 
