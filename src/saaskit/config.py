@@ -70,6 +70,9 @@ class TrackingSettings(BaseSettings):
     max_decompressed_bytes: int = Field(
         default=20 * 1024 * 1024, ge=1024, description="Largest capture payload after decompression."
     )
+    max_events_per_request: int = Field(
+        default=5000, ge=1, description="Most events one PostHog capture request may carry (413 above)."
+    )
     latency_flush_seconds: float = Field(
         default=60.0, gt=0, description="How often request latency is written."
     )

@@ -108,3 +108,25 @@ async def test_stop_writes_what_is_queued(fresh_runtime: Runtime) -> None:
     await buffer.stop()
     assert all(task.done() for task in pending)
     assert await _count(fresh_runtime, "late") == 20
+
+
+async def test_rows_json_cannot_store_are_repaired_in_a_combined_transaction(fresh_runtime: Runtime) -> None:
+    """An event with a NUL, an integer beyond 64 bits and properties nested past the encoder's
+    limit, committed together with its neighbours: every request is answered stored, none
+    failed (the rows are repaired before the statement, not retried after it failed)."""
+    org = await _org(fresh_runtime)
+    deep: object = 0
+    for _ in range(300):
+        deep = [deep]
+    hostile = {**_event("hostile\0"), "properties": {"big": 2**70, "deep": deep, "s": "\ud800"}}
+    buffer = IngestBuffer(fresh_runtime, writers=1)
+    buffer.start()
+    try:
+        calls = [buffer.submit(Attribution(organization_id=org), [_event("beside")]) for _ in range(5)]
+        calls.append(buffer.submit(Attribution(organization_id=org), [hostile]))
+        results = await asyncio.gather(*calls)
+    finally:
+        await buffer.stop()
+    assert [r.stored for r in results] == [1] * 6
+    assert await _count(fresh_runtime, "beside") == 5
+    assert await _count(fresh_runtime, "hostile\ufffd") == 1

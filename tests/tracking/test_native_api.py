@@ -6,10 +6,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.factories import make_admin
+from tests.factories import make_admin, make_dashboard
 from tests.helpers import error_of, signup
 from tests.tracking.conftest import Project, consenting_user, count
 
@@ -112,10 +113,38 @@ async def test_ingestion_key_attributes_to_the_organization(
     keys = (
         await client.get(f"/api/orgs/{project.org_id}/ingestion-keys", headers=project.owner.headers)
     ).json()
-    assert [k["revoked_at"] is None for k in keys] == [True, False]
-    assert all("key" not in k and k["key_prefix"].startswith("phc_") for k in keys)
+    assert keys["next_cursor"] is None
+    assert [k["revoked_at"] is None for k in keys["items"]] == [True, False]
+    assert all("key" not in k and k["key_prefix"].startswith("phc_") for k in keys["items"])
     anonymous = await client.post("/api/events", json={"event_name": "x"})
     assert anonymous.status_code == 401
+
+
+async def test_ingestion_keys_are_listed_a_page_at_a_time(
+    client: httpx.AsyncClient, project: Project
+) -> None:
+    url = f"/api/orgs/{project.org_id}/ingestion-keys"
+    for _ in range(4):
+        assert (await client.post(url, headers=project.owner.headers)).status_code == 201
+    pages: list[list[dict[str, object]]] = []
+    cursor: str | None = None
+    while True:
+        params = {"limit": "2", **({"cursor": cursor} if cursor else {})}
+        response = await client.get(url, headers=project.owner.headers, params=params)
+        assert response.status_code == 200, response.text
+        assert set(response.json()) == {"items", "next_cursor"}
+        pages.append(response.json()["items"])
+        cursor = response.json()["next_cursor"]
+        if cursor is None:
+            break
+    assert [len(p) for p in pages] == [2, 2, 1]
+    keys = [k for page in pages for k in page]
+    assert len({k["id"] for k in keys}) == 5
+    assert [k["revoked_at"] is None for k in keys] == [True, False, False, False, False], "the live key first"
+    created = [k["created_at"] for k in keys]
+    assert created == sorted(created, reverse=True)
+    bad = await client.get(url, headers=project.owner.headers, params={"cursor": "not-a-cursor"})
+    assert bad.status_code == 400 and error_of(bad)["field"] == "cursor"
 
 
 async def test_page_views(client: httpx.AsyncClient, session: AsyncSession) -> None:
@@ -154,6 +183,38 @@ async def test_page_views(client: httpx.AsyncClient, session: AsyncSession) -> N
     assert tuple(row) == ("https://app.example.com/settings?tab=billing", "Billing", 420)
 
 
+async def test_page_views_have_a_request_schema_in_openapi(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    body = spec["paths"]["/api/page-views"]["post"]["requestBody"]
+    schema = body["content"]["application/json"]["schema"]
+    refs = {member["$ref"].rsplit("/", 1)[-1] for member in schema["anyOf"]}
+    assert refs == {"PageViewIn", "PageViewBatchIn"}, schema
+    components = spec["components"]["schemas"]
+    assert {"page_url", "referrer", "viewed_at"} <= set(components["PageViewIn"]["properties"])
+    batch = components["PageViewBatchIn"]["properties"]["page_views"]
+    assert batch["items"]["$ref"].endswith("/PageViewIn") and batch["maxItems"] == 1000
+    assert body["required"] is True
+
+
+async def test_page_views_refusals_name_the_field(client: httpx.AsyncClient, session: AsyncSession) -> None:
+    user = await consenting_user(client)
+    cases = [
+        ({"page_url": "https://a.example/", "colour": "red"}, "colour"),
+        (
+            {"page_views": [{"page_url": "https://a.example/"}, {"page_url": "x", "load_time_ms": -1}]},
+            "page_views.1.load_time_ms",
+        ),
+        ({"page_views": []}, "page_views"),
+        ({"page_views": [{"page_url": "https://a.example/"}], "extra": 1}, "extra"),
+        ([{"page_url": "https://a.example/"}], None),
+    ]
+    for body, field in cases:
+        response = await client.post("/api/page-views", headers=user.headers, json=body)
+        assert response.status_code == 422, (body, response.text)
+        assert error_of(response)["field"] == field, (body, response.text)
+    assert await count(session, "SELECT count(*) FROM page_views WHERE user_id = :u", u=user.id) == 0
+
+
 async def test_widget_events_belong_to_the_signed_in_user(
     client: httpx.AsyncClient, session: AsyncSession, project: Project
 ) -> None:
@@ -180,7 +241,7 @@ async def test_widget_events_belong_to_the_signed_in_user(
         headers=user.headers,
         json={"widget_type": "calendar", "event_type": "view", "session_id": str(other.session_id)},
     )
-    assert foreign.status_code == 422 and error_of(foreign)["field"] == "events.0.session_id"
+    assert foreign.status_code == 404 and error_of(foreign)["field"] == "session_id"
     kind = await client.post(
         "/api/widget-events", headers=user.headers, json={"widget_type": "x", "event_type": "swipe"}
     )
@@ -190,6 +251,68 @@ async def test_widget_events_belong_to_the_signed_in_user(
     )
     assert by_key.status_code == 401
     assert await count(session, "SELECT count(*) FROM widget_analytics WHERE user_id = :u", u=user.id) == 2
+
+
+async def test_ids_in_bodies_must_be_the_senders(
+    client: httpx.AsyncClient, session: AsyncSession, project: Project
+) -> None:
+    """A dashboard_id or session_id from a request body names something of the sender's, or the
+    request is a 404 naming the field and nothing of it is stored."""
+    owner = await consenting_user(client)
+    intruder = await consenting_user(client)
+    mine = (await make_dashboard(client, owner))["id"]
+    theirs = (await make_dashboard(client, intruder, device_name="Hall TV"))["id"]
+    crash = {"event_type": "crash", "severity": "error", "message": "m"}
+    widget = {"widget_type": "clock", "event_type": "view"}
+    refused = [
+        (intruder.headers, "/api/system-events", {**crash, "dashboard_id": mine}, "dashboard_id"),
+        (
+            intruder.headers,
+            "/api/system-events",
+            {"events": [{**crash, "dashboard_id": theirs}, {**crash, "dashboard_id": mine}]},
+            "events.1.dashboard_id",
+        ),
+        (
+            intruder.headers,
+            "/api/system-events",
+            {**crash, "dashboard_id": str(uuid.uuid4())},
+            "dashboard_id",
+        ),
+        # An ingestion key is public: it vouches for no device.
+        (project.key_headers, "/api/system-events", {**crash, "dashboard_id": mine}, "dashboard_id"),
+        (intruder.headers, "/api/widget-events", {**widget, "dashboard_id": mine}, "dashboard_id"),
+        (
+            intruder.headers,
+            "/api/widget-events",
+            {"events": [{**widget, "dashboard_id": theirs}, {**widget, "session_id": str(owner.session_id)}]},
+            "events.1.session_id",
+        ),
+    ]
+    for headers, path, body, field in refused:
+        response = await client.post(path, headers=headers, json=body)
+        assert response.status_code == 404, (path, body, response.text)
+        assert error_of(response)["field"] == field, (path, body, response.text)
+    assert await count(session, "SELECT count(*) FROM system_events") == 0
+    assert await count(session, "SELECT count(*) FROM widget_analytics") == 0
+    assert (await client.delete(f"/api/dashboards/{theirs}", headers=intruder.headers)).status_code == 204
+    gone = await client.post(
+        "/api/system-events", headers=intruder.headers, json={**crash, "dashboard_id": theirs}
+    )
+    assert gone.status_code == 404 and error_of(gone)["field"] == "dashboard_id"
+    accepted = [
+        ("/api/system-events", {**crash, "dashboard_id": mine}),
+        ("/api/widget-events", {**widget, "dashboard_id": mine, "session_id": str(owner.session_id)}),
+    ]
+    for path, body in accepted:
+        response = await client.post(path, headers=owner.headers, json=body)
+        assert response.status_code == 200 and response.json()["stored"] == 1, response.text
+    stored = await count(
+        session,
+        "SELECT (SELECT count(*) FROM system_events WHERE dashboard_id = :d)"
+        " + (SELECT count(*) FROM widget_analytics WHERE dashboard_id = :d)",
+        d=mine,
+    )
+    assert stored == 2
 
 
 async def test_activity(client: httpx.AsyncClient, session: AsyncSession) -> None:
@@ -334,3 +457,99 @@ async def test_system_events_errors_metrics_and_admin_triage(
     assert done.json()["resolved"] is True
     missing = await client.post(f"/api/admin/errors/{uuid.uuid4()}/resolve", headers=admin.headers)
     assert missing.status_code == 404
+
+
+def _deep(levels: int) -> str:
+    return "[" * levels + "0" + "]" * levels
+
+
+# (path, raw JSON body, expected status, SQL counting what must be stored for the sender)
+NATIVE_HOSTILE = [
+    (
+        "/api/events",
+        '{"event_name":"n\\u0000","distinct_id":"d\\u0000","properties":{"k\\u0000":["\\u0000"]}}',
+        200,
+        "SELECT count(*) FROM events WHERE event_name = 'n\ufffd' AND distinct_id = 'd\ufffd' "
+        'AND properties = \'{"k\ufffd": ["\ufffd"]}\'',
+    ),
+    (
+        "/api/events/batch",
+        '{"events":[{"event_name":"big","properties":{"a":18446744073709551616,"b":1' + "0" * 400 + "}}]}",
+        200,
+        "SELECT count(*) FROM events WHERE event_name = 'big' "
+        'AND properties = \'{"a": 18446744073709552000, "b": "1' + "0" * 400 + "\"}'",
+    ),
+    (
+        "/api/events",
+        '{"event_name":"deep","properties":{"s":"\\ud800","d":' + _deep(400) + "}}",
+        200,
+        "SELECT count(*) FROM events WHERE event_name = 'deep' AND properties->>'s' = '\ufffd'",
+    ),
+    (
+        "/api/events",
+        '{"event_name":"tz","timestamp":"2026-01-01T20:00:00+20:00"}',
+        200,
+        "SELECT count(*) FROM events WHERE event_name = 'tz' AND timestamp = '2026-01-01T00:00:00Z'",
+    ),
+    ("/api/events", '{"event_name":"tz","timestamp":"0001-01-01T00:00:00+01:00"}', 422, "SELECT 0"),
+    (
+        "/api/page-views",
+        '{"page_url":"https://a.example/\\u0000","page_title":"\\u0000","viewed_at":"2026-01-01T15:30:00+15:30"}',
+        200,
+        "SELECT count(*) FROM page_views WHERE page_url = 'https://a.example/\ufffd' "
+        "AND viewed_at = '2026-01-01T00:00:00Z'",
+    ),
+    (
+        "/api/system-events",
+        '{"event_type":"crash","severity":"error","message":"m\\u0000","error_details":{"n":-9223372036854775809}}',
+        200,
+        "SELECT count(*) FROM system_events WHERE message = 'm\ufffd'",
+    ),
+    (
+        "/api/errors",
+        '{"error_type":"system_error","error_message":"e","context":{"d":' + _deep(300) + "}}",
+        200,
+        "SELECT count(*) FROM error_logs WHERE error_message = 'e'",
+    ),
+    (
+        "/api/metrics",
+        '{"metric_name":"m","metric_type":"gauge","value":1,"tags":{"t":"\\u0000"}}',
+        200,
+        "SELECT count(*) FROM performance_metrics WHERE metric_name = 'm' AND tags->>'t' = '\ufffd'",
+    ),
+    (
+        "/api/widget-events",
+        '{"widget_type":"w","event_type":"view","event_data":{"x":"\\u0000","n":18446744073709551616}}',
+        200,
+        "SELECT count(*) FROM widget_analytics WHERE widget_type = 'w' AND event_data->>'x' = '\ufffd'",
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "status", "stored_sql"), NATIVE_HOSTILE, ids=lambda v: str(v)[:40])
+async def test_hostile_native_input_is_repaired_or_refused_never_a_500(
+    client: httpx.AsyncClient, session: AsyncSession, path: str, body: str, status: int, stored_sql: str
+) -> None:
+    user = await consenting_user(client)
+    response = await client.post(
+        path, content=body.encode(), headers={**user.headers, "Content-Type": "application/json"}
+    )
+    assert response.status_code == status, response.text
+    if status == 200:
+        assert response.json()["stored"] == 1
+        assert await count(session, stored_sql) == 1
+    else:
+        assert error_of(response)["field"] == "timestamp"
+        assert await count(session, "SELECT count(*) FROM events WHERE user_id = :u", u=user.id) == 0
+
+
+async def test_nul_in_a_distinct_id_sent_with_an_ingestion_key(
+    client: httpx.AsyncClient, session: AsyncSession, project: Project
+) -> None:
+    response = await client.post(
+        "/api/events/batch",
+        content=b'{"events":[{"event_name":"k","distinct_id":"anon\\u0000"}]}',
+        headers={**project.key_headers, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 200 and response.json()["stored"] == 1
+    assert await count(session, "SELECT count(*) FROM events WHERE distinct_id = 'anon\ufffd'") == 1

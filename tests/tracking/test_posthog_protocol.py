@@ -196,7 +196,8 @@ async def test_clock_skew_and_dedup(
     assert await count(session, "SELECT count(*) FROM events WHERE id = :i", i=event_id) == 1
     lag = (
         await session.execute(
-            text("SELECT extract(epoch FROM now() - timestamp) FROM events WHERE id = :i"), {"i": event_id}
+            text("SELECT extract(epoch FROM clock_timestamp() - timestamp) FROM events WHERE id = :i"),
+            {"i": event_id},
         )
     ).scalar_one()
     assert 55 <= float(lag) <= 65, "one minute before receipt, whatever the client's clock said"
@@ -207,7 +208,9 @@ async def test_clock_skew_and_dedup(
     assert (await client.post("/batch", json=future)).status_code == 200
     clamped = (
         await session.execute(
-            text("SELECT timestamp <= now() + interval '1 second' FROM events WHERE event_name = 'future'")
+            text(
+                "SELECT timestamp <= clock_timestamp() + interval '1 second' FROM events WHERE event_name = 'future'"
+            )
         )
     ).scalar_one()
     assert clamped is True
@@ -328,3 +331,31 @@ async def test_browser_preflight(client: httpx.AsyncClient) -> None:
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] == "https://tv.example.com"
     assert "POST" in response.headers["access-control-allow-methods"]
+
+
+async def test_direct_visits_have_no_referrer(
+    client: httpx.AsyncClient, session: AsyncSession, project: Project
+) -> None:
+    """posthog-js sends ``$referrer: "$direct"`` when there is none: that is not a URL."""
+    pageview = {
+        "event": "$pageview",
+        "distinct_id": "anon-6",
+        "properties": {
+            "$current_url": "https://tv.example.com/",
+            "$referrer": "$direct",
+            "$session_id": "s-d",
+        },
+    }
+    assert (await client.post("/e/", json={"api_key": project.key, "batch": [pageview]})).status_code == 200
+    native = await client.post(
+        "/api/page-views",
+        headers=project.key_headers,
+        json={"page_url": "https://tv.example.com/a", "referrer": "$direct", "session_id": "s-d"},
+    )
+    assert native.json()["stored"] == 1
+    referrers = (
+        (await session.execute(text("SELECT referrer FROM page_views WHERE session_id = 's-d'")))
+        .scalars()
+        .all()
+    )
+    assert referrers == [None, None]

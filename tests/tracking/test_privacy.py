@@ -6,8 +6,10 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from saaskit.kit.hashing import ip_hash
+from saaskit.kit.state import Runtime
 from tests.helpers import signup
-from tests.tracking.conftest import consenting_user, count
+from tests.tracking.conftest import Project, consenting_user, count
 
 EVENT = {
     "event_name": "opened_settings",
@@ -96,3 +98,53 @@ async def test_no_consent_is_errors_only(client: httpx.AsyncClient, session: Asy
     assert answer == {"received": 2, "stored": 0, "duplicates": 0, "dropped": 2}
     await client.patch("/api/me", headers=user.headers, json={"analytics_consent": True})
     assert (await client.post("/api/events", headers=user.headers, json=EVENT)).json()["stored"] == 1
+
+
+async def test_ip_properties_are_hashed_never_stored_raw(
+    client: httpx.AsyncClient, session: AsyncSession, project: Project, runtime: Runtime
+) -> None:
+    captured = await client.post(
+        "/batch",
+        json={
+            "api_key": project.key,
+            "batch": [
+                {
+                    "event": "e",
+                    "distinct_id": "d",
+                    "properties": {"$ip": "198.51.100.23", "ip": " 198.51.100.24 "},
+                },
+                {"event": "f", "distinct_id": "d", "properties": {"$ip": {"not": "an address"}, "ip": ""}},
+            ],
+        },
+    )
+    assert captured.status_code == 200
+    full = await consenting_user(client, "full")
+    native = await client.post(
+        "/api/events", headers=full.headers, json={"event_name": "g", "properties": {"$ip": "198.51.100.25"}}
+    )
+    assert native.json()["stored"] == 1
+    partial = await consenting_user(client, "analytics_only")
+    await client.post(
+        "/api/events",
+        headers=partial.headers,
+        json={"event_name": "h", "properties": {"ip": "198.51.100.26"}},
+    )
+    rows = dict(
+        (
+            await session.execute(
+                text(
+                    "SELECT event_name, properties FROM events "
+                    "WHERE organization_id = :o OR user_id IN (:full, :partial)"
+                ),
+                {"o": project.org_id, "full": full.id, "partial": partial.id},
+            )
+        ).all()
+    )
+    assert "198.51.100" not in str(rows), "no raw IP is stored"
+    assert rows["e"] == {
+        "$ip_hash": ip_hash(runtime.secret, "198.51.100.23"),
+        "ip_hash": ip_hash(runtime.secret, "198.51.100.24"),
+    }
+    assert rows["f"] == {}, "a value that is no address is dropped"
+    assert rows["g"] == {"$ip_hash": ip_hash(runtime.secret, "198.51.100.25")}
+    assert rows["h"] == {}, "analytics_only keeps no IP hash either (not on the allow-list)"

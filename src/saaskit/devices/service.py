@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +75,17 @@ def live_dashboards(user_id: uuid.UUID | None = None) -> Select[Dashboard]:
     if user_id is not None:
         query = query.where(Dashboard.user_id == user_id)
     return query
+
+
+async def live_dashboard_ids(session: AsyncSession, ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of ``ids`` are live dashboards visible in the session's context (RLS: the user's
+    own, or any for admins): what other domains check a dashboard_id from a request against."""
+    if not ids:
+        return set()
+    found = await session.scalars(
+        live_dashboards().with_only_columns(Dashboard.id).where(Dashboard.id.in_(ids))
+    )
+    return set(found)
 
 
 async def get_dashboard(session: AsyncSession, dashboard_id: uuid.UUID) -> Dashboard:

@@ -15,6 +15,7 @@ from saaskit.accounts.models import User
 from saaskit.audit import service as audit
 from saaskit.audit.service import Actor
 from saaskit.kit.hashing import new_token, token_hash
+from saaskit.kit.pagination import keyset_page
 from saaskit.tenancy.models import OrganizationMember
 from saaskit.tracking.models import IngestionKey, TrackingIdentity
 
@@ -73,6 +74,9 @@ async def rotate_key(
         key_hash=token_hash(key),
         key_prefix=key[:12],
         created_by=actor.user_id,
+        # The clock, not the transaction's start: keys are listed newest first by created_at,
+        # and two rotations in one transaction must still list the live key first.
+        created_at=func.clock_timestamp(),
     )
     session.add(row)
     await session.flush()
@@ -84,15 +88,20 @@ async def rotate_key(
     return row, key
 
 
-async def list_keys(session: AsyncSession, organization_id: uuid.UUID) -> list[IngestionKey]:
-    return list(
-        await session.scalars(
-            select(IngestionKey)
-            .where(IngestionKey.organization_id == organization_id)
-            # The live key first, then the rotated ones, newest first.
-            .order_by(IngestionKey.revoked_at.is_not(None), IngestionKey.created_at.desc())
-        )
+async def list_keys(
+    session: AsyncSession, organization_id: uuid.UUID, *, limit: int, cursor: str | None
+) -> tuple[list[IngestionKey], str | None]:
+    """The organization's keys newest first (so the live key first: rotating revokes every older
+    one), a page at a time, and the next page's cursor."""
+    rows, next_cursor = await keyset_page(
+        session,
+        select(IngestionKey).where(IngestionKey.organization_id == organization_id),
+        created_at=IngestionKey.created_at,
+        row_id=IngestionKey.id,
+        limit=limit,
+        cursor=cursor,
     )
+    return list(rows), next_cursor
 
 
 async def identify(

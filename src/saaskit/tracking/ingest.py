@@ -12,7 +12,6 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,7 +19,15 @@ from saaskit.kit.columns import column_list, insert_from_json, json_rows, record
 from saaskit.kit.ids import uuid7
 from saaskit.tracking import identity
 from saaskit.tracking.models import Event, PageView
-from saaskit.tracking.privacy import ERRORS_ONLY, FULL, effective_level, filter_properties, strip_query
+from saaskit.tracking.privacy import (
+    ERRORS_ONLY,
+    FULL,
+    NO_REFERRER,
+    effective_level,
+    filter_properties,
+    strip_query,
+)
+from saaskit.tracking.sanitize import dumps
 
 
 @dataclass(frozen=True)
@@ -106,7 +113,10 @@ def _default(value: Any) -> Any:
 
 
 def to_json(rows: list[dict[str, Any]]) -> str:
-    return orjson.dumps(rows, default=_default).decode()
+    """The rows as one JSON document for ``jsonb_to_recordset``. What orjson or PostgreSQL would
+    refuse (NUL, lone surrogates, integers beyond 64 bits, nesting past 254 levels) is repaired,
+    never refused: see ``sanitize``. The common case is one orjson call."""
+    return dumps(rows, default=_default)
 
 
 async def user_levels(session: AsyncSession, user_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
@@ -223,6 +233,9 @@ def _as_row(
 
 def _page_row(event_row: dict[str, Any], page: dict[str, Any], level: str) -> dict[str, Any]:
     keep_text = level == FULL
+    referrer = page.get("referrer")
+    if referrer == NO_REFERRER:
+        referrer = None
     return {
         "id": event_row["id"],
         "viewed_at": event_row["timestamp"],
@@ -232,7 +245,7 @@ def _page_row(event_row: dict[str, Any], page: dict[str, Any], level: str) -> di
         "session_id": event_row["session_id"],
         "page_url": page["url"] if keep_text else strip_query(page["url"]) or "",
         "page_title": page.get("title") if keep_text else None,
-        "referrer": page.get("referrer") if keep_text else strip_query(page.get("referrer")),
+        "referrer": referrer if keep_text else strip_query(referrer),
         "load_time_ms": page.get("load_time_ms"),
         "time_on_page_seconds": page.get("time_on_page_seconds"),
         "bounce": page.get("bounce"),

@@ -8,12 +8,18 @@
 
 Events from senders saaskit cannot tie to a user (anonymous client-side capture) are kept as
 sent: the capturing app is responsible for asking consent before it captures (docs/privacy.md).
+
+Whatever the level, an IP address sent as an event property (``$ip``, which some PostHog SDKs
+and proxies set, or ``ip``) is never stored: it is replaced at the door by its keyed hash under
+``$ip_hash`` / ``ip_hash``, the same hash as every ``*_ip_hash`` column (``kit.hashing.ip_hash``).
 """
 
 from __future__ import annotations
 
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
+
+from saaskit.kit.hashing import ip_hash
 
 FULL = "full"
 ANALYTICS_ONLY = "analytics_only"
@@ -64,6 +70,10 @@ ALLOWED_PROPERTIES: Final = frozenset(
     }
 )
 URL_PROPERTIES: Final = frozenset({"$current_url", "$referrer"})
+# Event properties holding an IP address, and the property their hash is stored under.
+IP_PROPERTIES: Final = {"$ip": "$ip_hash", "ip": "ip_hash"}
+# posthog-js's $referrer when there is none (typed URL, bookmark): not a URL.
+NO_REFERRER: Final = "$direct"
 
 
 def effective_level(tracking_level: str | None, analytics_consent: bool | None) -> str:
@@ -92,3 +102,13 @@ def filter_properties(properties: dict[str, Any], level: str) -> dict[str, Any]:
         value = kept[key]
         kept[key] = strip_query(value) if isinstance(value, str) else None
     return kept
+
+
+def hash_ip_properties(properties: dict[str, Any], secret: str) -> None:
+    """Replace the IP address properties by their hash, in place (a value that is not a
+    non-empty string is dropped: it cannot be hashed as an address, and is kept by no level)."""
+    for key, hashed in IP_PROPERTIES.items():
+        if key in properties:
+            value = properties.pop(key)
+            if isinstance(value, str) and value.strip():
+                properties[hashed] = ip_hash(secret, value.strip())

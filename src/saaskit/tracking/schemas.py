@@ -4,11 +4,12 @@ name the index (``events.3.timestamp``)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, BaseModel, Field, PlainValidator, TypeAdapter, ValidationError
 
 from saaskit.kit.errors import Unprocessable
 from saaskit.kit.schemas import Answer, Input
@@ -18,9 +19,17 @@ MAX_BATCH = 1000
 
 
 def _not_far_future(value: datetime | None) -> datetime | None:
+    """A time as UTC (PostgreSQL refuses offsets past 15:59, ISO 8601 allows up to 23:59), no
+    more than a day ahead."""
     if value is None:
         return None
-    value = value if value.tzinfo else value.replace(tzinfo=UTC)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    elif value.tzinfo is not UTC:
+        try:
+            value = value.astimezone(UTC)
+        except OverflowError as exc:
+            raise ValueError("is out of range (years 1 to 9999 in UTC)") from exc
     if value > datetime.now(UTC) + timedelta(days=1):
         raise ValueError("is more than a day in the future")
     return value
@@ -61,6 +70,12 @@ class PageViewIn(Input):
     time_on_page_seconds: int | None = Field(default=None, ge=0, le=86_400 * 7)
     bounce: bool | None = None
     viewed_at: When = None
+
+
+class PageViewBatchIn(Input):
+    """Several page views, stored in one transaction (all or none)."""
+
+    page_views: list[PageViewIn] = Field(min_length=1, max_length=MAX_BATCH)
 
 
 class WidgetEventIn(Input):
@@ -151,6 +166,26 @@ def parse_items(body: Any, model: type[M], batch_key: str) -> list[M]:
             f"{first['field']}: {first['message']}", field=first["field"], extra={"details": errors}
         )
     return parsed
+
+
+def field_namer(body: Any, batch_key: str) -> Callable[[int, str], str]:
+    """How errors name an item's field, as ``parse_items`` does: ``events.3.dashboard_id`` in a
+    batch, ``dashboard_id`` for a single object."""
+    if isinstance(body, dict) and batch_key in body:
+        return lambda index, name: f"{batch_key}.{index}.{name}"
+    return lambda index, name: name
+
+
+def _page_views(value: Any) -> list[PageViewIn]:
+    return parse_items(value, PageViewIn, "page_views")
+
+
+# POST /api/page-views: one page view or {"page_views": [...]}. OpenAPI shows both models; the
+# validation is parse_items', whose 422 names the item (page_views.3.page_url), as every batch.
+PageViewsBody = Annotated[
+    list[PageViewIn],
+    PlainValidator(_page_views, json_schema_input_type=PageViewIn | PageViewBatchIn),
+]
 
 
 class CaptureAccepted(Answer):

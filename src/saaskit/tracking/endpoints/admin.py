@@ -118,9 +118,16 @@ class NewIngestionKeyOut(IngestionKeyOut):
 Manage = Annotated[OrgRequest, Depends(org_access("ingestion:manage"))]
 
 
-@keys_router.get("", response_model=list[IngestionKeyOut], summary="The organization's ingestion keys")
-async def list_keys(session: DbSession, org: Manage) -> list[IngestionKeyOut]:
-    return [IngestionKeyOut.model_validate(k) for k in await identity.list_keys(session, org.organization_id)]
+@keys_router.get(
+    "", response_model=Page[IngestionKeyOut], summary="The organization's ingestion keys, newest (live) first"
+)
+async def list_keys(
+    session: DbSession, org: Manage, limit: LimitParam = 50, cursor: CursorParam = None
+) -> Page[IngestionKeyOut]:
+    rows, next_cursor = await identity.list_keys(session, org.organization_id, limit=limit, cursor=cursor)
+    return Page[IngestionKeyOut](
+        items=[IngestionKeyOut.model_validate(k) for k in rows], next_cursor=next_cursor
+    )
 
 
 @keys_router.post(

@@ -21,6 +21,12 @@ router = APIRouter(tags=["posthog capture"])
 
 PATHS = ["/capture", "/batch", "/e", "/i/v0/e", "/track", "/engage"]
 OK = b'{"status":1}'
+ERROR_CODES = {
+    400: "bad_request",
+    401: "invalid_ingestion_key",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
 
 
 def _cors(request: Request) -> dict[str, str]:
@@ -46,6 +52,7 @@ def _failure(request: Request, status: int, code: str, message: str) -> JSONResp
 async def capture(request: Request) -> Response:
     """No dependencies on purpose: this is the hottest endpoint (see attribution.py)."""
     runtime = request.app.state.runtime
+    settings = runtime.settings.tracking
     path = request.url.path
     query = dict(request.query_params)
     try:
@@ -55,14 +62,17 @@ async def capture(request: Request) -> Response:
             content_type=request.headers.get("content-type", "").split(";")[0].strip().lower(),
             content_encoding=request.headers.get("content-encoding", ""),
             body=await request.body(),
-            limit=runtime.settings.tracking.max_decompressed_bytes,
+            limit=settings.max_decompressed_bytes,
         )
-        parsed = parse(document, path=path, query=query)
+        parsed = parse(
+            document,
+            path=path,
+            query=query,
+            max_events=settings.max_events_per_request,
+            secret=runtime.secret,
+        )
     except CaptureError as exc:
-        code = {400: "bad_request", 401: "invalid_ingestion_key", 413: "payload_too_large"}.get(
-            exc.status, "error"
-        )
-        return _failure(request, exc.status, code, exc.message)
+        return _failure(request, exc.status, ERROR_CODES.get(exc.status, "error"), exc.message)
     organization_id = await identity.cached_organization(parsed.token)
     if organization_id is None:
         async with runtime.db.session() as session:

@@ -8,23 +8,26 @@ it is sent only after the transaction committed.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
 
 from saaskit.kit.deps import DbSession
 from saaskit.kit.errors import Unprocessable
-from saaskit.tracking import ingest, records
+from saaskit.tracking import ingest, ownership, records
 from saaskit.tracking.endpoints.attribution import Sender, SignedInSender, enter_context, write_events
+from saaskit.tracking.privacy import hash_ip_properties
+from saaskit.tracking.sanitize import clean_text, may_hold_nul
 from saaskit.tracking.schemas import (
     ActivityIn,
     ErrorIn,
     EventIn,
     IngestOut,
     MetricIn,
-    PageViewIn,
+    PageViewsBody,
     SystemEventIn,
     WidgetEventIn,
+    field_namer,
     parse_items,
 )
 
@@ -37,14 +40,17 @@ def _out(result: ingest.IngestResult) -> IngestOut:
     return IngestOut(**result.as_dict())
 
 
-def _event_dict(event: EventIn, now: datetime) -> dict[str, Any]:
+def _event_dict(event: EventIn, now: datetime, secret: str) -> dict[str, Any]:
+    properties = event.properties
+    if "$ip" in properties or "ip" in properties:  # privacy.IP_PROPERTIES, spelled out: hot path
+        hash_ip_properties(properties, secret)
     return {
         "id": str(event.uuid) if event.uuid else None,
         "timestamp": event.timestamp or now,
         "event_name": event.event_name,
         "event_category": event.event_category,
         "event_action": event.event_action,
-        "properties": event.properties,
+        "properties": properties,
         "distinct_id": event.distinct_id,
         "session_id": event.session_id,
         "utm_source": event.utm_source,
@@ -55,9 +61,22 @@ def _event_dict(event: EventIn, now: datetime) -> dict[str, Any]:
     }
 
 
+async def _event_dicts(request: Request, events: list[EventIn]) -> list[dict[str, Any]]:
+    now = datetime.now(UTC)
+    secret = request.app.state.runtime.secret
+    rows = [_event_dict(e, now, secret) for e in events]
+    # Rows are written through ingest.to_json, which repairs NUL characters; distinct ids are
+    # also matched in SQL before that (identified users), so they are repaired here.
+    if may_hold_nul(await request.body()):
+        for row in rows:
+            if row["distinct_id"]:
+                row["distinct_id"] = clean_text(row["distinct_id"])
+    return rows
+
+
 @router.post("/events", response_model=IngestOut, summary="Store one event")
 async def post_event(request: Request, event: EventIn, sender: Sender) -> IngestOut:
-    return _out(await write_events(request, sender, [_event_dict(event, datetime.now(UTC))]))
+    return _out(await write_events(request, sender, await _event_dicts(request, [event])))
 
 
 @router.post(
@@ -71,13 +90,14 @@ async def post_events(
     if not isinstance(body, dict) or "events" not in body:
         raise Unprocessable("events: required (a list of events)", field="events")
     events = parse_items(body, EventIn, "events")
-    now = datetime.now(UTC)
-    return _out(await write_events(request, sender, [_event_dict(e, now) for e in events]))
+    return _out(await write_events(request, sender, await _event_dicts(request, events)))
 
 
 @router.post("/page-views", response_model=IngestOut, summary="Store page views")
 async def post_page_views(
-    sender: Sender, session: DbSession, body: Any = Body(description=ONE_OR_MANY % "page_views")
+    sender: Sender,
+    session: DbSession,
+    body: Annotated[PageViewsBody, Body(description=ONE_OR_MANY % "page_views")],
 ) -> IngestOut:
     now = datetime.now(UTC)
     pages = [
@@ -92,7 +112,7 @@ async def post_page_views(
             "session_id": p.session_id,
             "distinct_id": p.distinct_id,
         }
-        for p in parse_items(body, PageViewIn, "page_views")
+        for p in body
     ]
     await enter_context(session, sender)
     return _out(await ingest.store_page_views(session, sender, pages))
@@ -104,6 +124,8 @@ async def post_widget_events(
 ) -> IngestOut:
     items = [w.model_dump() for w in parse_items(body, WidgetEventIn, "events")]
     await enter_context(session, sender)
+    await ownership.check_dashboards(session, sender, items, field_namer(body, "events"))
+    await ownership.check_sessions(session, sender, items, field_namer(body, "events"))
     return _out(await records.store_widget_events(session, sender, items))
 
 
@@ -125,6 +147,7 @@ async def post_system_events(
     items = [s.model_dump() for s in parse_items(body, SystemEventIn, "events")]
     user_agent = (request.headers.get("user-agent") or "")[:512] or None
     await enter_context(session, sender)
+    await ownership.check_dashboards(session, sender, items, field_namer(body, "events"))
     return _out(await records.store_system_events(session, sender, items, user_agent))
 
 
