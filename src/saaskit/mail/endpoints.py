@@ -66,6 +66,7 @@ async def unsubscribe_page(runtime: RuntimeDep, token: Token) -> Response:
 
 @router.post(
     "/unsubscribe",
+    response_model=Unsubscribed,
     summary="One-click unsubscribe (RFC 8058): this address gets no more mail of the token's kind",
     responses={200: {"content": {"text/html": {}}, "description": "JSON, or a page when sent from ours"}},
 )
@@ -74,7 +75,7 @@ async def unsubscribe_now(
     runtime: RuntimeDep,
     token: Token,
     from_page: Annotated[str | None, Form(max_length=10)] = None,
-) -> Unsubscribed | HTMLResponse:
+) -> Unsubscribed | Response:
     purpose, email = _read(runtime.secret, token)
     # The signature is ours: this transaction acts as the service from here on.
     await set_context(session, SERVICE)
