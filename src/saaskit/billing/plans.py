@@ -47,6 +47,12 @@ async def update(session: AsyncSession, plan_id: uuid.UUID, data: PlanUpdate) ->
     plan = await session.get(SubscriptionPlan, plan_id, with_for_update=True)
     if plan is None:
         raise NotFound("no such plan", field="plan_id")
+    if data.name is not None and data.name != plan.name:
+        taken = select(SubscriptionPlan.id).where(
+            SubscriptionPlan.name == data.name, SubscriptionPlan.id != plan_id
+        )
+        if await session.scalar(taken):
+            raise Conflict(f"a plan named {data.name} exists", field="name", code="plan_exists")
     for key, value in data.model_dump(exclude_unset=True).items():
         if value is not None:
             setattr(plan, key, value)
