@@ -21,14 +21,12 @@ from saaskit.kit import ratelimit
 from saaskit.kit.db import libpq_url
 from saaskit.kit.ratelimit import BufferedPostgresStorage, PostgresStorage, RateLimited, RateLimiter
 from saaskit.kit.state import Runtime
+from tests import helpers
 from tests.conftest import DbUnderTest
 
 
 def with_limits(runtime: Runtime, **limits: object) -> RateLimiter:
-    """A limiter on ``runtime`` whose named limits are ``limits`` (the rest as configured)."""
-    rate_limit = runtime.settings.rate_limit.model_copy(update=limits)
-    runtime.settings = runtime.settings.model_copy(update={"rate_limit": rate_limit})
-    runtime.extras.pop("rate_limiter", None)
+    helpers.with_limits(runtime, **limits)
     return ratelimit.limiter_of(runtime)
 
 
