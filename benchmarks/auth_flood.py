@@ -13,7 +13,10 @@ baseline measured just before it):
             password in flight: ``existing`` e-mails (the victims) or ``random`` ones (no account)
 
 It prints p50 and p95 of ``/api/me`` for each phase, the ratio flood / baseline, the sign-in
-attempts per second and their answers. Target: ``/api/me`` p50 under 50 ms during the flood.
+attempts per second and their answers, and the most connections of the application role seen
+at once during the flood (sampled every 0.2 s): busy, and idle in an open transaction for
+over 0.5 s (a connection held while the request does something else: a password hash).
+Target: ``/api/me`` p50 under 50 ms during the flood.
 
 The rate limits of sign-in are raised for this run (``SERVE_ENV``): every
 attempt of the flood must reach the password hash, which is what is measured here. With the
@@ -28,6 +31,7 @@ import multiprocessing
 import os
 import statistics
 import tempfile
+import threading
 import time
 import uuid
 from collections import Counter
@@ -37,8 +41,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 
 from benchmarks.common import report, serve
+from saaskit.kit.db import libpq_url
 
 VICTIMS = 10
 PASSWORD = "benchmark password"  # noqa: S105 - the victims' password, on a throwaway server
@@ -108,6 +114,23 @@ def measure_me(base: str, token: str, seconds: float) -> list[float]:
     return latencies
 
 
+def watch_connections(owner_url: str, stop: threading.Event, seen: dict[str, int]) -> None:
+    """The most connections of the application role seen at once: in use (not idle), and idle in
+    an open transaction (held while doing something else: the password hash, before)."""
+    with psycopg.connect(libpq_url(owner_url), autocommit=True) as connection:
+        while not stop.is_set():
+            row = connection.execute(
+                "SELECT count(*) FILTER (WHERE state <> 'idle'), "
+                "count(*) FILTER (WHERE state LIKE 'idle in transaction%' "
+                "AND state_change < now() - interval '0.5 s') "
+                "FROM pg_stat_activity WHERE usename = 'saaskit_app'"
+            ).fetchone()
+            if row:
+                seen["busy"] = max(seen.get("busy", 0), int(row[0]))
+                seen["idle_in_transaction"] = max(seen.get("idle_in_transaction", 0), int(row[1]))
+            stop.wait(0.2)
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -123,7 +146,7 @@ def main() -> None:
 
     with ExitStack() as stack:
         directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="saaskit-bench-")))
-        base, _ = stack.enter_context(serve(args.workers, directory / "data", env=SERVE_ENV))
+        base, owner_url = stack.enter_context(serve(args.workers, directory / "data", env=SERVE_ENV))
         token = setup(base)
         print(
             f"saaskit serve --workers {args.workers}; {os.cpu_count()} CPUs; {args.flooders} concurrent "
@@ -132,7 +155,16 @@ def main() -> None:
         )
         measure_me(base, token, 2)  # warm-up
         rows: list[tuple[str, ...]] = [
-            ("phase", "/api/me p50", "p95", "requests", "sign-ins/s", "sign-in answers", "load")
+            (
+                "phase",
+                "/api/me p50",
+                "p95",
+                "requests",
+                "sign-ins/s",
+                "sign-in answers",
+                "connections",
+                "load",
+            )
         ]
         summary: list[tuple[str, ...]] = [("flood", "p50 flood / alone", "p95 flood / alone", "target")]
         for kind in ("existing", "random"):
@@ -145,6 +177,7 @@ def main() -> None:
                     str(len(alone)),
                     "",
                     "",
+                    "",
                     f"{os.getloadavg()[0]:.1f}",
                 )
             )
@@ -153,8 +186,14 @@ def main() -> None:
             flooder = spawn.Process(target=flood_process, args=(base, kind, args.flooders, stop, results))
             flooder.start()
             time.sleep(3)  # let the flood fill up
+            seen: dict[str, int] = {}
+            watching = threading.Event()
+            watcher = threading.Thread(target=watch_connections, args=(owner_url, watching, seen))
+            watcher.start()
             during = measure_me(base, token, args.duration)
             load = os.getloadavg()[0]
+            watching.set()
+            watcher.join()
             stop.set()
             flood = results.get(timeout=300)
             flooder.join(60)
@@ -167,6 +206,7 @@ def main() -> None:
                     str(len(during)),
                     f"{attempts / flood['seconds']:.1f}",
                     " ".join(f"{k}:{v}" for k, v in sorted(flood["statuses"].items())),
+                    f"{seen.get('busy', 0)} busy, {seen.get('idle_in_transaction', 0)} held",
                     f"{load:.1f}",
                 )
             )

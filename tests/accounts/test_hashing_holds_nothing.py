@@ -9,6 +9,7 @@ and the account's row must be lockable at once.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -18,7 +19,7 @@ import httpx
 import psycopg
 import pytest
 
-from saaskit.accounts.passwords import Passwords
+from saaskit.accounts.passwords import HASH_NICENESS, Passwords
 from saaskit.config import AuthSettings
 from saaskit.kit.db import libpq_url
 from saaskit.kit.state import Runtime
@@ -148,3 +149,15 @@ async def test_hashing_runs_a_bounded_number_at_a_time() -> None:
     assert all(results)
     assert passwords.most == 2
     assert not await passwords.verify(None, "anything"), "no hash (unknown e-mail): false, same cost"
+
+
+async def test_hashes_run_at_a_lower_priority_than_the_rest() -> None:
+    class Observed(Passwords):
+        niceness: int | None = None
+
+        def _verify(self, password_hash: str | None, password: str) -> bool:
+            Observed.niceness = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+            return super()._verify(password_hash, password)
+
+    await Observed(AuthSettings(**CHEAP)).verify(None, "x")  # type: ignore[arg-type]
+    assert Observed.niceness == os.getpriority(os.PRIO_PROCESS, 0) + HASH_NICENESS
