@@ -6,9 +6,10 @@ Starts ``saaskit serve`` on a fresh embedded database (for its migrated schema),
 process, on the same kind of connections the server uses (``Database.autocommit``):
 
   round trip   ``SELECT 1`` (the baseline)
-  exact        ``PostgresStorage``: one ``app_rate_limit_acquire()`` per hit (sign-in, sign-up ...)
-  buffered     ``BufferedPostgresStorage``: decided in process, one ``app_rate_limit_add()`` per
-               sync interval (capture, track-visit)
+  exact        ``RateLimiter.hit`` on a limit of ``PostgresStorage``: one ``app_rate_limit_acquire()``
+               per hit (sign-in, sign-up ...)
+  buffered     ``RateLimiter.hit`` on a limit of ``BufferedPostgresStorage``: decided in process,
+               one ``app_rate_limit_add()`` per sync interval (capture, track-visit)
 
 each sequentially (latency per call) and from 8 concurrent tasks (calls per second).
 """
@@ -24,12 +25,10 @@ from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
 from pathlib import Path
 
-from limits import parse
-from limits.aio.strategies import SlidingWindowCounterRateLimiter
-
 from benchmarks.common import report, serve
+from saaskit.config import RateLimitSettings, Settings
 from saaskit.kit.db import Database, create_engine
-from saaskit.kit.ratelimit import BufferedPostgresStorage, PostgresStorage
+from saaskit.kit.ratelimit import RateLimiter
 
 
 async def timed(calls: int, concurrency: int, work: Callable[[int], Awaitable[object]]) -> float:
@@ -47,19 +46,19 @@ async def timed(calls: int, concurrency: int, work: Callable[[int], Awaitable[ob
 
 async def measure(owner_url: str, calls: int) -> list[tuple[str, ...]]:
     db = Database(create_engine(owner_url, pool_size=8))
-    exact = SlidingWindowCounterRateLimiter(PostgresStorage(lambda: db))
-    buffered = SlidingWindowCounterRateLimiter(BufferedPostgresStorage(lambda: db, sync_seconds=1.0))
-    item = parse("1000000000/minute")
+    out_of_reach = "1000000000/minute"
+    limits = RateLimitSettings(sign_up_per_ip=out_of_reach, capture_per_ip=out_of_reach)
+    limiter = RateLimiter(Settings(rate_limit=limits), lambda: db)
 
     async def round_trip(n: int) -> None:
         async with db.autocommit() as connection:
             await connection.execute("SELECT 1")
 
     async def exact_hit(n: int) -> None:
-        assert await exact.hit(item, "bench", str(n % 64))
+        await limiter.hit("sign_up_per_ip", str(n % 64))
 
     async def buffered_hit(n: int) -> None:
-        assert await buffered.hit(item, "bench", str(n % 64))
+        await limiter.hit("capture_per_ip", str(n % 64))
 
     rows: list[tuple[str, ...]] = [("measure", "sequential, per call", "8 tasks, calls/s", "vs round trip")]
     try:
