@@ -30,7 +30,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from saaskit.app import create_app
-from saaskit.config import AuthSettings, DatabaseSettings, Settings
+from saaskit.config import AuthSettings, DatabaseSettings, RateLimitSettings, Settings
 from saaskit.kit.bootstrap import build_runtime
 from saaskit.kit.db import (
     SERVICE,
@@ -76,6 +76,9 @@ def make_settings(**overrides: object) -> Settings:
     values: dict[str, object] = {
         "secret_key": TEST_SECRET,
         "auth": auth,
+        # The suite signs up hundreds of users from one address, dozens in one test; the tests of
+        # the limits set their own (tests.helpers.with_limits).
+        "rate_limit": RateLimitSettings(sign_up_per_ip="100000/hour"),
         "log_level": "WARNING",
         "database": DatabaseSettings(app_role=APP_ROLE),
     }
@@ -199,6 +202,11 @@ class ConnectionBoundDatabase(Database):
         (its own "transaction": released on success, rolled back if the statement fails)."""
         raw = (await self.connection.get_raw_connection()).driver_connection
         assert isinstance(raw, psycopg.AsyncConnection)
+        if raw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            # Nothing ran on the test's transaction yet, so it has not begun: raw.transaction()
+            # would be a real, committed transaction (a rate-limit hit made before any other
+            # statement of a request would outlive the test). Begin the test's one first.
+            await self.connection.execute(text("SELECT 1"))
         try:
             async with raw.transaction():
                 yield raw

@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 
+from saaskit.kit.state import Runtime
+
 DEFAULT_PASSWORD = "correct horse battery"
 
 
@@ -50,3 +52,11 @@ def error_of(response: httpx.Response) -> dict[str, Any]:
     error = body["error"]
     assert {"code", "message", "field"} <= set(error), error
     return dict(error)
+
+
+def with_limits(runtime: Runtime, **limits: object) -> None:
+    """Give ``runtime``'s rate limits these values (names of ``RateLimitSettings``), from its
+    next request on; the other limits keep theirs."""
+    rate_limit = runtime.settings.rate_limit.model_copy(update=limits)
+    runtime.settings = runtime.settings.model_copy(update={"rate_limit": rate_limit})
+    runtime.extras.pop("rate_limiter", None)

@@ -25,6 +25,8 @@ TEST_SERVER_ENV = {
     "SAASKIT_AUTH_ARGON2_PARALLELISM": "1",
     "SAASKIT_JOBS_WORKER_CONCURRENCY": "2",
     "SAASKIT_DATABASE_APP_ROLE": "saaskit_test_app",
+    # As in tests.conftest.make_settings: tests sign up many users from one address.
+    "SAASKIT_RATE_LIMIT_SIGN_UP_PER_IP": "100000/hour",
 }
 
 

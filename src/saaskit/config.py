@@ -11,7 +11,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from limits import parse_many
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -47,14 +48,86 @@ class AuthSettings(BaseSettings):
 
     session_ttl_hours: int = Field(default=24 * 30, ge=1)
     min_password_length: int = Field(default=10, ge=8)
-    lockout_threshold: int = Field(default=10, ge=1, description="Failed sign-ins before the lockout.")
-    lockout_minutes: int = Field(default=15, ge=1)
+    lockout_threshold: int = Field(
+        default=10,
+        ge=1,
+        description="Failed sign-ins on one account from one source (client IP) within lockout_minutes "
+        "after which that source may not try that account again for a while; other sources still can.",
+    )
+    lockout_minutes: int = Field(default=15, ge=1, description="The lockout's sliding window.")
     cookie_name: str = "saaskit_session"
     cookie_secure: bool = Field(default=False, description="Set the Secure flag (enable behind HTTPS).")
     # argon2id parameters; the defaults are argon2-cffi's RFC 9106 "low memory" profile.
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_cost_kib: int = Field(default=65536, ge=8)
     argon2_parallelism: int = Field(default=4, ge=1)
+    hash_concurrency: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Password hashes computed at once per process (each takes argon2_memory_cost_kib "
+        "and argon2_parallelism threads); more wait, holding no database connection.",
+    )
+
+
+class RateLimitSettings(BaseSettings):
+    """Rate limits (kit/ratelimit.py, docs/limits.md), in the `limits` notation: ``N/second``,
+    ``N/minute``, ``N per 15 minutes``, several joined by ``;`` (each must hold)."""
+
+    model_config = SettingsConfigDict(env_prefix="SAASKIT_RATE_LIMIT_", extra="ignore")
+
+    enabled: bool = Field(default=True, description="Off: no request is ever refused for its rate.")
+    sync_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often a process writes the hot paths' counts (capture, track-visit) and reads "
+        "the other processes'; between two, it decides alone.",
+    )
+    sign_in_per_ip: str = Field(
+        default="30/minute;300/hour", description="Sign-in attempts from one client IP, all accounts."
+    )
+    sign_in_per_account: str = Field(
+        default="100/hour",
+        description="Sign-in attempts on one account from client IPs it has never signed in from.",
+    )
+    sign_up_per_ip: str = Field(default="20/hour", description="Sign-ups from one client IP.")
+    sign_up_per_email: str = Field(default="5/hour", description="Sign-up attempts for one e-mail address.")
+    password_change_per_ip: str = Field(default="30/hour", description="Password changes from one client IP.")
+    password_change_per_user: str = Field(default="10/hour", description="Password changes by one user.")
+    invitations_per_ip: str = Field(
+        default="300/hour", description="Invitations created or resent from one client IP."
+    )
+    invitations_per_user: str = Field(
+        default="200/hour", description="Invitations created or resent by one user."
+    )
+    invitation_answers_per_ip: str = Field(
+        default="60/hour", description="Invitations accepted or declined from one client IP."
+    )
+    invitation_answers_per_user: str = Field(
+        default="30/hour", description="Invitations accepted or declined by one user."
+    )
+    capture_per_ip: str = Field(
+        default="100000/minute",
+        description="Ingestion requests (PostHog capture, /api/events*) from one client IP.",
+    )
+    capture_per_key: str = Field(
+        default="200000/minute",
+        description="Ingestion requests per ingestion key, or per signed-in user.",
+    )
+    track_visit_per_ip: str = Field(
+        default="600/minute", description="POST /api/track-visit from one client IP."
+    )
+    track_visit_per_key: str = Field(
+        default="100000/minute", description="POST /api/track-visit per ingestion key."
+    )
+
+    @field_validator("*")
+    @classmethod
+    def _parses(cls, value: object) -> object:
+        if isinstance(value, str):
+            parse_many(value)  # ValueError: the setting is refused at start-up, naming the field
+        return value
 
 
 class JobSettings(BaseSettings):
@@ -226,6 +299,7 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
+    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     presence: PresenceSettings = Field(default_factory=PresenceSettings)
     stripe: StripeSettings = Field(default_factory=StripeSettings)

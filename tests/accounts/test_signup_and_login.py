@@ -112,31 +112,6 @@ async def test_unknown_email_and_wrong_password_get_the_same_answer(client: http
     assert error_of(wrong)["code"] == "invalid_credentials"
 
 
-async def test_lockout_after_ten_failures_for_fifteen_minutes(
-    client: httpx.AsyncClient, session: AsyncSession
-) -> None:
-    user = await signup(client)
-    for _ in range(9):
-        assert (await login(client, user.email, "wrong password!")).status_code == 401
-    assert (await login(client, user.email)).status_code == 200, "9 failures must not lock"
-    for _ in range(10):
-        assert (await login(client, user.email, "wrong password!")).status_code == 401
-    locked = await login(client, user.email)
-    assert locked.status_code == 401, "the right password is refused while locked"
-    minutes = (
-        await session.execute(
-            text("SELECT round(extract(epoch FROM locked_until - now()) / 60) FROM users WHERE id = :id"),
-            {"id": user.id},
-        )
-    ).scalar_one()
-    assert minutes == 15
-    await session.execute(
-        text("UPDATE users SET locked_until = now() - interval '1 second' WHERE id = :id"), {"id": user.id}
-    )
-    await session.flush()
-    assert (await login(client, user.email)).status_code == 200
-
-
 async def test_password_is_rehashed_when_parameters_change(
     client: httpx.AsyncClient, runtime: Runtime, session: AsyncSession
 ) -> None:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, EmailStr, Field
 from sqlalchemy import select
 
 from saaskit.accounts import operator, service
-from saaskit.accounts.dependencies import CSRF_COOKIE, AdminUser, CurrentUser
+from saaskit.accounts.dependencies import CSRF_COOKIE, AdminUser, CurrentUser, SignedIn, signed_in_user_key
 from saaskit.accounts.models import User
 from saaskit.accounts.schemas import (
     LoginIn,
@@ -32,6 +32,7 @@ from saaskit.audit.service import Actor
 from saaskit.kit.deps import ClientDep, DbSession, RuntimeDep
 from saaskit.kit.errors import error_response
 from saaskit.kit.pagination import CursorParam, LimitParam, Page, keyset_page
+from saaskit.kit.ratelimit import rate_limit
 from saaskit.kit.schemas import Input, Output
 from saaskit.kit.state import Runtime
 from saaskit.tenancy import invitations
@@ -92,11 +93,16 @@ def _token_response(
     status_code=201,
     response_model=SessionTokenOut,
     summary="Create an account and sign it in",
+    dependencies=[rate_limit("sign_up_per_ip")],
+    responses={429: {"description": "Too many sign-ups from this address or for this e-mail"}},
 )
 async def signup(body: SignupIn, session: DbSession, runtime: RuntimeDep, client: ClientDep) -> Response:
     invited_email = None
     if body.invitation_token:
-        invited_email = await invitations.invitation_email(session, body.invitation_token)
+        # A transaction of its own, over before the password is hashed: the request's session
+        # stays unused (no connection held) until then.
+        async with runtime.db.session() as reading:
+            invited_email = await invitations.invitation_email(reading, body.invitation_token)
     issued = await service.sign_up(
         session,
         runtime,
@@ -123,7 +129,11 @@ async def signup(body: SignupIn, session: DbSession, runtime: RuntimeDep, client
     "/auth/login",
     response_model=SessionTokenOut,
     summary="Sign in with e-mail and password",
-    responses={401: {"description": "Wrong e-mail or password, or locked"}},
+    dependencies=[rate_limit("sign_in_per_ip")],
+    responses={
+        401: {"description": "Wrong e-mail or password"},
+        429: {"description": "Too many attempts from this address, or on this account from this address"},
+    },
 )
 async def login(body: LoginIn, session: DbSession, runtime: RuntimeDep, client: ClientDep) -> Response:
     result = await service.sign_in(
@@ -131,7 +141,8 @@ async def login(body: LoginIn, session: DbSession, runtime: RuntimeDep, client: 
     )
     if isinstance(result, service.SignInRefused):
         # Returned, not raised: the failed-attempt counter must be committed.
-        return error_response(result.status_code, result.code, result.message)
+        headers = {"Retry-After": str(result.retry_after)} if result.retry_after else None
+        return error_response(result.status_code, result.code, result.message, headers=headers)
     return _token_response(
         result, await _user_out(session, result.user), runtime, set_cookie=body.set_cookie, status_code=200
     )
@@ -207,9 +218,17 @@ class PasswordChangedOut(BaseModel):
     revoked_sessions: int = Field(description="Other sessions signed out by the change.")
 
 
-@router.post("/me/password", response_model=PasswordChangedOut, summary="Change my password")
+@router.post(
+    "/me/password",
+    response_model=PasswordChangedOut,
+    summary="Change my password",
+    dependencies=[
+        rate_limit("password_change_per_ip"),
+        rate_limit("password_change_per_user", by=signed_in_user_key),
+    ],
+)
 async def change_password(
-    body: PasswordChangeIn, principal: CurrentUser, session: DbSession, runtime: RuntimeDep
+    body: PasswordChangeIn, principal: SignedIn, session: DbSession, runtime: RuntimeDep
 ) -> PasswordChangedOut:
     revoked = await service.change_password(
         session,

@@ -124,10 +124,13 @@ class User(Base):
         Integer,
         nullable=False,
         server_default=text("0"),
-        comment="Consecutive failed sign-ins since the last success or lockout.",
+        comment="Failed sign-ins since the last successful one, from any source (informative: the "
+        "lockout counts per account and source, docs/limits.md).",
     )
     locked_until: Mapped[datetime | None] = mapped_column(
-        DateTime(timezone=True), comment="Sign-in refused until this time after too many failures (UTC)."
+        DateTime(timezone=True),
+        comment="Sign-in refused until this time (UTC), whatever the password: set by an operator. Failed "
+        "sign-ins do not set it: they lock one source at a time (docs/limits.md).",
     )
     password_changed_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), comment="When the password was last set (UTC)."

@@ -16,13 +16,12 @@ from saaskit.accounts.schemas import DeviceIn, ProfileUpdateIn
 from saaskit.kit.db import Context, set_context
 from saaskit.kit.errors import Conflict, Forbidden, NotFound, Unprocessable
 from saaskit.kit.hashing import keyed_hash, new_token, token_hash
+from saaskit.kit.ratelimit import LOCKOUT, RateLimited, limiter_of
 from saaskit.kit.state import Runtime
 from saaskit.system import service as system_service
 from saaskit.tracking.records import record_activity
 
-INVALID_CREDENTIALS = (
-    "The e-mail or password is wrong, or the account is locked for a while after too many failed attempts."
-)
+INVALID_CREDENTIALS = "The e-mail or password is wrong."
 PROFILE_FIELDS = ("first_name", "last_name", "bio", "locale", "date_format", "time_format")
 USER_PROFILE_FIELDS = ("name", "picture_url", "timezone", "analytics_consent", "tracking_level")
 
@@ -48,10 +47,17 @@ class SignInRefused:
     status_code: int
     code: str
     message: str
+    retry_after: int | None = None  # seconds, for a 429
 
 
 def normalize_email(email: str) -> str:
     return email.strip().lower()
+
+
+def account_key(runtime: Runtime, email: str) -> str:
+    """The identity of an e-mail address for rate limits: a keyed hash, the same whether or not
+    an account has it (the limits must not tell which addresses have an account)."""
+    return keyed_hash(runtime.secret, "account", normalize_email(email))
 
 
 def check_password_strength(runtime: Runtime, password: str, field: str = "password") -> None:
@@ -85,11 +91,13 @@ async def create_user(
     analytics_consent: bool = False,
     client: ClientInfo | None = None,
     device_fingerprint: str | None = None,
+    password_hash: str | None = None,
 ) -> User:
+    """``password_hash``: already hashed by the caller (sign-up hashes before its transaction)."""
     email = normalize_email(email)
-    if password is not None:
+    if password is not None and password_hash is None:
         check_password_strength(runtime, password)
-    password_hash = await runtime.passwords.hash(password) if password is not None else None
+        password_hash = await runtime.passwords.hash(password)
     values: dict[str, Any] = {
         "email": email,
         "name": name,
@@ -128,15 +136,19 @@ async def sign_up(
     client: ClientInfo,
     invited: bool = False,
 ) -> IssuedSession:
-    """``invited``: the caller checked a pending invitation for this e-mail (it opens the beta)."""
+    """``invited``: the caller checked a pending invitation for this e-mail (it opens the beta).
+    The password is hashed before ``session`` is used: the hash holds no connection."""
     email = normalize_email(email)
     check_password_strength(runtime, password)
+    await limiter_of(runtime).hit("sign_up_per_email", account_key(runtime, email))
+    password_hash = await runtime.passwords.hash(password)
     await _beta_gate(session, email, invited=invited)
     user = await create_user(
         session,
         runtime,
         email=email,
-        password=password,
+        password=None,
+        password_hash=password_hash,
         name=name,
         timezone=timezone,
         analytics_consent=analytics_consent,
@@ -145,6 +157,16 @@ async def sign_up(
     )
     await record_activity(session, user_id=user.id, event_type="signup")
     return await _open_session(session, runtime, user, "password", device, client)
+
+
+CREDENTIALS = select(
+    User.id,
+    User.password_hash,
+    User.status,
+    (User.deleted_at.is_(None) & func.coalesce(User.locked_until <= func.now(), True)).label("may_sign_in"),
+    User.last_known_ip_hash,
+    User.signup_ip_hash,
+)
 
 
 async def sign_in(
@@ -156,46 +178,56 @@ async def sign_in(
     device: DeviceIn | None,
     client: ClientInfo,
 ) -> IssuedSession | SignInRefused:
-    """Returns a refusal instead of raising it, so the failed-attempt counter is committed."""
+    """Returns a refusal instead of raising it, so what a failure records is committed.
+
+    The password is verified outside any transaction: the credentials are read in a short one of
+    their own, then the hash runs (bounded, in a thread), then ``session`` (the request's) records
+    the outcome. A queue of sign-ins holds no connection and no row lock. An unknown e-mail
+    verifies against a dummy hash: it costs the same, and holds nothing either.
+
+    Limits (docs/limits.md): failed attempts lock an account for one source only (the client IP:
+    ``sign_in_lockout``, counted before the hash and forgiven by a success); attempts from
+    sources the account has never signed in from are also limited per account
+    (``sign_in_per_account``), so guessing spread over many addresses is bounded while the owner,
+    from where they usually sign in, is not locked out by it. The per-IP limit is the endpoint's.
+    """
+    email = normalize_email(email)
+    limiter = limiter_of(runtime)
+    account = account_key(runtime, email)
+    source = client.ip_hash or "unknown"
     refused = SignInRefused(401, "invalid_credentials", INVALID_CREDENTIALS)
-    user = await session.scalar(select(User).where(User.email == normalize_email(email)).with_for_update())
-    if user is None or user.deleted_at is not None:
-        await runtime.passwords.spend_time()
+    try:
+        await limiter.hit(LOCKOUT, account, source)
+        async with runtime.db.session() as reading:
+            found = (await reading.execute(CREDENTIALS.where(User.email == email))).one_or_none()
+        if found is None or source not in (found.last_known_ip_hash, found.signup_ip_hash):
+            await limiter.hit("sign_in_per_account", account)
+    except RateLimited as exc:
+        return SignInRefused(429, exc.code, exc.message, retry_after=exc.retry_after)
+    usable = found is not None and found.may_sign_in
+    if not await runtime.passwords.verify(found.password_hash if found and usable else None, password):
+        if found is not None:
+            await session.execute(
+                update(User)
+                .where(User.id == found.id)
+                .values(failed_sign_in_count=User.failed_sign_in_count + 1)
+                .execution_options(synchronize_session=False)
+            )
         return refused
-    now = await session.scalar(select(func.now()))
-    assert now is not None
-    if user.locked_until is not None and user.locked_until > now:
-        await runtime.passwords.spend_time()
-        return refused
-    if not await runtime.passwords.verify(user.password_hash, password):
-        await _record_failure(session, runtime, user)
-        return refused
-    if user.status != "active":
-        return SignInRefused(403, "account_suspended", f"this account is {user.status}; it cannot sign in")
-    if user.password_hash and runtime.passwords.needs_rehash(user.password_hash):
-        user.password_hash = await runtime.passwords.hash(password)
+    assert found is not None
+    if found.status != "active":
+        return SignInRefused(403, "account_suspended", f"this account is {found.status}; it cannot sign in")
+    rehashed = None
+    if found.password_hash and runtime.passwords.needs_rehash(found.password_hash):
+        rehashed = await runtime.passwords.hash(password)
+    await limiter.clear(LOCKOUT, account, source)
+    await set_context(session, Context(user_id=found.id))
+    user = await session.get_one(User, found.id)
+    if rehashed is not None:
+        user.password_hash = rehashed
     user.failed_sign_in_count = 0
-    user.locked_until = None
-    await set_context(session, Context(user_id=user.id))
     await record_activity(session, user_id=user.id, event_type="login")
     return await _open_session(session, runtime, user, "password", device, client)
-
-
-async def _record_failure(session: AsyncSession, runtime: Runtime, user: User) -> None:
-    threshold = runtime.settings.auth.lockout_threshold
-    lock_for = timedelta(minutes=runtime.settings.auth.lockout_minutes)
-    reached = User.failed_sign_in_count + 1 >= threshold
-    from sqlalchemy import case
-
-    await session.execute(
-        update(User)
-        .where(User.id == user.id)
-        .values(
-            failed_sign_in_count=case((reached, 0), else_=User.failed_sign_in_count + 1),
-            locked_until=case((reached, func.now() + lock_for), else_=User.locked_until),
-        )
-        .execution_options(synchronize_session=False)
-    )
 
 
 async def _open_session(
@@ -335,21 +367,44 @@ async def change_password(
     current_password: str,
     new_password: str,
 ) -> int:
-    """Set a new password and revoke every other session; returns how many were revoked."""
-    user = await get_user(session, user_id)
-    if not await runtime.passwords.verify(user.password_hash, current_password):
-        raise Forbidden("the current password is wrong", field="current_password", code="wrong_password")
+    """Set a new password and revoke every other session; returns how many were revoked.
+
+    Both hashes (checking the current password, hashing the new one) run before ``session`` is
+    used, with nothing held: the current hash is read in a short transaction of its own. The
+    write then applies only if the password is still the one checked (a concurrent change wins)."""
     check_password_strength(runtime, new_password, "new_password")
-    await set_password(session, runtime, user, new_password)
+    async with runtime.db.session(Context(user_id=user_id)) as reading:
+        current_hash = await reading.scalar(select(User.password_hash).where(User.id == user_id))
+    if not await runtime.passwords.verify(current_hash, current_password):
+        raise Forbidden("the current password is wrong", field="current_password", code="wrong_password")
+    new_hash = await runtime.passwords.hash(new_password)
+    await set_context(session, Context(user_id=user_id))
+    changed = await session.scalar(
+        update(User)
+        .where(User.id == user_id, User.password_hash == current_hash)
+        .values(**_new_password_values(new_hash))
+        .returning(User.id)
+        .execution_options(synchronize_session=False)
+    )
+    if changed is None:
+        raise Conflict("the password was changed meanwhile: try again", field="current_password")
     return await revoke_all_sessions(session, user_id, except_session=current_session_id)
 
 
+def _new_password_values(password_hash: str) -> dict[str, Any]:
+    return {
+        "password_hash": password_hash,
+        "password_changed_at": func.now(),
+        "failed_sign_in_count": 0,
+        "locked_until": None,
+    }
+
+
 async def set_password(session: AsyncSession, runtime: Runtime, user: User, password: str) -> None:
+    """An operator's reset (CLI): hashed first, then written."""
     check_password_strength(runtime, password)
-    user.password_hash = await runtime.passwords.hash(password)
-    user.password_changed_at = func.now()
-    user.failed_sign_in_count = 0
-    user.locked_until = None
+    for name, value in _new_password_values(await runtime.passwords.hash(password)).items():
+        setattr(user, name, value)
     await session.flush()
 
 

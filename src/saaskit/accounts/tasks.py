@@ -6,6 +6,7 @@ from procrastinate import JobContext
 from sqlalchemy import text
 
 from saaskit.jobs import jobs, runtime_of
+from saaskit.kit import ratelimit
 from saaskit.kit.db import SERVICE
 from saaskit.kit.state import Runtime
 
@@ -34,3 +35,10 @@ async def purge_sessions_now(runtime: Runtime, retention_days: int) -> dict[str,
         cleared = (await session.execute(CLEAR_DEAD_TOKENS)).rowcount  # type: ignore[attr-defined]
         deleted = (await session.execute(DELETE_OLD_SESSIONS, {"days": retention_days})).rowcount  # type: ignore[attr-defined]
     return {"tokens_cleared": cleared, "sessions_deleted": deleted}
+
+
+@jobs.periodic(cron="23 * * * *", periodic_id="hourly")
+@jobs.task(name="accounts.purge_rate_limits", queue="maintenance", pass_context=True)
+async def purge_rate_limits(context: JobContext, timestamp: int) -> dict[str, int]:
+    """Delete the rate-limit counters whose windows are over (kit/ratelimit.py)."""
+    return {"counters_deleted": await ratelimit.purge(runtime_of(context))}

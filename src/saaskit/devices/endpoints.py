@@ -44,6 +44,7 @@ from saaskit.kit.deps import Client, ClientDep, DbSession, RuntimeDep, runtime_o
 from saaskit.kit.errors import NotFound, Unauthorized
 from saaskit.kit.hashing import token_hash
 from saaskit.kit.pagination import CursorParam, LimitParam, Page, keyset_page
+from saaskit.kit.ratelimit import limiter_of, rate_limit
 from saaskit.tracking import identity
 
 router = APIRouter(prefix="/api", tags=["devices"])
@@ -57,6 +58,7 @@ admin_router = APIRouter(prefix="/api/admin", tags=["admin: devices"])
     status_code=202,
     response_model=TrackVisitOut,
     summary="Count an anonymous visit (no sign-in); bots get 202 too but are not counted",
+    dependencies=[rate_limit("track_visit_per_ip")],
 )
 async def track_visit(
     body: TrackVisitIn, session: DbSession, runtime: RuntimeDep, client: ClientDep
@@ -66,6 +68,7 @@ async def track_visit(
         organization_id = await identity.organization_for_key(session, body.token)
         if organization_id is None:
             raise Unauthorized("unknown or rotated ingestion key", code="invalid_ingestion_key")
+        await limiter_of(runtime).hit("track_visit_per_key", str(organization_id))
     await visitors.track_visit(
         session,
         secret=runtime.secret,

@@ -22,6 +22,7 @@ from saaskit.admin.security import (
 from saaskit.admin.web import redirect, render
 from saaskit.kit.deps import ClientDep, DbSession, RuntimeDep
 from saaskit.kit.hashing import token_hash
+from saaskit.kit.ratelimit import rate_limit
 
 router = APIRouter()
 
@@ -75,7 +76,7 @@ async def login_form(
     return _login_page(request, runtime, next_path=safe_next(next))
 
 
-@router.post("/admin/login", include_in_schema=False)
+@router.post("/admin/login", include_in_schema=False, dependencies=[rate_limit("sign_in_per_ip")])
 async def login(
     request: Request,
     runtime: RuntimeDep,

@@ -11,10 +11,11 @@ from sqlalchemy import func, select
 
 from saaskit.access.dependencies import OrgRequest, org_access
 from saaskit.accounts import service as accounts
-from saaskit.accounts.dependencies import CurrentUser
+from saaskit.accounts.dependencies import CurrentUser, user_key
 from saaskit.audit.service import Actor
 from saaskit.kit.deps import ClientDep, DbSession
 from saaskit.kit.pagination import CursorParam, LimitParam, Page
+from saaskit.kit.ratelimit import rate_limit
 from saaskit.tenancy import invitations
 from saaskit.tenancy.models import ORG_ROLES, Invitation
 from saaskit.tenancy.schemas import (
@@ -29,6 +30,9 @@ router = APIRouter(prefix="/api/orgs/{org_id}/invitations", tags=["invitations"]
 invitee_router = APIRouter(prefix="/api/invitations", tags=["invitations"])
 
 Invite = Annotated[OrgRequest, Depends(org_access("members:invite"))]
+# Rate limits (docs/limits.md): sending invitations, and answering them, by client IP and by user.
+SENDING = [rate_limit("invitations_per_ip"), rate_limit("invitations_per_user", by=user_key)]
+ANSWERING = [rate_limit("invitation_answers_per_ip"), rate_limit("invitation_answers_per_user", by=user_key)]
 
 
 def _out(invitation: Invitation, now: datetime) -> InvitationOut:
@@ -42,6 +46,7 @@ def _out(invitation: Invitation, now: datetime) -> InvitationOut:
     status_code=201,
     response_model=InvitationWithTokenOut,
     summary="Invite someone (the answer carries the link token, once)",
+    dependencies=SENDING,
 )
 async def create_invitation(body: InvitationIn, session: DbSession, org: Invite) -> InvitationWithTokenOut:
     invitation, token = await invitations.create(session, org.access, org.actor, body)
@@ -75,6 +80,7 @@ async def revoke_invitation(invitation_id: uuid.UUID, session: DbSession, org: I
     "/{invitation_id}/resend",
     response_model=InvitationWithTokenOut,
     summary="Send again with a new token (the old link stops working)",
+    dependencies=SENDING,
 )
 async def resend_invitation(
     invitation_id: uuid.UUID, session: DbSession, org: Invite
@@ -88,7 +94,12 @@ async def _me(session: DbSession, principal: CurrentUser, client: ClientDep, pat
     return Actor(user_id=principal.user_id, ip_hash=client.ip_hash, request=f"POST {path}"), user.email
 
 
-@invitee_router.post("/accept", response_model=AcceptedOut, summary="Accept an invitation sent to my e-mail")
+@invitee_router.post(
+    "/accept",
+    response_model=AcceptedOut,
+    summary="Accept an invitation sent to my e-mail",
+    dependencies=ANSWERING,
+)
 async def accept_invitation(
     body: InvitationTokenIn, principal: CurrentUser, session: DbSession, client: ClientDep
 ) -> AcceptedOut:
@@ -105,7 +116,11 @@ async def accept_invitation(
 
 
 @invitee_router.post(
-    "/decline", status_code=200, response_model=InvitationOut, summary="Decline an invitation"
+    "/decline",
+    status_code=200,
+    response_model=InvitationOut,
+    summary="Decline an invitation",
+    dependencies=ANSWERING,
 )
 async def decline_invitation(
     body: InvitationTokenIn, principal: CurrentUser, session: DbSession, client: ClientDep

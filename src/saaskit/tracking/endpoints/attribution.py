@@ -16,6 +16,7 @@ from saaskit.accounts.dependencies import optional_principal
 from saaskit.kit.db import Context, set_context
 from saaskit.kit.deps import Client, DbSession
 from saaskit.kit.errors import Unauthorized
+from saaskit.kit.ratelimit import limiter_of
 from saaskit.kit.state import Runtime
 from saaskit.tracking import identity
 from saaskit.tracking.buffer import IngestBuffer
@@ -29,11 +30,15 @@ def _runtime(request: Request) -> Runtime:
 
 
 async def sender_of(request: Request, *, keys_allowed: bool = True) -> Attribution:
-    """The sender of an ingestion request; 401 when there is none."""
+    """The sender of an ingestion request; 401 when there is none; 429 past the rate limits
+    (``capture_per_ip`` before anything else, ``capture_per_key`` per organization or user)."""
     runtime = _runtime(request)
+    client = Client(request, runtime)
+    limiter = limiter_of(runtime)
+    await limiter.hit("capture_per_ip", client.ip_hash)
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     key = value.strip()
-    country = Client(request, runtime).country_code
+    country = client.country_code
     if keys_allowed and scheme.lower() == "bearer" and identity.looks_like_key(key):
         organization_id = await identity.cached_organization(key)
         if organization_id is None:
@@ -41,6 +46,7 @@ async def sender_of(request: Request, *, keys_allowed: bool = True) -> Attributi
                 organization_id = await identity.organization_for_key(session, key)
         if organization_id is None:
             raise Unauthorized("unknown or rotated ingestion key", code="invalid_ingestion_key")
+        await limiter.hit("capture_per_key", str(organization_id))
         return Attribution(organization_id=organization_id, country_code=country)
     async with runtime.db.session() as session:
         principal = await optional_principal(request, session, runtime)
@@ -54,6 +60,7 @@ async def sender_of(request: Request, *, keys_allowed: bool = True) -> Attributi
             "sign in first: these events belong to a user (Authorization: Bearer <session token>)",
             code="not_authenticated",
         )
+    await limiter.hit("capture_per_key", str(principal.user_id))
     return Attribution(user_id=principal.user_id, country_code=country)
 
 

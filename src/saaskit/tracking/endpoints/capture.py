@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 
 from saaskit.kit.deps import Client
 from saaskit.kit.errors import error_body
+from saaskit.kit.ratelimit import RateLimited, limiter_of
 from saaskit.tracking import identity, ingest
 from saaskit.tracking.capture import CaptureError, decode_payload, parse
 from saaskit.tracking.endpoints.attribution import write_events
@@ -42,17 +43,31 @@ def _cors(request: Request) -> dict[str, str]:
     }
 
 
-def _failure(request: Request, status: int, code: str, message: str) -> JSONResponse:
+def _failure(
+    request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
     # The Python SDK logs `detail`; the rest is saaskit's usual error shape.
     return JSONResponse(
-        {**error_body(code, message), "detail": message}, status_code=status, headers=_cors(request)
+        {**error_body(code, message), "detail": message},
+        status_code=status,
+        headers={**_cors(request), **(headers or {})},
     )
 
 
 async def capture(request: Request) -> Response:
     """No dependencies on purpose: this is the hottest endpoint (see attribution.py)."""
     runtime = request.app.state.runtime
+    try:
+        return await _capture(request, runtime)
+    except RateLimited as exc:
+        return _failure(request, 429, exc.code, exc.message, exc.headers)
+
+
+async def _capture(request: Request, runtime: Any) -> Response:
     settings = runtime.settings.tracking
+    limiter = limiter_of(runtime)
+    # Before the body is read: an address past its limit costs no decoding.
+    await limiter.hit("capture_per_ip", Client(request, runtime).ip_hash)
     path = request.url.path
     query = dict(request.query_params)
     try:
@@ -79,6 +94,7 @@ async def capture(request: Request) -> Response:
             organization_id = await identity.organization_for_key(session, parsed.token)
     if organization_id is None:
         return _failure(request, 401, "invalid_ingestion_key", "unknown or rotated project api_key")
+    await limiter.hit("capture_per_key", str(organization_id))
     if parsed.events:
         country = Client(request, runtime).country_code
         attribution = ingest.Attribution(organization_id=organization_id, country_code=country)
