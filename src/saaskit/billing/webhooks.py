@@ -34,6 +34,7 @@ from saaskit.billing.handlers import Event, Outcome
 from saaskit.billing.models import StripeWebhookEvent
 from saaskit.billing.stripe_client import gateway
 from saaskit.jobs import defer
+from saaskit.kit import logsafe
 from saaskit.kit.db import SERVICE, set_context
 from saaskit.kit.errors import BadRequest, Conflict, NotFound
 from saaskit.kit.pagination import keyset_page
@@ -118,7 +119,7 @@ async def process(runtime: Runtime, event_id: uuid.UUID, *, attempt: int) -> str
     except Exception as exc:
         last = attempt + 1 >= max_attempts
         status = "failed" if last else "pending"
-        message = f"{type(exc).__name__}: {exc}"[:2000]
+        message = logsafe.scrub(f"{type(exc).__name__}: {exc}")[:2000]  # shown to admins, logged
         async with runtime.db.session(SERVICE) as session:
             await session.execute(
                 update(StripeWebhookEvent)
