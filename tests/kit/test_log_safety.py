@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 import saaskit
 from saaskit.config import Settings
-from saaskit.kit import logsafe
 from saaskit.kit.db import SERVICE, SET_CONTEXT_SQL, sqlalchemy_url
 from saaskit.kit.errors import install_error_handlers
 from tests.conftest import DbUnderTest
@@ -104,6 +103,8 @@ async def test_the_error_handler_scrubs_any_engine(
 
 @pytest.fixture
 def installed() -> Iterator[None]:
+    from saaskit.kit import logsafe
+
     logsafe.install()
     yield
     for name in logsafe.LOGGERS_WITH_OWN_HANDLERS:
@@ -131,6 +132,8 @@ async def test_servers_own_exception_logs_are_scrubbed(
 
 
 def test_scrub() -> None:
+    from saaskit.kit import logsafe
+
     text_ = (
         '(psycopg.errors.CheckViolation) new row for relation "users" violates check constraint "x"\n'
         f"DETAIL:  Failing row contains (1, {EMAIL}, {PASSWORD_HASH}).\n"

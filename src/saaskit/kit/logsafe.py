@@ -70,7 +70,10 @@ class ScrubFilter(logging.Filter):
         if record.exc_info and record.exc_info[1] is not None:
             record.exc_text = format_exception(record.exc_info[1])
             record.exc_info = None
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed logging call: the handler reports it as it always did
+            return True
         scrubbed = scrub(message)
         if scrubbed != message:
             record.msg, record.args = scrubbed, None
