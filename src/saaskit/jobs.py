@@ -31,6 +31,7 @@ TASK_MODULES = [
     "saaskit.insights.tasks",
     "saaskit.billing.tasks",
     "saaskit.devices.tasks",
+    "saaskit.kit.idempotency.tasks",
 ]
 
 # The connector is a placeholder until ``bind`` gives it a real address.

@@ -9,6 +9,7 @@ from saaskit.audit import models as audit_models
 from saaskit.billing import models as billing_models
 from saaskit.devices import models as devices_models
 from saaskit.insights import models as insights_models
+from saaskit.kit.idempotency import models as idempotency_models
 from saaskit.kit.models import Base
 from saaskit.system import models as system_models
 from saaskit.tenancy import models as tenancy_models
@@ -21,6 +22,7 @@ __all__ = [
     "audit_models",
     "billing_models",
     "devices_models",
+    "idempotency_models",
     "insights_models",
     "system_models",
     "tenancy_models",
