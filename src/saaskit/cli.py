@@ -48,9 +48,12 @@ T = TypeVar("T")
 
 
 def _setup_logging(settings: Settings) -> None:
+    from saaskit.kit import logsafe
+
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logsafe.install()  # no statement values in any log line
 
 
 def _run_with_runtime(env: Environment, work: Callable[[Runtime], Awaitable[T]]) -> T:
@@ -210,12 +213,10 @@ def migrate_current() -> None:
 
 
 def _print_current(env: Environment) -> None:
-    from sqlalchemy import create_engine, pool
-
-    from saaskit.kit.db import sqlalchemy_url
+    from saaskit.kit.db import create_owner_engine
     from saaskit.kit.migrations import current_revision, head_revision
 
-    engine = create_engine(sqlalchemy_url(env.urls.owner), poolclass=pool.NullPool)
+    engine = create_owner_engine(env.urls.owner)
     with engine.connect() as connection:
         current = current_revision(connection)
     engine.dispose()

@@ -10,6 +10,7 @@ from saaskit.billing import models as billing_models
 from saaskit.devices import models as devices_models
 from saaskit.insights import models as insights_models
 from saaskit.kit import ratelimit as kit_ratelimit
+from saaskit.kit.idempotency import models as idempotency_models
 from saaskit.kit.models import Base
 from saaskit.mail import models as mail_models
 from saaskit.system import models as system_models
@@ -23,6 +24,7 @@ __all__ = [
     "audit_models",
     "billing_models",
     "devices_models",
+    "idempotency_models",
     "insights_models",
     "kit_ratelimit",
     "mail_models",

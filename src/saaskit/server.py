@@ -25,6 +25,7 @@ from fastapi import FastAPI
 from saaskit.app import create_app
 from saaskit.config import Settings, get_settings
 from saaskit.jobs import run_worker
+from saaskit.kit import logsafe
 from saaskit.kit.bootstrap import Environment, build_runtime
 from saaskit.kit.db import SERVICE, Database, create_engine
 from saaskit.kit.secrets import instance_secret
@@ -179,6 +180,7 @@ def api_worker_app() -> FastAPI:
     """The app of one API process under ``serve --workers N`` (uvicorn calls this factory)."""
     settings = get_settings()
     assert settings.database.app_url, "serve sets SAASKIT_DATABASE_APP_URL for its API processes"
+    logsafe.install()  # this process's uvicorn loggers too
     return create_app(_runtime_from_environment(settings.database.app_url, settings.database.pool_size))
 
 
@@ -188,6 +190,7 @@ def job_worker_process(app_url: str) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logsafe.install()
     concurrency = settings.jobs.worker_concurrency
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(_work(_runtime_from_environment(app_url, concurrency), app_url, concurrency))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.billing.conftest import Billing, eventually, org_of
+from tests.billing.conftest import Billing, event_of, eventually, org_of
 
 pytestmark = pytest.mark.live
 
@@ -156,3 +156,96 @@ async def test_organization_subscription_needs_billing_manage(billing_server: Bi
         what="the organization's subscription webhook",
     )
     assert linked == org_id
+
+
+async def test_an_event_of_the_second_of_saaskits_own_call_is_applied(billing_server: Billing) -> None:
+    """Stripe's ``created`` is whole seconds: an event of the same second as saaskit's own call is
+    not older than what that call stored, and is applied (it used to be dropped as stale)."""
+    b = billing_server
+    pro = await b.create_plan("Pro", "pro", 1500, limits={"max_dashboards": 5})
+    await b.sync()
+    user = await b.signup()
+    await b.save_card(user)
+    created = await b.http.post(
+        "/api/billing/subscriptions", json={"plan_id": pro["id"]}, headers=user.headers
+    )
+    assert created.status_code == 201, created.text
+    stored = (
+        await b.sql(
+            "SELECT stripe_subscription_id, stripe_updated_at FROM subscriptions WHERE id = :s",
+            s=created.json()["id"],
+        )
+    )[0]
+    second = int(stored.stripe_updated_at.timestamp())
+    invoice_id = await b.scalar(
+        "SELECT stripe_invoice_id FROM invoices WHERE subscription_id = :s", s=created.json()["id"]
+    )
+    # localstripe's own deliveries for the invoice, made during that call, are in first (of two
+    # different snapshots of one second, the one applied last wins: docs in billing/sync.py).
+    await eventually(
+        lambda: b.scalar(
+            "SELECT count(*) = 2 FROM stripe_webhook_events WHERE processing_status = 'processed' "
+            "AND event_type IN ('invoice.created', 'invoice.payment_succeeded')"
+        ),
+        what="localstripe's invoice events",
+    )
+
+    # In that same second the customer asks Stripe (its portal) to cancel at the period's end.
+    at_stripe = b.stripe.v1.subscriptions.update(
+        stored.stripe_subscription_id, {"cancel_at_period_end": True}
+    )
+    updated = event_of("customer.subscription.updated", at_stripe.to_dict(), created=second)
+    invoice = b.stripe.v1.invoices.retrieve(invoice_id).to_dict()
+    invoice["hosted_invoice_url"] = "https://invoice.stripe.com/i/acct_1/in_same_second"
+    invoice_updated = event_of("invoice.updated", invoice, created=second)
+    for event in (updated, invoice_updated):
+        assert b.post_event(event).status_code == 200
+    await eventually(
+        lambda: b.scalar(
+            "SELECT count(*) = 2 FROM stripe_webhook_events WHERE stripe_event_id IN (:a, :b) "
+            "AND processing_status = 'processed'",
+            a=updated["id"],
+            b=invoice_updated["id"],
+        ),
+        what="the same-second events",
+    )
+    row = (
+        await b.sql(
+            "SELECT status, cancel_at_period_end, stripe_updated_at FROM subscriptions WHERE id = :s",
+            s=created.json()["id"],
+        )
+    )[0]
+    assert (row.status, row.cancel_at_period_end) == ("active", True)
+    assert int(row.stripe_updated_at.timestamp()) == second and row.stripe_updated_at.microsecond == 0
+    got = (
+        await b.http.get(f"/api/billing/subscriptions/{created.json()['id']}", headers=user.headers)
+    ).json()
+    assert got["cancel_at_period_end"] is True
+    assert (
+        await b.scalar("SELECT hosted_invoice_url FROM invoices WHERE stripe_invoice_id = :i", i=invoice_id)
+        == invoice["hosted_invoice_url"]
+    )
+
+    # A creation snapshot of that same second (the subscription's first state) arriving late
+    # does not replace it; nor does a snapshot of an earlier second.
+    first_state = {**at_stripe.to_dict(), "cancel_at_period_end": False, "status": "incomplete"}
+    late = [
+        event_of("customer.subscription.created", first_state, created=second),
+        event_of("customer.subscription.updated", first_state, created=second - 1),
+    ]
+    for event in late:
+        assert b.post_event(event).status_code == 200
+        await eventually(
+            lambda e=event: b.sql(  # type: ignore[misc]
+                "SELECT 1 FROM stripe_webhook_events WHERE stripe_event_id = :e AND processing_status = 'processed'",
+                e=e["id"],
+            ),
+            what=event["type"],
+        )
+    row = (
+        await b.sql(
+            "SELECT status, cancel_at_period_end FROM subscriptions WHERE id = :s", s=created.json()["id"]
+        )
+    )[0]
+    assert (row.status, row.cancel_at_period_end) == ("active", True)
+    assert await b.scalar("SELECT tier FROM users WHERE id = :u", u=user.id) == "pro"

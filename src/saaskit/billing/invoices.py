@@ -26,7 +26,7 @@ from saaskit.billing.models import (
     SubscriptionPlan,
 )
 from saaskit.billing.owners import CustomerNotLinked, Owner, owner_for_customer
-from saaskit.billing.sync import now
+from saaskit.billing.sync import is_older, now, whole_second
 from saaskit.kit.errors import NotFound
 from saaskit.kit.pagination import keyset_page
 
@@ -43,7 +43,12 @@ async def _subscription_id(session: AsyncSession, stripe_subscription_id: str | 
 
 
 async def apply_invoice(
-    session: AsyncSession, obj: Obj, version: datetime, owner: Owner | None = None
+    session: AsyncSession,
+    obj: Obj,
+    version: datetime,
+    owner: Owner | None = None,
+    *,
+    first_snapshot: bool = False,
 ) -> Invoice:
     owner = owner or await owner_for_customer(session, shapes.customer_id(obj), obj.get("metadata"))
     if owner is None:
@@ -89,14 +94,17 @@ async def apply_invoice(
         select(Invoice).where(Invoice.stripe_invoice_id == obj["id"]).with_for_update()
     )
     assert row is not None
+    # Whole seconds, as for subscriptions (sync): an equal second is applied, except a creation
+    # snapshot (invoice.created); the status rank keeps an earlier status from winning.
     stale = row.stripe_updated_at is not None and (
-        version < row.stripe_updated_at or STATUS_RANK[status] < STATUS_RANK[row.status]
+        is_older(version, row.stripe_updated_at, first_snapshot=first_snapshot)
+        or STATUS_RANK[status] < STATUS_RANK[row.status]
     )
     if not stale:
         for key, value in values.items():
             if value is not None or key not in ("subscription_id", "stripe_payment_intent_id"):
                 setattr(row, key, value)
-        row.stripe_updated_at = version
+        row.stripe_updated_at = whole_second(version)
         await session.flush()
         await _apply_lines(session, row, obj)
     if row.status == "paid":

@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +21,7 @@ from saaskit.accounts.models import User
 from saaskit.billing import shapes
 from saaskit.billing.models import PaymentMethod
 from saaskit.billing.owners import Owner, customer_of, ensure_customer
+from saaskit.billing.redaction import FINGERPRINT_PURPOSE
 from saaskit.billing.stripe_client import gateway
 from saaskit.billing.sync import now
 from saaskit.kit.errors import Conflict, NotFound, Unprocessable
@@ -78,6 +79,10 @@ async def upsert(
 ) -> PaymentMethod:
     card = method.get("card") or {}
     fingerprint = card.get("fingerprint")
+    # A stored webhook carries the fingerprint's keyed hash only (billing.redaction).
+    fingerprint_hash = card.get("fingerprint_hash") or (
+        keyed_hash(runtime.secret, FINGERPRINT_PURPOSE, fingerprint) if fingerprint else None
+    )
     values: dict[str, Any] = {
         "type": str(method.get("type") or "card"),
         "stripe_customer_id": shapes.customer_id(method),
@@ -85,13 +90,21 @@ async def upsert(
         "card_last4": card.get("last4"),
         "card_exp_month": card.get("exp_month"),
         "card_exp_year": card.get("exp_year"),
-        "card_fingerprint_hash": keyed_hash(runtime.secret, "card", fingerprint) if fingerprint else None,
+        "card_fingerprint_hash": fingerprint_hash,
         "detached_at": None,
     }
+    statement = insert(PaymentMethod).values(
+        **owner.columns, provider_payment_method_id=method["id"], **values
+    )
+    # A snapshot without the fingerprint (an event redacted without the secret) keeps the known hash.
+    changes = {
+        **values,
+        "card_fingerprint_hash": func.coalesce(
+            statement.excluded.card_fingerprint_hash, PaymentMethod.card_fingerprint_hash
+        ),
+    }
     await session.execute(
-        insert(PaymentMethod)
-        .values(**owner.columns, provider_payment_method_id=method["id"], **values)
-        .on_conflict_do_update(index_elements=["provider_payment_method_id"], set_=values)
+        statement.on_conflict_do_update(index_elements=["provider_payment_method_id"], set_=changes)
     )
     row = await session.scalar(
         select(PaymentMethod).where(PaymentMethod.provider_payment_method_id == method["id"])

@@ -9,11 +9,17 @@
   call (a coupon's counted redemption, released by rollback if Stripe refuses).
 - With ``legacy_plans`` (servers without the Prices API, i.e. localstripe) plans are Plans and
   subscription items name a ``plan``; otherwise Prices and ``price``.
-- Answers are plain dicts (``StripeObject.to_dict()``), read through ``billing.shapes``.
+- Answers are plain dicts (``StripeObject.to_dict()``), read through ``billing.shapes``;
+  subscription changes come as an ``Answer``, with the time Stripe answered (its ``Date``
+  header), the version ``sync`` compares with events' ``created``.
 """
 
 from __future__ import annotations
 
+import contextlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import stripe
@@ -32,6 +38,26 @@ class StripeNotConfigured(ServiceUnavailable):
 def _dict(value: Any) -> Obj:
     result: Obj = value.to_dict()
     return result
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A Stripe object as Stripe answered it, and when: the answer's ``Date`` header, Stripe's
+    own clock at its own resolution (whole seconds), comparable with its events' ``created``."""
+
+    object: Obj
+    at: datetime
+
+
+def _answer(value: Any) -> Answer:
+    response = getattr(value, "last_response", None)
+    headers = getattr(response, "headers", None) or {}
+    date = next((v for k, v in headers.items() if k.lower() == "date"), None)
+    at = None
+    if date:
+        with contextlib.suppress(TypeError, ValueError):
+            at = parsedate_to_datetime(date).astimezone(UTC)
+    return Answer(_dict(value), (at or datetime.now(UTC)).replace(microsecond=0))
 
 
 class StripeGateway:
@@ -110,7 +136,7 @@ class StripeGateway:
         trial_period_days: int,
         stripe_coupon_id: str | None,
         idempotency_key: str,
-    ) -> Obj:
+    ) -> Answer:
         params: Any = {
             "customer": customer,
             "items": [self._item(price_id)],
@@ -122,20 +148,20 @@ class StripeGateway:
         if stripe_coupon_id and not self.legacy_plans:
             params["discounts"] = [{"coupon": stripe_coupon_id}]
         subscription = await self.client.v1.subscriptions.create_async(params, self._options(idempotency_key))
-        return _dict(subscription)
+        return _answer(subscription)
 
-    async def change_subscription_price(self, subscription_id: str, item_id: str, price_id: str) -> Obj:
+    async def change_subscription_price(self, subscription_id: str, item_id: str, price_id: str) -> Answer:
         params: Any = {"items": [{"id": item_id, **self._item(price_id)}]}
         if not self.legacy_plans:
             params["proration_behavior"] = "create_prorations"
-        return _dict(await self.client.v1.subscriptions.update_async(subscription_id, params))
+        return _answer(await self.client.v1.subscriptions.update_async(subscription_id, params))
 
-    async def set_cancel_at_period_end(self, subscription_id: str, cancel: bool) -> Obj:
+    async def set_cancel_at_period_end(self, subscription_id: str, cancel: bool) -> Answer:
         params: Any = {"cancel_at_period_end": cancel}
-        return _dict(await self.client.v1.subscriptions.update_async(subscription_id, params))
+        return _answer(await self.client.v1.subscriptions.update_async(subscription_id, params))
 
-    async def cancel_subscription(self, subscription_id: str) -> Obj:
-        return _dict(await self.client.v1.subscriptions.cancel_async(subscription_id))
+    async def cancel_subscription(self, subscription_id: str) -> Answer:
+        return _answer(await self.client.v1.subscriptions.cancel_async(subscription_id))
 
     # -- payments --------------------------------------------------------------------------
     async def charge_off_session(

@@ -1,8 +1,9 @@
 """Subscribing, changing plan, cancelling and resuming, for a user or an organization.
 
 Each operation asks Stripe first and then applies Stripe's answer through ``sync`` (the path
-webhooks use too), so the row is right even where a Stripe server sends no event for the change
-(localstripe has no ``customer.subscription.updated``), and later events are idempotent.
+webhooks use too) as of the moment Stripe answered, so the row is right even where a Stripe
+server sends no event for the change (localstripe has no ``customer.subscription.updated``),
+and later events, those of the same second included, are applied idempotently.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from saaskit.billing import coupons, invoices, owners, sync, tiers
 from saaskit.billing.models import PaymentMethod, Subscription, SubscriptionPlan
 from saaskit.billing.models.subscriptions import OPEN_STATUSES
 from saaskit.billing.owners import Owner
-from saaskit.billing.stripe_client import gateway
+from saaskit.billing.stripe_client import Answer, gateway
 from saaskit.kit.errors import Conflict, NotFound, PaymentRequired
 from saaskit.kit.pagination import keyset_page
 from saaskit.kit.state import Runtime
@@ -117,10 +118,10 @@ async def subscribe(
         stripe_coupon_id=coupon.stripe_coupon_id if coupon else None,
         idempotency_key=key,
     )
-    sub, _, _ = await sync.apply_subscription(session, created, sync.now(), owner)
-    latest = created.get("latest_invoice")
+    sub, _, _ = await sync.apply_subscription(session, created.object, created.at, owner)
+    latest = created.object.get("latest_invoice")
     if isinstance(latest, dict):
-        await invoices.apply_invoice(session, latest, sync.now(), owner)
+        await invoices.apply_invoice(session, latest, created.at, owner)
     if redemption is not None:
         redemption.subscription_id = sub.id
     await tiers.refresh(session, owner)
@@ -148,9 +149,9 @@ def _stripe_id(sub: Subscription) -> str:
 
 
 async def _apply(
-    session: AsyncSession, owner: Owner, answer: dict[str, Any], actor: Actor | None, action: str
+    session: AsyncSession, owner: Owner, answer: Answer, actor: Actor | None, action: str
 ) -> Subscription:
-    sub, _, _ = await sync.apply_subscription(session, answer, sync.now(), owner)
+    sub, _, _ = await sync.apply_subscription(session, answer.object, answer.at, owner)
     await tiers.refresh(session, owner)
     await _audit(session, actor, owner, action, sub)
     return sub

@@ -1,11 +1,28 @@
 """Applying Stripe's subscription objects to ``subscriptions``: the one path used by the API (with
 the object Stripe answered) and by webhooks (with the event's snapshot).
 
-Order independence: each row keeps ``stripe_updated_at``, the time of the Stripe state it shows
-(an event's ``created``, or the moment an API answer came back). A snapshot older than that is
-ignored, so a late ``customer.subscription.created`` cannot undo a cancellation. Stripe never
-revives a canceled subscription, so a row Stripe ended stays ended whatever arrives afterwards
-(this also settles two events of the same second arriving in the wrong order).
+Order independence: each row keeps ``stripe_updated_at``, the time of the Stripe state it shows,
+on Stripe's clock and at Stripe's resolution, whole seconds: an event's ``created``, or the
+``Date`` of Stripe's answer to saaskit's own call (``stripe_client.Answer``). A snapshot is
+applied unless a strictly newer state is stored:
+
+- an older second is not applied (a late ``customer.subscription.created`` cannot undo a
+  cancellation);
+- the same second is applied: events of the second of saaskit's own call (a
+  ``customer.subscription.updated`` setting ``cancel_at_period_end`` just after the subscription
+  was created) are not lost. Of two snapshots of the same second, the one applied last wins,
+  except that a creation snapshot (``customer.subscription.created``) never replaces a state of
+  its own second already stored (the creation is a subscription's first state, so anything
+  else of that second is at least as new);
+- Stripe never revives a canceled subscription, so a row Stripe ended stays ended whatever
+  arrives afterwards (this settles a ``deleted`` and an ``updated`` of the same second).
+
+Invoices (``invoices.apply_invoice``) follow the same rules (``invoice.created`` is their
+creation snapshot), and their status only moves forward.
+
+What remains ambiguous: two different updates within one second (say a plan change and a
+cancellation made in Stripe's dashboard in the same second) delivered in the reverse order
+leave the earlier state until the subscription's next event.
 """
 
 from __future__ import annotations
@@ -27,6 +44,19 @@ Obj = dict[str, Any]
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def whole_second(moment: datetime) -> datetime:
+    """Stripe's resolution: its ``created`` times are Unix seconds."""
+    return moment.replace(microsecond=0)
+
+
+def is_older(version: datetime, stored: datetime | None, *, first_snapshot: bool = False) -> bool:
+    """Whether a strictly newer state than the snapshot of ``version`` is stored (see above)."""
+    if stored is None:
+        return False
+    version, stored = whole_second(version), whole_second(stored)
+    return version < stored or (first_snapshot and version == stored)
 
 
 async def plan_for_price(
@@ -58,11 +88,18 @@ def _ends_at(status: str, values: dict[str, Any]) -> datetime | None:
 
 
 async def apply_subscription(
-    session: AsyncSession, obj: Obj, version: datetime, owner: Owner | None = None
+    session: AsyncSession,
+    obj: Obj,
+    version: datetime,
+    owner: Owner | None = None,
+    *,
+    first_snapshot: bool = False,
 ) -> tuple[Subscription, Owner, bool]:
-    """Upsert the row for Stripe subscription ``obj`` as of ``version``.
+    """Upsert the row for Stripe subscription ``obj`` as of ``version`` (whole seconds;
+    ``first_snapshot``: ``obj`` is the subscription's creation state).
 
-    Returns the row, its owner, and whether the snapshot was applied (False when stale)."""
+    Returns the row, its owner, and whether the snapshot was applied (False only when a strictly
+    newer state is stored: see the module's docstring)."""
     metadata = obj.get("metadata") or {}
     owner = owner or await owner_for_customer(session, shapes.customer_id(obj), metadata)
     if owner is None:
@@ -104,13 +141,13 @@ async def apply_subscription(
         select(Subscription).where(Subscription.stripe_subscription_id == obj["id"]).with_for_update()
     )
     assert row is not None
-    stale = row.stripe_updated_at is not None and version < row.stripe_updated_at
+    stale = is_older(version, row.stripe_updated_at, first_snapshot=first_snapshot)
     revived = row.status == "cancelled" and row.ended_at is not None and status != "cancelled"
     if stale or revived:
         return row, owner, False
     for key, value in values.items():
         setattr(row, key, value)
-    row.stripe_updated_at = version
+    row.stripe_updated_at = whole_second(version)
     await session.flush()
     # Invoices that arrived before their subscription get linked now.
     await session.execute(

@@ -16,6 +16,7 @@ from saaskit.billing import credits, maintenance, webhooks
 from saaskit.billing.models import PaymentTransaction
 from saaskit.billing.stripe_client import gateway
 from saaskit.jobs import jobs, runtime_of, worker_runtime
+from saaskit.kit import logsafe
 from saaskit.kit.db import SERVICE
 from saaskit.kit.state import Runtime
 
@@ -84,7 +85,8 @@ async def charge_topup_now(runtime: Runtime, transaction_id: uuid.UUID, *, last_
     except Exception as exc:
         if last_attempt:
             async with runtime.db.session(SERVICE) as session:
-                await credits.record_failure(session, runtime, transaction_id, "stripe_error", str(exc)[:500])
+                message = logsafe.scrub(str(exc))[:500]
+                await credits.record_failure(session, runtime, transaction_id, "stripe_error", message)
         raise
     async with runtime.db.session(SERVICE) as session:
         applied = await credits.apply_payment_intent(session, runtime, intent)

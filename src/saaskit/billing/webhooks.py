@@ -1,7 +1,8 @@
 """Stripe webhooks: verify, store, queue; then process in a job.
 
 Receiving (``POST /api/billing/stripe/webhook``): the signature is checked with the SDK against
-``SAASKIT_STRIPE_WEBHOOK_SECRET`` (bad or missing: 400, nothing stored). The event is inserted
+``SAASKIT_STRIPE_WEBHOOK_SECRET`` (bad or missing: 400, nothing stored). The event is redacted
+(``billing.redaction``: only what processing and audit need; no personal data) and inserted
 with ``ON CONFLICT (stripe_event_id) DO NOTHING``: a re-delivery inserts nothing and queues
 nothing, and is answered 200 like the first. A new event of a handled type gets its processing
 job deferred in the same transaction (so the job exists only once the event is committed);
@@ -28,11 +29,12 @@ from sqlalchemy import Select, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from saaskit.billing import handlers, shapes
+from saaskit.billing import handlers, redaction, shapes
 from saaskit.billing.handlers import Event, Outcome
 from saaskit.billing.models import StripeWebhookEvent
 from saaskit.billing.stripe_client import gateway
 from saaskit.jobs import defer
+from saaskit.kit import logsafe
 from saaskit.kit.db import SERVICE, set_context
 from saaskit.kit.errors import BadRequest, Conflict, NotFound
 from saaskit.kit.pagination import keyset_page
@@ -68,7 +70,8 @@ async def receive(
         .values(
             stripe_event_id=event["id"],
             event_type=event["type"],
-            event_data=event,
+            # Personal data Stripe sent is dropped here, before the INSERT (billing.redaction).
+            event_data=redaction.redact_event(event, runtime.secret),
             stripe_created_at=shapes.ts(event.get("created")) or datetime.now(UTC),
             api_version=event.get("api_version"),
             livemode=event.get("livemode"),
@@ -116,7 +119,7 @@ async def process(runtime: Runtime, event_id: uuid.UUID, *, attempt: int) -> str
     except Exception as exc:
         last = attempt + 1 >= max_attempts
         status = "failed" if last else "pending"
-        message = f"{type(exc).__name__}: {exc}"[:2000]
+        message = logsafe.scrub(f"{type(exc).__name__}: {exc}")[:2000]  # shown to admins, logged
         async with runtime.db.session(SERVICE) as session:
             await session.execute(
                 update(StripeWebhookEvent)

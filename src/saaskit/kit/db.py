@@ -23,11 +23,14 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
-from sqlalchemy import text
+from sqlalchemy import Engine, event, text
+from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from saaskit.config import Settings
 from saaskit.kit.hashing import derived_password
+from saaskit.kit.logsafe import scrub_database_error
 
 SET_CONTEXT_SQL = text(
     "SELECT set_config('app.user_id', :user_id, true), "
@@ -116,13 +119,26 @@ def app_url_for(settings: Settings, owner_url: str, secret: str) -> str:
 
 
 def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
-    return create_async_engine(
+    """The service's engine. Statement parameters never appear in logs or exception texts
+    (``hide_parameters``), nor do the values PostgreSQL quotes in its errors (``kit.logsafe``)."""
+    engine = create_async_engine(
         sqlalchemy_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=False,
         pool_recycle=1800,
+        hide_parameters=True,
     )
+    event.listen(engine.sync_engine, "handle_error", scrub_database_error)
+    return engine
+
+
+def create_owner_engine(url: str) -> Engine:
+    """A synchronous, unpooled engine for the owner's work (migrations, role grants), with the
+    same rules as ``create_engine`` for parameters and error texts."""
+    engine = sa_create_engine(sqlalchemy_url(url), poolclass=NullPool, hide_parameters=True)
+    event.listen(engine, "handle_error", scrub_database_error)
+    return engine
 
 
 class Database:

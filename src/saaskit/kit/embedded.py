@@ -132,6 +132,8 @@ class EmbeddedPostgres:
             socket_dir.chmod(0o777 if socket_dir != self.pgdata else 0o700)
             self._chown(socket_dir)
         options = ["-h ''", f"-k {socket_dir}", f"-p {SOCKET_PORT}", "-c max_connections=200"]
+        # The server log keeps no values of failed statements (no DETAIL: Key (email)=(...)).
+        options += ["-c log_error_verbosity=terse", "-c log_parameter_max_length=0"]
         options += [f"-c {key}={value}" for key, value in self.extra_settings.items()]
         self.log_file.touch(exist_ok=True)
         self._chown(self.log_file)

@@ -16,6 +16,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from saaskit.kit.logsafe import format_exception
+
 logger = logging.getLogger(__name__)
 
 
@@ -178,7 +180,8 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
 
     async def unhandled_handler(request: Request, exc: Exception) -> Response:
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        # Not logger.exception: a database error's text may quote the statement's values.
+        logger.error("unhandled error on %s %s\n%s", request.method, request.url.path, format_exception(exc))
         return error_response(500, "internal_error", "an internal error occurred; it has been logged")
 
     app.add_exception_handler(AppError, app_error_handler)

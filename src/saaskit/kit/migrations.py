@@ -13,11 +13,11 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, pool, text
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from saaskit.kit import sqlobjects  # noqa: F401  (registers its comparison with Alembic autogenerate)
-from saaskit.kit.db import sqlalchemy_url
+from saaskit.kit.db import create_owner_engine
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def ensure_app_role(owner_url: str, role: str, password: str | None) -> None:
     The role logs in, is no superuser, cannot bypass RLS and owns nothing, so every policy
     applies to it. Safe to run repeatedly.
     """
-    engine = create_engine(sqlalchemy_url(owner_url), poolclass=pool.NullPool)
+    engine = create_owner_engine(owner_url)
     quoted = _quote_ident(role)
     with engine.begin() as conn:
         exists = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).scalar()

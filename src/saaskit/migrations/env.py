@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine, pool
 from sqlalchemy.engine import Connection
 
-from saaskit.kit.db import sqlalchemy_url
+from saaskit.kit.db import create_owner_engine
 from saaskit.kit.migrations import include_object
 from saaskit.kit.sqlobjects import order_directives
 from saaskit.models import Base
@@ -22,7 +21,7 @@ def run_migrations_online() -> None:
         return
     url = config.get_main_option("sqlalchemy.url")
     assert url, "the owner database URL must be set"
-    engine = create_engine(sqlalchemy_url(url), poolclass=pool.NullPool)
+    engine = create_owner_engine(url)  # hide_parameters, scrubbed error texts (kit.logsafe)
     with engine.connect() as connection:
         _run(connection)
     engine.dispose()

@@ -22,9 +22,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from saaskit.kit.db import Context, set_context
+from saaskit.kit.db import Context, create_engine, set_context
 from saaskit.kit.state import Runtime
 from saaskit.tracking.ingest import DUPLICATE, STORED, Attribution, IngestResult, store_events_outcomes
 
@@ -50,7 +50,8 @@ class IngestBuffer:
         self._writers: list[asyncio.Task[None]] = []
         # Writers have connections of their own: requests waiting on them must never be able to
         # take every connection of the shared pool (that deadlocks until the pool times out).
-        self.engine = create_async_engine(runtime.db.engine.url, pool_size=writers, max_overflow=0)
+        url = runtime.db.engine.url.render_as_string(hide_password=False)
+        self.engine = create_engine(url, pool_size=writers, max_overflow=0)  # hide_parameters
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
 
     def start(self) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Response
+from fastapi import APIRouter, Depends, Response
 
 from saaskit.audit.service import Actor
 from saaskit.billing import invoices, payment_methods, subscriptions, usage
@@ -35,6 +35,7 @@ from saaskit.billing.schemas import (
     UsageTotalsOut,
 )
 from saaskit.kit.deps import DbSession, RuntimeDep
+from saaskit.kit.idempotency import Idempotency
 from saaskit.kit.pagination import CursorParam, LimitParam, Page
 
 
@@ -69,22 +70,23 @@ def owned_router(prefix: str, tags: list[str | Enum], read: PayerDep, manage: Pa
         "/subscriptions", status_code=201, response_model=SubscriptionOut, summary="Subscribe to a plan"
     )
     async def subscribe(
-        body: SubscribeIn,
-        session: DbSession,
-        runtime: RuntimeDep,
-        payer: Manage,
-        idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
-    ) -> SubscriptionOut:
-        sub, discount = await subscriptions.subscribe(
-            session,
-            runtime,
-            payer.owner,
-            plan_id=body.plan_id,
-            coupon_code=body.coupon_code,
-            idempotency_key=idempotency_key,
-            actor=payer.actor,
-        )
-        return _out(sub, discount)
+        body: SubscribeIn, session: DbSession, runtime: RuntimeDep, payer: Manage, idempotency: Idempotency
+    ) -> Response:
+        """With an ``Idempotency-Key``, a retry gets the first answer again (kit.idempotency)."""
+
+        async def create() -> SubscriptionOut:
+            sub, discount = await subscriptions.subscribe(
+                session,
+                runtime,
+                payer.owner,
+                plan_id=body.plan_id,
+                coupon_code=body.coupon_code,
+                idempotency_key=idempotency.key,
+                actor=payer.actor,
+            )
+            return _out(sub, discount)
+
+        return await idempotency.respond(session, create, status_code=201)
 
     @router.get(
         "/subscriptions/{subscription_id}", response_model=SubscriptionOut, summary="One subscription"

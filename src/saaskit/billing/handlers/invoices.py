@@ -25,7 +25,9 @@ from saaskit.kit.state import Runtime
 )
 async def invoice_changed(session: AsyncSession, runtime: Runtime, event: Event) -> Outcome:
     owner = await owner_for_customer(session, shapes.customer_id(event.object), event.object.get("metadata"))
-    row = await invoices.apply_invoice(session, event.object, event.created, owner)
+    row = await invoices.apply_invoice(
+        session, event.object, event.created, owner, first_snapshot=event.type == "invoice.created"
+    )
     note = None
     if event.type == "invoice.payment_failed":
         error = shapes.dig(event.object, "last_finalization_error", "message") or "the payment attempt failed"

@@ -18,9 +18,11 @@ from saaskit.kit.state import Runtime
     "customer.subscription.resumed",
 )
 async def subscription_changed(session: AsyncSession, runtime: Runtime, event: Event) -> Outcome:
-    row, owner, applied = await sync.apply_subscription(session, event.object, event.created)
+    row, owner, applied = await sync.apply_subscription(
+        session, event.object, event.created, first_snapshot=event.type == "customer.subscription.created"
+    )
     change = await tiers.refresh(session, owner)
-    note = None if applied else "older than the stored state: not applied"
+    note = None if applied else "a newer state is stored: not applied"
     if event.type == "customer.subscription.trial_will_end":
         note = f"trial ends at {row.trial_end.isoformat() if row.trial_end else 'unknown'}"
     return Outcome(owner=owner, old_tier=change.old_tier, new_tier=change.new_tier, note=note)

@@ -115,8 +115,9 @@ class Subscription(Base):
     )
     stripe_updated_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True),
-        comment="Time of the Stripe state last applied (event creation or API answer): "
-        "older events are ignored.",
+        comment="Time of the Stripe state last applied, in whole seconds on Stripe's clock (an event's "
+        "created, or the Date of Stripe's answer to saaskit's call): events of an earlier second "
+        "are ignored.",
     )
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
@@ -195,7 +196,9 @@ class Invoice(Base):
         DateTime(timezone=True), comment="When Stripe created the invoice (UTC)."
     )
     stripe_updated_at: Mapped[datetime | None] = mapped_column(
-        DateTime(timezone=True), comment="Time of the Stripe state last applied; older events are ignored."
+        DateTime(timezone=True),
+        comment="Time of the Stripe state last applied, in whole seconds on Stripe's clock: events of an "
+        "earlier second are ignored.",
     )
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()

@@ -47,7 +47,11 @@ class StripeWebhookEvent(Base):
         DateTime(timezone=True), comment="When processing finished (UTC)."
     )
     event_data: Mapped[dict[str, Any]] = mapped_column(
-        JSONB, nullable=False, comment="The whole event as Stripe sent it."
+        JSONB,
+        nullable=False,
+        comment="The event as Stripe sent it, less personal data: per object type only the fields "
+        "processing and audit need (billing/redaction.py, docs/privacy.md); the card fingerprint "
+        "as its keyed hash.",
     )
     processing_status: Mapped[str] = mapped_column(
         Text,
