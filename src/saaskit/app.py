@@ -22,6 +22,7 @@ from saaskit.insights.endpoints import routers as insights_routers
 from saaskit.kit.errors import install_error_handlers
 from saaskit.kit.middleware import Edge
 from saaskit.kit.state import Runtime
+from saaskit.mail import endpoints as mail_endpoints
 from saaskit.system import endpoints as system_endpoints
 from saaskit.system import health
 from saaskit.tenancy.endpoints import routers as tenancy_routers
@@ -45,6 +46,7 @@ ROUTERS: list[APIRouter] = [
     devices_endpoints.router,
     devices_endpoints.admin_router,
     *insights_routers,
+    mail_endpoints.router,
 ]
 
 

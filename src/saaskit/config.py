@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -128,6 +129,85 @@ class StripeSettings(BaseSettings):
     )
 
 
+class ProductSettings(BaseSettings):
+    """Who is speaking to the product's users: the name, addresses and links mails carry."""
+
+    model_config = SettingsConfigDict(env_prefix="SAASKIT_PRODUCT_", extra="ignore")
+
+    name: str = Field(default="saaskit", min_length=1, max_length=100, description="The product's name.")
+    url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="The product's web address: links in mails (reset, verification, invitation) "
+        "start with it.",
+    )
+    api_url: str | None = Field(
+        default=None,
+        description="Where saaskit's API answers publicly (the one-click unsubscribe link). "
+        "Unset: the product's address.",
+    )
+    support_email: str | None = Field(
+        default=None, description="Where users write for help; shown in every mail, and its Reply-To."
+    )
+
+    @property
+    def public_api_url(self) -> str:
+        return (self.api_url or self.url).rstrip("/")
+
+
+class MailSettings(BaseSettings):
+    """Outgoing mail (docs/mail.md). No SMTP host: every message is held in the outbox."""
+
+    model_config = SettingsConfigDict(env_prefix="SAASKIT_MAIL_", extra="ignore", populate_by_name=True)
+
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server (relay or provider). Unset: mail is held, never sent."
+    )
+    smtp_port: int | None = Field(
+        default=None, ge=1, le=65535, description="Unset: 587 for starttls, 465 for tls, 25 for none."
+    )
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls",
+        description="starttls (upgrade required), tls (implicit TLS, port 465) or none (plain, for a "
+        "relay on the same host or network).",
+    )
+    smtp_username: str | None = Field(default=None, description="SMTP AUTH user; unset: no AUTH.")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP AUTH password.")
+    smtp_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=600, description="Connect and per-command timeout."
+    )
+    smtp_ca_file: Path | None = Field(
+        default=None, description="Extra CA certificates (PEM) to trust, for a relay with a private CA."
+    )
+    from_address: str = Field(
+        default="saaskit <no-reply@localhost>",
+        validation_alias="SAASKIT_MAIL_FROM",
+        description="The From header, e.g. 'Acme <no-reply@acme.example>'.",
+    )
+    max_attempts: int = Field(default=6, ge=1, le=20, description="Delivery attempts per message.")
+    retry_base_seconds: float = Field(
+        default=60.0, gt=0, description="Delay after the first failed attempt; each next is 4 times longer."
+    )
+    sending_timeout_seconds: int = Field(
+        default=600,
+        ge=30,
+        description="A message claimed by a worker that has not finished after this long is tried "
+        "again (the worker died mid-send).",
+    )
+    retention_days: int = Field(
+        default=90, ge=1, description="Sent and discarded messages are deleted after this many days."
+    )
+
+    @property
+    def is_configured(self) -> bool:
+        return bool(self.smtp_host)
+
+    @property
+    def port(self) -> int:
+        if self.smtp_port:
+            return self.smtp_port
+        return {"starttls": 587, "tls": 465, "none": 25}[self.smtp_security]
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SAASKIT_", extra="ignore")
 
@@ -146,6 +226,8 @@ class Settings(BaseSettings):
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     presence: PresenceSettings = Field(default_factory=PresenceSettings)
     stripe: StripeSettings = Field(default_factory=StripeSettings)
+    product: ProductSettings = Field(default_factory=ProductSettings)
+    mail: MailSettings = Field(default_factory=MailSettings)
 
 
 @lru_cache(maxsize=1)

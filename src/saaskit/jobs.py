@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 from typing import Any
 
 import procrastinate
@@ -31,6 +32,7 @@ TASK_MODULES = [
     "saaskit.insights.tasks",
     "saaskit.billing.tasks",
     "saaskit.devices.tasks",
+    "saaskit.mail.tasks",
 ]
 
 # The connector is a placeholder until ``bind`` gives it a real address.
@@ -63,11 +65,22 @@ def worker_runtime() -> Runtime:
     return _worker_runtimes[-1]
 
 
-async def defer(session: AsyncSession, task: Any, *, queueing_lock: str | None = None, **kwargs: Any) -> int:
-    """Enqueue ``task`` in the session's transaction; returns the job id."""
+async def defer(
+    session: AsyncSession,
+    task: Any,
+    *,
+    queueing_lock: str | None = None,
+    schedule_at: datetime | None = None,
+    **kwargs: Any,
+) -> int:
+    """Enqueue ``task`` in the session's transaction (to run at ``schedule_at`` if given, else
+    as soon as possible); returns the job id."""
     connection = await session.connection()
     raw = (await connection.get_raw_connection()).driver_connection
-    configured = task.configure(connection=raw, queueing_lock=queueing_lock)
+    options: dict[str, Any] = {"connection": raw, "queueing_lock": queueing_lock}
+    if schedule_at is not None:
+        options["schedule_at"] = schedule_at
+    configured = task.configure(**options)
     job_id: int = await configured.defer_async(**kwargs)
     return job_id
 

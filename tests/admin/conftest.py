@@ -2,7 +2,8 @@
 
 - ``admin_site`` (module): one ``saaskit serve`` on a database cloned from the migrated
   template, seeded once through the real API over HTTP and, for what only Stripe or the apps
-  produce (subscriptions, invoices, webhook events, errors), SQL as the service role.
+  produce (subscriptions, invoices, webhook events, errors), SQL as the service role; one
+  password-reset mail queued with ``mail.enqueue`` (held by serve's worker: no SMTP server).
 - ``browser`` (module): Debian's Chromium (``/usr/bin/chromium``) driven by Playwright; no
   browser is downloaded.
 - ``page`` (test): a fresh context signed in as the site's admin, collecting console errors and
@@ -18,7 +19,7 @@ import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from saaskit import mail
 from saaskit.config import Settings
 from saaskit.demo.config import DemoConfig, resolve_now
 from saaskit.kit.bootstrap import build_runtime
@@ -144,6 +146,21 @@ async def _seed(site: Site, http: httpx.AsyncClient) -> None:
         "VALUES ('system_error', 'E_TIMEOUT', 'timed out after 30 s', '2.1.0', :u) RETURNING id",
         u=alice.id,
     )
+    # A password reset: no SMTP server is configured, so serve's worker holds it (Outbox page).
+    async with site.runtime.db.session(SERVICE) as session:
+        site.ids["held_mail"] = await mail.enqueue(
+            session,
+            site.runtime,
+            to=alice.email,
+            template="password_reset",
+            context={
+                "reset_url": mail.secret_link(site.runtime, "/reset-password", token="seeded-one-time-token"),
+                "expires_minutes": 60,
+                "name": "Alice Martin",
+            },
+            user_id=alice.id,
+            expires_at=datetime.now(UTC) + timedelta(days=1),
+        )
 
 
 @pytest.fixture(scope="module")

@@ -52,6 +52,9 @@ async def test_every_page_opens_without_console_errors(admin_site: Site, page: t
         (f"{base}/admin/billing?status=failed", "Billing"),
         (f"{base}/admin/billing/webhooks/{admin_site.ids['failed_event']}", "customer.created"),
         (f"{base}/admin/analytics", "Analytics"),
+        (f"{base}/admin/outbox", "Outbox"),
+        (f"{base}/admin/outbox?status=held", "Outbox"),
+        (f"{base}/admin/outbox/{admin_site.ids['held_mail']}", "Reset your saaskit password"),
         (f"{base}/admin/system/events", "System"),
         (f"{base}/admin/system/errors", "System"),
         (f"{base}/admin/system/latency?window=1h", "System"),
@@ -70,6 +73,15 @@ async def test_every_page_opens_without_console_errors(admin_site: Site, page: t
         mrr = (await revenue.period(session, moment - timedelta(days=1), moment)).mrr_end_cents
     assert mrr > 1500  # the demo's subscriptions and the seeded $15.00 one
     await expect(tab.locator(".stat").first).to_contain_text(f"${mrr / 100:,.2f}")
+
+    # The held mail's HTML in its sandboxed frame (the frame's own document, no script).
+    await tab.goto(f"{base}/admin/outbox/{admin_site.ids['held_mail']}")
+    await expect(tab.locator("[data-status]")).to_have_attribute("data-status", re.compile("queued|held"))
+    frame = tab.frame_locator("iframe.mail-html")
+    await expect(frame.locator("a", has_text="Choose a new password")).to_have_attribute(
+        "href", "http://127.0.0.1:8000/reset-password?token=[hidden]"
+    )
+    await expect(tab.locator("main")).not_to_contain_text("seeded-one-time-token")
 
     # User page sections, org page sections.
     await tab.goto(f"{base}/admin/users/{alice.id}")

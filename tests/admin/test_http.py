@@ -20,6 +20,7 @@ PAGES = (
     "/admin/devices",
     "/admin/billing",
     "/admin/analytics",
+    "/admin/outbox",
     "/admin/system/events",
     "/admin/system/errors",
     "/admin/system/latency",

@@ -11,11 +11,12 @@ from saaskit.admin.pages import (
     billing,
     devices,
     orgs,
+    outbox,
     overview,
     system,
     users,
 )
 
 router = APIRouter(include_in_schema=False)
-for module in (auth, overview, users, orgs, devices, billing, analytics, analytics_funnels, system):
+for module in (auth, overview, users, orgs, devices, billing, outbox, analytics, analytics_funnels, system):
     router.include_router(module.router)
