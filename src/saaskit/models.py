@@ -11,6 +11,7 @@ from saaskit.devices import models as devices_models
 from saaskit.insights import models as insights_models
 from saaskit.kit.models import Base
 from saaskit.mail import models as mail_models
+from saaskit.notifications import models as notifications_models
 from saaskit.system import models as system_models
 from saaskit.tenancy import models as tenancy_models
 from saaskit.tracking import models as tracking_models
@@ -24,6 +25,7 @@ __all__ = [
     "devices_models",
     "insights_models",
     "mail_models",
+    "notifications_models",
     "system_models",
     "tenancy_models",
     "tracking_models",
