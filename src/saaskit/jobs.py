@@ -33,6 +33,7 @@ TASK_MODULES = [
     "saaskit.billing.tasks",
     "saaskit.devices.tasks",
     "saaskit.mail.tasks",
+    "saaskit.notifications.tasks",
 ]
 
 # The connector is a placeholder until ``bind`` gives it a real address.
