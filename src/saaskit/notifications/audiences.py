@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Text, cast, func, literal, select
+from sqlalchemy import ColumnElement, Insert, Select, Text, cast, func, literal, select
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -65,8 +65,7 @@ def everyone() -> Select[Any]:
     return select(User.id.label("user_id")).where(User.status == "active", User.deleted_at.is_(None))
 
 
-async def fan_out(
-    session: AsyncSession,
+def fan_out_statement(
     recipients: Select[Any],
     *,
     kind: Kind,
@@ -79,8 +78,8 @@ async def fan_out(
     organization_id: uuid.UUID | None,
     actor_id: uuid.UUID | None,
     broadcast_id: uuid.UUID | None,
-) -> int:
-    """One copy per recipient who wants ``kind`` in the app, in one statement; how many."""
+) -> Insert:
+    """The INSERT ... SELECT writing one copy per recipient who wants ``kind`` in the app."""
     chosen = recipients.subquery("recipients")
     user_id: ColumnElement[uuid.UUID] = chosen.c.user_id
     rows = select(
@@ -97,8 +96,13 @@ async def fan_out(
         cast(literal(actor_id), UUID(as_uuid=True)),
         cast(literal(broadcast_id), UUID(as_uuid=True)),
     ).where(wanted(kind, "in_app", user_id))
+    return NOTIFICATIONS.insert().from_select(COLUMNS, rows)
+
+
+async def fan_out(session: AsyncSession, recipients: Select[Any], **notice: Any) -> int:
+    """Write the copies (``fan_out_statement``'s arguments) in one statement; how many."""
+    statement = fan_out_statement(recipients, **notice)
     # preserve_rowcount: SQLAlchemy reports an INSERT's row count only when asked.
-    statement = NOTIFICATIONS.insert().from_select(COLUMNS, rows)
     result = await session.execute(statement.execution_options(preserve_rowcount=True))
     return int(result.rowcount)  # type: ignore[attr-defined]
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from saaskit.kit.models import Base, created_at_column, updated_at_column, uuid_pk
 from saaskit.notifications.kinds import AUDIENCES, KINDS, SEVERITIES, SWITCHABLE, one_of
 
+BROADCAST_STATUSES = ("sending", "sent")
 TITLE_MAX_CHARS = 200
 BODY_MAX_CHARS = 2000
 LINK_MAX_CHARS = 2048
@@ -53,7 +54,9 @@ class Notification(Base):
             "broadcast_id",
             postgresql_where=text("broadcast_id IS NOT NULL AND read_at IS NOT NULL"),
         ),
-        Index("idx_notifications_created_at", "created_at"),
+        # The daily purge reads by age; rows arrive in time order, so a BRIN index (a few pages,
+        # nearly free to maintain on a 100,000-row broadcast) finds the old ones.
+        Index("idx_notifications_created_at", "created_at", postgresql_using="brin"),
         {
             "comment": "In-app notices, one row per recipient (each has its own read_at): sent to a "
             "user, to every active member of an organization, or to everyone (an admin broadcast). "
@@ -110,7 +113,8 @@ class Notification(Base):
     actor_id: Mapped[uuid.UUID | None] = mapped_column(
         UUID(as_uuid=True),
         ForeignKey("users.id", ondelete="SET NULL"),
-        comment="Who caused it (the inviter, the admin who broadcast it); null: the system.",
+        comment="Who caused it (the inviter); null: the system, or an admin broadcast "
+        "(notification_broadcasts.sent_by says which admin).",
     )
     broadcast_id: Mapped[uuid.UUID | None] = mapped_column(
         UUID(as_uuid=True),
@@ -133,6 +137,7 @@ class NotificationBroadcast(Base):
         ),
         CheckConstraint(f"severity IN {one_of(SEVERITIES)}", name="severity_known"),
         CheckConstraint("recipient_count >= 0", name="recipient_count_not_negative"),
+        CheckConstraint(f"status IN {one_of(BROADCAST_STATUSES)}", name="status_known"),
         Index("idx_notification_broadcasts_created_at", "created_at"),
         Index(
             "idx_notification_broadcasts_organization_id",
@@ -140,6 +145,7 @@ class NotificationBroadcast(Base):
             postgresql_where=text("organization_id IS NOT NULL"),
         ),
         Index("idx_notification_broadcasts_sent_by", "sent_by"),
+        Index("idx_notification_broadcasts_status", "status", postgresql_where=text("status = 'sending'")),
         {
             "comment": "Notices platform admins sent to everyone or to one organization's members; "
             "each recipient's copy is a notifications row (broadcast_id). RLS: service only."
@@ -168,13 +174,30 @@ class NotificationBroadcast(Base):
         ForeignKey("users.id", ondelete="SET NULL"),
         comment="The platform admin who sent it.",
     )
+    status: Mapped[str] = mapped_column(
+        Text,
+        nullable=False,
+        server_default="sending",
+        comment="sending (copies are being written, in batches, by the notifications.fan_out job) or "
+        "sent (every recipient has a copy).",
+    )
     recipient_count: Mapped[int] = mapped_column(
         Integer,
         nullable=False,
         server_default=text("0"),
-        comment="Users who got a copy when it was sent (those who turned announcements off did not).",
+        comment="Users who got a copy so far (those who turned announcements off get none).",
     )
-    created_at: Mapped[datetime] = created_at_column("When it was sent (UTC).")
+    fanned_out_through: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True),
+        comment="Progress of a broadcast to everyone: the last users.id (in id order) handled; the "
+        "next batch starts after it. Null: none yet.",
+    )
+    completed_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), comment="When the last copy was written (UTC); null: still sending."
+    )
+    created_at: Mapped[datetime] = created_at_column(
+        "When it was sent (UTC); accounts created later do not get it."
+    )
 
 
 class NotificationPreference(Base):

@@ -32,7 +32,18 @@ async def broadcast(
         severity=severity,
         sent_by=actor.user_id,
     )
-    to = "everyone" if row.organization_id is None else "the organization's members"
+    if row.organization_id is None:
+        description = (
+            f"Notice {row.title!r} sent to everyone (copies written by the notifications.fan_out job)."
+        )
+        message = (
+            f"Sending {row.title!r} to everyone: the list below shows the recipients as they are reached."
+        )
+        recipients = None
+    else:
+        description = f"Notice {row.title!r} sent to the organization's members ({row.recipient_count})."
+        message = f"Sent {row.title!r} to {row.recipient_count} member(s)."
+        recipients = row.recipient_count
     await audit.record(
         session,
         actor,
@@ -41,15 +52,14 @@ async def broadcast(
         entity_type="notification_broadcast",
         entity_id=row.id,
         entity_name=row.title,
-        description=f"Notice {row.title!r} sent to {to} ({row.recipient_count} recipient(s)).",
+        description=description,
         metadata={
             "audience": row.audience,
-            "recipients": row.recipient_count,
+            "recipients": recipients,
             "severity": row.severity,
             "link": row.link,
         },
     )
     return Outcome(
-        f"Sent {row.title!r} to {row.recipient_count} recipient(s).",
-        {"broadcast_id": str(row.id), "recipient_count": row.recipient_count},
+        message, {"broadcast_id": str(row.id), "status": row.status, "recipient_count": row.recipient_count}
     )

@@ -81,6 +81,10 @@ class BroadcastOut(Output):
     body: str | None
     link: str | None
     sent_by: uuid.UUID | None = Field(description="The admin who sent it.")
-    recipient_count: int = Field(description="Users who got a copy.")
+    status: Literal["sending", "sent"] = Field(
+        description="sending: a job is writing the copies to everyone (recipient_count grows); sent: done."
+    )
+    recipient_count: int = Field(description="Users who got a copy (so far, while sending).")
     read_count: int = Field(default=0, description="Recipients who have read it so far.")
+    completed_at: datetime | None = Field(description="When the last copy was written; null: still sending.")
     created_at: datetime

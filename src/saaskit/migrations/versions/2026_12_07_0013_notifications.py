@@ -1,12 +1,12 @@
 """Notifications: ``notifications`` (one row per recipient, its own read state),
-``notification_broadcasts`` (admins' notices to everyone or to one organization) and
-``notification_preferences`` (each user's channels per kind). RLS: a user sees their own
+``notification_broadcasts`` (admins' notices to everyone or to one organization, and the
+progress of their fan-out) and ``notification_preferences`` (each user's channels per kind). RLS: a user sees their own
 notices, an organization's notices only while an active member of it; organizations may write
 notices about themselves and read their active members' preferences; broadcasts are service only.
 
 Revision ID: 0013
 Revises: 0012
-Create Date: 2026-12-07 03:39:21.632784
+Create Date: 2026-12-07 04:01:56.922453
 """
 
 from collections.abc import Sequence
@@ -143,18 +143,37 @@ def upgrade() -> None:
         sa.Column("link", sa.Text(), nullable=True, comment="The notice's link, as sent."),
         sa.Column("sent_by", sa.UUID(), nullable=True, comment="The platform admin who sent it."),
         sa.Column(
+            "status",
+            sa.Text(),
+            server_default="sending",
+            nullable=False,
+            comment="sending (copies are being written, in batches, by the notifications.fan_out job) or sent (every recipient has a copy).",
+        ),
+        sa.Column(
             "recipient_count",
             sa.Integer(),
             server_default=sa.text("0"),
             nullable=False,
-            comment="Users who got a copy when it was sent (those who turned announcements off did not).",
+            comment="Users who got a copy so far (those who turned announcements off get none).",
+        ),
+        sa.Column(
+            "fanned_out_through",
+            sa.UUID(),
+            nullable=True,
+            comment="Progress of a broadcast to everyone: the last users.id (in id order) handled; the next batch starts after it. Null: none yet.",
+        ),
+        sa.Column(
+            "completed_at",
+            sa.DateTime(timezone=True),
+            nullable=True,
+            comment="When the last copy was written (UTC); null: still sending.",
         ),
         sa.Column(
             "created_at",
             sa.DateTime(timezone=True),
             server_default=sa.text("now()"),
             nullable=False,
-            comment="When it was sent (UTC).",
+            comment="When it was sent (UTC); accounts created later do not get it.",
         ),
         sa.CheckConstraint(
             "(audience = 'organization') = (organization_id IS NOT NULL)",
@@ -166,6 +185,9 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "severity IN ('info', 'success', 'warning', 'critical')",
             name=op.f("ck_notification_broadcasts_severity_known"),
+        ),
+        sa.CheckConstraint(
+            "status IN ('sending', 'sent')", name=op.f("ck_notification_broadcasts_status_known")
         ),
         sa.CheckConstraint(
             "recipient_count >= 0", name=op.f("ck_notification_broadcasts_recipient_count_not_negative")
@@ -197,6 +219,13 @@ def upgrade() -> None:
     )
     op.create_index(
         "idx_notification_broadcasts_sent_by", "notification_broadcasts", ["sent_by"], unique=False
+    )
+    op.create_index(
+        "idx_notification_broadcasts_status",
+        "notification_broadcasts",
+        ["status"],
+        unique=False,
+        postgresql_where=sa.text("status = 'sending'"),
     )
     op.create_table(
         "notifications",
@@ -260,7 +289,7 @@ def upgrade() -> None:
             "actor_id",
             sa.UUID(),
             nullable=True,
-            comment="Who caused it (the inviter, the admin who broadcast it); null: the system.",
+            comment="Who caused it (the inviter); null: the system, or an admin broadcast (notification_broadcasts.sent_by says which admin).",
         ),
         sa.Column(
             "broadcast_id",
@@ -343,7 +372,9 @@ def upgrade() -> None:
         unique=False,
         postgresql_where=sa.text("broadcast_id IS NOT NULL AND read_at IS NOT NULL"),
     )
-    op.create_index("idx_notifications_created_at", "notifications", ["created_at"], unique=False)
+    op.create_index(
+        "idx_notifications_created_at", "notifications", ["created_at"], unique=False, postgresql_using="brin"
+    )
     op.create_index(
         "idx_notifications_organization_id",
         "notifications",
@@ -380,7 +411,7 @@ def downgrade() -> None:
         table_name="notifications",
         postgresql_where=sa.text("organization_id IS NOT NULL"),
     )
-    op.drop_index("idx_notifications_created_at", table_name="notifications")
+    op.drop_index("idx_notifications_created_at", table_name="notifications", postgresql_using="brin")
     op.drop_index(
         "idx_notifications_broadcast_id_read",
         table_name="notifications",
@@ -397,6 +428,11 @@ def downgrade() -> None:
         postgresql_where=sa.text("actor_id IS NOT NULL"),
     )
     op.drop_table("notifications")
+    op.drop_index(
+        "idx_notification_broadcasts_status",
+        table_name="notification_broadcasts",
+        postgresql_where=sa.text("status = 'sending'"),
+    )
     op.drop_index("idx_notification_broadcasts_sent_by", table_name="notification_broadcasts")
     op.drop_index(
         "idx_notification_broadcasts_organization_id",
