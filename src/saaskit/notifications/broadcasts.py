@@ -11,10 +11,11 @@ announcements off in the app get no copy.
   accounts (in ``users.id`` order), one ``INSERT ... SELECT`` and one short transaction each,
   recording its progress (``fanned_out_through``, ``recipient_count``) in the same transaction,
   so a job that dies resumes where the last batch committed and never writes a copy twice.
-  One statement for 100,000 users took 15-19 s on the 2-core development machine, and every
-  copy's foreign key locks its user row (``FOR KEY SHARE``) until commit, which would hold up
-  every sign-in (``SELECT ... FOR UPDATE`` on the user) that long; a batch holds them for well
-  under a second (docs/notifications.md, measured by ``benchmarks/broadcast.py``).
+  Why not one statement: for 100,000 users it took 8-10 s on the shared 2-core development
+  machine, and each copy's foreign-key check locks its user's row (``FOR KEY SHARE``) until
+  the statement commits, which holds up a sign-in to that account (``SELECT ... FOR UPDATE``):
+  up to 2.6 s measured, against 0.3 s with batches (docs/notifications.md,
+  ``benchmarks/broadcast.py``). The request itself takes milliseconds either way.
 
 The admin pages and the JSON admin endpoint call ``notifications.operator.broadcast``, which
 adds the audit row.
