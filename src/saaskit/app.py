@@ -23,6 +23,7 @@ from saaskit.kit.errors import install_error_handlers
 from saaskit.kit.middleware import Edge
 from saaskit.kit.state import Runtime
 from saaskit.mail import endpoints as mail_endpoints
+from saaskit.notifications import endpoints as notifications_endpoints
 from saaskit.system import endpoints as system_endpoints
 from saaskit.system import health
 from saaskit.tenancy.endpoints import routers as tenancy_routers
@@ -47,6 +48,8 @@ ROUTERS: list[APIRouter] = [
     devices_endpoints.admin_router,
     *insights_routers,
     mail_endpoints.router,
+    notifications_endpoints.router,
+    notifications_endpoints.admin_router,
 ]
 
 

@@ -284,6 +284,16 @@ class MailSettings(BaseSettings):
         return {"starttls": 587, "tls": 465, "none": 25}[self.smtp_security]
 
 
+class NotificationSettings(BaseSettings):
+    """In-app notifications (docs/notifications.md)."""
+
+    model_config = SettingsConfigDict(env_prefix="SAASKIT_NOTIFICATIONS_", extra="ignore")
+
+    retention_days: int = Field(
+        default=180, ge=1, description="Notifications (read or not) are deleted after this many days."
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SAASKIT_", extra="ignore")
 
@@ -305,6 +315,7 @@ class Settings(BaseSettings):
     stripe: StripeSettings = Field(default_factory=StripeSettings)
     product: ProductSettings = Field(default_factory=ProductSettings)
     mail: MailSettings = Field(default_factory=MailSettings)
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
 
 
 @lru_cache(maxsize=1)

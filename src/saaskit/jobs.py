@@ -34,6 +34,7 @@ TASK_MODULES = [
     "saaskit.devices.tasks",
     "saaskit.mail.tasks",
     "saaskit.kit.idempotency.tasks",
+    "saaskit.notifications.tasks",
 ]
 
 # The connector is a placeholder until ``bind`` gives it a real address.

@@ -13,6 +13,7 @@ from saaskit.kit import ratelimit as kit_ratelimit
 from saaskit.kit.idempotency import models as idempotency_models
 from saaskit.kit.models import Base
 from saaskit.mail import models as mail_models
+from saaskit.notifications import models as notifications_models
 from saaskit.system import models as system_models
 from saaskit.tenancy import models as tenancy_models
 from saaskit.tracking import models as tracking_models
@@ -28,6 +29,7 @@ __all__ = [
     "insights_models",
     "kit_ratelimit",
     "mail_models",
+    "notifications_models",
     "system_models",
     "tenancy_models",
     "tracking_models",

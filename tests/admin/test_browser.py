@@ -314,3 +314,72 @@ async def test_csrf_less_form_post_is_refused(admin_site: Site, page: tuple[Page
         )
         assert forged.status_code == 403
     assert await admin_site.scalar("SELECT status FROM users WHERE id = :u", u=alice.id) == "active"
+
+
+async def test_broadcasts_reach_members_and_everyone(admin_site: Site, page: tuple[Page, Problems]) -> None:
+    """From an organization's page to a notice to its members, then one to everyone that serve's
+    worker fans out; the recipients see them through the API and on their admin page."""
+    tab, problems = page
+    base = admin_site.base
+    alice = admin_site.users["alice"]
+    dialogs: list[str] = []
+
+    async def accept(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        await dialog.accept()
+
+    tab.on("dialog", accept)
+    await tab.goto(f"{base}/admin/orgs/{admin_site.ids['org']}")
+    await tab.get_by_role("link", name="Notify its members").click()
+    await expect(tab.locator("h1")).to_contain_text("Notifications")
+    await expect(tab.locator("input[name=audience][value=organization]")).to_be_checked()
+    await tab.fill("input[name=title]", "Drivers wanted")
+    await tab.fill("textarea[name=body]", "Two routes are free this week.")
+    await tab.fill("input[name=link]", "/routes")
+    await tab.select_option("select[name=severity]", "warning")
+    await tab.get_by_role("button", name="Send").click()
+    await expect(tab.locator(".flash-success")).to_contain_text("Sent 'Drivers wanted' to 1 member(s).")
+    assert dialogs and "cannot be taken back" in dialogs[0]
+    row = tab.locator("#results tr", has_text="Drivers wanted")
+    await expect(row).to_contain_text("Acme Laundry")
+    await expect(row.locator("td.num").first).to_have_text("1")
+
+    await tab.locator("input[name=audience][value=everyone]").check()
+    await tab.fill("input[name=title]", "Maintenance tonight")
+    await tab.get_by_role("button", name="Send").click()
+    await expect(tab.locator(".flash-success")).to_contain_text("Sending 'Maintenance tonight' to everyone")
+    everyone = await admin_site.scalar(
+        "SELECT count(*) FROM users WHERE status = 'active' AND deleted_at IS NULL"
+    )
+    row = tab.locator("#results tr", has_text="Maintenance tonight")
+    for _ in range(60):  # serve's worker writes the copies
+        await tab.reload()
+        if await row.locator(".badge", has_text="sent").count():
+            break
+        await tab.wait_for_timeout(500)
+    await expect(row.locator(".badge", has_text="sent")).to_be_visible()
+    await expect(row.locator("td.num").first).to_have_text(f"{everyone:,}")
+
+    async with httpx.AsyncClient(base_url=base) as http:
+        me = (await http.get("/api/me", headers=alice.headers)).json()
+        assert me["unread_notifications"] >= 2
+        listed = (await http.get("/api/me/notifications?unread=true", headers=alice.headers)).json()
+        titles = {n["title"]: n for n in listed["items"]}
+        assert (
+            titles["Drivers wanted"]["link"] == "/routes"
+            and titles["Drivers wanted"]["severity"] == "warning"
+        )
+        assert titles["Maintenance tonight"]["audience"] == "everyone"
+        read = await http.post(
+            f"/api/me/notifications/{titles['Drivers wanted']['id']}/read", headers=alice.headers
+        )
+        assert read.status_code == 200
+    await tab.reload()
+    await expect(
+        tab.locator("#results tr", has_text="Drivers wanted").locator("td.num").nth(1)
+    ).to_contain_text("1")
+    await tab.goto(f"{base}/admin/users/{alice.id}")
+    notices = tab.locator("section[aria-labelledby=notices-title]")
+    await expect(notices).to_contain_text("Drivers wanted")
+    await expect(notices).to_contain_text("Maintenance tonight")
+    assert not problems, problems

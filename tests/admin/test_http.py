@@ -21,6 +21,7 @@ PAGES = (
     "/admin/billing",
     "/admin/analytics",
     "/admin/outbox",
+    "/admin/notifications",
     "/admin/system/events",
     "/admin/system/errors",
     "/admin/system/latency",

@@ -21,6 +21,7 @@ EXCEPTIONS = {}
 FREE_FORM = {
     ("ActivityOut", "metadata"),
     ("ErrorOut", "context"),
+    ("NotificationOut", "data"),
     ("OrganizationOut", "settings"),
     ("PreferenceOut", "value"),
     ("PlanOut", "features"),

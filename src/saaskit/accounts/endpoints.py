@@ -17,6 +17,7 @@ from saaskit.accounts.dependencies import CSRF_COOKIE, AdminUser, CurrentUser, S
 from saaskit.accounts.models import User
 from saaskit.accounts.schemas import (
     LoginIn,
+    MeOut,
     PasswordChangeIn,
     PreferenceIn,
     PreferenceOut,
@@ -35,6 +36,7 @@ from saaskit.kit.pagination import CursorParam, LimitParam, Page, keyset_page
 from saaskit.kit.ratelimit import rate_limit
 from saaskit.kit.schemas import Input, Output
 from saaskit.kit.state import Runtime
+from saaskit.notifications import service as notifications
 from saaskit.tenancy import invitations
 
 router = APIRouter(prefix="/api", tags=["accounts"])
@@ -157,9 +159,11 @@ async def logout(principal: CurrentUser, session: DbSession, runtime: RuntimeDep
     return response
 
 
-@router.get("/me", response_model=UserOut, summary="The signed-in user and profile")
-async def me(principal: CurrentUser, session: DbSession) -> UserOut:
-    return await _user_out(session, await service.get_user(session, principal.user_id))
+@router.get("/me", response_model=MeOut, summary="The signed-in user, profile and unread notifications")
+async def me(principal: CurrentUser, session: DbSession) -> MeOut:
+    out = await _user_out(session, await service.get_user(session, principal.user_id))
+    unread = await notifications.unread_count(session, principal.user_id)
+    return MeOut(**out.model_dump(), unread_notifications=unread)
 
 
 @router.patch("/me", response_model=UserOut, summary="Update the signed-in user's profile")

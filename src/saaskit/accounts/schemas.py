@@ -85,6 +85,12 @@ class UserOut(Output):
     profile: ProfileOut | None = None
 
 
+class MeOut(UserOut):
+    unread_notifications: int = Field(
+        default=0, description="Notifications not yet read (GET /api/me/notifications?unread=true)."
+    )
+
+
 class SessionTokenOut(Output):
     token: str = Field(description="Bearer token: shown once, only its SHA-256 is stored.")
     session_id: uuid.UUID

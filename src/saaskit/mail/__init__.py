@@ -20,6 +20,6 @@ The message exists (and is sent) only if that transaction commits. One-time link
 
 from saaskit.mail.rendering import TEMPLATES
 from saaskit.mail.sealing import Secret, secret_link
-from saaskit.mail.service import enqueue
+from saaskit.mail.service import enqueue, subject_of, template_of
 
-__all__ = ["TEMPLATES", "Secret", "enqueue", "secret_link"]
+__all__ = ["TEMPLATES", "Secret", "enqueue", "secret_link", "subject_of", "template_of"]

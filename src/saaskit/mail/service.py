@@ -99,6 +99,15 @@ def render_row(runtime: Runtime, row: EmailOutbox, secrets: Mapping[str, str] | 
     return render(spec, {**row.context, **(secrets or {})}, common)
 
 
+def subject_of(runtime: Runtime, template: str, context: Mapping[str, Any] | None = None) -> str:
+    """The subject ``enqueue`` would give this message, without queueing it (checked the same
+    way: unknown keys, missing keys and raw secrets raise ``ValueError``). In-app notices that
+    say what a mail says use it as their title (``notifications.tell``)."""
+    spec = template_of(template)
+    stored, _ = _split(spec, context or {})
+    return render(spec, stored, common_values(runtime.settings, "", None)).subject
+
+
 async def enqueue(
     session: AsyncSession,
     runtime: Runtime,

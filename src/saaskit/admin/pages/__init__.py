@@ -10,6 +10,7 @@ from saaskit.admin.pages import (
     auth,
     billing,
     devices,
+    notifications,
     orgs,
     outbox,
     overview,
@@ -18,5 +19,17 @@ from saaskit.admin.pages import (
 )
 
 router = APIRouter(include_in_schema=False)
-for module in (auth, overview, users, orgs, devices, billing, outbox, analytics, analytics_funnels, system):
+for module in (
+    auth,
+    overview,
+    users,
+    orgs,
+    devices,
+    billing,
+    outbox,
+    notifications,
+    analytics,
+    analytics_funnels,
+    system,
+):
     router.include_router(module.router)

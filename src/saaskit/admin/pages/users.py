@@ -15,6 +15,7 @@ from saaskit.admin.web import redirect, render
 from saaskit.devices import operator as device_actions
 from saaskit.kit.deps import DbSession
 from saaskit.kit.errors import BadRequest
+from saaskit.notifications import service as notifications
 
 router = APIRouter(prefix="/admin/users", include_in_schema=False)
 
@@ -56,10 +57,12 @@ async def list_users(
 async def user_page(request: Request, user_id: str, admin: AdminDep, session: DbSession) -> Response:
     page = await queries.user_page(session, parse_id(user_id, "user"))
     live_sessions = await queries.live_session_count(session, page.user.id)
+    notices = await notifications.recent_for_user(session, page.user.id, limit=10)
+    unread = await notifications.unread_count(session, page.user.id)
     return render(
         request,
         "users/detail.html",
-        {"page": page, "u": page.user, "live_sessions": live_sessions},
+        {"page": page, "u": page.user, "live_sessions": live_sessions, "notices": notices, "unread": unread},
         section="users",
     )
 
