@@ -120,6 +120,25 @@ async def test_search_filters_with_htmx_and_unknown_ids(
     assert all("404" in problem for problem in problems), problems
 
 
+NAV_LINKS_OUT_OF_SIGHT = """
+[...document.querySelectorAll('.nav a')].filter(a => {
+  const r = a.getBoundingClientRect();
+  return r.width === 0 || r.left < 0 || r.right > window.innerWidth + 1;
+}).map(a => a.textContent)
+"""
+
+CELLS_BROKEN_BY_LETTER = """
+[...document.querySelectorAll('.table td')].filter(td => {
+  // The lines the cell's own text takes (a row's height is its tallest cell's, so not that).
+  const range = document.createRange();
+  range.selectNodeContents(td);
+  const lines = new Set([...range.getClientRects()].filter(r => r.width > 0).map(r => Math.round(r.top)));
+  const words = td.innerText.trim().split(/\\s+/).filter(Boolean).length;
+  return words > 0 && lines.size > 2 * words + 1;
+}).map(td => td.innerText.trim())
+"""
+
+
 async def test_phone_width_and_dark_theme(admin_site: Site, page: tuple[Page, Problems]) -> None:
     tab, problems = page
     await tab.set_viewport_size({"width": 390, "height": 844})
@@ -132,12 +151,26 @@ async def test_phone_width_and_dark_theme(admin_site: Site, page: tuple[Page, Pr
         "/admin/devices",
         "/admin/analytics?start_event=signup&return_event=%24pageview",
         "/admin/system/events",
+        "/admin/system/errors",
         "/admin/system/latency",
         "/admin/system/storage",
     ):
         await tab.goto(admin_site.base + path)
         overflow = await tab.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 1, (path, overflow)  # wide tables scroll inside their own box
+        # Every section of the navigation is in sight: no sideways scrolling without a cue.
+        hidden = await tab.evaluate(NAV_LINKS_OUT_OF_SIGHT)
+        assert hidden == [], (path, hidden)
+        # No cell is broken letter by letter: a cell takes at most a line or two per word.
+        broken = await tab.evaluate(CELLS_BROKEN_BY_LETTER)
+        assert broken == [], (path, broken)
+    # The latency chart names every route it draws.
+    await tab.goto(admin_site.base + "/admin/system/latency")
+    labels, ticks = await tab.evaluate(
+        "(() => { const c = Chart.getChart(document.getElementById('latency-chart'));"
+        " return [c.data.labels.length, c.scales.y.ticks.length]; })()"
+    )
+    assert labels > 1 and ticks == labels
     before = await tab.evaluate("getComputedStyle(document.body).backgroundColor")
     await tab.click("[data-theme-toggle]")
     theme = await tab.evaluate("document.documentElement.dataset.theme")

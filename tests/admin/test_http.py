@@ -9,8 +9,9 @@ import uuid
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from saaskit.insights.rollups import runner
 from tests.admin.conftest import AdminClient, form_sign_in, login_token
-from tests.factories import make_admin, one, sql
+from tests.factories import insert_org, make_admin, make_member, one, sql
 from tests.helpers import signup
 
 PAGES = (
@@ -294,6 +295,22 @@ async def test_every_page_shows_a_figure_the_same_way(
     devices = (await admin_client.http.get("/admin/devices/presence")).text
     billing = (await admin_client.http.get("/admin/billing")).text
     assert _card(overview, "active now") == _card(devices, "users active now") == 2
-    assert _card(overview, "active subscriptions") == _state(billing, "active") == 1
+    # One of a thing is named in the singular ("1 active subscription", never "1 ... subscriptions").
+    assert _card(overview, "active subscription") == _state(billing, "active") == 1
     assert _state(billing, "expired") == 1 and _state(billing, "cancelled") == 1
     assert _card(overview, "expired subscriptions") == 2  # seed 002: the ended cancelled one too
+
+
+async def test_counts_agree_with_their_words_and_unknown_countries_are_named(
+    admin_client: AdminClient, session: AsyncSession
+) -> None:
+    org = await insert_org(session, name="Solo")
+    await make_member(admin_client.http, session, org, role="owner")
+    html = (await admin_client.http.get(f"/admin/orgs/{org}")).text
+    assert '<span class="value">1</span><span class="label">active member</span>' in html
+    assert '<span class="value">0</span><span class="label">teams</span>' in html
+    # A user without a country is counted under "Unknown", not under a country called "ZZ".
+    await sql(session, "UPDATE users SET country_code = NULL")
+    await runner.refresh_geographic_stats(session)
+    page = (await admin_client.http.get("/admin/analytics")).text
+    assert "<td>Unknown</td>" in page and "<td>ZZ</td>" not in page

@@ -97,6 +97,17 @@ def _json(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS, default=str).decode()
 
 
+def _plural(count: Any, singular: str, plural: str | None = None) -> str:
+    """The word for ``count`` of a thing: "1 active member", "2 active members", "0 teams"."""
+    return singular if count == 1 else (plural or singular + "s")
+
+
+def country_label(code: str | None) -> str:
+    """A country code as shown: ZZ (ISO 3166's "unknown", used by the geographic view) and none
+    read "Unknown" rather than looking like a country."""
+    return "Unknown" if code in (None, "", "ZZ") else code
+
+
 def query_string(params: Mapping[str, Any], **changes: Any) -> str:
     """The current filters with some changed, as a query string (empty values dropped)."""
     merged = {**params, **changes}
@@ -110,7 +121,15 @@ ENV = Environment(
     lstrip_blocks=True,
 )
 ENV.filters.update(
-    dt=_dt, ago=_ago, money=_money, num=_num, bytes=_bytes, pretty_json=_json, duration=_duration
+    dt=_dt,
+    ago=_ago,
+    money=_money,
+    num=_num,
+    bytes=_bytes,
+    pretty_json=_json,
+    duration=_duration,
+    plural=_plural,
+    country=country_label,
 )
 ENV.globals.update(version=__version__, query=query_string)
 

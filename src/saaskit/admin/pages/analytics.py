@@ -13,7 +13,7 @@ from starlette.responses import Response
 from saaskit.admin.charts import COUNTS, chart, series
 from saaskit.admin.pages.analytics_funnels import event_names, funnel_context, retention_context
 from saaskit.admin.security import AdminDep
-from saaskit.admin.web import render
+from saaskit.admin.web import country_label, render
 from saaskit.insights import daily, kpis
 from saaskit.insights.endpoints import MAX_DAYS
 from saaskit.kit.deps import DbSession
@@ -54,7 +54,7 @@ def countries_chart(countries: list[dict[str, Any]]) -> dict[str, Any]:
     top = countries[:TOP_COUNTRIES]
     return chart(
         "bar",
-        [c["country_code"] for c in top],
+        [country_label(c["country_code"]) for c in top],
         series("Users", [c["total_users"] for c in top]),
         series("Active (30 d)", [c["active_users_30d"] for c in top]),
         series("Paid", [c["paid_users"] for c in top]),

@@ -162,7 +162,11 @@ async def latency_page(
         [f"{r.method} {r.route}" for r in top],
         series("typical p95 (ms)", [round(r.typical_p95_ms, 1) for r in top]),
         series("mean (ms)", [round(r.mean_ms, 1) for r in top]),
-        options={"indexAxis": "y", "scales": {"x": {"beginAtZero": True}}},
+        # Every route named: no skipped labels, and a bar height that leaves room for each.
+        options={
+            "indexAxis": "y",
+            "scales": {"x": {"beginAtZero": True}, "y": {"ticks": {"autoSkip": False}}},
+        },
     )
     context = {
         "routes": routes,
@@ -170,6 +174,7 @@ async def latency_page(
         "windows": queries.WINDOWS,
         "tab": "latency",
         "chart_spec": spec,
+        "chart_height": max(220, 60 + 36 * len(top)),
     }
     return render(request, "system/latency.html", context, section="system")
 
