@@ -87,7 +87,8 @@ async def test_billing_notices_from_events_spends_and_the_daily_job(
     fresh_database: DbUnderTest, settings: Settings, smtp: SmtpServer
 ) -> None:
     now = int(time.time())
-    stripe_settings = StripeSettings(webhook_secret=SECRET)
+    # One failed automatic top-up turns them off (and the mail says so).
+    stripe_settings = StripeSettings(webhook_secret=SECRET, topup_max_failures=1)
     notices = BillingNoticeSettings(credits_low_threshold_cents=500, manage_path="/settings/billing")
     async with live_app(
         fresh_database, settings, smtp, stripe=stripe_settings, billing_notices=notices
@@ -111,7 +112,9 @@ async def test_billing_notices_from_events_spends_and_the_daily_job(
             )
             await sql_in(
                 session,
-                "UPDATE users SET stripe_customer_id = 'cus_pat', credits_cents = 600 WHERE id = :u",
+                # Auto top-up on, but no card of Pat's is the default: "credits low" still applies.
+                "UPDATE users SET stripe_customer_id = 'cus_pat', credits_cents = 600, "
+                "auto_topup_enabled = true WHERE id = :u",
                 u=pat.id,
             )
             for pm, month, year in (("pm_soon", today.month, today.year), ("pm_later", 12, today.year + 5)):
@@ -223,9 +226,9 @@ async def test_billing_notices_from_events_spends_and_the_daily_job(
         assert "https://app.acme.example/settings/billing" in failed and "Hi Olga," in failed
         low = got[("pat@example.com", "Your Acme Boards credit balance is low")].part("text/plain")
         assert "down to $4.00, below the $5.00" in low
-        assert "Your card was declined." in got[
-            ("pat@example.com", "Your Acme Boards credit top-up failed")
-        ].part("text/plain")
+        topup_mail = got[("pat@example.com", "Your Acme Boards credit top-up failed")].part("text/plain")
+        assert "$24.00" in topup_mail and "(Your card was declined.)" in topup_mail
+        assert "we turned automatic top-ups off" in topup_mail
         card_mail = got[("pat@example.com", "Your card ending in 4242 expires soon")]
         assert f"{today.month:02d}/{today.year}" in card_mail.part("text/html")
         assert card_mail.message["List-Unsubscribe"], "reminders can be unsubscribed from"
@@ -244,6 +247,9 @@ async def test_billing_notices_from_events_spends_and_the_daily_job(
         assert [kind for kind, _ in await inbox(http, pat)] == sorted(
             ["card_expiring", "credits_low", "topup_failed", "trial_ending"]
         )
+        assert await sql(runtime, "SELECT auto_topup_enabled FROM users WHERE id = :u", u=pat.id) == [
+            (False,)
+        ]
 
         # Again: re-deliveries, the same events under new ids, the job: nobody is told twice.
         for event in [*events, *map(renamed, events)]:

@@ -216,8 +216,13 @@ async def record_failure(
             )
         )
         if len(recent) >= limit and all(status == "failed" for status in recent):
-            await session.execute(update(User).where(User.id == row.user_id).values(auto_topup_enabled=False))
-            turned_off = True
+            switched = await session.execute(
+                update(User)
+                .where(User.id == row.user_id, User.auto_topup_enabled.is_(True))
+                .values(auto_topup_enabled=False)
+                .returning(User.id)
+            )
+            turned_off = switched.one_or_none() is not None
     transaction = await session.get_one(PaymentTransaction, transaction_id)
     await notices.topup_failed(
         session, runtime, transaction, reason=_reason(code, message), auto_topup_disabled=turned_off
