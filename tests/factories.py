@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, cast
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import orjson
@@ -29,6 +30,8 @@ from sqlalchemy import CursorResult, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from saaskit.kit.db import SERVICE, set_context
+from saaskit.kit.state import Runtime
+from saaskit.mail.sealing import unseal
 from tests.helpers import SignedUp, signup
 
 Db = AsyncSession | AsyncConnection
@@ -49,6 +52,7 @@ __all__ = [
     "insert_rows",
     "insert_subscription",
     "insert_user",
+    "invitation_token",
     "invite_and_join",
     "make_admin",
     "make_dashboard",
@@ -185,6 +189,27 @@ async def make_owned_org(client: httpx.AsyncClient, name: str = "Acme", **extra:
     return OwnedOrg(owner, await make_org(client, owner, name, **extra))
 
 
+async def invitation_token(
+    client: httpx.AsyncClient, mail_id: str | uuid.UUID, runtime: Runtime | None = None
+) -> str:
+    """The token of an invitation, read the invitee's way: from the link in its mail (the
+    outbox message ``mail_id`` the API answered, unsealed; the API never answers the token).
+    ``runtime``: the database's, for a client of a live server (default: the ASGI app's)."""
+    if runtime is None:
+        app = getattr(getattr(client, "_transport", None), "app", None)
+        assert app is not None, "not an ASGI client: pass the runtime of the server's database"
+        runtime = cast(Runtime, app.state.runtime)
+    async with runtime.db.session(SERVICE) as session:
+        row = (
+            await session.execute(
+                text("SELECT id, sealed_secrets FROM email_outbox WHERE id = :i AND template = 'invitation'"),
+                {"i": str(mail_id)},
+            )
+        ).one()
+    link = unseal(runtime.secret, row.id, row.sealed_secrets)["accept_url"]
+    return parse_qs(urlsplit(link).query)["token"][0]
+
+
 async def invite_and_join(
     client: httpx.AsyncClient, inviter: SignedUp, org_id: str, role: str = "member", **extra: object
 ) -> SignedUp:
@@ -198,9 +223,8 @@ async def invite_and_join(
     )
     assert invited.status_code == 201, invited.text
     user = await signup(client, email)
-    accepted = await client.post(
-        "/api/invitations/accept", headers=user.headers, json={"token": invited.json()["token"]}
-    )
+    token = await invitation_token(client, invited.json()["mail_id"])
+    accepted = await client.post("/api/invitations/accept", headers=user.headers, json={"token": token})
     assert accepted.status_code == 200, accepted.text
     return user
 

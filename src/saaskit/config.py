@@ -101,6 +101,10 @@ class RateLimitSettings(BaseSettings):
     invitations_per_user: str = Field(
         default="200/hour", description="Invitations created or resent by one user."
     )
+    invitation_resends_per_invitation: str = Field(
+        default="3/hour;10/day",
+        description="Resends of one invitation (each mails the invitee again), whoever asks.",
+    )
     invitation_answers_per_ip: str = Field(
         default="60/hour", description="Invitations accepted or declined from one client IP."
     )
@@ -294,6 +298,51 @@ class NotificationSettings(BaseSettings):
     )
 
 
+class BillingNoticeSettings(BaseSettings):
+    """Billing notices (docs/notifications.md): when reminders go out, and where they point."""
+
+    model_config = SettingsConfigDict(env_prefix="SAASKIT_BILLING_NOTICES_", extra="ignore")
+
+    credits_low_threshold_cents: int = Field(
+        default=500,
+        ge=0,
+        description="A spend that takes the credit balance from at least this to below it sends "
+        "'credits low' (0: never).",
+    )
+    card_expiring_days: int = Field(
+        default=30, ge=1, le=365, description="Cards expiring within this many days are reminded of, once."
+    )
+    trial_ending_days: int = Field(
+        default=3,
+        ge=1,
+        le=30,
+        description="The daily job reminds of trials ending within this many days (when Stripe's "
+        "customer.subscription.trial_will_end did not already).",
+    )
+    manage_path: str = Field(
+        default="/billing",
+        description="The product's billing page, after SAASKIT_PRODUCT_URL: notices link to it.",
+    )
+
+
+class InvitationSettings(BaseSettings):
+    """Invitations by e-mail (docs/permissions.md, "Invitations")."""
+
+    model_config = SettingsConfigDict(env_prefix="SAASKIT_INVITATIONS_", extra="ignore")
+
+    expiry_hours: int = Field(
+        default=168,
+        ge=1,
+        le=24 * 30,
+        description="How long an invitation link works when the inviter does not say (and after a resend).",
+    )
+    accept_path: str = Field(
+        default="/invitations/accept",
+        description="The product's page that accepts an invitation: the mail links to "
+        "SAASKIT_PRODUCT_URL + this + ?token=...",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SAASKIT_", extra="ignore")
 
@@ -316,6 +365,8 @@ class Settings(BaseSettings):
     product: ProductSettings = Field(default_factory=ProductSettings)
     mail: MailSettings = Field(default_factory=MailSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    billing_notices: BillingNoticeSettings = Field(default_factory=BillingNoticeSettings)
+    invitations: InvitationSettings = Field(default_factory=InvitationSettings)
 
 
 @lru_cache(maxsize=1)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.billing.conftest import Billing, event_of, eventually, org_of
+from tests.factories import invitation_token
 
 pytestmark = pytest.mark.live
 
@@ -114,9 +115,8 @@ async def test_organization_subscription_needs_billing_manage(billing_server: Bi
     )
     assert invited.status_code == 201, invited.text
     # A member without billing:manage cannot subscribe (403).
-    accepted = await b.http.post(
-        "/api/invitations/accept", json={"token": invited.json()["token"]}, headers=member.headers
-    )
+    token = await invitation_token(b.http, invited.json()["mail_id"], b.runtime)
+    accepted = await b.http.post("/api/invitations/accept", json={"token": token}, headers=member.headers)
     assert accepted.status_code == 200, accepted.text
     forbidden = await b.http.post(
         f"{prefix}/subscriptions", json={"plan_id": team["id"]}, headers=member.headers

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 
 from saaskit.kit.state import Runtime
-from tests.factories import make_owned_org
+from tests.factories import invitation_token, make_owned_org
 from tests.helpers import error_of, signup, with_limits
 
 
@@ -61,8 +61,9 @@ async def test_answering_invitations_is_limited_per_user(client: httpx.AsyncClie
             json={"email": invitee.email},
         )
         assert invited.status_code == 201, invited.text
+        token = await invitation_token(client, invited.json()["mail_id"])
         accepted = await client.post(
-            "/api/invitations/accept", headers=invitee.headers, json={"token": invited.json()["token"]}
+            "/api/invitations/accept", headers=invitee.headers, json={"token": token}
         )
         assert accepted.status_code == 200, accepted.text
     _refused(

@@ -6,7 +6,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.factories import make_owned_org, make_team, make_workspace
+from tests.factories import invitation_token, make_owned_org, make_team, make_workspace
 from tests.helpers import error_of, signup
 
 
@@ -22,7 +22,8 @@ async def test_accept_once_with_the_matching_email(client: httpx.AsyncClient, se
     owner, org = await make_owned_org(client)
     created = await _invite(client, owner.headers, org["id"], "New.Hire@example.com", role="admin")
     assert created.status_code == 201
-    token = created.json()["token"]
+    assert "token" not in created.json()
+    token = await invitation_token(client, created.json()["mail_id"])
     assert token.startswith("inv_")
     stored = (
         await session.execute(
@@ -59,8 +60,9 @@ async def test_expired_revoked_and_resent_tokens(client: httpx.AsyncClient, sess
         {"i": first["id"]},
     )
     await session.flush()
+    first_token = await invitation_token(client, first["mail_id"])
     expired = await client.post(
-        "/api/invitations/accept", headers=invitee.headers, json={"token": first["token"]}
+        "/api/invitations/accept", headers=invitee.headers, json={"token": first_token}
     )
     assert expired.status_code == 410 and error_of(expired)["code"] == "invitation_expired"
     shown = (
@@ -71,17 +73,14 @@ async def test_expired_revoked_and_resent_tokens(client: httpx.AsyncClient, sess
         f"/api/orgs/{org['id']}/invitations/{first['id']}/resend", headers=owner.headers
     )
     assert resent.status_code == 200 and resent.json()["sent_count"] == 2
-    old = await client.post(
-        "/api/invitations/accept", headers=invitee.headers, json={"token": first["token"]}
-    )
+    old = await client.post("/api/invitations/accept", headers=invitee.headers, json={"token": first_token})
     assert old.status_code == 404 and error_of(old)["code"] == "invitation_not_found"
     revoked = await client.post(
         f"/api/orgs/{org['id']}/invitations/{first['id']}/revoke", headers=owner.headers
     )
     assert revoked.status_code == 200 and revoked.json()["status"] == "revoked"
-    dead = await client.post(
-        "/api/invitations/accept", headers=invitee.headers, json={"token": resent.json()["token"]}
-    )
+    resent_token = await invitation_token(client, resent.json()["mail_id"])
+    dead = await client.post("/api/invitations/accept", headers=invitee.headers, json={"token": resent_token})
     assert dead.status_code == 410 and error_of(dead)["code"] == "invitation_revoked"
     garbage = await client.post(
         "/api/invitations/accept", headers=invitee.headers, json={"token": "inv_nothing_here"}
@@ -92,7 +91,8 @@ async def test_expired_revoked_and_resent_tokens(client: httpx.AsyncClient, sess
 async def test_decline(client: httpx.AsyncClient) -> None:
     owner, org = await make_owned_org(client)
     invitee = await signup(client, "no.thanks@example.com")
-    token = (await _invite(client, owner.headers, org["id"], "no.thanks@example.com")).json()["token"]
+    invited = await _invite(client, owner.headers, org["id"], "no.thanks@example.com")
+    token = await invitation_token(client, invited.json()["mail_id"])
     declined = await client.post("/api/invitations/decline", headers=invitee.headers, json={"token": token})
     assert declined.status_code == 200 and declined.json()["status"] == "declined"
     assert (await client.get(f"/api/orgs/{org['id']}", headers=invitee.headers)).status_code == 404
@@ -112,12 +112,12 @@ async def test_team_and_workspace_invitations(client: httpx.AsyncClient) -> None
         client, owner.headers, org["id"], "t@example.com", team_id=team["id"], workspace_id=ws["id"]
     )
     assert both.status_code == 422
-    t_token = (
-        await _invite(client, owner.headers, org["id"], "t@example.com", team_id=team["id"], role="team_lead")
-    ).json()["token"]
-    w_token = (
-        await _invite(client, owner.headers, org["id"], "t@example.com", workspace_id=ws["id"])
-    ).json()["token"]
+    t_invited = await _invite(
+        client, owner.headers, org["id"], "t@example.com", team_id=team["id"], role="team_lead"
+    )
+    t_token = await invitation_token(client, t_invited.json()["mail_id"])
+    w_invited = await _invite(client, owner.headers, org["id"], "t@example.com", workspace_id=ws["id"])
+    w_token = await invitation_token(client, w_invited.json()["mail_id"])
     joiner = await signup(client, "t@example.com", invitation_token=t_token)
     assert (
         await client.post("/api/invitations/accept", headers=joiner.headers, json={"token": w_token})
@@ -136,7 +136,8 @@ async def test_an_invitation_opens_the_beta(client: httpx.AsyncClient, session: 
     owner, org = await make_owned_org(client)
     await session.execute(text("UPDATE system_settings SET value = 'true' WHERE key = 'access.beta_mode'"))
     await session.flush()
-    token = (await _invite(client, owner.headers, org["id"], "vip@example.com")).json()["token"]
+    invited = await _invite(client, owner.headers, org["id"], "vip@example.com")
+    token = await invitation_token(client, invited.json()["mail_id"])
     closed = await client.post(
         "/api/auth/signup",
         json={"email": "random@example.com", "password": "x" * 12, "invitation_token": token},

@@ -27,7 +27,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.accounts.models import User
-from saaskit.billing import shapes
+from saaskit.billing import notices, shapes
 from saaskit.billing.models import PaymentTransaction
 from saaskit.billing.models.payments import IN_FLIGHT_TOPUP
 from saaskit.billing.schemas import AutoTopupIn
@@ -45,8 +45,12 @@ SPEND = text(
 )
 
 
-async def spend(session: AsyncSession, user_id: uuid.UUID, amount_cents: int) -> tuple[int, uuid.UUID | None]:
-    """Take ``amount_cents`` from the balance; returns the new balance and any top-up started."""
+async def spend(
+    session: AsyncSession, runtime: Runtime, user_id: uuid.UUID, amount_cents: int
+) -> tuple[int, uuid.UUID | None]:
+    """Take ``amount_cents`` from the balance; returns the new balance and any top-up started.
+    Crossing below the 'credits low' threshold tells the user, unless an automatic top-up is
+    taking care of it (``billing.notices``)."""
     row = (await session.execute(SPEND, {"amount": amount_cents, "user_id": user_id})).one_or_none()
     if row is None:
         balance = await session.scalar(select(User.credits_cents).where(User.id == user_id))
@@ -59,6 +63,11 @@ async def spend(session: AsyncSession, user_id: uuid.UUID, amount_cents: int) ->
     topup = None
     if row.auto_topup_enabled and row.can_charge and row.credits_cents < row.auto_topup_threshold_cents:
         topup = await start_topup(session, user_id, row.auto_topup_amount_cents, kind="auto_topup")
+    if not (row.auto_topup_enabled and row.can_charge):
+        after = int(row.credits_cents)
+        await notices.credits_spent(
+            session, runtime, user_id, before_cents=after + amount_cents, after_cents=after
+        )
     return int(row.credits_cents), topup
 
 
@@ -195,6 +204,7 @@ async def record_failure(
     row = failed.one_or_none()
     if row is None:
         return False
+    turned_off = False
     if row.kind == "auto_topup" and row.user_id is not None:
         limit = runtime.settings.stripe.topup_max_failures
         recent = list(
@@ -206,8 +216,28 @@ async def record_failure(
             )
         )
         if len(recent) >= limit and all(status == "failed" for status in recent):
-            await session.execute(update(User).where(User.id == row.user_id).values(auto_topup_enabled=False))
+            switched = await session.execute(
+                update(User)
+                .where(User.id == row.user_id, User.auto_topup_enabled.is_(True))
+                .values(auto_topup_enabled=False)
+                .returning(User.id)
+            )
+            turned_off = switched.one_or_none() is not None
+    transaction = await session.get_one(PaymentTransaction, transaction_id)
+    await notices.topup_failed(
+        session, runtime, transaction, reason=_reason(code, message), auto_topup_disabled=turned_off
+    )
     return True
+
+
+def _reason(code: str, message: str | None) -> str | None:
+    """A sentence for people: Stripe's message for card problems; nothing for saaskit's own
+    failures (a Stripe outage, an error message meant for operators)."""
+    if code == "no_payment_method":
+        return "You have no saved payment method."
+    if code == "stripe_error" or not message:
+        return None
+    return message[:200]
 
 
 async def apply_refund(session: AsyncSession, charge: Obj) -> PaymentTransaction | None:

@@ -12,7 +12,7 @@ from procrastinate import BaseRetryStrategy, JobContext, RetryDecision
 from procrastinate.jobs import Job
 
 from saaskit.accounts.models import User
-from saaskit.billing import credits, maintenance, webhooks
+from saaskit.billing import credits, maintenance, notices, webhooks
 from saaskit.billing.models import PaymentTransaction
 from saaskit.billing.stripe_client import gateway
 from saaskit.jobs import jobs, runtime_of, worker_runtime
@@ -100,3 +100,12 @@ async def daily(context: JobContext, timestamp: int) -> dict[str, int]:
     runtime = runtime_of(context)
     async with runtime.db.session(SERVICE) as session:
         return await maintenance.run_daily(session, datetime.fromtimestamp(timestamp, tz=UTC))
+
+
+@jobs.periodic(cron="17 9 * * *", periodic_id="daily")
+@jobs.task(name="billing.remind", queue="maintenance", pass_context=True)
+async def remind(context: JobContext, timestamp: int) -> dict[str, int]:
+    """Remind billing owners of cards about to expire and trials about to end (each once)."""
+    runtime = runtime_of(context)
+    async with runtime.db.session(SERVICE) as session:
+        return await notices.run_daily(session, runtime, datetime.fromtimestamp(timestamp, tz=UTC))

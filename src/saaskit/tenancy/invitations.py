@@ -118,7 +118,8 @@ async def create(
         invitee_email=email,
         role=role,
         token_hash=token_hash(token),
-        expires_at=func.now() + timedelta(hours=data.expires_in_hours),
+        # The endpoint fills in SAASKIT_INVITATIONS_EXPIRY_HOURS when the inviter gave none.
+        expires_at=func.now() + timedelta(hours=data.expires_in_hours or 168),
         invited_by=access.user_id,
     )
     try:

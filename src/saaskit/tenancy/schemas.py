@@ -156,7 +156,12 @@ class InvitationIn(Input):
     role: str = Field(default="member", max_length=40, description="Organization, team or workspace role.")
     team_id: uuid.UUID | None = None
     workspace_id: uuid.UUID | None = None
-    expires_in_hours: int = Field(default=168, ge=1, le=24 * 30)
+    expires_in_hours: int | None = Field(
+        default=None,
+        ge=1,
+        le=24 * 30,
+        description="How long the link works; default SAASKIT_INVITATIONS_EXPIRY_HOURS (7 days).",
+    )
 
 
 class InvitationOut(Output):
@@ -172,8 +177,10 @@ class InvitationOut(Output):
     created_at: datetime
 
 
-class InvitationWithTokenOut(InvitationOut):
-    token: str = Field(description="Put it in the invitation link; shown only now (stored hashed).")
+class InvitationSentOut(InvitationOut):
+    mail_id: uuid.UUID = Field(
+        description="The invitation mail in the outbox: the link (and its token) is only in the mail."
+    )
 
 
 class InvitationTokenIn(Input):

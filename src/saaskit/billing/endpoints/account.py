@@ -22,7 +22,7 @@ from saaskit.billing.schemas import (
     TopUpIn,
     TransactionOut,
 )
-from saaskit.kit.deps import DbSession
+from saaskit.kit.deps import DbSession, RuntimeDep
 from saaskit.kit.pagination import CursorParam, LimitParam, Page, keyset_page
 
 
@@ -63,8 +63,8 @@ async def set_auto_topup(body: AutoTopupIn, session: DbSession, principal: Curre
 
 
 @credits_router.post("/spend", response_model=SpendOut, summary="Spend credits (402 when short)")
-async def spend(body: SpendIn, session: DbSession, principal: CurrentUser) -> SpendOut:
-    balance, topup = await credits.spend(session, principal.user_id, body.amount_cents)
+async def spend(body: SpendIn, session: DbSession, principal: CurrentUser, runtime: RuntimeDep) -> SpendOut:
+    balance, topup = await credits.spend(session, runtime, principal.user_id, body.amount_cents)
     return SpendOut(credits_cents=balance, topup_transaction_id=topup)
 
 

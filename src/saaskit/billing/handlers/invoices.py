@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from saaskit.billing import invoices, shapes
+from saaskit.billing import invoices, notices, shapes
 from saaskit.billing.handlers import Event, Outcome, handles
 from saaskit.billing.owners import owner_for_customer
 from saaskit.kit.state import Runtime
@@ -33,4 +33,8 @@ async def invoice_changed(session: AsyncSession, runtime: Runtime, event: Event)
         error = shapes.dig(event.object, "last_finalization_error", "message") or "the payment attempt failed"
         row.last_payment_error = str(error)
         note = f"payment failed after {row.attempt_count} attempt(s)"
+        if owner is not None:
+            next_attempt = shapes.ts(event.object.get("next_payment_attempt"))
+            told = await notices.payment_failed(session, runtime, owner, row, next_attempt)
+            note += "; billing owners told" if told is not None else "; already told"
     return Outcome(owner=owner, note=note)

@@ -13,17 +13,17 @@ from saaskit.access.dependencies import OrgRequest, org_access
 from saaskit.accounts import service as accounts
 from saaskit.accounts.dependencies import CurrentUser, user_key
 from saaskit.audit.service import Actor
-from saaskit.kit.deps import ClientDep, DbSession
+from saaskit.kit.deps import ClientDep, DbSession, RuntimeDep
 from saaskit.kit.pagination import CursorParam, LimitParam, Page
 from saaskit.kit.ratelimit import rate_limit
-from saaskit.tenancy import invitations
+from saaskit.tenancy import invitation_mail, invitations
 from saaskit.tenancy.models import ORG_ROLES, Invitation
 from saaskit.tenancy.schemas import (
     AcceptedOut,
     InvitationIn,
     InvitationOut,
+    InvitationSentOut,
     InvitationTokenIn,
-    InvitationWithTokenOut,
 )
 
 router = APIRouter(prefix="/api/orgs/{org_id}/invitations", tags=["invitations"])
@@ -32,6 +32,14 @@ invitee_router = APIRouter(prefix="/api/invitations", tags=["invitations"])
 Invite = Annotated[OrgRequest, Depends(org_access("members:invite"))]
 # Rate limits (docs/limits.md): sending invitations, and answering them, by client IP and by user.
 SENDING = [rate_limit("invitations_per_ip"), rate_limit("invitations_per_user", by=user_key)]
+
+
+async def invitation_key(invitation_id: uuid.UUID) -> str:
+    """One invitation, whoever resends it: its invitee is not mailed again and again."""
+    return f"invitation:{invitation_id}"
+
+
+RESENDING = [*SENDING, rate_limit("invitation_resends_per_invitation", by=invitation_key)]
 ANSWERING = [rate_limit("invitation_answers_per_ip"), rate_limit("invitation_answers_per_user", by=user_key)]
 
 
@@ -41,16 +49,24 @@ def _out(invitation: Invitation, now: datetime) -> InvitationOut:
     return out
 
 
+def _sent(invitation: Invitation, mail_id: uuid.UUID) -> InvitationSentOut:
+    return InvitationSentOut(**InvitationOut.model_validate(invitation).model_dump(), mail_id=mail_id)
+
+
 @router.post(
     "",
     status_code=201,
-    response_model=InvitationWithTokenOut,
-    summary="Invite someone (the answer carries the link token, once)",
+    response_model=InvitationSentOut,
+    summary="Invite someone: the link is e-mailed to them (never in this answer)",
     dependencies=SENDING,
 )
-async def create_invitation(body: InvitationIn, session: DbSession, org: Invite) -> InvitationWithTokenOut:
+async def create_invitation(
+    body: InvitationIn, session: DbSession, org: Invite, runtime: RuntimeDep
+) -> InvitationSentOut:
+    if body.expires_in_hours is None:
+        body = body.model_copy(update={"expires_in_hours": runtime.settings.invitations.expiry_hours})
     invitation, token = await invitations.create(session, org.access, org.actor, body)
-    return InvitationWithTokenOut(**InvitationOut.model_validate(invitation).model_dump(), token=token)
+    return _sent(invitation, await invitation_mail.send(session, runtime, invitation, token))
 
 
 @router.get("", response_model=Page[InvitationOut], summary="Invitations, filterable by status and e-mail")
@@ -78,15 +94,18 @@ async def revoke_invitation(invitation_id: uuid.UUID, session: DbSession, org: I
 
 @router.post(
     "/{invitation_id}/resend",
-    response_model=InvitationWithTokenOut,
-    summary="Send again with a new token (the old link stops working)",
-    dependencies=SENDING,
+    response_model=InvitationSentOut,
+    summary="Mail it again with a new link (the old link stops working) and a new expiry",
+    dependencies=RESENDING,
 )
 async def resend_invitation(
-    invitation_id: uuid.UUID, session: DbSession, org: Invite
-) -> InvitationWithTokenOut:
-    invitation, token = await invitations.resend(session, org.access, org.actor, invitation_id)
-    return InvitationWithTokenOut(**InvitationOut.model_validate(invitation).model_dump(), token=token)
+    invitation_id: uuid.UUID, session: DbSession, org: Invite, runtime: RuntimeDep
+) -> InvitationSentOut:
+    hours = runtime.settings.invitations.expiry_hours
+    invitation, token = await invitations.resend(
+        session, org.access, org.actor, invitation_id, expires_in_hours=hours
+    )
+    return _sent(invitation, await invitation_mail.send(session, runtime, invitation, token))
 
 
 async def _me(session: DbSession, principal: CurrentUser, client: ClientDep, path: str) -> tuple[Actor, str]:
