@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, EmailStr, Field
@@ -18,7 +18,9 @@ from saaskit.kit.schemas import Input
 
 router = APIRouter(prefix="/api", tags=["accounts: recovery and verification"])
 
-Token = Field(min_length=1, max_length=200, description="The token of the mail's link (its ?token= value).")
+Token = Annotated[
+    str, Field(min_length=1, max_length=200, description="The token of the mail's link (its ?token= value).")
+]
 BAD_TOKEN: dict[int | str, dict[str, Any]] = {
     400: {"description": "invalid_token: unknown, forged or mistyped"},
     410: {
@@ -36,7 +38,7 @@ class AcceptedOut(BaseModel):
 
 
 class ResetConfirmIn(Input):
-    token: str = Token
+    token: Token
     password: Password
 
 
@@ -46,7 +48,7 @@ class ResetDoneOut(BaseModel):
 
 
 class VerifyIn(Input):
-    token: str = Token
+    token: Token
 
 
 class VerifiedOut(BaseModel):
