@@ -55,6 +55,18 @@ class AuthSettings(BaseSettings):
         "after which that source may not try that account again for a while; other sources still can.",
     )
     lockout_minutes: int = Field(default=15, ge=1, description="The lockout's sliding window.")
+    # Account recovery and e-mail verification (docs/accounts.md).
+    unverified_access: Literal["full", "read_only", "none"] = Field(
+        default="full",
+        description="What a signed-in account whose e-mail is not verified may do: full (everything), "
+        "read_only (GET only, plus getting verified and managing its sign-in), none (only that).",
+    )
+    password_reset_ttl_minutes: int = Field(
+        default=60, ge=5, le=24 * 60, description="How long a password-reset link works."
+    )
+    email_verification_ttl_hours: int = Field(
+        default=48, ge=1, le=30 * 24, description="How long an e-mail confirmation link works."
+    )
     cookie_name: str = "saaskit_session"
     cookie_secure: bool = Field(default=False, description="Set the Secure flag (enable behind HTTPS).")
     # argon2id parameters; the defaults are argon2-cffi's RFC 9106 "low memory" profile.
@@ -95,6 +107,26 @@ class RateLimitSettings(BaseSettings):
     sign_up_per_email: str = Field(default="5/hour", description="Sign-up attempts for one e-mail address.")
     password_change_per_ip: str = Field(default="30/hour", description="Password changes from one client IP.")
     password_change_per_user: str = Field(default="10/hour", description="Password changes by one user.")
+    password_reset_per_ip: str = Field(
+        default="20/hour", description="Password-reset requests from one client IP."
+    )
+    password_reset_per_email: str = Field(
+        default="5/hour", description="Password-reset requests for one e-mail address (account or not)."
+    )
+    account_link_per_ip: str = Field(
+        default="60/hour",
+        description="Password-reset and e-mail confirmations (the links' tokens) from one client IP.",
+    )
+    email_verification_per_ip: str = Field(
+        default="30/hour", description="Resent e-mail verification links from one client IP."
+    )
+    email_verification_per_user: str = Field(
+        default="5/hour", description="Resent e-mail verification links for one user."
+    )
+    email_change_per_ip: str = Field(
+        default="30/hour", description="E-mail change requests from one client IP."
+    )
+    email_change_per_user: str = Field(default="5/hour", description="E-mail change requests by one user.")
     invitations_per_ip: str = Field(
         default="300/hour", description="Invitations created or resent from one client IP."
     )

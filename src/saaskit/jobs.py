@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 TASK_MODULES = [
     "saaskit.accounts.tasks",
+    "saaskit.accounts.recovery_tasks",
     "saaskit.tenancy.tasks",
     "saaskit.tracking.tasks",
     "saaskit.insights.tasks",

@@ -5,6 +5,7 @@ Alembic's environment and the schema-drift test import this module.
 
 from saaskit.access import models as access_models
 from saaskit.accounts import models as accounts_models
+from saaskit.accounts import tokens as account_tokens_models
 from saaskit.audit import models as audit_models
 from saaskit.billing import models as billing_models
 from saaskit.devices import models as devices_models
@@ -21,6 +22,7 @@ from saaskit.tracking import models as tracking_models
 __all__ = [
     "Base",
     "access_models",
+    "account_tokens_models",
     "accounts_models",
     "audit_models",
     "billing_models",

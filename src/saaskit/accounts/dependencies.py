@@ -15,6 +15,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy import text
 
+from saaskit.accounts import unverified
 from saaskit.kit.db import SERVICE, Context, set_context
 from saaskit.kit.deps import DbSession, RuntimeDep
 from saaskit.kit.errors import Forbidden, Unauthorized
@@ -90,6 +91,13 @@ async def optional_principal(request: Request, session: DbSession, runtime: Runt
         user_id=row.user_id, session_id=row.session_id, role=row.user_role, dashboard_id=row.dashboard_id
     )
     session.info["context"] = Context(user_id=principal.user_id)
+    await unverified.enforce(
+        request,
+        session,
+        runtime.settings.auth.unverified_access,
+        user_id=principal.user_id,
+        role=principal.role,
+    )
     request.state.principal = principal
     return principal
 

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, EmailStr, Field
 from sqlalchemy import select
 
-from saaskit.accounts import operator, service
+from saaskit.accounts import operator, service, verification
 from saaskit.accounts.dependencies import CSRF_COOKIE, AdminUser, CurrentUser, SignedIn, signed_in_user_key
 from saaskit.accounts.models import User
 from saaskit.accounts.schemas import (
@@ -117,6 +117,7 @@ async def signup(body: SignupIn, session: DbSession, runtime: RuntimeDep, client
         client=_client(client),
         invited=invited_email is not None and invited_email == service.normalize_email(body.email),
     )
+    await verification.send_verification(session, runtime, issued.user, ip_hash=client.ip_hash)
     if body.invitation_token:
         actor = Actor(user_id=issued.user.id, ip_hash=client.ip_hash, request="POST /api/auth/signup")
         await invitations.accept(

@@ -84,6 +84,14 @@ TEMPLATES: dict[str, MailTemplate] = {
             optional=("name", "changed_at"),
         ),
         MailTemplate(
+            "email_change_requested",
+            "account",
+            "Someone asked to change your {{ product_name }} e-mail address",
+            "A notice sent to the CURRENT address when a change to another one is requested.",
+            required=("new_email", "expires_hours"),
+            optional=("name",),
+        ),
+        MailTemplate(
             "invitation",
             "invitation",
             "{{ inviter_name }} invited you to {{ organization_name }} on {{ product_name }}",
