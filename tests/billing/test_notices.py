@@ -71,7 +71,7 @@ async def all_processed(runtime: Runtime) -> bool:
 def mails(smtp: SmtpServer) -> dict[tuple[str, str], Received]:
     """What arrived, by (recipient, template's subject)."""
     found: dict[tuple[str, str], Received] = {}
-    for received in smtp.received:
+    for received in smtp.received_after_sign_up:
         key = (received.rcpt_tos[0], str(received.message["Subject"]))
         assert key not in found, f"told twice: {key}"
         found[key] = received
@@ -258,7 +258,7 @@ async def test_billing_notices_from_events_spends_and_the_daily_job(
             await defer(session, remind, timestamp=now + 60)
         await drain(runtime, until=lambda: all_processed(runtime))
         await drain(runtime)
-        assert len(smtp.received) == 9
+        assert len(smtp.received_after_sign_up) == 9
         assert await inbox(http, owner) == sorted(org_notices)
         assert len(await inbox(http, pat)) == 4
         keys = await sql(
@@ -279,7 +279,7 @@ def _day(value: Any) -> str:
 
 
 async def arrived(smtp: SmtpServer, count: int, runtime: Runtime) -> bool:
-    return len(smtp.received) >= count and await all_processed(runtime)
+    return len(smtp.received_after_sign_up) >= count and await all_processed(runtime)
 
 
 async def sql_in(session: AsyncSession, statement: str, **params: Any) -> Any:

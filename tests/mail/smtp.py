@@ -171,6 +171,9 @@ def make_certificates(directory: Path) -> Certificates:
     return paths
 
 
+VERIFICATION = "Confirm your e-mail address"
+
+
 class SmtpServer:
     """One aiosmtpd server in its own thread; ``stop`` when done."""
 
@@ -208,6 +211,12 @@ class SmtpServer:
     @property
     def received(self) -> list[Received]:
         return self.recorder.received
+
+    @property
+    def received_after_sign_up(self) -> list[Received]:
+        """What arrived other than the e-mail verification every sign-up sends (for tests of
+        other mail whose users sign up first)."""
+        return [r for r in self.received if not str(r.message["Subject"]).startswith(VERIFICATION)]
 
     def settings(self, **overrides: Any) -> MailSettings:
         """Mail settings that send here (fast retries, short timeouts)."""

@@ -42,7 +42,7 @@ def token_in(received: Received) -> str:
 
 
 def to(smtp: SmtpServer, address: str) -> list[Received]:
-    return [r for r in smtp.received if r.rcpt_tos == [address]]
+    return [r for r in smtp.received_after_sign_up if r.rcpt_tos == [address]]
 
 
 async def test_invitation_mail_link_resend_and_expiry(
@@ -145,4 +145,4 @@ async def test_invitation_mail_link_resend_and_expiry(
 
 
 async def _arrived(smtp: SmtpServer, count: int) -> bool:
-    return len(smtp.received) >= count
+    return len(smtp.received_after_sign_up) >= count
