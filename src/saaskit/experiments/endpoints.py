@@ -6,11 +6,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
 from saaskit.access.dependencies import OrgRequest, org_access
 from saaskit.experiments import service
+from saaskit.experiments.results import ResultsOut
 from saaskit.experiments.schemas import AssignIn, AssignmentOut, ExperimentIn, ExperimentOut, ExperimentUpdate
 from saaskit.kit.db import Context, set_context
 from saaskit.kit.deps import DbSession
@@ -83,6 +84,20 @@ async def delete_experiment(experiment_id: uuid.UUID, session: DbSession, org: W
 )
 async def assign(experiment_id: uuid.UUID, body: AssignIn, session: DbSession, org: Member) -> AssignmentOut:
     return await service.assign(session, org.access, experiment_id, body.user_id, body.attributes)
+
+
+@router.get(
+    "/{experiment_id}/results",
+    response_model=ResultsOut,
+    summary="Per variant: exposures, conversions, uplift with its interval, p-value, chance to beat control",
+)
+async def experiment_results(
+    experiment_id: uuid.UUID,
+    session: DbSession,
+    org: Read,
+    event: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+) -> ResultsOut:
+    return await service.experiment_results(session, org.organization_id, experiment_id, event)
 
 
 class VariationMeta(BaseModel):

@@ -19,13 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from saaskit.access.service import Access
 from saaskit.audit import service as audit
 from saaskit.audit.service import Actor, Subject
-from saaskit.experiments import bucketing
+from saaskit.experiments import bucketing, results
 from saaskit.experiments.models import Experiment, ExperimentAssignment
 from saaskit.experiments.schemas import (
     AssignmentOut,
     ExperimentIn,
     ExperimentOut,
     ExperimentUpdate,
+    Metric,
     Namespace,
 )
 from saaskit.kit.errors import Conflict, Forbidden, NotFound, Unprocessable
@@ -169,6 +170,14 @@ async def stop(session: AsyncSession, access: Access, actor: Actor, experiment_i
     experiment.end_date = func.now()
     await session.flush()
     await session.refresh(experiment)
+    if experiment.primary_metric is not None:
+        # Kept as they are now: later events or a changed metric do not rewrite the outcome.
+        final = await results.compute(
+            session, experiment, Metric.model_validate(experiment.primary_metric), end=experiment.end_date
+        )
+        experiment.final_results = results.as_json(final)
+        await session.flush()
+        await session.refresh(experiment)
     await audit.record_about(
         session, actor, _subject(experiment), "stopped", f"Stopped experiment {experiment.name}."
     )
@@ -184,6 +193,23 @@ async def delete(session: AsyncSession, access: Access, actor: Actor, experiment
     )
     await session.delete(experiment)
     await session.flush()
+
+
+async def experiment_results(
+    session: AsyncSession, organization_id: uuid.UUID, experiment_id: uuid.UUID, event: str | None
+) -> results.ResultsOut:
+    """The primary metric's results (or an event's, ``event``); a stopped experiment's primary
+    results are the ones kept when it stopped."""
+    experiment = await get(session, organization_id, experiment_id)
+    if event is None and experiment.final_results is not None:
+        return results.ResultsOut.model_validate({**experiment.final_results, "final": True})
+    if event is not None:
+        metric = Metric(kind="event", event=event)
+    elif experiment.primary_metric is not None:
+        metric = Metric.model_validate(experiment.primary_metric)
+    else:
+        raise Unprocessable("the experiment has no primary metric: name an event", field="event")
+    return await results.compute(session, experiment, metric, end=experiment.end_date)
 
 
 def growthbook_rule(experiment: Experiment) -> dict[str, Any]:
