@@ -3,12 +3,17 @@ once, isolation between organizations."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
+import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from saaskit.app import create_app
 from saaskit.kit.db import SERVICE, set_context
+from saaskit.kit.state import Runtime
 from tests.factories import invite_and_join, make_owned_org, one
 from tests.helpers import error_of
 
@@ -138,3 +143,22 @@ async def test_targeting_and_traffic_leave_users_out_without_recording_them(
     assert (
         await client.post(assign, headers=owner.headers, json={"attributes": {"plan": "free"}})
     ).json() == pro
+
+
+@pytest.mark.live
+async def test_concurrent_first_calls_record_one_assignment(fresh_runtime: Runtime) -> None:
+    """Committed, concurrent first calls for one user: one row, the same answer to each."""
+    app = create_app(fresh_runtime, dispose_on_shutdown=False)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as live:
+        owner, org = await make_owned_org(live)
+        url = f"/api/orgs/{org['id']}/experiments"
+        experiment = (await live.post(url, headers=owner.headers, json=EXPERIMENT)).json()
+        await live.post(f"{url}/{experiment['id']}/start", headers=owner.headers)
+        answers = await asyncio.gather(
+            *[live.post(f"{url}/{experiment['id']}/assign", headers=owner.headers, json={}) for _ in range(6)]
+        )
+    assert [a.status_code for a in answers] == [200] * 6, [a.text for a in answers]
+    assert len({a.text for a in answers}) == 1
+    async with fresh_runtime.db.session(SERVICE) as session:
+        count = await session.scalar(text("SELECT count(*) FROM experiment_assignments"))
+    assert count == 1
