@@ -125,6 +125,10 @@ async def test_targeting_and_traffic_leave_users_out_without_recording_them(
 ) -> None:
     owner, org = await make_owned_org(client)
     url = f"/api/orgs/{org['id']}/experiments"
+    malformed = await client.post(
+        url, headers=owner.headers, json={**EXPERIMENT, "targeting": {"$or": "pro"}}
+    )
+    assert malformed.status_code == 422 and error_of(malformed)["field"].endswith("targeting")
     body = {**EXPERIMENT, "targeting": {"plan": {"$in": ["pro", "team"]}}}
     experiment = (await client.post(url, headers=owner.headers, json=body)).json()
     await client.post(f"{url}/{experiment['id']}/start", headers=owner.headers)

@@ -186,8 +186,13 @@ def run(
     elif experiment.get("namespace") and not in_namespace(hash_value, experiment["namespace"]):
         return excluded()
     condition = experiment.get("condition")
-    if condition and not eval_condition(attributes, condition):
-        return excluded()
+    if condition:
+        try:
+            targeted = eval_condition(attributes, condition)
+        except (AttributeError, TypeError, ValueError):  # a malformed condition matches nobody
+            targeted = False
+        if not targeted:
+            return excluded()
     ranges = experiment.get("ranges") or bucket_ranges(
         len(experiment["variations"]),
         float(experiment["coverage"]) if experiment.get("coverage") is not None else 1.0,

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from saaskit.experiments.conditions import eval_condition
+
 KEY = r"^[a-z0-9][a-z0-9_.-]{0,99}$"
 # Weights are stored and served as given; GrowthBook SDKs fall back to equal weights when they do
 # not sum to 1 within 0.01, so saaskit accepts only sums GrowthBook would use unchanged.
@@ -75,6 +77,17 @@ class ExperimentUpdate(BaseModel):
     secondary_metrics: list[Metric] | None = Field(default=None, max_length=20)
 
     _variants = field_validator("variants")(_check_variants)
+
+    @field_validator("targeting")
+    @classmethod
+    def _condition(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        # A malformed condition ({"$or": "x"}) would fail every assignment later: refuse it now.
+        if value is not None:
+            try:
+                eval_condition({}, value)
+            except Exception as error:
+                raise ValueError("not a GrowthBook condition") from error
+        return value
 
 
 class ExperimentIn(ExperimentUpdate):
