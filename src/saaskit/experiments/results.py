@@ -17,10 +17,6 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from gbstats.bayesian.tests import EffectBayesianABTest
-from gbstats.frequentist.tests import TwoSidedTTest
-from gbstats.models.statistics import ProportionStatistic
-from gbstats.utils import check_srm
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -70,7 +66,10 @@ class ResultsOut(BaseModel):
     variants: list[VariantResult]
 
 
-def _statistics(control: ProportionStatistic, variant: ProportionStatistic) -> dict[str, float | None]:
+def _statistics(control: Any, variant: Any) -> dict[str, float | None]:
+    from gbstats.bayesian.tests import EffectBayesianABTest
+    from gbstats.frequentist.tests import TwoSidedTTest
+
     empty: dict[str, float | None] = dict.fromkeys(
         ("uplift", "ci_low", "ci_high", "p_value", "chance_to_beat_control", "risk")
     )
@@ -99,6 +98,10 @@ async def compute(
             COUNTS_SQL, {"experiment_id": experiment.id, "event": metric.event, "end_date": end}
         )
     ).all()
+    # gbstats pulls in scipy and numpy: imported when results are asked for, not at startup.
+    from gbstats.models.statistics import ProportionStatistic
+    from gbstats.utils import check_srm
+
     counts = {int(r.variant_index): (int(r.exposures), int(r.conversions)) for r in rows}
     stats = [
         ProportionStatistic(n=counts.get(i, (0, 0))[0], sum=counts.get(i, (0, 0))[1])
