@@ -99,6 +99,12 @@ async def test_lifecycle_permissions_and_one_assignment_per_user(
         u=member.id,
     )
     assert rows == (1,)
+    listed = (await client.get(f"{exp_url}/assignments", headers=owner.headers)).json()
+    assert listed["items"] == [first]
+    other_variant = "green" if first["variant"] == "control" else "control"
+    none = await client.get(f"{exp_url}/assignments?variant={other_variant}", headers=owner.headers)
+    assert none.json()["items"] == []
+    assert (await client.get(f"{exp_url}/assignments", headers=viewer.headers)).status_code == 403
 
     # Stopped: the recorded variant stays, nobody new is assigned, a running one cannot be deleted.
     assert (await client.delete(exp_url, headers=owner.headers)).status_code == 409

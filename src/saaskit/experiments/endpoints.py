@@ -87,6 +87,25 @@ async def assign(experiment_id: uuid.UUID, body: AssignIn, session: DbSession, o
 
 
 @router.get(
+    "/{experiment_id}/assignments",
+    response_model=Page[AssignmentOut],
+    summary="Who got which variant, newest first",
+)
+async def list_assignments(
+    experiment_id: uuid.UUID,
+    session: DbSession,
+    org: Read,
+    limit: LimitParam = 50,
+    cursor: CursorParam = None,
+    variant: Annotated[str | None, Query(max_length=100)] = None,
+) -> Page[AssignmentOut]:
+    rows, next_cursor = await service.list_assignments(
+        session, org.organization_id, experiment_id, variant=variant, limit=limit, cursor=cursor
+    )
+    return Page[AssignmentOut](items=[service.assignment_out(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.get(
     "/{experiment_id}/results",
     response_model=ResultsOut,
     summary="Per variant: exposures, conversions, uplift with its interval, p-value, chance to beat control",

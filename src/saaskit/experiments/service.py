@@ -195,6 +195,30 @@ async def delete(session: AsyncSession, access: Access, actor: Actor, experiment
     await session.flush()
 
 
+async def list_assignments(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    experiment_id: uuid.UUID,
+    *,
+    variant: str | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[ExperimentAssignment], str | None]:
+    """Who got which variant, newest first."""
+    experiment = await get(session, organization_id, experiment_id)
+    query = select(ExperimentAssignment).where(ExperimentAssignment.experiment_id == experiment.id)
+    if variant is not None:
+        query = query.where(ExperimentAssignment.variant_name == variant)
+    return await keyset_page(
+        session,
+        query,
+        created_at=ExperimentAssignment.assigned_at,
+        row_id=ExperimentAssignment.id,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
 async def experiment_results(
     session: AsyncSession, organization_id: uuid.UUID, experiment_id: uuid.UUID, event: str | None
 ) -> results.ResultsOut:
@@ -244,7 +268,7 @@ async def features(session: AsyncSession, organization_id: uuid.UUID) -> dict[st
     return {e.key: {"defaultValue": e.variants[0]["key"], "rules": [growthbook_rule(e)]} for e in rows}
 
 
-def _assignment_out(row: ExperimentAssignment) -> AssignmentOut:
+def assignment_out(row: ExperimentAssignment) -> AssignmentOut:
     return AssignmentOut(
         experiment_id=row.experiment_id,
         user_id=row.user_id,
@@ -286,7 +310,7 @@ async def assign(
         raise Conflict("the experiment has not started", field="status")
     recorded = await _recorded(session, experiment.id, target)
     if recorded is not None:
-        return _assignment_out(recorded)
+        return assignment_out(recorded)
     left_out = AssignmentOut(
         experiment_id=experiment.id,
         user_id=target,
@@ -314,4 +338,4 @@ async def assign(
     )
     recorded = await _recorded(session, experiment.id, target)
     assert recorded is not None  # inserted now, or by the concurrent call that won
-    return _assignment_out(recorded)
+    return assignment_out(recorded)
