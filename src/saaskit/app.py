@@ -19,6 +19,7 @@ from saaskit.audit import endpoints as audit_endpoints
 from saaskit.billing import errors as billing_errors
 from saaskit.billing.endpoints import routers as billing_routers
 from saaskit.devices import endpoints as devices_endpoints
+from saaskit.experiments import endpoints as experiments_endpoints
 from saaskit.insights.endpoints import routers as insights_routers
 from saaskit.kit.errors import install_error_handlers
 from saaskit.kit.middleware import Edge
@@ -52,6 +53,8 @@ ROUTERS: list[APIRouter] = [
     mail_endpoints.router,
     notifications_endpoints.router,
     notifications_endpoints.admin_router,
+    experiments_endpoints.router,
+    experiments_endpoints.features_router,
 ]
 
 

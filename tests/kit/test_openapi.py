@@ -21,6 +21,8 @@ EXCEPTIONS = {}
 FREE_FORM = {
     ("ActivityOut", "metadata"),
     ("ErrorOut", "context"),
+    ("ExperimentOut", "targeting"),  # a GrowthBook condition (MongoDB-like query)
+    ("ExperimentRule", "condition"),
     ("NotificationOut", "data"),
     ("OrganizationOut", "settings"),
     ("PreferenceOut", "value"),

@@ -31,6 +31,8 @@ PERMISSIONS: Final[dict[str, str]] = {
     "audit:read": "Read the audit log.",
     "analytics:read": "Read the organization's analytics.",
     "ingestion:manage": "Rotate the organization's public ingestion key.",
+    "experiments:read": "See experiments, their assignments and results.",
+    "experiments:write": "Create, change, start, stop and delete experiments; assign any member.",
 }
 
 ALL = "*"
@@ -62,12 +64,22 @@ SYSTEM_ROLES: Final[dict[str, tuple[str, str, list[str]]]] = {
             "audit:read",
             "analytics:read",
             "ingestion:manage",
+            "experiments:read",
+            "experiments:write",
         ],
     ),
     "member": (
         "organization",
         "Works in the organization: sees it, its members and teams; creates workspaces.",
-        ["org:read", "members:read", "teams:read", "workspaces:read", "workspaces:create", "analytics:read"],
+        [
+            "org:read",
+            "members:read",
+            "teams:read",
+            "workspaces:read",
+            "workspaces:create",
+            "analytics:read",
+            "experiments:read",
+        ],
     ),
     "viewer": (
         "organization",
