@@ -31,6 +31,8 @@ PERMISSIONS: Final[dict[str, str]] = {
     "audit:read": "Read the audit log.",
     "analytics:read": "Read the organization's analytics.",
     "ingestion:manage": "Rotate the organization's public ingestion key.",
+    "flags:read": "See feature flags and read their definitions (server SDKs' local evaluation).",
+    "flags:write": "Create, change and delete feature flags.",
 }
 
 ALL = "*"
@@ -62,12 +64,22 @@ SYSTEM_ROLES: Final[dict[str, tuple[str, str, list[str]]]] = {
             "audit:read",
             "analytics:read",
             "ingestion:manage",
+            "flags:read",
+            "flags:write",
         ],
     ),
     "member": (
         "organization",
         "Works in the organization: sees it, its members and teams; creates workspaces.",
-        ["org:read", "members:read", "teams:read", "workspaces:read", "workspaces:create", "analytics:read"],
+        [
+            "org:read",
+            "members:read",
+            "teams:read",
+            "workspaces:read",
+            "workspaces:create",
+            "analytics:read",
+            "flags:read",
+        ],
     ),
     "viewer": (
         "organization",
