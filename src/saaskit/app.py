@@ -18,6 +18,8 @@ from saaskit.audit import endpoints as audit_endpoints
 from saaskit.billing import errors as billing_errors
 from saaskit.billing.endpoints import routers as billing_routers
 from saaskit.devices import endpoints as devices_endpoints
+from saaskit.flags import endpoints as flags_endpoints
+from saaskit.flags import sdk as flags_sdk
 from saaskit.insights.endpoints import routers as insights_routers
 from saaskit.kit.errors import install_error_handlers
 from saaskit.kit.middleware import Edge
@@ -35,6 +37,7 @@ from saaskit.tracking.latency import LatencyRecorder
 ROUTERS: list[APIRouter] = [
     devices_endpoints.hot_router,
     *tracking_routers,
+    flags_sdk.router,
     health.router,
     accounts_endpoints.router,
     accounts_endpoints.admin_router,
@@ -50,6 +53,7 @@ ROUTERS: list[APIRouter] = [
     mail_endpoints.router,
     notifications_endpoints.router,
     notifications_endpoints.admin_router,
+    flags_endpoints.router,
 ]
 
 

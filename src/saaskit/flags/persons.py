@@ -1,0 +1,136 @@
+"""Persons, as PostHog's capture protocol describes them: ``$identify`` and ``$create_alias``
+link distinct ids to one person per organization (in both directions: whichever id is asked
+about finds the same person); ``$set`` (last write wins), ``$set_once`` (first write wins) and
+``$unset`` keep the person's properties, which flags evaluate.
+
+To keep the capture path cheap, a person is kept only for the events that say something about
+one (``$identify``, ``$create_alias``, ``$merge_dangerously``, or any event carrying ``$set`` /
+``$set_once`` / ``$unset``); an id that never sent one has no person and no properties, which
+evaluates exactly like an empty person.
+
+Merging follows PostHog: when two ids that already belong to two different persons are linked,
+the persons become one (all distinct ids move to the person of the event's ``distinct_id``), and
+its properties win over the other's. PostHog refuses to merge an already identified person
+into another on ``$identify``; saaskit does not track "identified" yet and always merges.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from saaskit.flags.models import Person, PersonDistinctId
+
+LINKING_EVENTS = ("$identify", "$create_alias", "$merge_dangerously")
+PROPERTIES_OF = text(
+    "SELECT p.properties FROM person_distinct_ids d JOIN persons p ON p.id = d.person_id "
+    "WHERE d.organization_id = :org AND d.distinct_id = :distinct_id"
+)
+
+
+def person_update(name: str, distinct_id: str, properties: dict[str, Any]) -> dict[str, Any] | None:
+    """What an event says about its person (ids to link, properties to set), or None."""
+    ids = [distinct_id]
+    if name in LINKING_EVENTS:
+        for key in ("$anon_distinct_id", "alias"):
+            other = properties.get(key)
+            if isinstance(other, str) and other and other != distinct_id:
+                ids.append(other[:200])
+    set_, set_once, unset = properties.get("$set"), properties.get("$set_once"), properties.get("$unset")
+    update_: dict[str, Any] = {
+        "ids": ids,
+        "set": set_ if isinstance(set_, dict) else {},
+        "set_once": set_once if isinstance(set_once, dict) else {},
+        "unset": [k for k in unset if isinstance(k, str)] if isinstance(unset, list) else [],
+    }
+    if len(ids) == 1 and not (update_["set"] or update_["set_once"] or update_["unset"]):
+        return None
+    return update_
+
+
+async def properties_of(
+    session: AsyncSession, organization_id: uuid.UUID, distinct_id: str
+) -> dict[str, Any]:
+    row = await session.scalar(PROPERTIES_OF, {"org": organization_id, "distinct_id": distinct_id})
+    return dict(row) if isinstance(row, dict) else {}
+
+
+async def person_id_of(
+    session: AsyncSession, organization_id: uuid.UUID, distinct_id: str
+) -> uuid.UUID | None:
+    return await session.scalar(
+        select(PersonDistinctId.person_id).where(
+            PersonDistinctId.organization_id == organization_id, PersonDistinctId.distinct_id == distinct_id
+        )
+    )
+
+
+async def _persons_of(
+    session: AsyncSession, organization_id: uuid.UUID, ids: list[str]
+) -> dict[str, uuid.UUID]:
+    rows = await session.execute(
+        select(PersonDistinctId.distinct_id, PersonDistinctId.person_id)
+        .where(PersonDistinctId.organization_id == organization_id, PersonDistinctId.distinct_id.in_(ids))
+        .with_for_update()
+    )
+    return {r.distinct_id: r.person_id for r in rows.all()}
+
+
+async def _merge(
+    session: AsyncSession, organization_id: uuid.UUID, into: uuid.UUID, others: set[uuid.UUID]
+) -> None:
+    merged: dict[str, Any] = {}
+    for other in others:
+        merged.update(await session.scalar(select(Person.properties).where(Person.id == other)) or {})
+    target = await session.get(Person, into, with_for_update=True, populate_existing=True)
+    assert target is not None
+    target.properties = {**merged, **target.properties}
+    await session.execute(
+        update(PersonDistinctId)
+        .where(PersonDistinctId.organization_id == organization_id, PersonDistinctId.person_id.in_(others))
+        .values(person_id=into)
+    )
+    await session.execute(delete(Person).where(Person.id.in_(others)))
+
+
+async def apply(session: AsyncSession, organization_id: uuid.UUID, updates: list[dict[str, Any]]) -> None:
+    """Apply events' person updates in order (one organization, the caller's transaction)."""
+    for change in updates:
+        ids: list[str] = change["ids"]
+        found = await _persons_of(session, organization_id, ids)
+        person_id = found.get(ids[0]) or next(iter(found.values()), None)
+        if person_id is None:
+            person = Person(organization_id=organization_id, properties={})
+            session.add(person)
+            await session.flush()
+            person_id = person.id
+        others = {p for p in found.values() if p != person_id}
+        if others:
+            await _merge(session, organization_id, person_id, others)
+        missing = [d for d in ids if d not in found]
+        if missing:
+            statement = insert(PersonDistinctId).values(
+                [
+                    {"organization_id": organization_id, "distinct_id": d, "person_id": person_id}
+                    for d in missing
+                ]
+            )
+            await session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[PersonDistinctId.organization_id, PersonDistinctId.distinct_id],
+                    set_={"person_id": statement.excluded.person_id},
+                )
+            )
+        if change["set"] or change["set_once"] or change["unset"]:
+            current = await session.get(Person, person_id, with_for_update=True, populate_existing=True)
+            assert current is not None
+            properties = {**change["set_once"], **current.properties, **change["set"]}
+            for key in change["unset"]:
+                properties.pop(key, None)
+            if properties != current.properties:
+                current.properties = properties
+                await session.flush()
