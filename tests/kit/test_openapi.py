@@ -21,6 +21,10 @@ EXCEPTIONS = {}
 FREE_FORM = {
     ("ActivityOut", "metadata"),
     ("ErrorOut", "context"),
+    ("FlagEvaluation", "payload"),
+    ("FlagOut", "filters"),
+    ("Filters", "payloads"),
+    ("PropertyFilter", "value"),
     ("NotificationOut", "data"),
     ("OrganizationOut", "settings"),
     ("PreferenceOut", "value"),

@@ -337,7 +337,11 @@ def normalise(event: dict[str, Any], sent_at: datetime | None, now: datetime, se
         or "$set_once" in properties
         or "$unset" in properties
     ):
-        normalised["person"] = persons.person_update(name, distinct_id, properties)
+        change = persons.person_update(name, distinct_id, properties)
+        if change is not None:
+            # Person properties are stored as events' are: repaired where PostHog repairs them.
+            change["set"], change["set_once"] = storable(change["set"]), storable(change["set_once"])
+        normalised["person"] = change
     return normalised
 
 

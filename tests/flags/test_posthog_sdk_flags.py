@@ -1,0 +1,137 @@
+"""The official posthog-python SDK, unchanged, evaluating saaskit's flags over real HTTP: remotely
+(/flags) and locally (definitions fetched with a "personal API key", here a member's session
+token), and both agree, for person flags, multivariate flags with payloads and group flags."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import posthog
+import pytest
+
+from tests.conftest import DbUnderTest
+from tests.live import ServeProcess
+
+pytestmark = pytest.mark.live
+
+FLAGS: list[dict[str, Any]] = [
+    {"key": "everyone", "filters": {"groups": [{"rollout_percentage": 100}]}},
+    {"key": "rollout-40", "filters": {"groups": [{"rollout_percentage": 40}]}},
+    {
+        "key": "pros-in-us",
+        "filters": {
+            "groups": [
+                {
+                    "properties": [
+                        {"key": "plan", "operator": "exact", "value": ["pro", "team"]},
+                        {"key": "country", "operator": "regex", "value": "^(US|CA)$"},
+                    ],
+                    "rollout_percentage": 75,
+                },
+                {"properties": [{"key": "age", "operator": "gte", "value": 65}]},
+            ],
+            "payloads": {"true": {"banner": "hello"}},
+        },
+    },
+    {
+        "key": "checkout",
+        "filters": {
+            "groups": [
+                {"properties": [{"key": "plan", "value": "pro"}], "variant": "fast"},
+                {"properties": [], "rollout_percentage": 60},
+            ],
+            "multivariate": {
+                "variants": [
+                    {"key": "control", "rollout_percentage": 50},
+                    {"key": "fast", "rollout_percentage": 25},
+                    {"key": "slow", "rollout_percentage": 25},
+                ]
+            },
+            "payloads": {"fast": {"speed": 2}},
+        },
+    },
+    {
+        "key": "big-companies",
+        "filters": {
+            "groups": [
+                {"properties": [{"key": "seats", "operator": "gt", "value": 10}], "rollout_percentage": 80}
+            ],
+            "aggregation_group_type_index": 0,
+            "group_type": "company",
+        },
+    },
+    {"key": "switched-off", "active": False, "filters": {"groups": [{"rollout_percentage": 100}]}},
+]
+
+
+def _setup(server: ServeProcess) -> tuple[str, str]:
+    with httpx.Client(base_url=server.base) as http:
+        owner = http.post(
+            "/api/auth/signup", json={"email": "flags@example.com", "password": "a long password"}
+        ).json()
+        headers = {"Authorization": f"Bearer {owner['token']}"}
+        org = http.post("/api/orgs", json={"name": "Flags Co"}, headers=headers).json()
+        key = http.post(f"/api/orgs/{org['id']}/ingestion-keys", headers=headers).json()["key"]
+        for flag in FLAGS:
+            created = http.post(f"/api/orgs/{org['id']}/flags", json=flag, headers=headers)
+            assert created.status_code == 201, created.text
+    return key, owner["token"]
+
+
+def test_remote_and_local_evaluation_agree(live_server: ServeProcess, fresh_database: DbUnderTest) -> None:
+    key, session_token = _setup(live_server)
+    errors: list[Any] = []
+    remote = posthog.Posthog(key, host=live_server.base, sync_mode=True, max_retries=1)
+    local = posthog.Posthog(key, host=live_server.base, personal_api_key=session_token, sync_mode=True)
+    remote.on_error = local.on_error = lambda error, batch: errors.append(error)
+    try:
+        local.load_feature_flags()
+        assert sorted(f["key"] for f in local.feature_flags) == sorted(f["key"] for f in FLAGS)
+        seen: dict[str, set[Any]] = {f["key"]: set() for f in FLAGS}
+        for n in range(40):
+            distinct_id = f"user-{n}"
+            person = {"plan": ["pro", "team", "free"][n % 3], "country": ["US", "DE"][n % 2], "age": 20 + n}
+            groups = {"company": f"company-{n}"}
+            group_properties = {"company": {"seats": n}}
+            for flag in FLAGS:
+                kwargs: dict[str, Any] = {
+                    "person_properties": person,
+                    "groups": groups,
+                    "group_properties": group_properties,
+                }
+                ours = remote.get_feature_flag(flag["key"], distinct_id, **kwargs)
+                theirs = local.get_feature_flag(
+                    flag["key"], distinct_id, only_evaluate_locally=True, **kwargs
+                )
+                if flag.get("active") is False:
+                    # As with PostHog: /flags answers for active flags only (the SDK says None),
+                    # while the definitions list every flag (an inactive one is False locally).
+                    assert (ours, theirs) == (None, False)
+                    continue
+                assert ours == theirs, (flag["key"], distinct_id, ours, theirs)
+                enabled = remote.feature_enabled(flag["key"], distinct_id, **kwargs)
+                assert enabled == bool(ours)
+                seen[flag["key"]].add(ours)
+                payload = remote.get_feature_flag_payload(flag["key"], distinct_id, **kwargs)
+                local_payload = local.get_feature_flag_payload(
+                    flag["key"], distinct_id, only_evaluate_locally=True, **kwargs
+                )
+                assert payload == local_payload, (flag["key"], distinct_id, payload, local_payload)
+                if flag["key"] == "checkout" and ours == "fast":
+                    assert payload == {"speed": 2} or json.loads(payload) == {"speed": 2}
+        assert seen["rollout-40"] == seen["pros-in-us"] == seen["big-companies"] == {True, False}
+        assert seen["checkout"] >= {"control", "fast", "slow"} and seen["everyone"] == {True}
+        # Without properties sent, the server uses what $identify's $set stored.
+        remote.capture("$identify", distinct_id="alice", properties={"$set": {"plan": "pro"}})
+        remote.flush()
+        assert remote.get_feature_flag("checkout", "alice") == "fast"
+        # An alias links ids: the previous id gets the person's flags too.
+        remote.alias(previous_id="alice-laptop", distinct_id="alice")
+        remote.flush()
+        assert remote.get_feature_flag("checkout", "alice-laptop") == "fast"
+    finally:
+        remote.shutdown()
+        local.shutdown()
+    assert errors == []
