@@ -70,6 +70,7 @@ async def test_flags_crud_permissions_and_isolation(client: httpx.AsyncClient, s
         ),
         ({"payloads": {"nope": 1}}, "filters"),
         ({"aggregation_group_type_index": 0}, "filters"),
+        ({"holdout": {"id": 1, "exclusion_percentage": 10}}, "filters"),
     ]:
         refused = await client.post(base, headers=project.owner.headers, json={"key": "bad", "filters": bad})
         assert refused.status_code == 422 and error_of(refused)["field"] == field, (bad, refused.text)

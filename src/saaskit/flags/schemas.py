@@ -89,6 +89,14 @@ class Filters(Definition):
 
     @model_validator(mode="after")
     def _consistent(self) -> Filters:
+        # PostHog features saaskit does not evaluate: refused, so SDKs evaluating locally and
+        # saaskit never disagree about a flag that uses them.
+        for unsupported in ("holdout", "feature_enrollment", "bucketing_identifier", "super_groups"):
+            if (self.model_extra or {}).get(unsupported):
+                raise ValueError(f"{unsupported} is not supported (docs/flags.md)")
+        for group in self.groups:
+            if (group.model_extra or {}).get("aggregation_group_type_index") is not None:
+                raise ValueError("a condition's own aggregation_group_type_index is not supported")
         variants = {v.key for v in self.multivariate.variants} if self.multivariate else set()
         allowed = variants | ({"true"} if not variants else set())
         unknown = set(self.payloads) - allowed
