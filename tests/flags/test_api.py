@@ -248,3 +248,25 @@ async def test_persons_alias_and_properties_feed_flags(
     assert (persons, ids) == (1, ["anon", "device-9", "known", "other"])
     assert properties == '{"age": 3, "plan": "pro"}', "the linking id's person wins; source unset"
     assert not await pros("other")
+
+    # $groupidentify keeps a group's properties; group flags read them under those sent.
+    await _create(
+        client,
+        project,
+        key="big",
+        filters={
+            "groups": [{"properties": [{"key": "seats", "operator": "gte", "value": 10}]}],
+            "aggregation_group_type_index": 0,
+            "group_type": "company",
+        },
+    )
+    group_set = {"$group_type": "company", "$group_key": "acme", "$group_set": {"seats": 12}}
+    await capture({"event": "$groupidentify", "distinct_id": "known", "properties": group_set})
+
+    async def big(**extra: Any) -> bool:
+        body = {"api_key": project.key, "distinct_id": "z", "groups": {"company": "acme"}, **extra}
+        return bool((await client.post("/flags?v=1", json=body)).json()["featureFlags"]["big"])
+
+    assert await big()
+    assert not await big(group_properties={"company": {"seats": 2}})
+    assert not await big(groups={"company": "other"})

@@ -127,3 +127,29 @@ class PersonDistinctId(Base):
         comment="The person it belongs to.",
     )
     created_at: Mapped[datetime] = created_at_column("When the distinct id was first linked (UTC).")
+
+
+class PersonGroup(Base):
+    __tablename__ = "person_groups"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "group_type", "group_key"),
+        {"comment": "Groups ($groupidentify: a company, a team) of an organization, with their properties."},
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True),
+        ForeignKey("organizations.id", ondelete="CASCADE"),
+        nullable=False,
+        comment="Organization whose capture described the group.",
+    )
+    group_type: Mapped[str] = mapped_column(Text, nullable=False, comment='The group type ("company").')
+    group_key: Mapped[str] = mapped_column(Text, nullable=False, comment="The group's id within its type.")
+    properties: Mapped[dict[str, Any]] = mapped_column(
+        JSONB,
+        nullable=False,
+        server_default=text("'{}'::jsonb"),
+        comment="From $group_set (last write wins).",
+    )
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = updated_at_column()

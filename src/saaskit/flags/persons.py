@@ -5,8 +5,9 @@ about finds the same person); ``$set`` (last write wins), ``$set_once`` (first w
 
 To keep the capture path cheap, a person is kept only for the events that say something about
 one (``$identify``, ``$create_alias``, ``$merge_dangerously``, or any event carrying ``$set`` /
-``$set_once`` / ``$unset``); an id that never sent one has no person and no properties, which
-evaluates exactly like an empty person.
+``$set_once`` / ``$unset``); ``$groupidentify``'s ``$group_set`` keeps a group's properties
+(``person_groups``), which group flags evaluate. An id that never sent one has no person and
+no properties, which evaluates exactly like an empty person.
 
 Merging follows PostHog: when two ids that already belong to two different persons are linked,
 the persons become one (all distinct ids move to the person of the event's ``distinct_id``), and
@@ -19,13 +20,15 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from saaskit.flags.models import Person, PersonDistinctId
+from saaskit.flags.models import Person, PersonDistinctId, PersonGroup
 
 LINKING_EVENTS = ("$identify", "$create_alias", "$merge_dangerously")
+# Events capture hands to ``person_update`` whatever their properties.
+EVENTS = (*LINKING_EVENTS, "$groupidentify")
 PROPERTIES_OF = text(
     "SELECT p.properties FROM person_distinct_ids d JOIN persons p ON p.id = d.person_id "
     "WHERE d.organization_id = :org AND d.distinct_id = :distinct_id"
@@ -33,7 +36,19 @@ PROPERTIES_OF = text(
 
 
 def person_update(name: str, distinct_id: str, properties: dict[str, Any]) -> dict[str, Any] | None:
-    """What an event says about its person (ids to link, properties to set), or None."""
+    """What an event says about its person (ids to link, properties to set) or, for
+    ``$groupidentify``, about a group (``$group_type``, ``$group_key``, ``$group_set``); or None."""
+    if name == "$groupidentify":
+        group_type, group_key, group_set = (
+            properties.get(k) for k in ("$group_type", "$group_key", "$group_set")
+        )
+        if not isinstance(group_type, str) or not group_type or group_key in (None, ""):
+            return None
+        key = group_key if isinstance(group_key, str) else str(group_key)
+        return {
+            "group": [group_type[:200], key[:200]],
+            "set": group_set if isinstance(group_set, dict) else {},
+        }
     ids = [distinct_id]
     if name in LINKING_EVENTS:
         for key in ("$anon_distinct_id", "alias"):
@@ -50,6 +65,37 @@ def person_update(name: str, distinct_id: str, properties: dict[str, Any]) -> di
     if len(ids) == 1 and not (update_["set"] or update_["set_once"] or update_["unset"]):
         return None
     return update_
+
+
+async def _set_group(
+    session: AsyncSession, organization_id: uuid.UUID, group: list[str], properties: dict[str, Any]
+) -> None:
+    statement = insert(PersonGroup).values(
+        organization_id=organization_id, group_type=group[0], group_key=group[1], properties=properties
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[PersonGroup.organization_id, PersonGroup.group_type, PersonGroup.group_key],
+            set_={
+                "properties": PersonGroup.properties.op("||")(statement.excluded.properties),
+                "updated_at": func.now(),
+            },
+        )
+    )
+
+
+async def group_properties_of(
+    session: AsyncSession, organization_id: uuid.UUID, groups: dict[str, str]
+) -> dict[str, dict[str, Any]]:
+    """Stored properties of the named groups ({type: key}), by type."""
+    if not groups:
+        return {}
+    rows = await session.execute(
+        select(PersonGroup.group_type, PersonGroup.group_key, PersonGroup.properties).where(
+            PersonGroup.organization_id == organization_id, PersonGroup.group_type.in_(list(groups))
+        )
+    )
+    return {t: dict(p) for t, k, p in rows.all() if groups.get(t) == k}
 
 
 async def properties_of(
@@ -100,6 +146,9 @@ async def _merge(
 async def apply(session: AsyncSession, organization_id: uuid.UUID, updates: list[dict[str, Any]]) -> None:
     """Apply events' person updates in order (one organization, the caller's transaction)."""
     for change in updates:
+        if "group" in change:
+            await _set_group(session, organization_id, change["group"], change["set"])
+            continue
         ids: list[str] = change["ids"]
         found = await _persons_of(session, organization_id, ids)
         person_id = found.get(ids[0]) or next(iter(found.values()), None)

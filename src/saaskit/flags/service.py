@@ -191,11 +191,17 @@ async def evaluate_flags(
     only_keys: list[str] | None = None,
 ) -> list[Evaluated]:
     """Every active flag for the id: the person's stored properties, overridden by those the
-    SDK sent (PostHog's rule), and the groups the SDK named."""
+    SDK sent (PostHog's rule), and the groups the SDK named, with their stored properties
+    ($groupidentify) under those sent."""
     flags = await all_flags(session, organization_id)
     mapping = group_type_mapping(flags)
     stored = await persons.properties_of(session, organization_id, distinct_id)
     properties = {**stored, **(person_properties or {})}
+    stored_groups = await persons.group_properties_of(session, organization_id, groups or {})
+    given_groups = group_properties or {}
+    group_properties = {
+        t: {**stored_groups.get(t, {}), **given_groups.get(t, {})} for t in {*stored_groups, *given_groups}
+    }
     answers: list[Evaluated] = []
     for flag in flags:
         if not flag.active or (only_keys is not None and flag.key not in only_keys):

@@ -331,16 +331,13 @@ def normalise(event: dict[str, Any], sent_at: datetime | None, now: datetime, se
         }
     if name in ("$identify", "$create_alias", "$set"):
         normalised["identify"] = _identify_link(name, distinct_id, properties)
-    if (
-        name in persons.LINKING_EVENTS
-        or "$set" in properties
-        or "$set_once" in properties
-        or "$unset" in properties
-    ):
+    if name in persons.EVENTS or "$set" in properties or "$set_once" in properties or "$unset" in properties:
         change = persons.person_update(name, distinct_id, properties)
         if change is not None:
             # Person properties are stored as events' are: repaired where PostHog repairs them.
-            change["set"], change["set_once"] = storable(change["set"]), storable(change["set_once"])
+            for part in ("set", "set_once"):
+                if part in change:
+                    change[part] = storable(change[part])
         normalised["person"] = change
     return normalised
 
