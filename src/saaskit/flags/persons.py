@@ -143,6 +143,32 @@ async def _merge(
     await session.execute(delete(Person).where(Person.id.in_(others)))
 
 
+async def _link(session: AsyncSession, organization_id: uuid.UUID, ids: list[str]) -> uuid.UUID:
+    """The person of ``ids`` (one person: created, or merged from several)."""
+    found = await _persons_of(session, organization_id, ids)
+    created: uuid.UUID | None = None
+    missing = [d for d in ids if d not in found]
+    if missing:
+        if not found:
+            person = Person(organization_id=organization_id, properties={})
+            session.add(person)
+            await session.flush()
+            created = person.id
+        target = found.get(ids[0]) or next(iter(found.values()), created)
+        rows = [{"organization_id": organization_id, "distinct_id": d, "person_id": target} for d in missing]
+        # DO NOTHING, then read again: a concurrent transaction that linked one of these ids
+        # first keeps its link (this statement waits for it), and the persons merge below.
+        await session.execute(insert(PersonDistinctId).values(rows).on_conflict_do_nothing())
+        found = await _persons_of(session, organization_id, ids)
+    person_id = found.get(ids[0]) or next(iter(found.values()))
+    others = {p for p in found.values() if p != person_id}
+    if others:
+        await _merge(session, organization_id, person_id, others)
+    if created is not None and created not in found.values():
+        await session.execute(delete(Person).where(Person.id == created))  # lost the race: unused
+    return person_id
+
+
 async def apply(session: AsyncSession, organization_id: uuid.UUID, updates: list[dict[str, Any]]) -> None:
     """Apply events' person updates in order (one organization, the caller's transaction)."""
     for change in updates:
@@ -150,30 +176,7 @@ async def apply(session: AsyncSession, organization_id: uuid.UUID, updates: list
             await _set_group(session, organization_id, change["group"], change["set"])
             continue
         ids: list[str] = change["ids"]
-        found = await _persons_of(session, organization_id, ids)
-        person_id = found.get(ids[0]) or next(iter(found.values()), None)
-        if person_id is None:
-            person = Person(organization_id=organization_id, properties={})
-            session.add(person)
-            await session.flush()
-            person_id = person.id
-        others = {p for p in found.values() if p != person_id}
-        if others:
-            await _merge(session, organization_id, person_id, others)
-        missing = [d for d in ids if d not in found]
-        if missing:
-            statement = insert(PersonDistinctId).values(
-                [
-                    {"organization_id": organization_id, "distinct_id": d, "person_id": person_id}
-                    for d in missing
-                ]
-            )
-            await session.execute(
-                statement.on_conflict_do_update(
-                    index_elements=[PersonDistinctId.organization_id, PersonDistinctId.distinct_id],
-                    set_={"person_id": statement.excluded.person_id},
-                )
-            )
+        person_id = await _link(session, organization_id, ids)
         if change["set"] or change["set_once"] or change["unset"]:
             current = await session.get(Person, person_id, with_for_update=True, populate_existing=True)
             assert current is not None
