@@ -145,7 +145,17 @@ async def test_sdk_endpoints_answer_in_every_shape_with_cors(client: httpx.Async
     v4 = (await client.post("/decide?v=4", json={**body, "flag_keys_to_evaluate": ["on"]})).json()
     assert list(v4["flags"]) == ["on"] and v4["supportedCompression"] == ["gzip", "gzip-js"]
 
+    config = await client.get(f"/array/{project.key}/config", headers=ORIGIN)
+    assert config.status_code == 200 and config.json()["hasFeatureFlags"] is True, config.text
+    assert config.json()["sessionRecording"] is False and config.json()["token"] == project.key
+    script = await client.get(f"/array/{project.key}/config.js")
+    assert script.headers["content-type"].startswith("application/javascript")
+    assert (
+        script.text.startswith("(function(){window._POSTHOG_REMOTE_CONFIG")
+        and '"hasFeatureFlags":true' in script.text
+    )
     for response in (
+        await client.get("/array/phc_unknown/config", headers=ORIGIN),
         await client.post("/flags?v=2", json={**body, "api_key": "phc_unknown"}, headers=ORIGIN),
         await client.post("/flags?v=2", json={"api_key": project.key}, headers=ORIGIN),
         await client.post("/flags?v=2", content=b"\x1f\x8b\x08garbage", headers=ORIGIN),

@@ -200,6 +200,29 @@ class DecideAnswer(FlagsAnswer):
     heatmaps: bool
     surveys: bool
     siteApps: list[str]
+    toolbarParams: dict[str, str]
+    editorParams: dict[str, str]
+    isAuthenticated: bool
+    elementsChainAsString: bool
+    defaultIdentifiedOnly: bool
+
+
+class RemoteConfigAnswer(BaseModel):
+    """``/array/<token>/config``: the ``/decide`` settings plus ``token`` and ``hasFeatureFlags``."""
+
+    token: str
+    hasFeatureFlags: bool
+    captureDeadClicks: bool
+    supportedCompression: list[str]
+    sessionRecording: bool
+    autocapture_opt_out: bool
+    autocaptureExceptions: bool
+    capturePerformance: bool
+    heatmaps: bool
+    surveys: bool
+    siteApps: list[str]
+    toolbarParams: dict[str, str]
+    editorParams: dict[str, str]
     isAuthenticated: bool
     elementsChainAsString: bool
     defaultIdentifiedOnly: bool

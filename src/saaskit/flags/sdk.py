@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse, Response
 from saaskit.access.service import resolve
 from saaskit.accounts.dependencies import optional_principal
 from saaskit.flags import service
-from saaskit.flags.schemas import DecideAnswer, DefinitionsAnswer, FlagsAnswer
+from saaskit.flags.schemas import DecideAnswer, DefinitionsAnswer, FlagsAnswer, RemoteConfigAnswer
 from saaskit.kit.db import Context
 from saaskit.kit.deps import Client
 from saaskit.kit.errors import AppError
@@ -230,6 +230,27 @@ async def definitions(request: Request) -> Response:
     return _answer(request, answer, headers={"ETag": etag})
 
 
+async def remote_config(request: Request) -> Response:
+    """posthog-js's remote config (``/array/<token>/config`` and ``config.js``), read at load."""
+    runtime = request.app.state.runtime
+    token = request.path_params["token"]
+    async with runtime.db.session() as session:
+        organization_id = await identity.organization_for_key(session, token)
+    if organization_id is None:
+        return _failure(request, 404, "invalid_api_key", "unknown or rotated project api key")
+    async with runtime.db.session(Context(organization_id=organization_id)) as session:
+        has_flags = any(f.active for f in await service.all_flags(session, organization_id))
+    config = {**CONFIG, "token": token, "hasFeatureFlags": has_flags, "captureDeadClicks": False}
+    if request.url.path.endswith(".js"):
+        document = orjson.dumps({"config": config, "siteApps": []}).decode()
+        script = (
+            "(function(){window._POSTHOG_REMOTE_CONFIG=window._POSTHOG_REMOTE_CONFIG||{};"
+            f"window._POSTHOG_REMOTE_CONFIG[{orjson.dumps(token).decode()}]={document};}})();"
+        )
+        return Response(script, media_type="application/javascript", headers=_cors(request))
+    return _answer(request, config)
+
+
 async def preflight(request: Request) -> Response:
     return Response(status_code=200, headers=_cors(request))
 
@@ -266,5 +287,15 @@ for _variant in (
         summary="Flag definitions for server SDKs' local evaluation",
         response_class=Response,
         responses=_documented(DefinitionsAnswer, "Every flag's definition, in PostHog's format."),
+    )
+    router.add_api_route(_variant, preflight, methods=["OPTIONS"], include_in_schema=False)
+for _variant in ("/array/{token}/config", "/array/{token}/config.js"):
+    router.add_api_route(
+        _variant,
+        remote_config,
+        methods=["GET"],
+        summary="posthog-js remote config" + (" (script)" if _variant.endswith(".js") else ""),
+        response_class=Response,
+        responses=_documented(RemoteConfigAnswer, "What posthog-js reads at load; session recording is off."),
     )
     router.add_api_route(_variant, preflight, methods=["OPTIONS"], include_in_schema=False)
