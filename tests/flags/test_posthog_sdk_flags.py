@@ -8,8 +8,10 @@ from typing import Any
 
 import httpx
 import posthog
+import psycopg
 import pytest
 
+from saaskit.kit.db import libpq_url
 from tests.conftest import DbUnderTest
 from tests.live import ServeProcess
 
@@ -65,7 +67,7 @@ FLAGS: list[dict[str, Any]] = [
 ]
 
 
-def _setup(server: ServeProcess) -> tuple[str, str]:
+def _setup(server: ServeProcess) -> tuple[str, str, str]:
     with httpx.Client(base_url=server.base) as http:
         owner = http.post(
             "/api/auth/signup", json={"email": "flags@example.com", "password": "a long password"}
@@ -76,11 +78,11 @@ def _setup(server: ServeProcess) -> tuple[str, str]:
         for flag in FLAGS:
             created = http.post(f"/api/orgs/{org['id']}/flags", json=flag, headers=headers)
             assert created.status_code == 201, created.text
-    return key, owner["token"]
+    return key, owner["token"], org["id"]
 
 
 def test_remote_and_local_evaluation_agree(live_server: ServeProcess, fresh_database: DbUnderTest) -> None:
-    key, session_token = _setup(live_server)
+    key, session_token, org_id = _setup(live_server)
     errors: list[Any] = []
     remote = posthog.Posthog(key, host=live_server.base, max_retries=1)
     local = posthog.Posthog(key, host=live_server.base, personal_api_key=session_token)
@@ -138,3 +140,9 @@ def test_remote_and_local_evaluation_agree(live_server: ServeProcess, fresh_data
         remote.shutdown()
         local.shutdown()
     assert errors == []
+    with psycopg.connect(libpq_url(fresh_database.owner_url)) as conn:
+        called = conn.execute(
+            "SELECT count(*) FROM events WHERE organization_id = %s AND event_name = '$feature_flag_called'",
+            (org_id,),
+        ).fetchone()
+    assert called is not None and called[0] > 0, "the SDK's $feature_flag_called events are stored"
