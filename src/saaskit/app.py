@@ -20,6 +20,8 @@ from saaskit.billing import errors as billing_errors
 from saaskit.billing.endpoints import routers as billing_routers
 from saaskit.devices import endpoints as devices_endpoints
 from saaskit.experiments import endpoints as experiments_endpoints
+from saaskit.flags import endpoints as flags_endpoints
+from saaskit.flags import sdk as flags_sdk
 from saaskit.insights.endpoints import routers as insights_routers
 from saaskit.kit.errors import install_error_handlers
 from saaskit.kit.middleware import Edge
@@ -37,6 +39,7 @@ from saaskit.tracking.latency import LatencyRecorder
 ROUTERS: list[APIRouter] = [
     devices_endpoints.hot_router,
     *tracking_routers,
+    flags_sdk.router,
     health.router,
     accounts_endpoints.router,
     accounts_endpoints.admin_router,
@@ -55,6 +58,7 @@ ROUTERS: list[APIRouter] = [
     notifications_endpoints.admin_router,
     experiments_endpoints.router,
     experiments_endpoints.features_router,
+    flags_endpoints.router,
 ]
 
 

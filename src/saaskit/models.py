@@ -10,6 +10,7 @@ from saaskit.audit import models as audit_models
 from saaskit.billing import models as billing_models
 from saaskit.devices import models as devices_models
 from saaskit.experiments import models as experiments_models
+from saaskit.flags import models as flags_models
 from saaskit.insights import models as insights_models
 from saaskit.kit import ratelimit as kit_ratelimit
 from saaskit.kit.idempotency import models as idempotency_models
@@ -29,6 +30,7 @@ __all__ = [
     "billing_models",
     "devices_models",
     "experiments_models",
+    "flags_models",
     "idempotency_models",
     "insights_models",
     "kit_ratelimit",

@@ -23,6 +23,10 @@ FREE_FORM = {
     ("ErrorOut", "context"),
     ("ExperimentOut", "targeting"),  # a GrowthBook condition (MongoDB-like query)
     ("ExperimentRule", "condition"),
+    ("FlagEvaluation", "payload"),
+    ("FlagOut", "filters"),
+    ("Filters", "payloads"),
+    ("PropertyFilter", "value"),
     ("NotificationOut", "data"),
     ("OrganizationOut", "settings"),
     ("PreferenceOut", "value"),

@@ -33,6 +33,8 @@ PERMISSIONS: Final[dict[str, str]] = {
     "ingestion:manage": "Rotate the organization's public ingestion key.",
     "experiments:read": "See experiments, their assignments and results.",
     "experiments:write": "Create, change, start, stop and delete experiments; assign any member.",
+    "flags:read": "See feature flags and read their definitions (server SDKs' local evaluation).",
+    "flags:write": "Create, change and delete feature flags.",
 }
 
 ALL = "*"
@@ -66,6 +68,8 @@ SYSTEM_ROLES: Final[dict[str, tuple[str, str, list[str]]]] = {
             "ingestion:manage",
             "experiments:read",
             "experiments:write",
+            "flags:read",
+            "flags:write",
         ],
     ),
     "member": (
@@ -79,6 +83,7 @@ SYSTEM_ROLES: Final[dict[str, tuple[str, str, list[str]]]] = {
             "workspaces:create",
             "analytics:read",
             "experiments:read",
+            "flags:read",
         ],
     ),
     "viewer": (

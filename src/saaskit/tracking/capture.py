@@ -27,6 +27,7 @@ from urllib.parse import parse_qs
 
 import orjson
 
+from saaskit.flags import persons
 from saaskit.tracking.privacy import hash_ip_properties
 from saaskit.tracking.sanitize import clean_strings, loads_leniently, may_hold_nul, storable
 
@@ -330,6 +331,14 @@ def normalise(event: dict[str, Any], sent_at: datetime | None, now: datetime, se
         }
     if name in ("$identify", "$create_alias", "$set"):
         normalised["identify"] = _identify_link(name, distinct_id, properties)
+    if name in persons.EVENTS or "$set" in properties or "$set_once" in properties or "$unset" in properties:
+        change = persons.person_update(name, distinct_id, properties)
+        if change is not None:
+            # Person properties are stored as events' are: repaired where PostHog repairs them.
+            for part in ("set", "set_once"):
+                if part in change:
+                    change[part] = storable(change[part])
+        normalised["person"] = change
     return normalised
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from saaskit.flags import persons
 from saaskit.kit.columns import column_list, insert_from_json, json_rows, record_columns, row_values
 from saaskit.kit.ids import uuid7
 from saaskit.tracking import identity
@@ -170,6 +171,10 @@ async def store_events_outcomes(
         links = [e.pop("identify") for e in events if e.get("identify")]
         if links:
             await identity.identify(session, attribution.organization_id, links)
+        # Kept on the event (jsonb_to_recordset ignores the key): a retried write applies it again.
+        changes = [e["person"] for e in events if e.get("person")]
+        if changes:
+            await persons.apply(session, attribution.organization_id, changes)
     if attribution.user_id is not None:
         level = (await user_levels(session, {attribution.user_id})).get(attribution.user_id, ERRORS_ONLY)
         owners: dict[str, tuple[uuid.UUID, str]] = {}

@@ -30,7 +30,8 @@ ERROR_CODES = {
 }
 
 
-def _cors(request: Request) -> dict[str, str]:
+def cors_headers(request: Request) -> dict[str, str]:
+    """CORS for PostHog's browser SDK: the origin mirrored, on every answer (errors too)."""
     origin = request.headers.get("origin")
     if not origin:
         return {}
@@ -41,6 +42,9 @@ def _cors(request: Request) -> dict[str, str]:
         "Access-Control-Allow-Headers": request.headers.get("access-control-request-headers", "content-type"),
         "Vary": "Origin",
     }
+
+
+_cors = cors_headers
 
 
 def _failure(

@@ -1,0 +1,1 @@
+"""Feature flags (PostHog's definitions and evaluation) and the persons they evaluate."""

@@ -1,0 +1,188 @@
+"""Persons, as PostHog's capture protocol describes them: ``$identify`` and ``$create_alias``
+link distinct ids to one person per organization (in both directions: whichever id is asked
+about finds the same person); ``$set`` (last write wins), ``$set_once`` (first write wins) and
+``$unset`` keep the person's properties, which flags evaluate.
+
+To keep the capture path cheap, a person is kept only for the events that say something about
+one (``$identify``, ``$create_alias``, ``$merge_dangerously``, or any event carrying ``$set`` /
+``$set_once`` / ``$unset``); ``$groupidentify``'s ``$group_set`` keeps a group's properties
+(``person_groups``), which group flags evaluate. An id that never sent one has no person and
+no properties, which evaluates exactly like an empty person.
+
+Merging follows PostHog: when two ids that already belong to two different persons are linked,
+the persons become one (all distinct ids move to the person of the event's ``distinct_id``), and
+its properties win over the other's. PostHog refuses to merge an already identified person
+into another on ``$identify``; saaskit does not track "identified" yet and always merges.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from saaskit.flags.models import Person, PersonDistinctId, PersonGroup
+
+LINKING_EVENTS = ("$identify", "$create_alias", "$merge_dangerously")
+# Events capture hands to ``person_update`` whatever their properties.
+EVENTS = (*LINKING_EVENTS, "$groupidentify")
+PROPERTIES_OF = text(
+    "SELECT p.properties FROM person_distinct_ids d JOIN persons p ON p.id = d.person_id "
+    "WHERE d.organization_id = :org AND d.distinct_id = :distinct_id"
+)
+
+
+def person_update(name: str, distinct_id: str, properties: dict[str, Any]) -> dict[str, Any] | None:
+    """What an event says about its person (ids to link, properties to set) or, for
+    ``$groupidentify``, about a group (``$group_type``, ``$group_key``, ``$group_set``); or None."""
+    if name == "$groupidentify":
+        group_type, group_key, group_set = (
+            properties.get(k) for k in ("$group_type", "$group_key", "$group_set")
+        )
+        if not isinstance(group_type, str) or not group_type or group_key in (None, ""):
+            return None
+        key = group_key if isinstance(group_key, str) else str(group_key)
+        return {
+            "group": [group_type[:200], key[:200]],
+            "set": group_set if isinstance(group_set, dict) else {},
+        }
+    ids = [distinct_id]
+    if name in LINKING_EVENTS:
+        for key in ("$anon_distinct_id", "alias"):
+            other = properties.get(key)
+            if isinstance(other, str) and other and other != distinct_id:
+                ids.append(other[:200])
+    set_, set_once, unset = properties.get("$set"), properties.get("$set_once"), properties.get("$unset")
+    update_: dict[str, Any] = {
+        "ids": ids,
+        "set": set_ if isinstance(set_, dict) else {},
+        "set_once": set_once if isinstance(set_once, dict) else {},
+        "unset": [k for k in unset if isinstance(k, str)] if isinstance(unset, list) else [],
+    }
+    if len(ids) == 1 and not (update_["set"] or update_["set_once"] or update_["unset"]):
+        return None
+    return update_
+
+
+async def _set_group(
+    session: AsyncSession, organization_id: uuid.UUID, group: list[str], properties: dict[str, Any]
+) -> None:
+    statement = insert(PersonGroup).values(
+        organization_id=organization_id, group_type=group[0], group_key=group[1], properties=properties
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[PersonGroup.organization_id, PersonGroup.group_type, PersonGroup.group_key],
+            set_={
+                "properties": PersonGroup.properties.op("||")(statement.excluded.properties),
+                "updated_at": func.now(),
+            },
+        )
+    )
+
+
+async def group_properties_of(
+    session: AsyncSession, organization_id: uuid.UUID, groups: dict[str, str]
+) -> dict[str, dict[str, Any]]:
+    """Stored properties of the named groups ({type: key}), by type."""
+    if not groups:
+        return {}
+    rows = await session.execute(
+        select(PersonGroup.group_type, PersonGroup.group_key, PersonGroup.properties).where(
+            PersonGroup.organization_id == organization_id, PersonGroup.group_type.in_(list(groups))
+        )
+    )
+    return {t: dict(p) for t, k, p in rows.all() if groups.get(t) == k}
+
+
+async def properties_of(
+    session: AsyncSession, organization_id: uuid.UUID, distinct_id: str
+) -> dict[str, Any]:
+    row = await session.scalar(PROPERTIES_OF, {"org": organization_id, "distinct_id": distinct_id})
+    return dict(row) if isinstance(row, dict) else {}
+
+
+async def person_id_of(
+    session: AsyncSession, organization_id: uuid.UUID, distinct_id: str
+) -> uuid.UUID | None:
+    return await session.scalar(
+        select(PersonDistinctId.person_id).where(
+            PersonDistinctId.organization_id == organization_id, PersonDistinctId.distinct_id == distinct_id
+        )
+    )
+
+
+async def _persons_of(
+    session: AsyncSession, organization_id: uuid.UUID, ids: list[str]
+) -> dict[str, uuid.UUID]:
+    rows = await session.execute(
+        select(PersonDistinctId.distinct_id, PersonDistinctId.person_id)
+        .where(PersonDistinctId.organization_id == organization_id, PersonDistinctId.distinct_id.in_(ids))
+        .with_for_update()
+    )
+    return {r.distinct_id: r.person_id for r in rows.all()}
+
+
+async def _merge(
+    session: AsyncSession, organization_id: uuid.UUID, into: uuid.UUID, others: set[uuid.UUID]
+) -> None:
+    merged: dict[str, Any] = {}
+    for other in others:
+        merged.update(await session.scalar(select(Person.properties).where(Person.id == other)) or {})
+    target = await session.get(Person, into, with_for_update=True, populate_existing=True)
+    assert target is not None
+    target.properties = {**merged, **target.properties}
+    await session.execute(
+        update(PersonDistinctId)
+        .where(PersonDistinctId.organization_id == organization_id, PersonDistinctId.person_id.in_(others))
+        .values(person_id=into)
+    )
+    await session.execute(delete(Person).where(Person.id.in_(others)))
+
+
+async def _link(session: AsyncSession, organization_id: uuid.UUID, ids: list[str]) -> uuid.UUID:
+    """The person of ``ids`` (one person: created, or merged from several)."""
+    found = await _persons_of(session, organization_id, ids)
+    created: uuid.UUID | None = None
+    missing = [d for d in ids if d not in found]
+    if missing:
+        if not found:
+            person = Person(organization_id=organization_id, properties={})
+            session.add(person)
+            await session.flush()
+            created = person.id
+        target = found.get(ids[0]) or next(iter(found.values()), created)
+        rows = [{"organization_id": organization_id, "distinct_id": d, "person_id": target} for d in missing]
+        # DO NOTHING, then read again: a concurrent transaction that linked one of these ids
+        # first keeps its link (this statement waits for it), and the persons merge below.
+        await session.execute(insert(PersonDistinctId).values(rows).on_conflict_do_nothing())
+        found = await _persons_of(session, organization_id, ids)
+    person_id = found.get(ids[0]) or next(iter(found.values()))
+    others = {p for p in found.values() if p != person_id}
+    if others:
+        await _merge(session, organization_id, person_id, others)
+    if created is not None and created not in found.values():
+        await session.execute(delete(Person).where(Person.id == created))  # lost the race: unused
+    return person_id
+
+
+async def apply(session: AsyncSession, organization_id: uuid.UUID, updates: list[dict[str, Any]]) -> None:
+    """Apply events' person updates in order (one organization, the caller's transaction)."""
+    for change in updates:
+        if "group" in change:
+            await _set_group(session, organization_id, change["group"], change["set"])
+            continue
+        ids: list[str] = change["ids"]
+        person_id = await _link(session, organization_id, ids)
+        if change["set"] or change["set_once"] or change["unset"]:
+            current = await session.get(Person, person_id, with_for_update=True, populate_existing=True)
+            assert current is not None
+            properties = {**change["set_once"], **current.properties, **change["set"]}
+            for key in change["unset"]:
+                properties.pop(key, None)
+            if properties != current.properties:
+                current.properties = properties
+                await session.flush()
