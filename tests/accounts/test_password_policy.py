@@ -37,9 +37,7 @@ SETTINGS = AuthSettings()
     ],
 )
 def test_rules(password: str, code: str | None) -> None:
-    problem = password_problem(
-        SETTINGS, password, email="mfontaine@example.com", name="Marguerite Fontaine"
-    )
+    problem = password_problem(SETTINGS, password, email="mfontaine@example.com", name="Marguerite Fontaine")
     assert (problem.code if problem else None) == code
 
 
