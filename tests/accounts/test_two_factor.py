@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from saaskit.accounts import totp
 from saaskit.kit.crypto import seal
 from saaskit.kit.state import Runtime
-from tests.factories import invite_and_join, make_org
+from tests.factories import invite_and_join, make_admin, make_org
 from tests.helpers import DEFAULT_PASSWORD, SignedUp, error_of, login, signup, with_limits
 
 SECOND_STEP = "/api/auth/login/two-factor"
@@ -298,3 +298,43 @@ async def test_an_organization_can_require_two_factor_sign_in(
         {"o": org["id"]},
     )
     assert audited == ["organization.two_factor_required", "organization.two_factor_optional"]
+
+
+def login_token(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, html[:2000]
+    return match.group(1)
+
+
+async def form_sign_in(http: httpx.AsyncClient, email: str) -> httpx.Response:
+    form = await http.get("/admin/login")
+    data = {"email": email, "password": DEFAULT_PASSWORD, "csrf_token": login_token(form.text)}
+    return await http.post("/admin/login", data=data)
+
+
+async def test_admin_pages_ask_for_the_code(client: httpx.AsyncClient, session: AsyncSession) -> None:
+    admin = await make_admin(client, session)
+    secret, recovery = await turn_on(client, admin)
+    page = await form_sign_in(client, admin.email)
+    assert page.status_code == 200 and "Two-factor sign-in" in page.text
+    assert "saaskit_admin=" not in page.headers.get("set-cookie", "")  # no session yet
+    challenge_token = re.search(r'name="challenge_token" value="([^"]+)"', page.text)
+    assert challenge_token
+    form = {
+        "csrf_token": login_token(page.text),
+        "challenge_token": challenge_token.group(1),
+        "next": "/admin/users",
+    }
+    wrong = await client.post("/admin/login/two-factor", data={**form, "code": wrong_code(secret)})
+    assert wrong.status_code == 401 and "wrong or has expired" in wrong.text
+    done = await client.post("/admin/login/two-factor", data={**form, "code": code_at(secret, 1)})
+    assert done.status_code == 303 and done.headers["location"] == "/admin/users"
+    assert (await client.get("/admin/users")).status_code == 200
+    # A recovery code works there too.
+    client.cookies.clear()
+    page = await form_sign_in(client, admin.email)
+    form["csrf_token"] = login_token(page.text)
+    form["challenge_token"] = re.search(r'name="challenge_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    assert (
+        await client.post("/admin/login/two-factor", data={**form, "code": recovery[0]})
+    ).status_code == 303
