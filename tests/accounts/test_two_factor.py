@@ -16,7 +16,9 @@ import pyotp
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from saaskit.accounts import totp
+from saaskit.accounts import totp, two_factor
+from saaskit.accounts.models import User
+from saaskit.audit.service import SYSTEM_ACTOR
 from saaskit.kit.crypto import seal
 from saaskit.kit.state import Runtime
 from tests.factories import invite_and_join, make_admin, make_org
@@ -228,7 +230,7 @@ async def test_enrol_sign_in_replay_recovery_codes_and_disable(
 
 
 async def test_code_attempts_are_rate_limited_per_account(
-    client: httpx.AsyncClient, runtime: Runtime
+    client: httpx.AsyncClient, session: AsyncSession, runtime: Runtime
 ) -> None:
     with_limits(runtime, two_factor_per_user="4/minute")
     user = await signup(client)
@@ -245,6 +247,11 @@ async def test_code_attempts_are_rate_limited_per_account(
     assert (
         await second_step(client, await challenge(client, other), code=code_at(other_secret, 1))
     ).status_code == 200
+    # An operator's reset (saaskit users reset-two-factor): the password alone signs in again.
+    other_user = await session.get_one(User, other.id)
+    assert await two_factor.reset_by_operator(session, SYSTEM_ACTOR, other_user)
+    assert "token" in (await login(client, other.email)).json()
+    assert (await actions(session, other.id))[-1] == "two_factor.reset"
 
 
 async def org_get(client: httpx.AsyncClient, user: SignedUp, org_id: str) -> httpx.Response:

@@ -246,6 +246,19 @@ async def disable(
     await record(session, actor, user, "disabled", "Turned two-factor sign-in off.")
 
 
+async def reset_by_operator(session: AsyncSession, actor: Actor, user: User) -> bool:
+    """An operator turns a user's two-factor sign-in off (lost app and recovery codes, identity
+    checked outside saaskit). Service context. False: it was not on."""
+    removed = await session.scalar(
+        delete(UserTwoFactor).where(UserTwoFactor.user_id == user.id).returning(UserTwoFactor.user_id)
+    )
+    await session.execute(delete(UserRecoveryCode).where(UserRecoveryCode.user_id == user.id))
+    if removed is None:
+        return False
+    await record(session, actor, user, "reset", "An operator turned two-factor sign-in off.")
+    return True
+
+
 async def complete_sign_in(
     session: AsyncSession,
     runtime: Runtime,
