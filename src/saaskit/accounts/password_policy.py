@@ -9,8 +9,9 @@ of their own, so ``jane.doe2024`` is found to be Jane's name. The first rule a p
 is the one the 422 names (field ``password``, or the caller's field name):
 
 - ``password_too_short``: fewer than ``auth.min_password_length`` characters;
-- ``password_personal``: contains the e-mail address, its local part (or a piece of it) or the
-  name, found by zxcvbn's user-input dictionary or as a plain substring;
+- ``password_personal``: a third or more of it is the e-mail address, its local part, a piece
+  of either, the name or one of its words (found as plain substrings, and by zxcvbn's
+  user-input dictionary: reversed, l33t), or it contains the whole e-mail address;
 - ``password_common``: is on the common-password list, or is one of its words with little
   added (the zxcvbn match from that list covers most of it);
 - ``password_too_weak``: zxcvbn's score is below ``auth.min_password_score``, with its advice.
@@ -33,8 +34,8 @@ from saaskit.config import AuthSettings
 from saaskit.kit.errors import Unprocessable
 
 ANALYSED_CHARACTERS = 100
-# Pieces of an e-mail or name shorter than this are too common to refuse (Al, Jo, "li").
-SHORTEST_PERSONAL_PIECE = 3
+# Pieces of an e-mail or name shorter than this are too common inside words to refuse (Al, Art, "li").
+SHORTEST_PERSONAL_PIECE = 4
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,21 @@ def personal_words(email: str | None, name: str | None) -> list[str]:
     return list(unique)
 
 
+def _personal_share(lowered: str, personal: list[str], sequence: list[dict[str, Any]]) -> int:
+    """How many characters of the password are the user's e-mail or name: plain occurrences of
+    the pieces, and zxcvbn's user-input matches (reversed, l33t)."""
+    covered: set[int] = set()
+    for word in personal:
+        start = lowered.find(word)
+        while start >= 0:
+            covered.update(range(start, start + len(word)))
+            start = lowered.find(word, start + 1)
+    for match in sequence:
+        if match.get("dictionary_name") == "user_inputs":
+            covered.update(range(match["i"], match["j"] + 1))
+    return len(covered)
+
+
 def password_problem(
     settings: AuthSettings, password: str, *, email: str | None = None, name: str | None = None
 ) -> PasswordProblem | None:
@@ -70,11 +86,11 @@ def password_problem(
     lowered = analysed.lower()
     result: dict[str, Any] = zxcvbn(analysed, user_inputs=personal)
     sequence = result["sequence"]
-    if any(m.get("dictionary_name") == "user_inputs" for m in sequence) or any(
-        word in lowered for word in personal
+    if _personal_share(lowered, personal, sequence) * 3 >= len(analysed) or (
+        email and email.lower() in lowered
     ):
         return PasswordProblem(
-            "password_personal", "must not contain your e-mail address or your name: choose something else"
+            "password_personal", "is made of your e-mail address or your name: choose something else"
         )
     common = [m for m in sequence if m.get("dictionary_name") == "passwords"]
     # Common when a listed password makes up most of it: "password123", "Summer2024!",
