@@ -282,6 +282,10 @@ async def test_an_organization_can_require_two_factor_sign_in(
         assert answer.status_code == 403, path
         error: dict[str, Any] = error_of(answer)
         assert error["code"] == "two_factor_required" and "Strict Co requires two-factor" in error["message"]
+    kpis = await client.get(
+        "/api/insights/kpis", params={"organization_id": org["id"]}, headers=member.headers
+    )
+    assert kpis.status_code == 403 and error_of(kpis)["code"] == "two_factor_required"
     # ... yet enrols, and is let in.
     await turn_on(client, member)
     assert (await org_get(client, member, org["id"])).status_code == 200

@@ -71,10 +71,18 @@ def account_key(runtime: Runtime, email: str) -> str:
     return keyed_hash(runtime.secret, "account", normalize_email(email))
 
 
-async def check_password_strength(
+def check_password_strength(runtime: Runtime, password: str, field: str = "password") -> None:
+    """The length rule alone, without the account: what callers that know the account call
+    instead is ``password_policy.check_new_password`` (every rule, docs/accounts.md)."""
+    minimum = runtime.settings.auth.min_password_length
+    if len(password) < minimum:
+        raise Unprocessable(f"{field}: must be at least {minimum} characters long", field=field)
+
+
+async def check_password_rules(
     runtime: Runtime, password: str, field: str = "password", *, email: str | None, name: str | None
 ) -> None:
-    """The password rules (accounts/password_policy.py): 422 naming ``field``."""
+    """Every password rule (accounts/password_policy.py): 422 naming ``field``."""
     await check_new_password(runtime.settings.auth, password, email=email, name=name, field=field)
 
 
@@ -108,7 +116,7 @@ async def create_user(
     """``password_hash``: already hashed by the caller (sign-up hashes before its transaction)."""
     email = normalize_email(email)
     if password is not None and password_hash is None:
-        await check_password_strength(runtime, password, email=email, name=name)
+        await check_password_rules(runtime, password, email=email, name=name)
         password_hash = await runtime.passwords.hash(password)
     values: dict[str, Any] = {
         "email": email,
@@ -151,7 +159,7 @@ async def sign_up(
     """``invited``: the caller checked a pending invitation for this e-mail (it opens the beta).
     The password is hashed before ``session`` is used: the hash holds no connection."""
     email = normalize_email(email)
-    await check_password_strength(runtime, password, email=email, name=name)
+    await check_password_rules(runtime, password, email=email, name=name)
     await limiter_of(runtime).hit("sign_up_per_email", account_key(runtime, email))
     password_hash = await runtime.passwords.hash(password)
     await _beta_gate(session, email, invited=invited)
@@ -401,9 +409,7 @@ async def change_password(
             await reading.execute(select(User.password_hash, User.email, User.name).where(User.id == user_id))
         ).one()
     current_hash = current.password_hash
-    await check_password_strength(
-        runtime, new_password, "new_password", email=current.email, name=current.name
-    )
+    await check_password_rules(runtime, new_password, "new_password", email=current.email, name=current.name)
     if not await runtime.passwords.verify(current_hash, current_password):
         raise Forbidden("the current password is wrong", field="current_password", code="wrong_password")
     new_hash = await runtime.passwords.hash(new_password)
@@ -431,7 +437,7 @@ def _new_password_values(password_hash: str) -> dict[str, Any]:
 
 async def set_password(session: AsyncSession, runtime: Runtime, user: User, password: str) -> None:
     """An operator's reset (CLI): hashed first, then written."""
-    await check_password_strength(runtime, password, email=user.email, name=user.name)
+    await check_password_rules(runtime, password, email=user.email, name=user.name)
     for name, value in _new_password_values(await runtime.passwords.hash(password)).items():
         setattr(user, name, value)
     await session.flush()
