@@ -9,6 +9,7 @@ import json
 import re
 import time
 import uuid
+from collections import Counter
 from typing import Any
 
 import httpx
@@ -214,6 +215,14 @@ async def test_enrol_sign_in_replay_recovery_codes_and_disable(
         == 0
     )
 
+    notices = (await client.get("/api/me/notifications", headers=user.headers)).json()["items"]
+    # One transaction in tests (one now()): counted, not ordered.
+    assert Counter(n["title"] for n in notices if n["kind"] == "security") == {
+        "Two-factor sign-in was turned on": 1,
+        "A recovery code was used": 3,
+        "New recovery codes were made; the old ones no longer work": 1,
+        "Two-factor sign-in was turned off": 1,
+    }
     assert await actions(session, user.id) == [
         "two_factor.enabled",
         "two_factor.sign_in_failed",  # the replayed code

@@ -9,6 +9,8 @@ Every change is audited (``activities``, platform-level rows: ``two_factor.enabl
 ``two_factor.disabled``, ``two_factor.recovery_codes_regenerated``,
 ``two_factor.recovery_code_used``, ``two_factor.sign_in_failed``), written with the service
 context for the one statement (the user's own context may not write platform-level rows).
+Turning it on or off, new recovery codes and a spent recovery code also leave the user an
+in-app notice of kind ``security`` (which cannot be switched off).
 """
 
 from __future__ import annotations
@@ -35,12 +37,20 @@ from saaskit.kit.db import Context, current_context, set_context
 from saaskit.kit.errors import Conflict, Forbidden, NotFound, Unprocessable
 from saaskit.kit.ratelimit import RateLimited, limiter_of
 from saaskit.kit.state import Runtime
+from saaskit.notifications import service as notifications
 from saaskit.tenancy.models import Organization
 from saaskit.tracking.records import record_activity
 
 PER_USER = "two_factor_per_user"
 WRONG_CODE = "The code is wrong or has expired."
 REUSED_CODE = "This code was already used: wait for the next one from your app."
+NOTICES = {
+    "enabled": "Two-factor sign-in was turned on",
+    "disabled": "Two-factor sign-in was turned off",
+    "reset": "An operator turned two-factor sign-in off",
+    "recovery_codes_regenerated": "New recovery codes were made; the old ones no longer work",
+    "recovery_code_used": "A recovery code was used",
+}
 BAD_CHALLENGE = "The sign-in has expired or is not valid: sign in with your password again."
 
 
@@ -75,6 +85,9 @@ async def record(
         description=text,
         metadata=details or None,
     )
+    if event in NOTICES:
+        # A security notice: always told, in the app (notifications' kind "security").
+        await notifications.notify(session, user_id=user.id, kind="security", title=NOTICES[event])
     await set_context(session, previous)
 
 
