@@ -35,6 +35,8 @@ SETTINGS = AuthSettings()
         ("fontainebleau is a long way from here", None),  # a small share of it only
         ("quartz meadow lantern", None),
         ("v8#Lq2!mZr9@Tk", None),
+        ("quartz meadow lantern " * 5, None),  # longer than zxcvbn looks at (72)
+        ("x" * 80 + "mfontaine@example.com", "password_personal"),  # the address, past 72
     ],
 )
 def test_rules(password: str, code: str | None) -> None:

@@ -33,7 +33,7 @@ from zxcvbn import zxcvbn
 from saaskit.config import AuthSettings
 from saaskit.kit.errors import Unprocessable
 
-ANALYSED_CHARACTERS = 100
+ANALYSED_CHARACTERS = 72  # zxcvbn's own limit (it refuses longer input)
 # Pieces of an e-mail or name shorter than this are too common inside words to refuse (Al, Art, "li").
 SHORTEST_PERSONAL_PIECE = 4
 
@@ -84,10 +84,10 @@ def password_problem(
     analysed = password[:ANALYSED_CHARACTERS]
     personal = personal_words(email, name)
     lowered = analysed.lower()
-    result: dict[str, Any] = zxcvbn(analysed, user_inputs=personal)
+    result: dict[str, Any] = zxcvbn(analysed, user_inputs=personal, max_length=ANALYSED_CHARACTERS)
     sequence = result["sequence"]
     if _personal_share(lowered, personal, sequence) * 3 >= len(analysed) or (
-        email and email.lower() in lowered
+        email and email.strip().lower() in password.lower()
     ):
         return PasswordProblem(
             "password_personal", "is made of your e-mail address or your name: choose something else"
