@@ -28,8 +28,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from zxcvbn import zxcvbn
-
 from saaskit.config import AuthSettings
 from saaskit.kit.errors import Unprocessable
 
@@ -81,6 +79,9 @@ def password_problem(
     minimum = settings.min_password_length
     if len(password) < minimum:
         return PasswordProblem("password_too_short", f"must be at least {minimum} characters long")
+    # Imported on first use: it loads its word lists (a few MB), which only this needs.
+    from zxcvbn import zxcvbn
+
     analysed = password[:ANALYSED_CHARACTERS]
     personal = personal_words(email, name)
     lowered = analysed.lower()
