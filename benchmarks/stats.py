@@ -72,7 +72,7 @@ SELECT plan_name, count(*) FROM subscriptions WHERE status = 'active' GROUP BY p
 """
 
 ADMIN_EMAIL = "bench-admin@example.com"
-ADMIN_PASSWORD = "benchmark admin password"  # noqa: S105 - a throwaway database
+ADMIN_PASSWORD = "throwaway quartz lantern"  # noqa: S105 - a throwaway database
 
 
 def parse_size(text: str) -> int:

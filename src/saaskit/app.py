@@ -13,7 +13,7 @@ from fastapi import APIRouter, FastAPI
 from saaskit import __version__
 from saaskit.access import endpoints as access_endpoints
 from saaskit.accounts import endpoints as accounts_endpoints
-from saaskit.accounts import recovery_endpoints
+from saaskit.accounts import recovery_endpoints, two_factor_endpoints
 from saaskit.admin.install import install as install_admin
 from saaskit.audit import endpoints as audit_endpoints
 from saaskit.billing import errors as billing_errors
@@ -44,6 +44,7 @@ ROUTERS: list[APIRouter] = [
     accounts_endpoints.router,
     accounts_endpoints.admin_router,
     recovery_endpoints.router,
+    two_factor_endpoints.router,
     system_endpoints.router,
     *tenancy_routers,
     access_endpoints.router,

@@ -373,6 +373,24 @@ def users_set_password(
         console.print(f"new password (shown once): [bold]{secret_password}[/]")
 
 
+@users_app.command("reset-two-factor")
+def users_reset_two_factor(email: str) -> None:
+    """Turn an account's two-factor sign-in off (lost app and recovery codes); audited."""
+    from saaskit.accounts import service, two_factor
+    from saaskit.audit.service import SYSTEM_ACTOR
+
+    async def work(runtime: Runtime) -> bool:
+        async with runtime.db.session(SERVICE) as session:
+            user = await service.find_user_by_email(session, email)
+            return await two_factor.reset_by_operator(session, SYSTEM_ACTOR, user)
+
+    with Environment(get_settings()) as env:
+        removed = _run_with_runtime(env, work)
+    console.print(
+        f"two-factor sign-in turned off for {email}" if removed else f"{email} had no two-factor sign-in"
+    )
+
+
 @users_app.command("suspend")
 def users_suspend(
     email: str,

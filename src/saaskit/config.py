@@ -46,8 +46,27 @@ class HttpSettings(BaseSettings):
 class AuthSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SAASKIT_AUTH_", extra="ignore")
 
-    session_ttl_hours: int = Field(default=24 * 30, ge=1)
+    session_ttl_hours: int = Field(
+        default=24 * 30, ge=1, description="Absolute lifetime of a session, however much it is used."
+    )
+    session_idle_minutes: int = Field(
+        default=7 * 24 * 60,
+        ge=0,
+        description="A session unused this long dies (its last use is kept to the minute, so it dies "
+        "between idle-1 and idle minutes after it). 0: no idle expiry. Applies to sessions opened "
+        "after it is set (each session keeps the value it was opened with).",
+    )
     min_password_length: int = Field(default=10, ge=8)
+    min_password_score: int = Field(
+        default=3,
+        ge=0,
+        le=4,
+        description="Lowest zxcvbn strength score (0-4) a new password must reach; the common-password "
+        "list and the user's own e-mail and name are refused whatever the score (docs/accounts.md).",
+    )
+    totp_issuer: str | None = Field(
+        default=None, description="Issuer shown by authenticator apps. Unset: the product's name."
+    )
     lockout_threshold: int = Field(
         default=10,
         ge=1,
@@ -80,6 +99,14 @@ class AuthSettings(BaseSettings):
         description="Password hashes computed at once per process (each takes argon2_memory_cost_kib "
         "and argon2_parallelism threads); more wait, holding no database connection.",
     )
+
+    @field_validator("session_idle_minutes")
+    @classmethod
+    def _idle_off_or_two_minutes(cls, value: int) -> int:
+        # A session's last use is written at most once a minute: one minute would end live ones.
+        if value == 1:
+            raise ValueError("0 (no idle expiry) or at least 2 minutes")
+        return value
 
 
 class RateLimitSettings(BaseSettings):
@@ -156,6 +183,14 @@ class RateLimitSettings(BaseSettings):
     )
     track_visit_per_key: str = Field(
         default="100000/minute", description="POST /api/track-visit per ingestion key."
+    )
+
+    two_factor_per_user: str = Field(
+        default="5/minute;30/hour",
+        description="Two-factor codes (sign-in second step, confirm, disable) tried by one account.",
+    )
+    two_factor_per_ip: str = Field(
+        default="60/hour", description="Two-factor codes tried from one client IP, all accounts."
     )
 
     @field_validator("*")

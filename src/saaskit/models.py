@@ -6,6 +6,7 @@ Alembic's environment and the schema-drift test import this module.
 from saaskit.access import models as access_models
 from saaskit.accounts import models as accounts_models
 from saaskit.accounts import tokens as account_tokens_models
+from saaskit.accounts import two_factor_models
 from saaskit.audit import models as audit_models
 from saaskit.billing import models as billing_models
 from saaskit.devices import models as devices_models
@@ -39,4 +40,5 @@ __all__ = [
     "system_models",
     "tenancy_models",
     "tracking_models",
+    "two_factor_models",
 ]

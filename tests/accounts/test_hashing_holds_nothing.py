@@ -86,7 +86,9 @@ async def _sign_in_unknown(http: httpx.AsyncClient, user: SignedUp) -> httpx.Res
 
 
 async def _sign_up(http: httpx.AsyncClient, user: SignedUp) -> httpx.Response:
-    return await http.post("/api/auth/signup", json={"email": "newcomer@example.com", "password": "x" * 12})
+    return await http.post(
+        "/api/auth/signup", json={"email": "newcomer@example.com", "password": "quartz meadow lantern"}
+    )
 
 
 async def _change_password(http: httpx.AsyncClient, user: SignedUp) -> httpx.Response:

@@ -126,14 +126,18 @@ async def test_sign_up_is_limited_by_ip_and_by_email(
 ) -> None:
     with_limits(fresh_runtime, sign_up_per_ip="4/hour", sign_up_per_email="2/hour")
     taken = await signup(committed_client)
-    again = await committed_client.post("/api/auth/signup", json={"email": taken.email, "password": "x" * 12})
+    again = await committed_client.post(
+        "/api/auth/signup", json={"email": taken.email, "password": "quartz meadow lantern"}
+    )
     assert again.status_code == 409
     assert_rate_limited(
-        await committed_client.post("/api/auth/signup", json={"email": taken.email, "password": "x" * 12})
+        await committed_client.post(
+            "/api/auth/signup", json={"email": taken.email, "password": "quartz meadow lantern"}
+        )
     )
     await signup(committed_client)
     refused = await committed_client.post(
-        "/api/auth/signup", json={"email": "fifth@example.com", "password": "x" * 12}
+        "/api/auth/signup", json={"email": "fifth@example.com", "password": "quartz meadow lantern"}
     )
     assert_rate_limited(refused)
     assert "sign_up_per_ip" in error_of(refused)["message"]

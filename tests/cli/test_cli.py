@@ -42,7 +42,7 @@ def test_help_lists_every_command() -> None:
     for command in ("serve", "migrate", "worker", "users", "db", "version"):
         assert command in output
     users = runner.invoke(app, ["users", "--help"]).output
-    for command in ("create", "list", "set-password", "suspend"):
+    for command in ("create", "list", "set-password", "reset-two-factor", "suspend"):
         assert command in users
 
 
@@ -58,6 +58,12 @@ def test_users_lifecycle(cli_env: dict[str, str]) -> None:
     assert "ops@example.com" in listed and "admin" in listed
     changed = invoke(cli_env, "users", "set-password", "ops@example.com", "--password", "another long one")
     assert "password changed" in changed
+    get_settings.cache_clear()
+    weak = runner.invoke(
+        app, ["users", "set-password", "ops@example.com", "--password", "password123"], env=cli_env
+    )
+    assert weak.exit_code != 0  # the password rules apply to operators too
+    assert "had no two-factor sign-in" in invoke(cli_env, "users", "reset-two-factor", "ops@example.com")
     suspended = invoke(cli_env, "users", "suspend", "ops@example.com")
     assert "is now suspended" in suspended
     assert "suspended" in invoke(cli_env, "users", "list", "--search", "ops")

@@ -47,7 +47,9 @@ def _pids(server: ServeProcess) -> int:
 def test_one_count_for_every_process(two_workers: ServeProcess) -> None:
     base = two_workers.base
     assert _pids(two_workers) >= 2
-    owner = httpx.post(f"{base}/api/auth/signup", json={"email": "o@example.com", "password": "x" * 12})
+    owner = httpx.post(
+        f"{base}/api/auth/signup", json={"email": "o@example.com", "password": "quartz meadow lantern"}
+    )
     assert owner.status_code == 201, owner.text
     headers = {"Authorization": f"Bearer {owner.json()['token']}"}
     org = httpx.post(f"{base}/api/orgs", json={"name": "Live"}, headers=headers).json()

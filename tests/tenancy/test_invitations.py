@@ -140,7 +140,7 @@ async def test_an_invitation_opens_the_beta(client: httpx.AsyncClient, session: 
     token = await invitation_token(client, invited.json()["mail_id"])
     closed = await client.post(
         "/api/auth/signup",
-        json={"email": "random@example.com", "password": "x" * 12, "invitation_token": token},
+        json={"email": "random@example.com", "password": "quartz meadow lantern", "invitation_token": token},
     )
     assert closed.status_code == 403, "a token for another address does not open the beta"
     joined = await signup(client, "vip@example.com", invitation_token=token)

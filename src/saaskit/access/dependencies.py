@@ -77,10 +77,23 @@ async def record_admin_read(session: AsyncSession, actor: Actor, access: Access,
     )
 
 
+def refuse_without_required_two_factor(access: Access) -> None:
+    """403 ``two_factor_required`` for a member without two-factor sign-in of an organization
+    that requires it (every organization-scoped check calls this)."""
+    if access.lacks_required_two_factor:
+        raise Forbidden(
+            f"{access.organization_name} requires two-factor sign-in of its members: turn it on "
+            "(POST /api/me/two-factor/enrol, then /confirm)",
+            code="two_factor_required",
+        )
+
+
 def org_access(
-    *any_of: str, allow_archived: bool = False, allow_deleted: bool = False
+    *any_of: str, allow_archived: bool = False, allow_deleted: bool = False, two_factor_exempt: bool = False
 ) -> Callable[..., Awaitable[OrgRequest]]:
-    """Require one of ``any_of`` (organization-wide, or scoped to the path's team/workspace)."""
+    """Require one of ``any_of`` (organization-wide, or scoped to the path's team/workspace).
+    A member without two-factor sign-in in an organization that requires it is refused (403
+    ``two_factor_required``) unless ``two_factor_exempt`` (leaving the organization)."""
 
     async def dependency(
         request: Request, org_id: uuid.UUID, principal: CurrentUser, session: DbSession, client: ClientDep
@@ -97,6 +110,8 @@ def org_access(
         )
         if access is None or (access.is_deleted and not allow_deleted):
             raise NotFound("no such organization", field="org_id")
+        if not two_factor_exempt:
+            refuse_without_required_two_factor(access)
         if any_of and not any(access.can(p, team_id=team_id, workspace_id=workspace_id) for p in any_of):
             raise Forbidden(f"this needs the permission {' or '.join(any_of)}", code="permission_denied")
         if access.is_archived and not allow_archived and request.method not in SAFE_METHODS:

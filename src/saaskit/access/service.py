@@ -21,7 +21,9 @@ from saaskit.kit.db import Context, current_context, set_context
 RESOLVE_SQL = text(
     """
     SELECT o.id AS organization_id, o.name, o.archived_at IS NOT NULL AS is_archived,
-           o.deleted_at IS NOT NULL AS is_deleted,
+           o.deleted_at IS NOT NULL AS is_deleted, o.require_two_factor,
+           EXISTS (SELECT 1 FROM user_two_factor t
+                   WHERE t.user_id = :user_id AND t.confirmed_at IS NOT NULL) AS has_two_factor,
            m.role, coalesce(m.permissions, '[]'::jsonb) AS member_permissions,
            coalesce((SELECT jsonb_agg(p) FROM user_roles ur JOIN roles r ON r.id = ur.role_id,
                             jsonb_array_elements_text(r.permissions) AS p
@@ -59,6 +61,8 @@ class Access:
     is_platform_admin: bool
     is_archived: bool
     is_deleted: bool
+    require_two_factor: bool = False  # the organization's; members without it are refused
+    has_two_factor: bool = False  # the user signs in with a second factor
     team_permissions: dict[uuid.UUID, frozenset[str]] = field(default_factory=dict)
     workspace_permissions: dict[uuid.UUID, frozenset[str]] = field(default_factory=dict)
 
@@ -69,6 +73,11 @@ class Access:
     @property
     def acting_as_platform_admin(self) -> bool:
         return self.is_platform_admin and not self.is_member
+
+    @property
+    def lacks_required_two_factor(self) -> bool:
+        """A member of an organization that requires two-factor sign-in, without it."""
+        return self.is_member and self.require_two_factor and not self.has_two_factor
 
     def can(
         self, permission: str, *, team_id: uuid.UUID | None = None, workspace_id: uuid.UUID | None = None
@@ -132,6 +141,8 @@ async def resolve(
         is_platform_admin=is_platform_admin,
         is_archived=row.is_archived,
         is_deleted=row.is_deleted,
+        require_two_factor=row.require_two_factor,
+        has_two_factor=row.has_two_factor,
         team_permissions=teams,
         workspace_permissions=workspaces,
     )

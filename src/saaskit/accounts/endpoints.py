@@ -28,6 +28,7 @@ from saaskit.accounts.schemas import (
     SignupIn,
     UserOut,
 )
+from saaskit.accounts.two_factor_schemas import TwoFactorChallengeOut
 from saaskit.audit.dependencies import AdminActor
 from saaskit.audit.service import Actor
 from saaskit.kit.deps import ClientDep, DbSession, RuntimeDep
@@ -130,8 +131,8 @@ async def signup(body: SignupIn, session: DbSession, runtime: RuntimeDep, client
 
 @router.post(
     "/auth/login",
-    response_model=SessionTokenOut,
-    summary="Sign in with e-mail and password",
+    response_model=SessionTokenOut | TwoFactorChallengeOut,
+    summary="Sign in with e-mail and password (then a code, for accounts with two-factor sign-in)",
     dependencies=[rate_limit("sign_in_per_ip")],
     responses={
         401: {"description": "Wrong e-mail or password"},
@@ -146,6 +147,11 @@ async def login(body: LoginIn, session: DbSession, runtime: RuntimeDep, client: 
         # Returned, not raised: the failed-attempt counter must be committed.
         headers = {"Retry-After": str(result.retry_after)} if result.retry_after else None
         return error_response(result.status_code, result.code, result.message, headers=headers)
+    if isinstance(result, service.TwoFactorRequired):
+        challenge = TwoFactorChallengeOut(
+            challenge_token=result.challenge_token, expires_at=result.expires_at
+        )
+        return JSONResponse(challenge.model_dump(mode="json"))
     return _token_response(
         result, await _user_out(session, result.user), runtime, set_cookie=body.set_cookie, status_code=200
     )

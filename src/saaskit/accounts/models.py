@@ -348,6 +348,11 @@ class UserSession(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), comment="Last authenticated request, to the minute (UTC)."
     )
+    idle_timeout_minutes: Mapped[int | None] = mapped_column(
+        Integer,
+        comment="sign_in rows: the session dies when unused (last_used_at) for this many minutes "
+        "(setting auth.session_idle_minutes when it was opened); null: no idle expiry.",
+    )
     started_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True),
         nullable=False,

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from saaskit import mail
 from saaskit.accounts import service, tokens
 from saaskit.accounts.models import User
+from saaskit.accounts.password_policy import check_new_password
 from saaskit.audit.operator import record_user
 from saaskit.audit.service import Actor
 from saaskit.jobs import defer
@@ -145,11 +146,15 @@ async def confirm_reset(
     ``session`` is used (nothing held meanwhile); refusals change nothing."""
     async with runtime.db.session() as reading:
         found = tokens.usable(await tokens.find(reading, token), ("password_reset",))
+        await set_context(reading, Context(user_id=found.user_id))
+        name = (await reading.execute(select(User.name).where(User.id == found.user_id))).scalar()
     if found.user_status != "active":
         raise Forbidden(
             f"this account is {found.user_status}; its password cannot be reset", code="account_suspended"
         )
-    service.check_password_strength(runtime, password)
+    # Every rule a new password meets at sign-up (length, breached lists, the user's own e-mail
+    # and name, strength), so a reset is no way around them.
+    await check_new_password(runtime.settings.auth, password, email=found.user_email, name=name)
     password_hash = await runtime.passwords.hash(password)
     await set_context(session, Context(user_id=found.user_id))
     await tokens.claim(session, found)

@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from saaskit.accounts import totp
 from saaskit.accounts.models import BetaWhitelist, User, UserPreference, UserProfile, UserSession
+from saaskit.accounts.password_policy import check_new_password
 from saaskit.accounts.schemas import DeviceIn, ProfileUpdateIn
 from saaskit.kit.db import Context, set_context
 from saaskit.kit.errors import Conflict, Forbidden, NotFound, Unprocessable
@@ -43,6 +45,15 @@ class IssuedSession:
 
 
 @dataclass(frozen=True)
+class TwoFactorRequired:
+    """The password was right; the account uses two-factor sign-in: the second step
+    (``POST /api/auth/login/two-factor``) takes this token and a code."""
+
+    challenge_token: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
 class SignInRefused:
     status_code: int
     code: str
@@ -60,10 +71,11 @@ def account_key(runtime: Runtime, email: str) -> str:
     return keyed_hash(runtime.secret, "account", normalize_email(email))
 
 
-def check_password_strength(runtime: Runtime, password: str, field: str = "password") -> None:
-    minimum = runtime.settings.auth.min_password_length
-    if len(password) < minimum:
-        raise Unprocessable(f"{field}: must be at least {minimum} characters long", field=field)
+async def check_password_rules(
+    runtime: Runtime, password: str, field: str = "password", *, email: str | None, name: str | None
+) -> None:
+    """Every password rule (accounts/password_policy.py): 422 naming ``field``."""
+    await check_new_password(runtime.settings.auth, password, email=email, name=name, field=field)
 
 
 async def _beta_gate(session: AsyncSession, email: str, *, invited: bool) -> None:
@@ -96,7 +108,7 @@ async def create_user(
     """``password_hash``: already hashed by the caller (sign-up hashes before its transaction)."""
     email = normalize_email(email)
     if password is not None and password_hash is None:
-        check_password_strength(runtime, password)
+        await check_password_rules(runtime, password, email=email, name=name)
         password_hash = await runtime.passwords.hash(password)
     values: dict[str, Any] = {
         "email": email,
@@ -139,7 +151,7 @@ async def sign_up(
     """``invited``: the caller checked a pending invitation for this e-mail (it opens the beta).
     The password is hashed before ``session`` is used: the hash holds no connection."""
     email = normalize_email(email)
-    check_password_strength(runtime, password)
+    await check_password_rules(runtime, password, email=email, name=name)
     await limiter_of(runtime).hit("sign_up_per_email", account_key(runtime, email))
     password_hash = await runtime.passwords.hash(password)
     await _beta_gate(session, email, invited=invited)
@@ -177,8 +189,9 @@ async def sign_in(
     password: str,
     device: DeviceIn | None,
     client: ClientInfo,
-) -> IssuedSession | SignInRefused:
-    """Returns a refusal instead of raising it, so what a failure records is committed.
+) -> IssuedSession | SignInRefused | TwoFactorRequired:
+    """Returns a refusal instead of raising it, so what a failure records is committed. An
+    account with two-factor sign-in gets a challenge instead of a session (accounts/two_factor.py).
 
     The password is verified outside any transaction: the credentials are read in a short one of
     their own, then the hash runs (bounded, in a thread), then ``session`` (the request's) records
@@ -226,6 +239,9 @@ async def sign_in(
     if rehashed is not None:
         user.password_hash = rehashed
     user.failed_sign_in_count = 0
+    if await totp.is_enabled(session, user.id):
+        token, challenge = totp.new_challenge(runtime.secret, user.id)
+        return TwoFactorRequired(challenge_token=token, expires_at=challenge.expires_at)
     await record_activity(session, user_id=user.id, event_type="login")
     return await _open_session(session, runtime, user, "password", device, client)
 
@@ -246,6 +262,7 @@ async def _open_session(
         session_token_hash=token_hash(token),
         expires_at=func.now() + ttl,
         last_used_at=func.now(),
+        idle_timeout_minutes=runtime.settings.auth.session_idle_minutes or None,
         ip_address_hash=client.ip_hash,
         user_agent=client.user_agent,
         device_info=device_info or None,
@@ -309,6 +326,12 @@ async def revoke_all_sessions(
     return len(result.all())
 
 
+def not_idle() -> ColumnElement[bool]:
+    """The session has been used within its idle timeout (app_authenticate's rule)."""
+    idle = func.make_interval(0, 0, 0, 0, 0, UserSession.idle_timeout_minutes)  # minutes
+    return UserSession.idle_timeout_minutes.is_(None) | (UserSession.last_used_at > func.now() - idle)
+
+
 async def list_active_sessions(session: AsyncSession, user_id: uuid.UUID) -> list[UserSession]:
     return list(
         await session.scalars(
@@ -318,6 +341,7 @@ async def list_active_sessions(session: AsyncSession, user_id: uuid.UUID) -> lis
                 UserSession.session_type == "sign_in",
                 UserSession.revoked_at.is_(None),
                 UserSession.expires_at > func.now(),
+                not_idle(),
             )
             .order_by(UserSession.started_at.desc())
         )
@@ -372,9 +396,12 @@ async def change_password(
     Both hashes (checking the current password, hashing the new one) run before ``session`` is
     used, with nothing held: the current hash is read in a short transaction of its own. The
     write then applies only if the password is still the one checked (a concurrent change wins)."""
-    check_password_strength(runtime, new_password, "new_password")
     async with runtime.db.session(Context(user_id=user_id)) as reading:
-        current_hash = await reading.scalar(select(User.password_hash).where(User.id == user_id))
+        current = (
+            await reading.execute(select(User.password_hash, User.email, User.name).where(User.id == user_id))
+        ).one()
+    current_hash = current.password_hash
+    await check_password_rules(runtime, new_password, "new_password", email=current.email, name=current.name)
     if not await runtime.passwords.verify(current_hash, current_password):
         raise Forbidden("the current password is wrong", field="current_password", code="wrong_password")
     new_hash = await runtime.passwords.hash(new_password)
@@ -402,7 +429,7 @@ def _new_password_values(password_hash: str) -> dict[str, Any]:
 
 async def set_password(session: AsyncSession, runtime: Runtime, user: User, password: str) -> None:
     """An operator's reset (CLI): hashed first, then written."""
-    check_password_strength(runtime, password)
+    await check_password_rules(runtime, password, email=user.email, name=user.name)
     for name, value in _new_password_values(await runtime.passwords.hash(password)).items():
         setattr(user, name, value)
     await session.flush()

@@ -12,9 +12,12 @@ from saaskit.kit.state import Runtime
 
 # Credentials of dead sessions are dropped at once; the rows themselves, which carry usage
 # figures, stay for the retention period (seed 001: user_sessions, 90 days).
+# A session that died idle ends when it was last used.
 CLEAR_DEAD_TOKENS = text(
-    "UPDATE user_sessions SET session_token_hash = NULL "
-    "WHERE session_token_hash IS NOT NULL AND (revoked_at IS NOT NULL OR expires_at < now())"
+    "UPDATE user_sessions SET session_token_hash = NULL, ended_at = coalesce(ended_at, CASE "
+    "WHEN revoked_at IS NULL AND expires_at >= now() THEN greatest(last_used_at, started_at) END) "
+    "WHERE session_token_hash IS NOT NULL AND (revoked_at IS NOT NULL OR expires_at < now() "
+    "OR last_used_at < now() - make_interval(mins => idle_timeout_minutes))"
 )
 DELETE_OLD_SESSIONS = text(
     "DELETE FROM user_sessions WHERE started_at < now() - make_interval(days => :days) "

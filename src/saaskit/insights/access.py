@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from fastapi import Depends, Query, Request
 
-from saaskit.access.dependencies import record_admin_read, request_actor
+from saaskit.access.dependencies import record_admin_read, refuse_without_required_two_factor, request_actor
 from saaskit.access.service import resolve
 from saaskit.accounts.dependencies import CurrentUser
 from saaskit.insights.models import PLATFORM
@@ -55,6 +55,7 @@ async def analytics_scope(
         )
         if access is None or access.is_deleted:
             raise NotFound("no such organization", field="organization_id")
+        refuse_without_required_two_factor(access)
         if not access.can("analytics:read"):
             raise Forbidden("this needs the permission analytics:read", code="permission_denied")
         if access.acting_as_platform_admin:

@@ -70,6 +70,13 @@ class Organization(Base):
     settings: Mapped[dict[str, Any]] = mapped_column(
         JSONB, nullable=False, server_default=text("'{}'::jsonb"), comment="Free-form organization settings."
     )
+    require_two_factor: Mapped[bool] = mapped_column(
+        Boolean,
+        nullable=False,
+        server_default=text("false"),
+        comment="Members must use two-factor sign-in: those without it are refused (403 "
+        "two_factor_required) on the organization's endpoints until they enrol.",
+    )
     created_by: Mapped[uuid.UUID | None] = _user_fk(
         "User who created the organization.", nullable=True, ondelete="SET NULL"
     )

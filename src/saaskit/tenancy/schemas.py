@@ -41,6 +41,7 @@ class OrganizationOut(Output):
     logo_url: str | None
     billing_email: str | None
     settings: dict[str, Any]
+    require_two_factor: bool = False
     subscription_id: uuid.UUID | None
     archived_at: datetime | None
     deleted_at: datetime | None

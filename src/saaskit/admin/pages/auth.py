@@ -9,6 +9,7 @@ from sqlalchemy import text
 from starlette.responses import Response
 
 from saaskit.accounts import service as accounts
+from saaskit.accounts import two_factor
 from saaskit.admin.security import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -20,6 +21,7 @@ from saaskit.admin.security import (
     set_session_cookie,
 )
 from saaskit.admin.web import redirect, render
+from saaskit.audit.service import Actor
 from saaskit.kit.deps import ClientDep, DbSession, RuntimeDep
 from saaskit.kit.hashing import token_hash
 from saaskit.kit.ratelimit import rate_limit
@@ -117,6 +119,20 @@ async def login(
             error=outcome.message,
             status_code=outcome.status_code,
         )
+    if isinstance(outcome, accounts.TwoFactorRequired):
+        return _code_page(request, runtime, next_path=next_path, challenge_token=outcome.challenge_token)
+    return await _signed_in(request, runtime, session, outcome, next_path=next_path, email=email)
+
+
+async def _signed_in(
+    request: Request,
+    runtime: RuntimeDep,
+    session: DbSession,
+    outcome: accounts.IssuedSession,
+    *,
+    next_path: str,
+    email: str,
+) -> Response:
     if outcome.user.role != "admin":
         # The password was right but this is no admin: undo the session and login just opened.
         await session.rollback()
@@ -127,6 +143,68 @@ async def login(
     set_session_cookie(response, runtime, outcome.token)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/admin")
     return response
+
+
+def _code_page(
+    request: Request,
+    runtime: RuntimeDep,
+    *,
+    next_path: str,
+    challenge_token: str,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    """The second step of a sign-in with two-factor sign-in (accounts/two_factor.py)."""
+    token = login_csrf(request)
+    context = {"login_csrf": token, "next": next_path, "challenge_token": challenge_token, "error": error}
+    response = render(request, "login_two_factor.html", context, status_code=status_code)
+    set_login_csrf_cookie(response, runtime, token)
+    return response
+
+
+@router.post(
+    "/admin/login/two-factor", include_in_schema=False, dependencies=[rate_limit("two_factor_per_ip")]
+)
+async def login_two_factor(
+    request: Request,
+    runtime: RuntimeDep,
+    session: DbSession,
+    client: ClientDep,
+    challenge_token: Annotated[str, Form(max_length=400)] = "",
+    code: Annotated[str, Form(max_length=40)] = "",
+    next: Annotated[str, Form(max_length=2000)] = HOME,
+) -> Response:
+    await check_login_csrf(request)
+    next_path = safe_next(next)
+    code = code.strip()
+    # A recovery code has letters (xxxxx-xxxxx); an app's code is six digits.
+    is_recovery = any(not ch.isdigit() for ch in code.replace(" ", ""))
+    outcome = await two_factor.complete_sign_in(
+        session,
+        runtime,
+        Actor(user_id=None, ip_hash=client.ip_hash, request="POST /admin/login/two-factor"),
+        challenge_token=challenge_token,
+        code=None if is_recovery else code,
+        recovery_code=code if is_recovery else None,
+        device=None,
+        client=accounts.ClientInfo(
+            ip_hash=client.ip_hash, country_code=client.country_code, user_agent=client.user_agent
+        ),
+    )
+    if isinstance(outcome, accounts.SignInRefused):
+        if outcome.code == "invalid_challenge":
+            error, status = outcome.message, outcome.status_code
+            return _login_page(request, runtime, next_path=next_path, error=error, status_code=status)
+        # Returned, not raised: the audit row of the failure commits with this request.
+        return _code_page(
+            request,
+            runtime,
+            next_path=next_path,
+            challenge_token=challenge_token,
+            error=outcome.message,
+            status_code=outcome.status_code,
+        )
+    return await _signed_in(request, runtime, session, outcome, next_path=next_path, email=outcome.user.email)
 
 
 @router.post("/admin/logout", include_in_schema=False)

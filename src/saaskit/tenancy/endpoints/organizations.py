@@ -180,7 +180,8 @@ async def remove_member(
 
 @router.post("/{org_id}/leave", status_code=204, summary="Leave the organization")
 async def leave_organization(
-    session: DbSession, org: Annotated[OrgRequest, Depends(org_access(allow_archived=True))]
+    session: DbSession,
+    org: Annotated[OrgRequest, Depends(org_access(allow_archived=True, two_factor_exempt=True))],
 ) -> Response:
     await members.remove_member(session, org.access, org.actor, org.user_id, leaving=True)
     return Response(status_code=204)
