@@ -136,7 +136,9 @@ class IngestBuffer:
         try:
             await self._write(batch)
         except Exception as exc:
-            if not is_unavailable(exc) or self.runtime.db.outage is not None:
+            # Only a connection that was lost (not a timeout: that would double the wait).
+            lost = is_unavailable(exc) and getattr(exc, "connection_invalidated", False)
+            if not lost or self.runtime.db.outage is not None:
                 raise
             await self._write(batch)
 
