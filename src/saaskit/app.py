@@ -103,5 +103,8 @@ def create_app(runtime: Runtime, *, dispose_on_shutdown: bool = True) -> FastAPI
     # After the error handlers: it wraps them to answer HTML under /admin.
     install_admin(app)
     # Ours, not FastAPI's max_body_size: Starlette's limiter answers 413 in plain text.
-    app.add_middleware(Edge, max_bytes=runtime.settings.http.max_body_bytes, observe=latency.record)
+    http = runtime.settings.http
+    app.add_middleware(
+        Edge, max_bytes=http.max_body_bytes, observe=latency.record, body_timeout=http.body_timeout_seconds
+    )
     return app

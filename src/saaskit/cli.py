@@ -8,6 +8,7 @@ import logging
 import secrets
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
@@ -89,18 +90,31 @@ def serve(
     ] = False,
 ) -> None:
     """Start the database (embedded unless SAASKIT_DATABASE_URL), migrate, and serve API + jobs."""
-    from saaskit.server import run_server
+    from saaskit.kit.preflight import AlreadyServing, PortUnavailable, claim
 
     settings = get_settings()
     _setup_logging(settings)
-    run_server(
+    # Before the server's imports: a second serve or a busy port is refused at once.
+    data_dir = None if settings.database.url else Path(settings.data_dir).expanduser().resolve()
+    try:
+        claimed = claim(data_dir, host, port)
+    except (AlreadyServing, PortUnavailable) as exc:
+        err.print(f"saaskit serve: {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+    from saaskit.server import run_server
+
+    code = run_server(
         settings,
         host=host,
         port=port,
         workers=workers,
         with_worker=worker and settings.jobs.run_in_serve,
         demo=demo,
+        claimed=claimed,
     )
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command("worker")
@@ -256,13 +270,22 @@ def db_start() -> None:
 
 @db_app.command("stop")
 def db_stop() -> None:
-    """Stop the embedded PostgreSQL server."""
+    """Stop the embedded PostgreSQL server (not while a serve uses it: stop that serve)."""
     from saaskit.kit.embedded import EmbeddedPostgres
+    from saaskit.kit.preflight import ServeLock
 
     settings = get_settings()
     env = Environment(settings)
     if not env.is_embedded:
         err.print("SAASKIT_DATABASE_URL is set: there is no embedded server to stop.")
+        raise typer.Exit(1)
+    serving = ServeLock.holder(env.data_dir)
+    if serving is not None:
+        err.print(
+            f"saaskit serve{f' (pid {serving})' if serving else ''} is using this embedded server and "
+            "would start it again: stop serve instead (Ctrl-C or SIGTERM), which stops the server too.",
+            soft_wrap=True,
+        )
         raise typer.Exit(1)
     EmbeddedPostgres(env.data_dir).stop()
     (env.data_dir / "postgres.owner").unlink(missing_ok=True)

@@ -30,6 +30,19 @@ class DatabaseSettings(BaseSettings):
     app_role: str = Field(default="saaskit_app", description="Name of the non-owner role the service uses.")
     pool_size: int = Field(default=10, ge=1, le=200)
     max_overflow: int = Field(default=10, ge=0, le=200)
+    connect_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="How long opening a database connection may take (libpq rounds up to whole "
+        "seconds, at least 2); a request that cannot get one in time is answered 503.",
+    )
+    pool_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="How long a request waits for a free pooled connection before it is answered 503.",
+    )
 
 
 class HttpSettings(BaseSettings):
@@ -41,6 +54,20 @@ class HttpSettings(BaseSettings):
         description="IPs/CIDRs whose X-Forwarded-For and country headers are believed.",
     )
     country_header: str = Field(default="CF-IPCountry", description="Header carrying the client's country.")
+    body_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="A request body must have arrived whole this long after its headers; a client "
+        "still sending then is answered 408 and disconnected.",
+    )
+    shutdown_timeout_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description="On SIGTERM / Ctrl-C, how long requests in flight may take to finish before "
+        "they are cancelled.",
+    )
 
 
 class AuthSettings(BaseSettings):
@@ -207,6 +234,13 @@ class JobSettings(BaseSettings):
     worker_concurrency: int = Field(default=4, ge=1, le=64)
     run_in_serve: bool = Field(default=True, description="Run the job worker inside `saaskit serve`.")
     session_retention_days: int = Field(default=90, ge=1, description="Ended sessions are kept this long.")
+    shutdown_timeout_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description="On SIGTERM / Ctrl-C, how long running jobs may take to finish; jobs still "
+        "running then are aborted and retried later.",
+    )
 
 
 class TrackingSettings(BaseSettings):

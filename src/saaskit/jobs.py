@@ -20,7 +20,7 @@ import procrastinate
 from procrastinate import JobContext, PsycopgConnector
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from saaskit.kit.db import libpq_url
+from saaskit.kit.db import caused_by_unavailability, libpq_url
 from saaskit.kit.state import Runtime
 
 logger = logging.getLogger(__name__)
@@ -102,14 +102,13 @@ async def run_worker(
     _worker_runtimes.append(runtime)
     try:
         with jobs.replace_connector(connector_for(app_url, max_size=concurrency + 1)) as bound:
-            async with bound.open_async():
-                await _supervise(
-                    bound,
-                    runtime,
-                    concurrency=concurrency,
-                    wait=wait,
-                    restart_delay_seconds=restart_delay_seconds,
-                )
+            await _supervise(
+                bound,
+                runtime,
+                concurrency=concurrency,
+                wait=wait,
+                restart_delay_seconds=restart_delay_seconds,
+            )
     finally:
         _worker_runtimes.remove(runtime)
 
@@ -119,19 +118,29 @@ async def _supervise(
 ) -> None:
     while True:
         try:
-            await bound.run_worker_async(
-                concurrency=concurrency,
-                wait=wait,
-                install_signal_handlers=False,
-                listen_notify=wait,
-                delete_jobs="successful",
-                shutdown_graceful_timeout=20,
-                additional_context={"runtime": runtime},
-            )
+            # Connections opened anew on every (re)start: after a database outage the old pool's
+            # would only come back after its reconnection backoff, which grows to minutes.
+            async with bound.open_async():
+                await bound.run_worker_async(
+                    concurrency=concurrency,
+                    wait=wait,
+                    install_signal_handlers=False,
+                    listen_notify=wait,
+                    delete_jobs="successful",
+                    shutdown_graceful_timeout=runtime.settings.jobs.shutdown_timeout_seconds,
+                    additional_context={"runtime": runtime},
+                )
         except asyncio.CancelledError:
             raise
-        except Exception:
-            logger.exception("the job worker failed; restarting in %.0f s", restart_delay_seconds)
+        except Exception as exc:
+            if caused_by_unavailability(exc):
+                logger.warning(
+                    "the job worker lost the database (%s); restarting in %.0f s",
+                    type(exc).__name__,
+                    restart_delay_seconds,
+                )
+            else:
+                logger.exception("the job worker failed; restarting in %.0f s", restart_delay_seconds)
         else:
             if not wait:
                 return

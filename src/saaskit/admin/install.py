@@ -15,7 +15,8 @@ from starlette.staticfiles import StaticFiles
 from saaskit.admin.pages import router
 from saaskit.admin.security import CsrfRefused, SignInRequired
 from saaskit.admin.web import STATIC_DIR, error_page, is_htmx, redirect
-from saaskit.kit.errors import AppError
+from saaskit.kit.db import is_unavailable
+from saaskit.kit.errors import DATABASE_ERRORS, AppError
 
 Handler = Callable[[Request, Exception], Response | Awaitable[Response]]
 
@@ -28,6 +29,7 @@ TITLES = {
     413: "Too large",
     422: "Invalid input",
     500: "Something went wrong",
+    503: "Unavailable",
 }
 
 
@@ -47,6 +49,8 @@ def _message(exc: Exception) -> tuple[int, str]:
         first = exc.errors()[0] if exc.errors() else {}
         field = ".".join(str(p) for p in first.get("loc", ())[1:])
         return 422, f"{field}: {first.get('msg', 'invalid value')}" if field else "invalid input"
+    if is_unavailable(exc):
+        return 503, "The database is unavailable at the moment (restarting?); try again in a few seconds."
     return 500, "An internal error occurred; it has been logged."
 
 
@@ -99,7 +103,7 @@ async def _sign_in_required(request: Request, exc: Exception) -> Response:
 def install(app: FastAPI) -> None:
     app.include_router(router)
     app.mount("/admin/static", StaticFiles(directory=STATIC_DIR), name="admin-static")
-    for exc_class in (AppError, RequestValidationError, StarletteHTTPException, Exception):
+    for exc_class in (AppError, RequestValidationError, StarletteHTTPException, *DATABASE_ERRORS, Exception):
         original = app.exception_handlers.get(exc_class)
         if original is not None:
             app.add_exception_handler(exc_class, _html_for_admin(original))

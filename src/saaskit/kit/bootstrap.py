@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -21,6 +22,7 @@ from saaskit.kit.embedded import EmbeddedPostgres
 from saaskit.kit.migrations import ensure_app_role, upgrade
 from saaskit.kit.secrets import instance_secret
 from saaskit.kit.state import Runtime
+from saaskit.kit.supervisor import Supervisor
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +39,7 @@ class Environment:
         self.embedded: EmbeddedPostgres | None = None
         self.owner_tag = owner_tag if owner_tag is not None else str(os.getpid())
         self._should_stop = False
+        self.supervisor: Supervisor | None = None
 
     @property
     def is_embedded(self) -> bool:
@@ -54,18 +57,38 @@ class Environment:
         if self.is_embedded:
             self.embedded = EmbeddedPostgres(self.data_dir)
             was_running = self.embedded.running_process() is not None
-            self.embedded.start()
-            self.embedded.ensure_database(EMBEDDED_DATABASE)
+            try:
+                # start() stops what it launched if interrupted (Ctrl-C, SIGTERM) on the way.
+                self.embedded.start()
+                self.embedded.ensure_database(EMBEDDED_DATABASE)
+            except BaseException:
+                if self.embedded.started_here:
+                    logger.info("stopping the embedded PostgreSQL server")
+                    self.embedded.stop()
+                raise
             self._should_stop = self._claim(was_running)
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        if self.supervisor is not None:
+            self.supervisor.stop()  # first: it would start the server again
+            self.supervisor = None
         if self.embedded is not None and self._should_stop:
             logger.info("stopping the embedded PostgreSQL server")
             self.embedded.stop()
             self._owner_file.unlink(missing_ok=True)
+
+    def supervise(
+        self, *, on_down: Callable[[], None] | None = None, on_up: Callable[[], None] | None = None
+    ) -> Supervisor | None:
+        """Watch the embedded server and start it again if it dies, until exit (``serve``)."""
+        if self.embedded is None:
+            return None
+        self.supervisor = Supervisor(self.embedded, on_down=on_down, on_up=on_up)
+        self.supervisor.start()
+        return self.supervisor
 
     def _claim(self, was_running: bool) -> bool:
         """Take responsibility for stopping the server unless someone alive already has it."""
@@ -88,6 +111,8 @@ class Environment:
         if self._should_stop:
             self._should_stop = False
             self._owner_file.write_text(MANUAL_OWNER)
+            if self.embedded is not None:
+                self.embedded.detach()
 
     @property
     def urls(self) -> DatabaseUrls:
@@ -105,13 +130,25 @@ class Environment:
         ensure_app_role(self.urls.owner, self.settings.database.app_role, password)
 
     def runtime(self, *, pool_size: int | None = None) -> Runtime:
-        database = self.settings.database
-        engine = create_engine(
-            self.urls.app,
-            pool_size=pool_size or database.pool_size,
-            max_overflow=database.max_overflow,
-        )
-        return build_runtime(self.settings, Database(engine), self.secret)
+        return runtime_for(self.settings, self.urls.app, self.secret, pool_size=pool_size)
+
+
+def runtime_for(settings: Settings, app_url: str, secret: str, *, pool_size: int | None = None) -> Runtime:
+    """A runtime on the application role's URL, with the configured pool and timeouts."""
+    database = settings.database
+    engine = create_engine(
+        app_url,
+        pool_size=pool_size or database.pool_size,
+        max_overflow=database.max_overflow,
+        connect_timeout=database.connect_timeout_seconds,
+        pool_timeout=database.pool_timeout_seconds,
+    )
+    db = Database(
+        engine,
+        connect_timeout=database.connect_timeout_seconds,
+        pool_timeout=database.pool_timeout_seconds,
+    )
+    return build_runtime(settings, db, secret)
 
 
 def build_runtime(settings: Settings, db: Database, secret: str) -> Runtime:

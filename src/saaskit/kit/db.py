@@ -15,6 +15,9 @@ admins). Policies read them through the SQL functions ``app_user_id()``,
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import math
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,15 +25,18 @@ from dataclasses import dataclass
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy import Engine, event, text
 from sqlalchemy import create_engine as sa_create_engine
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from saaskit.config import Settings
 from saaskit.kit.hashing import derived_password
 from saaskit.kit.logsafe import scrub_database_error
+
+logger = logging.getLogger(__name__)
 
 SET_CONTEXT_SQL = text(
     "SELECT set_config('app.user_id', :user_id, true), "
@@ -118,19 +124,41 @@ def app_url_for(settings: Settings, owner_url: str, secret: str) -> str:
     return with_credentials(owner_url, settings.database.app_role, app_role_password(settings, secret))
 
 
-def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+# Defaults of ``SAASKIT_DATABASE_CONNECT_TIMEOUT_SECONDS`` and ``..._POOL_TIMEOUT_SECONDS``: a
+# request never waits long for a database that is not there (it gets a 503 instead).
+CONNECT_TIMEOUT_SECONDS = 5.0
+POOL_TIMEOUT_SECONDS = 5.0
+
+
+def create_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+    pool_timeout: float = POOL_TIMEOUT_SECONDS,
+) -> AsyncEngine:
     """The service's engine. Statement parameters never appear in logs or exception texts
-    (``hide_parameters``), nor do the values PostgreSQL quotes in its errors (``kit.logsafe``)."""
+    (``hide_parameters``), nor do the values PostgreSQL quotes in its errors (``kit.logsafe``).
+
+    ``connect_timeout``: how long a new connection may take (libpq counts whole seconds, at
+    least 2); ``pool_timeout``: how long a checkout waits for a free connection."""
     engine = create_async_engine(
         sqlalchemy_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=False,
         pool_recycle=1800,
+        pool_timeout=pool_timeout,
+        connect_args={"connect_timeout": _libpq_seconds(connect_timeout)},
         hide_parameters=True,
     )
     event.listen(engine.sync_engine, "handle_error", scrub_database_error)
     return engine
+
+
+def _libpq_seconds(seconds: float) -> int:
+    return max(2, math.ceil(seconds))
 
 
 def create_owner_engine(url: str) -> Engine:
@@ -141,35 +169,104 @@ def create_owner_engine(url: str) -> Engine:
     return engine
 
 
+class DatabaseUnavailable(Exception):
+    """The database is known to be down (the embedded server is being restarted): raised before
+    any attempt to reach it, and answered 503 (``kit.errors``)."""
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached (down, restarting, refusing
+    connections, connection lost, no free connection in time) rather than that a statement
+    failed: such errors are answered 503, not 500."""
+    if isinstance(exc, DatabaseUnavailable | PoolTimeout | sa_exc.TimeoutError):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        exc = exc.orig if exc.orig is not None else exc
+    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+        sqlstate = exc.sqlstate
+        # No SQLSTATE: the client library's own failure (cannot connect, connection lost).
+        # 08: connection exception; 57P: shutting down, crash, starting up; 53300: too many clients.
+        return sqlstate is None or sqlstate.startswith(("08", "57P")) or sqlstate == "53300"
+    return False
+
+
+def caused_by_unavailability(exc: BaseException) -> bool:
+    """``is_unavailable`` for ``exc`` or any exception it was raised from (libraries wrap)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if is_unavailable(current):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+AutocommitPool = AsyncConnectionPool[psycopg.AsyncConnection[tuple[object, ...]]]
+
+
 class Database:
     """The application role's engine and session factory, and a small pool of autocommit
     connections for the hot paths that are one statement each (see ``autocommit``)."""
 
-    def __init__(self, engine: AsyncEngine, *, autocommit_pool_size: int | None = None) -> None:
+    # Set while the database is known to be down (``serve``'s supervisor of the embedded server):
+    # units of work fail at once with ``DatabaseUnavailable`` instead of trying to connect.
+    outage: str | None = None
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        autocommit_pool_size: int | None = None,
+        connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+        pool_timeout: float = POOL_TIMEOUT_SECONDS,
+    ) -> None:
         self.engine = engine
         self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False, autoflush=True)
         pool_size = getattr(engine.pool, "size", None)
         self._autocommit_pool_size = autocommit_pool_size or (pool_size() if callable(pool_size) else 10)
-        self._pool: AsyncConnectionPool[psycopg.AsyncConnection[tuple[object, ...]]] | None = None
+        self._connect_timeout = connect_timeout
+        self._pool_timeout = pool_timeout
+        self._pool: AutocommitPool | None = None
         self._pool_lock = asyncio.Lock()
+        self._closing: set[asyncio.Task[None]] = set()
 
-    async def _autocommit_pool(self) -> AsyncConnectionPool[psycopg.AsyncConnection[tuple[object, ...]]]:
+    def check_available(self) -> None:
+        if self.outage is not None:
+            raise DatabaseUnavailable(self.outage)
+
+    async def _autocommit_pool(self) -> AutocommitPool:
         if self._pool is None:
             async with self._pool_lock:
                 if self._pool is None:
                     url = libpq_url(self.engine.url.render_as_string(hide_password=False))
-                    pool: AsyncConnectionPool[psycopg.AsyncConnection[tuple[object, ...]]] = (
-                        AsyncConnectionPool(
-                            url,
-                            min_size=1,
-                            max_size=self._autocommit_pool_size,
-                            kwargs={"autocommit": True, "prepare_threshold": 0},
-                            open=False,
-                        )
+                    pool: AutocommitPool = AsyncConnectionPool(
+                        url,
+                        min_size=1,
+                        max_size=self._autocommit_pool_size,
+                        kwargs={
+                            "autocommit": True,
+                            "prepare_threshold": 0,
+                            "connect_timeout": _libpq_seconds(self._connect_timeout),
+                        },
+                        timeout=self._pool_timeout,
+                        open=False,
                     )
                     await pool.open()
                     self._pool = pool
         return self._pool
+
+    def _discard_autocommit_pool(self, pool: AutocommitPool) -> None:
+        """Drop a pool whose connections failed: its next user gets a new one at once, rather
+        than waiting out the pool's reconnection backoff (which grows to minutes)."""
+        if self._pool is not pool:
+            return
+        self._pool = None
+        task = asyncio.get_running_loop().create_task(_close_quietly(pool))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     @asynccontextmanager
     async def autocommit(self) -> AsyncIterator[psycopg.AsyncConnection[tuple[object, ...]]]:
@@ -177,13 +274,28 @@ class Database:
         own transaction: it commits or fails whole). No SQLAlchemy, no BEGIN/COMMIT round trips:
         the heartbeat is one round trip. The statement must set its own RLS context (it starts
         with none), as ``app_heartbeat()`` does."""
+        self.check_available()
         pool = await self._autocommit_pool()
-        async with pool.connection() as connection:
-            yield connection
+        try:
+            async with pool.connection() as connection:
+                yield connection
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            if is_unavailable(exc):
+                self._discard_autocommit_pool(pool)
+            raise
+
+    async def recover(self) -> None:
+        """The database is back (after a restart): forget every pooled connection, which all
+        died with the old server, then let units of work through again."""
+        await self.engine.dispose(close=False)
+        if self._pool is not None:
+            self._discard_autocommit_pool(self._pool)
+        self.outage = None
 
     @asynccontextmanager
     async def session(self, context: Context | None = None) -> AsyncIterator[AsyncSession]:
         """A unit of work: commits once at the end, rolls back on error."""
+        self.check_available()
         async with self.sessionmaker() as session:
             try:
                 if context is not None:
@@ -196,6 +308,16 @@ class Database:
 
     async def dispose(self) -> None:
         if self._pool is not None:
-            await self._pool.close()
+            await _close_quietly(self._pool)
             self._pool = None
+        for task in list(self._closing):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await self.engine.dispose()
+
+
+async def _close_quietly(pool: AutocommitPool) -> None:
+    try:
+        await pool.close(timeout=2.0)
+    except Exception as exc:  # a pool of dead connections: nothing left to save
+        logger.debug("closing a connection pool failed: %s", exc)

@@ -39,6 +39,7 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     runtime = runtime_of(request)
+    runtime.db.check_available()
     async with runtime.db.sessionmaker() as session:
         try:
             yield session

@@ -7,15 +7,19 @@ turn them, FastAPI's validation errors and Starlette's HTTP errors into that sha
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
 import orjson
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from saaskit.kit.db import DatabaseUnavailable, is_unavailable
 from saaskit.kit.logsafe import format_exception
 
 logger = logging.getLogger(__name__)
@@ -160,6 +164,38 @@ def validation_error_response(exc: RequestValidationError) -> Response:
     return error_response(422, "invalid", message, field, details=details)
 
 
+DATABASE_ERRORS: tuple[type[Exception], ...] = (DatabaseUnavailable, SQLAlchemyError, psycopg.Error)
+RETRY_AFTER_SECONDS = 2
+_UNAVAILABLE_LOG_EVERY_SECONDS = 5.0
+_unavailable_log = {"next": 0.0, "count": 0}
+
+
+def unavailable_response() -> Response:
+    return error_response(
+        503,
+        "database_unavailable",
+        "the database is unavailable at the moment; retry in a few seconds",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def _log_unavailable(request: Request, exc: Exception) -> None:
+    """One line every few seconds during an outage, not one per request."""
+    _unavailable_log["count"] += 1
+    now = time.monotonic()
+    if now < _unavailable_log["next"]:
+        return
+    count, _unavailable_log["count"] = _unavailable_log["count"], 0
+    _unavailable_log["next"] = now + _UNAVAILABLE_LOG_EVERY_SECONDS
+    logger.warning(
+        "database unavailable (%s): answered 503 to %s %s%s",
+        type(exc).__name__,
+        request.method,
+        request.url.path,
+        f" and {count - 1} other request(s)" if count > 1 else "",
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def app_error_handler(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, AppError)
@@ -184,7 +220,17 @@ def install_error_handlers(app: FastAPI) -> None:
         logger.error("unhandled error on %s %s\n%s", request.method, request.url.path, format_exception(exc))
         return error_response(500, "internal_error", "an internal error occurred; it has been logged")
 
+    async def database_error_handler(request: Request, exc: Exception) -> Response:
+        # The database is down or restarting: 503 with Retry-After, not 500. Anything else a
+        # statement raised goes on to the unhandled-error handler (logged, 500).
+        if not is_unavailable(exc):
+            raise exc
+        _log_unavailable(request, exc)
+        return unavailable_response()
+
     app.add_exception_handler(AppError, app_error_handler)
+    for database_error in DATABASE_ERRORS:
+        app.add_exception_handler(database_error, database_error_handler)
     app.add_exception_handler(RequestValidationError, validation_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(Exception, unhandled_handler)

@@ -32,12 +32,15 @@ async def healthz() -> Alive:
     },
 )
 async def readyz(runtime: RuntimeDep) -> JSONResponse:
+    if runtime.db.outage is not None:  # known down (the embedded server is being restarted)
+        unreachable = DatabaseUnreachable(detail="DatabaseUnavailable")
+        return JSONResponse(unreachable.model_dump(), status_code=503, headers={"Retry-After": "2"})
     try:
         async with runtime.db.engine.connect() as connection:
             current = await connection.scalar(text("SELECT version_num FROM alembic_version"))
     except Exception as exc:  # any failure to reach the database means not ready
         unreachable = DatabaseUnreachable(detail=type(exc).__name__)
-        return JSONResponse(unreachable.model_dump(), status_code=503)
+        return JSONResponse(unreachable.model_dump(), status_code=503, headers={"Retry-After": "2"})
     if current != _HEAD:
         behind = SchemaNotAtHead(migration=current, head=_HEAD)
         return JSONResponse(behind.model_dump(), status_code=503)

@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from saaskit.kit.db import Context, create_engine, set_context
+from saaskit.kit.db import Context, create_engine, is_unavailable, set_context
 from saaskit.kit.state import Runtime
 from saaskit.tracking.ingest import DUPLICATE, STORED, Attribution, IngestResult, store_events_outcomes
 
@@ -51,7 +51,14 @@ class IngestBuffer:
         # Writers have connections of their own: requests waiting on them must never be able to
         # take every connection of the shared pool (that deadlocks until the pool times out).
         url = runtime.db.engine.url.render_as_string(hide_password=False)
-        self.engine = create_engine(url, pool_size=writers, max_overflow=0)  # hide_parameters
+        database = runtime.settings.database
+        self.engine = create_engine(  # hide_parameters, as every engine
+            url,
+            pool_size=writers,
+            max_overflow=0,
+            connect_timeout=database.connect_timeout_seconds,
+            pool_timeout=database.pool_timeout_seconds,
+        )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
 
     def start(self) -> None:
@@ -75,6 +82,7 @@ class IngestBuffer:
 
     async def submit(self, attribution: Attribution, events: list[dict[str, Any]]) -> IngestResult:
         """Store the events; returns once they are committed (or raises if they could not be)."""
+        self.runtime.db.check_available()
         if not self._writers:
             self.start()
         submission = Submission(attribution, events)
@@ -97,13 +105,19 @@ class IngestBuffer:
 
     async def _write_isolating_failures(self, batch: list[Submission], size: int) -> None:
         try:
-            await self._write(batch)
+            await self._write_retrying_lost_connection(batch)
         except asyncio.CancelledError:
             for submission in batch:
                 if not submission.done.done():
                     submission.done.cancel()
             raise
-        except Exception:
+        except Exception as exc:
+            if is_unavailable(exc):
+                # Not the requests' fault: every one of them is answered 503.
+                logger.warning("could not store %d events: the database is unavailable", size)
+                for submission in batch:
+                    _fail(submission, exc)
+                return
             if len(batch) == 1:
                 logger.exception("could not store %d events", size)
                 _fail(batch[0], RuntimeError("the events could not be stored"))
@@ -115,6 +129,18 @@ class IngestBuffer:
                 except Exception as exc:
                     logger.exception("could not store %d events", len(submission.events))
                     _fail(submission, exc)
+
+    async def _write_retrying_lost_connection(self, batch: list[Submission]) -> None:
+        """One more try on a new connection when the first fails for the connection's sake (the
+        server was restarted since it was opened: the pool drops its connections on that error)."""
+        try:
+            await self._write(batch)
+        except Exception as exc:
+            # Only a connection that was lost (not a timeout: that would double the wait).
+            lost = is_unavailable(exc) and getattr(exc, "connection_invalidated", False)
+            if not lost or self.runtime.db.outage is not None:
+                raise
+            await self._write(batch)
 
     async def _write(self, batch: list[Submission]) -> None:
         groups: dict[tuple[uuid.UUID | None, uuid.UUID | None], list[Submission]] = defaultdict(list)
