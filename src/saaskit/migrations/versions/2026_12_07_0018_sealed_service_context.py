@@ -67,7 +67,8 @@ def upgrade() -> None:
     -- start: a value no SQL run as the application role can compute or carry into another
     -- transaction. app_enter_service() writes it only for a caller who gives the server's service
     -- key (its SHA-256 is in context_keys.service_key_hash). Policies call app_is_service() as
-    -- (SELECT app_is_service()) so the check runs once per statement, not once per row.
+    -- (SELECT app_is_service()) so the check runs once per statement, not once per row. PARALLEL
+    -- RESTRICTED: the check runs in the leader (its pid is the one sealed), and queries stay parallel.
 
     CREATE OR REPLACE FUNCTION app_user_id() RETURNS uuid LANGUAGE sql STABLE AS
       $$ SELECT nullif(current_setting('app.user_id', true), '')::uuid $$;
@@ -79,7 +80,7 @@ def upgrade() -> None:
     -- Needs no privilege (the key is its argument, and only the owner's functions can read it), so it
     -- is a plain SQL function, inlined where the two functions below call it.
     CREATE OR REPLACE FUNCTION app_service_seal(p_seal_key text) RETURNS text
-    LANGUAGE sql STABLE AS $$
+    LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
       SELECT encode(sha256(convert_to(
         p_seal_key || '/' || pg_backend_pid()::text || '/' || extract(epoch FROM transaction_timestamp())::text,
         'UTF8')), 'hex')
@@ -108,7 +109,7 @@ def upgrade() -> None:
       'Turns the service context on for this transaction given the server''s service key (else error); '''' turns it off.';
 
     CREATE OR REPLACE FUNCTION app_service_sealed() RETURNS boolean
-    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+    LANGUAGE plpgsql STABLE PARALLEL RESTRICTED SECURITY DEFINER SET search_path = pg_catalog, public AS $$
     BEGIN
       RETURN coalesce((SELECT current_setting('app.service', true) = app_service_seal(k.seal_key)
                        FROM context_keys k WHERE k.id = 1), false);
@@ -117,7 +118,7 @@ def upgrade() -> None:
     COMMENT ON FUNCTION app_service_sealed() IS
       'True when app.service holds this transaction''s seal, i.e. app_enter_service() was given the key.';
 
-    CREATE OR REPLACE FUNCTION app_is_service() RETURNS boolean LANGUAGE sql STABLE AS
+    CREATE OR REPLACE FUNCTION app_is_service() RETURNS boolean LANGUAGE sql STABLE PARALLEL RESTRICTED AS
       $$ SELECT coalesce(current_setting('app.service', true), '') <> '' AND coalesce(app_service_sealed(), false) $$;
     COMMENT ON FUNCTION app_is_service() IS
       'RLS context: true for jobs and platform admins (who see every row) when app.service is sealed.';
