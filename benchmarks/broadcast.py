@@ -51,6 +51,7 @@ from saaskit.kit.db import (
     app_url_for,
     create_engine,
     libpq_url,
+    service_key,
     set_context,
     with_database,
 )
@@ -172,7 +173,8 @@ async def measure(server_url: str, users: int, explain: bool) -> None:
     with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
         conn.execute("CREATE DATABASE bench")
     upgrade(owner_url)
-    ensure_app_role(owner_url, settings.database.app_role, app_role_password(settings, SECRET))
+    password = app_role_password(settings, SECRET)
+    ensure_app_role(owner_url, settings.database.app_role, password, service_key=service_key(SECRET))
     db = Database(create_engine(app_url_for(settings, owner_url, SECRET)))
     runtime = build_runtime(settings, db, SECRET)
 

@@ -39,9 +39,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from benchmarks.common import ROOT, report, serve
+from saaskit.config import Settings
 from saaskit.insights import stats
 from saaskit.insights.models import PLATFORM
-from saaskit.kit.db import SERVICE, libpq_url, set_context, sqlalchemy_url
+from saaskit.kit.db import SERVICE, libpq_url, service_key, set_context, sqlalchemy_url, use_service_key
+from saaskit.kit.secrets import instance_secret
 
 NAIVE_SQL = """
 SELECT count(*) FROM users;
@@ -147,7 +149,7 @@ def measure(size: int, args: argparse.Namespace, directory: Path) -> tuple[str, 
         login.raise_for_status()
         headers = {"Authorization": f"Bearer {login.json()['token']}"}
         if args.explain:
-            explain(app_url(data_dir))
+            explain(app_url(data_dir), data_dir)
         time_http(http, "/readyz", {}, 20)  # warm-up: connections, caches
         time_http(http, "/api/admin/stats?tz=Europe/Paris", headers, 20)
         readyz = time_http(http, "/readyz", {}, args.requests)
@@ -166,9 +168,11 @@ def measure(size: int, args: argparse.Namespace, directory: Path) -> tuple[str, 
     )
 
 
-def explain(app_url: str) -> None:
+def explain(app_url: str, data_dir: Path) -> None:
     """The plans of the endpoint's statements, as the application role runs them (row-level
     security included), with the parameters a request would use."""
+    # The service context needs the instance's service key (kit/db.py), derived from its secret.
+    use_service_key(service_key(instance_secret(Settings(data_dir=data_dir))))
     for title, plan in asyncio.run(explain_stats(app_url, "Europe/Paris")):
         print(f"\n--- {title}\n{plan}", flush=True)
 

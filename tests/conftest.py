@@ -40,7 +40,9 @@ from saaskit.kit.db import (
     app_role_password,
     create_engine,
     libpq_url,
+    service_key,
     set_context,
+    use_service_key,
     with_credentials,
     with_database,
 )
@@ -124,7 +126,13 @@ def migrated_db(pg_server: str, settings: Settings) -> Iterator[DbUnderTest]:
     _admin(pg_server, f'CREATE DATABASE "{template.name}"')
     try:
         upgrade(template.owner_url)
-        ensure_app_role(template.owner_url, APP_ROLE, app_role_password(settings, TEST_SECRET))
+        ensure_app_role(
+            template.owner_url,
+            APP_ROLE,
+            app_role_password(settings, TEST_SECRET),
+            service_key=service_key(TEST_SECRET),
+        )
+        use_service_key(service_key(TEST_SECRET))
         _admin(pg_server, f'CREATE DATABASE "{db.name}" TEMPLATE "{template.name}" STRATEGY FILE_COPY')
         db.template = template.name
         yield db

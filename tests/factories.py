@@ -29,7 +29,7 @@ import orjson
 from sqlalchemy import CursorResult, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from saaskit.kit.db import SERVICE, set_context
+from saaskit.kit.db import SERVICE, SET_CONTEXT_SQL, Context, set_context
 from saaskit.kit.state import Runtime
 from saaskit.mail.sealing import unseal
 from tests.helpers import SignedUp, signup
@@ -102,17 +102,13 @@ async def set_rls(
 ) -> None:
     """Set the whole RLS context of ``db``'s transaction with raw SQL (what is not given is
     cleared), for the tests that check row-level security on the application role directly."""
-    await db.execute(
-        text(
-            "SELECT set_config('app.user_id', :u, true), set_config('app.organization_id', :o, true), "
-            "set_config('app.service', :s, true)"
-        ),
-        {
-            "u": str(user_id) if user_id else "",
-            "o": str(organization_id) if organization_id else "",
-            "s": "on" if service else "",
-        },
+    # The real statement (kit/db.py): the service context needs the server's key.
+    context = Context(
+        user_id=uuid.UUID(str(user_id)) if user_id else None,
+        organization_id=uuid.UUID(str(organization_id)) if organization_id else None,
+        service=service,
     )
+    await db.execute(SET_CONTEXT_SQL, context.params())
 
 
 async def _insert(db: Db, table: str, values: dict[str, Any]) -> Any:

@@ -29,7 +29,7 @@ async def test_team_lifecycle_and_left_at(client: httpx.AsyncClient, session: As
     stranger = await client.post(
         f"{base}/{team['id']}/members", headers=owner.headers, json={"user_id": str(outsider.id)}
     )
-    assert stranger.status_code == 422 and error_of(stranger)["field"] == "user_id"
+    assert stranger.status_code == 404 and error_of(stranger)["field"] == "user_id"
     # A team lead manages their team without the organization-wide teams:write.
     renamed = await client.patch(f"{base}/{team['id']}", headers=member.headers, json={"name": "Support EU"})
     assert renamed.status_code == 200 and renamed.json()["name"] == "Support EU"

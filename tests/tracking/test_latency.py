@@ -6,6 +6,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from saaskit.kit.db import SERVICE, set_context
 from saaskit.kit.state import Runtime
 from saaskit.tracking.latency import LatencyRecorder
 
@@ -25,7 +26,7 @@ async def test_requests_are_summarised_per_route(
     written = await recorder.flush(fresh_runtime, include_current=True)
     assert written >= 3 and recorder.buckets == {}
     async with fresh_runtime.db.sessionmaker() as check:
-        await check.execute(text("SELECT set_config('app.service', 'on', true)"))
+        await set_context(check, SERVICE)
         row = (
             await check.execute(
                 text(

@@ -15,6 +15,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from saaskit.access.grants import require_held
 from saaskit.access.models import Role, UserRole
 from saaskit.access.permissions import is_known
 from saaskit.access.service import Access
@@ -62,6 +63,7 @@ async def create_role(
     permissions: list[str],
 ) -> Role:
     clean = _check_permissions(permissions)
+    require_held(access, clean, field="permissions", what="this role")
     system = await session.scalar(select(Role.id).where(Role.organization_id.is_(None), Role.name == name))
     if system is not None:
         raise Conflict(f"{name!r} is the name of a system role", field="name", code="role_name_taken")
@@ -96,6 +98,12 @@ async def update_role(
 ) -> Role:
     role = await get_role(session, access, role_id)
     _refuse_system(role)
+    # Nobody changes a role holding a permission they lack, nor makes one hold it.
+    require_held(access, role.permissions, field="role_id", what="this role")
+    if changes.get("permissions") is not None:
+        require_held(
+            access, _check_permissions(changes["permissions"]), field="permissions", what="this role"
+        )
     before = {"name": role.name, "description": role.description, "permissions": list(role.permissions)}
     if changes.get("permissions") is not None:
         role.permissions = _check_permissions(changes["permissions"])
@@ -122,6 +130,7 @@ async def update_role(
 async def delete_role(session: AsyncSession, access: Access, actor: Actor, role_id: uuid.UUID) -> None:
     role = await get_role(session, access, role_id)
     _refuse_system(role)
+    require_held(access, role.permissions, field="role_id", what="this role")
     await session.delete(role)
     await session.flush()
     description = f"Deleted role {role.name} (and its assignments)."
@@ -163,8 +172,7 @@ async def assign(
     role = await get_role(session, access, role_id)
     if role.scope != "organization":
         raise Unprocessable("role_id: only organization roles can be assigned here", field="role_id")
-    if "*" in role.permissions and access.role != "owner" and not access.acting_as_platform_admin:
-        raise Unprocessable("role_id: only an owner can give a role with every permission", field="role_id")
+    require_held(access, role.permissions, field="role_id", what="this role")
     email = await session.scalar(
         select(User.email)
         .join(OrganizationMember, OrganizationMember.user_id == User.id)
@@ -174,9 +182,7 @@ async def assign(
         )
     )
     if email is None:
-        raise Unprocessable(
-            "user_id: roles can only be given to members of the organization", field="user_id"
-        )
+        raise NotFound("no such member in this organization", field="user_id")
     assignment = UserRole(
         organization_id=access.organization_id,
         user_id=user_id,
@@ -204,6 +210,7 @@ async def unassign(session: AsyncSession, access: Access, actor: Actor, assignme
     if assignment is None or assignment.organization_id != access.organization_id:
         raise NotFound("no such role assignment", field="assignment_id")
     role = await get_role(session, access, assignment.role_id)
+    require_held(access, role.permissions, field="assignment_id", what="taking away this role")
     await session.delete(assignment)
     await session.flush()
     description = f"Took role {role.name} away from a member."

@@ -17,7 +17,15 @@ import psutil
 
 from saaskit.accounts.passwords import Passwords
 from saaskit.config import Settings
-from saaskit.kit.db import Database, DatabaseUrls, app_role_password, app_url_for, create_engine
+from saaskit.kit.db import (
+    Database,
+    DatabaseUrls,
+    app_role_password,
+    app_url_for,
+    create_engine,
+    service_key,
+    use_service_key,
+)
 from saaskit.kit.embedded import EmbeddedPostgres
 from saaskit.kit.migrations import ensure_app_role, upgrade
 from saaskit.kit.secrets import instance_secret
@@ -127,7 +135,9 @@ class Environment:
         """Upgrade to head as the owner, then (re)create and grant the application role."""
         upgrade(self.urls.owner)
         password = None if self.settings.database.app_url else app_role_password(self.settings, self.secret)
-        ensure_app_role(self.urls.owner, self.settings.database.app_role, password)
+        ensure_app_role(
+            self.urls.owner, self.settings.database.app_role, password, service_key=service_key(self.secret)
+        )
 
     def runtime(self, *, pool_size: int | None = None) -> Runtime:
         return runtime_for(self.settings, self.urls.app, self.secret, pool_size=pool_size)
@@ -152,4 +162,5 @@ def runtime_for(settings: Settings, app_url: str, secret: str, *, pool_size: int
 
 
 def build_runtime(settings: Settings, db: Database, secret: str) -> Runtime:
+    use_service_key(service_key(secret))
     return Runtime(settings=settings, db=db, secret=secret, passwords=Passwords(settings.auth))

@@ -6,10 +6,21 @@ Two roles reach the database (DESIGN.md, "Tenancy and security"):
 - the *application role* (``saaskit_app``) is what ``serve`` and ``worker`` use: no superuser,
   no BYPASSRLS, not the owner, so the RLS policies apply to every query it makes.
 
-The RLS context is three transaction-local settings written with ``set_config(..., true)``:
-``app.user_id``, ``app.organization_id`` and ``app.service`` (``on`` for jobs and platform
-admins). Policies read them through the SQL functions ``app_user_id()``,
-``app_organization_id()`` and ``app_is_service()`` and match nothing when they are unset.
+The RLS context is three transaction-local settings: ``app.user_id``, ``app.organization_id``
+and ``app.service`` (jobs and platform admins). Policies read them through the SQL functions
+``app_user_id()``, ``app_organization_id()`` and ``app_is_service()`` and match nothing when
+they are unset.
+
+The service context (every tenant's rows) cannot be switched on by the application role alone,
+so SQL injected into any query cannot reach it: writing ``app.service`` with ``set_config`` is
+allowed but proves nothing. ``app_is_service()`` is true only when ``app.service`` holds the
+*seal* that the SECURITY DEFINER function ``app_enter_service(key)`` writes: a hash of a random
+per-database key that only the owner can read (``context_keys``), the backend's pid and the
+transaction's start, so it can be neither computed nor reused in another transaction. And
+``app_enter_service`` writes it only when given the server's *service key* (derived from the
+instance secret, never stored in the database: ``migrate`` stores its SHA-256). The server sends
+the key as a bind parameter of ``SET_CONTEXT_SQL``, in the same one round trip as before;
+a tenant context (no service) does not call the function at all. See docs/permissions.md.
 """
 
 from __future__ import annotations
@@ -41,8 +52,22 @@ logger = logging.getLogger(__name__)
 SET_CONTEXT_SQL = text(
     "SELECT set_config('app.user_id', :user_id, true), "
     "set_config('app.organization_id', :organization_id, true), "
-    "set_config('app.service', :service, true)"
+    "CASE WHEN :service = '' THEN set_config('app.service', '', true) ELSE app_enter_service(:service) END"
 )
+
+# The server's service key, set once per process by ``build_runtime`` (``use_service_key``).
+_service_key: str | None = None
+
+
+def service_key(secret: str) -> str:
+    """The key that opens the service context, derived from the instance secret (``migrate``
+    stores its SHA-256 in ``context_keys``; ``serve``, ``worker`` and the CLI derive it again)."""
+    return derived_password(secret, "service-context")
+
+
+def use_service_key(key: str) -> None:
+    global _service_key
+    _service_key = key
 
 
 @dataclass(frozen=True)
@@ -55,8 +80,14 @@ class Context:
         return {
             "user_id": str(self.user_id) if self.user_id else "",
             "organization_id": str(self.organization_id) if self.organization_id else "",
-            "service": "on" if self.service else "",
+            "service": self._service_key() if self.service else "",
         }
+
+    @staticmethod
+    def _service_key() -> str:
+        if not _service_key:
+            raise RuntimeError("no service key: build_runtime() (or use_service_key) must run first")
+        return _service_key
 
 
 SERVICE = Context(service=True)

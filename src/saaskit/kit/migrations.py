@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 APPEND_ONLY_TABLES: set[str] = {"activities"}
 # Tables the application role may only read.
 READ_ONLY_TABLES: set[str] = {"alembic_version", "dim_dates"}
+# Tables the application role may not touch at all (the service context's keys: kit/db.py).
+PRIVATE_TABLES: set[str] = {"context_keys"}
 
 
 def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
@@ -85,11 +87,15 @@ def _quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def ensure_app_role(owner_url: str, role: str, password: str | None) -> None:
+def ensure_app_role(
+    owner_url: str, role: str, password: str | None, *, service_key: str | None = None
+) -> None:
     """Create the application role if missing and grant it what the service needs.
 
-    The role logs in, is no superuser, cannot bypass RLS and owns nothing, so every policy
-    applies to it. Safe to run repeatedly.
+    The role logs in, is no superuser, cannot bypass RLS, owns nothing and is a member of no
+    role (so ``SET ROLE`` leads nowhere): every policy applies to it. With ``service_key``, store
+    its SHA-256 so that the server can enter the service context (kit/db.py). Safe to run
+    repeatedly.
     """
     engine = create_owner_engine(owner_url)
     quoted = _quote_ident(role)
@@ -107,7 +113,21 @@ def ensure_app_role(owner_url: str, role: str, password: str | None) -> None:
         conn.execute(text(f"GRANT CONNECT, TEMPORARY ON DATABASE {_quote_ident(database)} TO {quoted}"))
         for schema in _schemas(conn):
             _grant_schema(conn, schema, quoted)
+        if service_key is not None:
+            _store_service_key(conn, service_key)
     engine.dispose()
+
+
+def _store_service_key(conn: Connection, key: str) -> None:
+    if conn.execute(text("SELECT to_regclass('public.context_keys')")).scalar() is None:
+        return  # a database below the revision that creates it (migrate revision runs here)
+    conn.execute(
+        text(
+            "UPDATE context_keys SET service_key_hash = encode(sha256(convert_to(:key, 'UTF8')), 'hex') "
+            "WHERE id = 1"
+        ),
+        {"key": key},
+    )
 
 
 def _schemas(conn: Connection) -> Iterable[str]:
@@ -138,8 +158,11 @@ def _grant_schema(conn: Connection, schema: str, role: str) -> None:
     conn.execute(text(f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {s} TO {role}"))
     if schema != "public":
         return
-    for table in sorted(READ_ONLY_TABLES | APPEND_ONLY_TABLES):
+    for table in sorted(READ_ONLY_TABLES | APPEND_ONLY_TABLES | PRIVATE_TABLES):
         if conn.execute(text("SELECT to_regclass(:t)"), {"t": f"public.{table}"}).scalar() is None:
+            continue
+        if table in PRIVATE_TABLES:
+            conn.execute(text(f"REVOKE ALL ON {_quote_ident(table)} FROM {role}"))
             continue
         revoked = "INSERT, UPDATE, DELETE" if table in READ_ONLY_TABLES else "UPDATE, DELETE"
         conn.execute(text(f"REVOKE {revoked} ON {_quote_ident(table)} FROM {role}"))

@@ -24,16 +24,14 @@ from saaskit.kit.db import Context, current_context, set_context
 from saaskit.kit.errors import Conflict, Forbidden, Gone, NotFound, Unprocessable
 from saaskit.kit.hashing import new_token, token_hash
 from saaskit.kit.pagination import keyset_page
-from saaskit.tenancy import members
+from saaskit.tenancy import members, teams, workspaces
 from saaskit.tenancy.models import (
     ORG_ROLES,
     TEAM_ROLES,
     WORKSPACE_ROLES,
     Invitation,
     OrganizationMember,
-    Team,
     TeamMember,
-    Workspace,
     WorkspaceMember,
 )
 from saaskit.tenancy.schemas import InvitationIn
@@ -78,29 +76,56 @@ def _role_for_target(data: InvitationIn) -> str:
     return role
 
 
+async def _require_team_manager(session: AsyncSession, access: Access, team_id: uuid.UUID) -> None:
+    team = await teams.get_visible(session, access, team_id)
+    if access.can("teams:write"):
+        return
+    lead = await session.scalar(
+        select(TeamMember.id).where(
+            TeamMember.team_id == team.id,
+            TeamMember.user_id == access.user_id,
+            TeamMember.role == "team_lead",
+            TeamMember.left_at.is_(None),
+        )
+    )
+    if lead is None:
+        raise Forbidden(
+            "inviting into a team needs teams:write or being its team_lead",
+            field="team_id",
+            code="permission_not_held",
+        )
+
+
+async def _require_workspace_manager(session: AsyncSession, access: Access, workspace_id: uuid.UUID) -> None:
+    workspace = await workspaces.get_visible(session, access, workspace_id)
+    if access.can("workspaces:write"):
+        return
+    admin = await session.scalar(
+        select(WorkspaceMember.id).where(
+            WorkspaceMember.workspace_id == workspace.id,
+            WorkspaceMember.user_id == access.user_id,
+            WorkspaceMember.role == "workspace_admin",
+        )
+    )
+    if admin is None:
+        raise Forbidden(
+            "inviting into a workspace needs workspaces:write or being its workspace_admin",
+            field="workspace_id",
+            code="permission_not_held",
+        )
+
+
 async def create(
     session: AsyncSession, access: Access, actor: Actor, data: InvitationIn
 ) -> tuple[Invitation, str]:
     role = _role_for_target(data)
     email = data.email.lower()
-    if (
-        data.team_id is not None
-        and await session.scalar(
-            select(Team.id).where(Team.id == data.team_id, Team.organization_id == access.organization_id)
-        )
-        is None
-    ):
-        raise Unprocessable("team_id: no such team in this organization", field="team_id")
-    if (
-        data.workspace_id is not None
-        and await session.scalar(
-            select(Workspace.id).where(
-                Workspace.id == data.workspace_id, Workspace.organization_id == access.organization_id
-            )
-        )
-        is None
-    ):
-        raise Unprocessable("workspace_id: no such workspace in this organization", field="workspace_id")
+    # The team or workspace must be one the inviter sees (404 otherwise) and manages: members:invite
+    # alone does not let anyone make people team leads or workspace admins.
+    if data.team_id is not None:
+        await _require_team_manager(session, access, data.team_id)
+    if data.workspace_id is not None:
+        await _require_workspace_manager(session, access, data.workspace_id)
     if data.team_id is None and data.workspace_id is None:
         members._check_can_grant(access, role)
         already = await session.scalar(

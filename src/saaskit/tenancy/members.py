@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from saaskit.access.grants import require_held, require_role_held
 from saaskit.access.permissions import ORG_ROLE_RANK, is_known
 from saaskit.access.service import Access
 from saaskit.accounts.models import User
@@ -92,10 +93,12 @@ async def _refuse_losing_last_owner(session: AsyncSession, member: OrganizationM
 
 
 def _check_can_grant(access: Access, role: str) -> None:
-    """Only owners create owners; nobody grants a role above their own."""
+    """Only owners create owners; nobody grants a role above their own, nor one holding a
+    permission they do not hold (``access.grants``)."""
     mine = ORG_ROLE_RANK.get(access.role or "", -1) if not access.acting_as_platform_admin else 99
     if ORG_ROLE_RANK[role] > mine or (role == "owner" and mine < ORG_ROLE_RANK["owner"]):
         raise Forbidden(f"only an owner can make someone {role}", field="role", code="role_too_high")
+    require_role_held(access, role)
 
 
 async def update_member(
@@ -103,6 +106,15 @@ async def update_member(
 ) -> OrganizationMember:
     member = await get_member(session, access.organization_id, user_id)
     before = {"role": member.role, "permissions": list(member.permissions), "is_active": member.is_active}
+    # Every check before the first change: a refused request changes nothing.
+    if changes.get("permissions") is not None:
+        unknown = [p for p in changes["permissions"] if not is_known(p)]
+        if unknown:
+            raise Unprocessable(f"permissions: unknown permission {unknown[0]!r}", field="permissions")
+        added = set(changes["permissions"]) - set(member.permissions)
+        require_held(access, added, field="permissions", what="these extra permissions")
+    if member.role == "owner" and changes.get("is_active") not in (None, member.is_active):
+        _check_can_grant(access, "owner")  # only owners deactivate owners
     if "role" in changes and changes["role"] is not None and changes["role"] != member.role:
         _check_can_grant(access, changes["role"])
         if member.role == "owner":
@@ -110,9 +122,6 @@ async def update_member(
             await _refuse_losing_last_owner(session, member)
         member.role = changes["role"]
     if changes.get("permissions") is not None:
-        unknown = [p for p in changes["permissions"] if not is_known(p)]
-        if unknown:
-            raise Unprocessable(f"permissions: unknown permission {unknown[0]!r}", field="permissions")
         member.permissions = sorted(set(changes["permissions"]))
     if changes.get("is_active") is not None and changes["is_active"] != member.is_active:
         if not changes["is_active"]:

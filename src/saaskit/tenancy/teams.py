@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from saaskit.access.service import Access
 from saaskit.accounts.models import User
 from saaskit.audit.service import Actor
-from saaskit.kit.errors import Conflict, NotFound, Unprocessable
+from saaskit.kit.errors import Conflict, NotFound
 from saaskit.kit.pagination import keyset_page
 from saaskit.tenancy import audited
 from saaskit.tenancy.models import OrganizationMember, Team, TeamMember
@@ -132,7 +132,7 @@ async def _require_org_member(session: AsyncSession, organization_id: uuid.UUID,
         )
     )
     if email is None:
-        raise Unprocessable("user_id: only members of the organization can join its teams", field="user_id")
+        raise NotFound("no such member in this organization", field="user_id")
     return str(email)
 
 

@@ -17,8 +17,8 @@ from saaskit.accounts.models import User
 from saaskit.audit.service import Actor
 from saaskit.kit.errors import Conflict, NotFound, Unprocessable
 from saaskit.kit.pagination import keyset_page
-from saaskit.tenancy import audited
-from saaskit.tenancy.models import OrganizationMember, Team, TeamMember, Workspace, WorkspaceMember
+from saaskit.tenancy import audited, teams
+from saaskit.tenancy.models import OrganizationMember, TeamMember, Workspace, WorkspaceMember
 from saaskit.tenancy.organizations import slugify
 from saaskit.tenancy.schemas import WorkspaceIn, WorkspaceUpdate
 
@@ -81,11 +81,8 @@ async def get_visible(session: AsyncSession, access: Access, workspace_id: uuid.
 async def _check_team(session: AsyncSession, access: Access, team_id: uuid.UUID | None) -> None:
     if team_id is None:
         return
-    exists = await session.scalar(
-        select(Team.id).where(Team.id == team_id, Team.organization_id == access.organization_id)
-    )
-    if exists is None:
-        raise Unprocessable("team_id: no such team in this organization", field="team_id")
+    # A team of this organization that the caller can see (a secret team stays unseen: 404).
+    await teams.get_visible(session, access, team_id)
 
 
 async def _check_slug_free(
@@ -200,9 +197,7 @@ async def add_member(
         )
     )
     if is_member is None:
-        raise Unprocessable(
-            "user_id: only members of the organization can be given a workspace", field="user_id"
-        )
+        raise NotFound("no such member in this organization", field="user_id")
     existing = await session.scalar(
         select(WorkspaceMember.id).where(
             WorkspaceMember.workspace_id == workspace_id, WorkspaceMember.user_id == user_id

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 
 from saaskit.access.dependencies import OrgRequest, org_access
+from saaskit.access.grants import require_owner
 from saaskit.accounts.dependencies import CurrentUser
 from saaskit.accounts.models import User
 from saaskit.audit.service import Actor
@@ -99,6 +100,8 @@ async def delete_organization(
     session: DbSession,
     org: Annotated[OrgRequest, Depends(org_access("org:delete", allow_archived=True))],
 ) -> OrganizationOut:
+    # Owners only, whatever permissions a member was given (docs/permissions.md).
+    require_owner(org.access, "delete the organization")
     return _out(
         await organizations.set_deleted(session, org.actor, org.organization_id, True), org.access.role
     )
@@ -111,6 +114,7 @@ async def restore_organization(
     session: DbSession,
     org: Annotated[OrgRequest, Depends(org_access("org:delete", allow_archived=True, allow_deleted=True))],
 ) -> OrganizationOut:
+    require_owner(org.access, "restore the organization")
     return _out(
         await organizations.set_deleted(session, org.actor, org.organization_id, False), org.access.role
     )
