@@ -33,6 +33,7 @@ _RENAMED = {
     "BIGINT": "int8",
     "REAL": "float4",
     "DOUBLE PRECISION": "float8",
+    "FLOAT": "float8",  # FLOAT without a precision is double precision in PostgreSQL
     "BOOLEAN": "bool",
     "VARCHAR": "varchar",
 }
