@@ -15,7 +15,7 @@ from starlette.staticfiles import StaticFiles
 from saaskit.admin.pages import router
 from saaskit.admin.security import CsrfRefused, SignInRequired
 from saaskit.admin.web import STATIC_DIR, error_page, is_htmx, redirect
-from saaskit.kit.errors import AppError
+from saaskit.kit.errors import INTEGRITY_ERRORS, AppError, constraint_violation
 
 Handler = Callable[[Request, Exception], Response | Awaitable[Response]]
 
@@ -65,6 +65,7 @@ def _html_for_admin(original: Handler) -> Handler:
         if not _is_admin_page(request):
             answer = original(request, exc)
             return await answer if isinstance(answer, Awaitable) else answer
+        exc = constraint_violation(exc) or exc  # a refusal PostgreSQL made: as the service's own
         if not isinstance(exc, AppError | StarletteHTTPException | RequestValidationError):
             # Unexpected: logged by the original handler; the operator gets an HTML page.
             answer = original(request, exc)
@@ -99,7 +100,7 @@ async def _sign_in_required(request: Request, exc: Exception) -> Response:
 def install(app: FastAPI) -> None:
     app.include_router(router)
     app.mount("/admin/static", StaticFiles(directory=STATIC_DIR), name="admin-static")
-    for exc_class in (AppError, RequestValidationError, StarletteHTTPException, Exception):
+    for exc_class in (AppError, RequestValidationError, StarletteHTTPException, *INTEGRITY_ERRORS, Exception):
         original = app.exception_handlers.get(exc_class)
         if original is not None:
             app.add_exception_handler(exc_class, _html_for_admin(original))
