@@ -166,13 +166,15 @@ def _field_and_message(error: dict[str, Any], request: Request | None) -> tuple[
     not an object) names ``body`` and says which fields the body takes."""
     location = tuple(error.get("loc", ()))
     message = str(error.get("msg", "invalid value"))
-    if location == ("body",):
+    kind = str(error.get("type", ""))
+    # None sent, or not an object ("model_attributes_type" ...); a model's own rule across its
+    # fields (a value_error at the body) names no field, as before.
+    if location == ("body",) and (kind == "missing" or kind.endswith("_type")):
         fields = _body_fields(request)
         shape = f"a JSON object with the fields {', '.join(fields)}" if fields else "a JSON object"
         if fields and all(name.endswith("?") for name in fields):
             shape += " (all optional: {} will do)"
-        missing = error.get("type") == "missing"
-        return "body", f"required: {shape}" if missing else f"must be {shape}: {message}"
+        return "body", f"required: {shape}" if kind == "missing" else f"must be {shape}: {message}"
     return _field_of(location), message
 
 
