@@ -7,8 +7,10 @@ import contextlib
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 
 from saaskit import __version__
 from saaskit.access import endpoints as access_endpoints
@@ -25,6 +27,7 @@ from saaskit.flags import sdk as flags_sdk
 from saaskit.insights.endpoints import routers as insights_routers
 from saaskit.kit.errors import install_error_handlers
 from saaskit.kit.middleware import Edge
+from saaskit.kit.schemas import ErrorAnswer
 from saaskit.kit.state import Runtime
 from saaskit.mail import endpoints as mail_endpoints
 from saaskit.notifications import endpoints as notifications_endpoints
@@ -32,6 +35,7 @@ from saaskit.system import endpoints as system_endpoints
 from saaskit.system import health
 from saaskit.tenancy.endpoints import routers as tenancy_routers
 from saaskit.tracking.buffer import IngestBuffer
+from saaskit.tracking.endpoints import repairing_routers
 from saaskit.tracking.endpoints import routers as tracking_routers
 from saaskit.tracking.latency import LatencyRecorder
 
@@ -61,6 +65,39 @@ ROUTERS: list[APIRouter] = [
     experiments_endpoints.features_router,
     flags_endpoints.router,
 ]
+
+# Every operation documents its errors with their one shape (kit/errors.py); "4XX" also takes the
+# place of FastAPI's 422 schema ({"detail": [...]}), which is not what saaskit answers.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "4XX": {
+        "model": ErrorAnswer,
+        "description": "Refused: `error.code` says why, `error.field` names the input.",
+    },
+    "5XX": {"model": ErrorAnswer, "description": "Failed on our side (`internal_error`) or unavailable."},
+}
+
+
+def _errors_are_json(app: FastAPI) -> None:
+    """Document errors as JSON on every operation: FastAPI gives an operation's extra responses
+    the media type of its success (an HTML page's errors would read as HTML), but every error is
+    answered by the JSON handlers of kit/errors.py."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            for item in document.get("paths", {}).values():
+                for operation in item.values():
+                    for status in ERROR_RESPONSES:
+                        content = operation.get("responses", {}).get(status, {}).get("content", {})
+                        if content and "application/json" not in content:
+                            schema = next(iter(content.values()))
+                            content.clear()
+                            content["application/json"] = schema
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(runtime: Runtime, *, dispose_on_shutdown: bool = True) -> FastAPI:
@@ -99,12 +136,22 @@ def create_app(runtime: Runtime, *, dispose_on_shutdown: bool = True) -> FastAPI
     install_error_handlers(app)
     billing_errors.install(app)
     for router in ROUTERS:
-        app.include_router(router)
+        app.include_router(router, responses=ERROR_RESPONSES)
+    _errors_are_json(app)
     # After the error handlers: it wraps them to answer HTML under /admin.
     install_admin(app)
-    # Ours, not FastAPI's max_body_size: Starlette's limiter answers 413 in plain text.
+    # Ours, not FastAPI's max_body_size: Starlette's limiter answers 413 in plain text. It also
+    # refuses text PostgreSQL cannot store (kit/inputs.py), except on the ingestion paths,
+    # whose endpoints repair it.
+    repairs_text = {
+        route.path for router in repairing_routers for route in router.routes if isinstance(route, APIRoute)
+    }
     http = runtime.settings.http
     app.add_middleware(
-        Edge, max_bytes=http.max_body_bytes, observe=latency.record, body_timeout=http.body_timeout_seconds
+        Edge,
+        max_bytes=http.max_body_bytes,
+        observe=latency.record,
+        body_timeout=http.body_timeout_seconds,
+        repairs_text=repairs_text,
     )
     return app

@@ -37,13 +37,20 @@ async def _insert_twice(engine: AsyncEngine) -> None:
             await conn.execute(INSERT_USER, {"email": EMAIL, "password_hash": PASSWORD_HASH})
 
 
-def _app(engine: AsyncEngine) -> FastAPI:
+def _app(engine: AsyncEngine, *, answered: bool = False) -> FastAPI:
+    """``answered``: the unique violation reaches the error handlers, which answer it (409);
+    otherwise a bug of ours follows it, unhandled (500, logged with the violation as its cause)."""
     app = FastAPI()
     install_error_handlers(app)
 
     @app.post("/sign-up")
     async def sign_up() -> None:
-        await _insert_twice(engine)
+        try:
+            await _insert_twice(engine)
+        except IntegrityError as exc:
+            if answered:
+                raise
+            raise RuntimeError("could not sign up") from exc
 
     return app
 
@@ -86,6 +93,16 @@ async def test_the_service_engine_raises_and_logs_no_values(
     _assert_no_values(str(raised.value))
     _assert_no_values(str(raised.value.orig))
     assert EMAIL in (raised.value.orig.diag.message_detail or "")  # type: ignore[union-attr]
+
+
+async def test_an_answered_constraint_violation_logs_no_values(
+    app_engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    answer = await _post(_app(app_engine, answered=True))
+    assert answer.status_code == 409 and answer.json()["error"]["field"] == "email"
+    assert "constraint uq_users_email refused POST /sign-up" in caplog.text
+    _assert_no_values(caplog.text)
 
 
 async def test_the_error_handler_scrubs_any_engine(

@@ -197,3 +197,24 @@ def test_the_checks_catch_untyped_answers() -> None:
 
 def test_the_capture_endpoints_fixed_answer_is_their_documented_model() -> None:
     assert CaptureAccepted.model_validate_json(CAPTURE_OK).model_dump_json().encode() == CAPTURE_OK
+
+
+async def test_every_operation_documents_its_errors_as_json(client: httpx.AsyncClient) -> None:
+    """4XX and 5XX with the one error shape (app.ERROR_RESPONSES), never FastAPI's own 422
+    schema (``{"detail": [...]}``, which saaskit never answers), whatever the success's type."""
+    spec = await load(client)
+    problems = []
+    for path, item in spec.document["paths"].items():
+        for method, operation in item.items():
+            responses = operation.get("responses", {})
+            for status in ("4XX", "5XX"):
+                content = responses.get(status, {}).get("content", {})
+                if (
+                    set(content) != {"application/json"}
+                    or spec.resolve(content["application/json"]["schema"])[0] != "ErrorAnswer"
+                ):
+                    problems.append(f"{method.upper()} {path} {status}: {content}")
+            if "422" in responses:
+                problems.append(f"{method.upper()} {path}: a 422 of its own")
+    assert not problems, "\n".join(problems)
+    assert "HTTPValidationError" not in spec.components

@@ -21,13 +21,21 @@ class Role(Base):
         CheckConstraint(
             "is_system_role = (organization_id IS NULL)", name="system_roles_have_no_organization"
         ),
-        Index("uq_roles_system_name", "name", unique=True, postgresql_where=text("organization_id IS NULL")),
+        # info: how a violation is answered (kit/errors.py), as the service's own check answers.
+        Index(
+            "uq_roles_system_name",
+            "name",
+            unique=True,
+            postgresql_where=text("organization_id IS NULL"),
+            info={"code": "role_name_taken"},
+        ),
         Index(
             "uq_roles_organization_name",
             "organization_id",
             "name",
             unique=True,
             postgresql_where=text("organization_id IS NOT NULL"),
+            info={"code": "role_name_taken"},
         ),
         {"comment": "Named permission sets: built-in system roles and each organization's custom roles."},
     )

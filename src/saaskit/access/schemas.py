@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from saaskit.kit.schemas import Input, Output
+from saaskit.kit.schemas import Input, Output, Timestamp
 
 RoleName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,39}$", description="a-z, 0-9, _ (2-40)")]
 PermissionList = Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=100)]
@@ -38,7 +38,7 @@ class RoleOut(Output):
 class AssignmentIn(Input):
     user_id: uuid.UUID
     role_id: uuid.UUID
-    expires_at: datetime | None = Field(default=None, description="After this time the role grants nothing.")
+    expires_at: Timestamp | None = Field(default=None, description="After this time the role grants nothing.")
 
 
 class AssignmentOut(Output):

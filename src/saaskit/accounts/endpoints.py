@@ -31,6 +31,7 @@ from saaskit.accounts.schemas import (
 from saaskit.accounts.two_factor_schemas import TwoFactorChallengeOut
 from saaskit.audit.dependencies import AdminActor
 from saaskit.audit.service import Actor
+from saaskit.kit import timezones
 from saaskit.kit.deps import ClientDep, DbSession, RuntimeDep
 from saaskit.kit.errors import error_response
 from saaskit.kit.pagination import CursorParam, LimitParam, Page, keyset_page
@@ -100,6 +101,8 @@ def _token_response(
     responses={429: {"description": "Too many sign-ups from this address or for this e-mail"}},
 )
 async def signup(body: SignupIn, session: DbSession, runtime: RuntimeDep, client: ClientDep) -> Response:
+    if body.timezone is not None:
+        await timezones.check(runtime.db, body.timezone, field="timezone")
     invited_email = None
     if body.invitation_token:
         # A transaction of its own, over before the password is hashed: the request's session
@@ -174,7 +177,11 @@ async def me(principal: CurrentUser, session: DbSession) -> MeOut:
 
 
 @router.patch("/me", response_model=UserOut, summary="Update the signed-in user's profile")
-async def update_me(body: ProfileUpdateIn, principal: CurrentUser, session: DbSession) -> UserOut:
+async def update_me(
+    body: ProfileUpdateIn, principal: CurrentUser, session: DbSession, runtime: RuntimeDep
+) -> UserOut:
+    if body.timezone is not None:
+        await timezones.check(runtime.db, body.timezone, field="timezone")
     user = await service.update_profile(session, principal.user_id, body)
     return await _user_out(session, user)
 

@@ -37,6 +37,9 @@ class User(Base):
         CheckConstraint(f"status IN {USER_STATUSES}", name="status_known"),
         CheckConstraint(f"role IN {USER_ROLES}", name="role_known"),
         CheckConstraint(f"tracking_level IN {TRACKING_LEVELS}", name="tracking_level_known"),
+        UniqueConstraint(
+            "email", info={"code": "email_taken"}
+        ),  # answered as sign-up's check (kit/errors.py)
         CheckConstraint("credits_cents >= 0", name="credits_not_negative"),
         CheckConstraint("max_dashboards >= 0", name="max_dashboards_not_negative"),
         CheckConstraint("max_dashboards_override >= 0", name="max_dashboards_override_not_negative"),
@@ -61,7 +64,7 @@ class User(Base):
 
     id: Mapped[uuid.UUID] = uuid_pk("Unique user identifier, referenced by every user-owned row.")
     email: Mapped[str] = mapped_column(
-        Text, unique=True, nullable=False, comment="E-mail address (lower case): sign-in identifier."
+        Text, nullable=False, comment="E-mail address (lower case): sign-in identifier."
     )
     name: Mapped[str | None] = mapped_column(Text, comment="Display name shown in the UI.")
     picture_url: Mapped[str | None] = mapped_column(Text, comment="URL of the profile picture (avatar).")

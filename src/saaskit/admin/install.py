@@ -16,7 +16,7 @@ from saaskit.admin.pages import router
 from saaskit.admin.security import CsrfRefused, SignInRequired
 from saaskit.admin.web import STATIC_DIR, error_page, is_htmx, redirect
 from saaskit.kit.db import is_unavailable
-from saaskit.kit.errors import DATABASE_ERRORS, AppError
+from saaskit.kit.errors import DATABASE_ERRORS, INTEGRITY_ERRORS, AppError, constraint_violation
 
 Handler = Callable[[Request, Exception], Response | Awaitable[Response]]
 
@@ -69,6 +69,7 @@ def _html_for_admin(original: Handler) -> Handler:
         if not _is_admin_page(request):
             answer = original(request, exc)
             return await answer if isinstance(answer, Awaitable) else answer
+        exc = constraint_violation(exc) or exc  # a refusal PostgreSQL made: as the service's own
         if not isinstance(exc, AppError | StarletteHTTPException | RequestValidationError):
             # Unexpected: logged by the original handler; the operator gets an HTML page.
             answer = original(request, exc)
@@ -103,7 +104,14 @@ async def _sign_in_required(request: Request, exc: Exception) -> Response:
 def install(app: FastAPI) -> None:
     app.include_router(router)
     app.mount("/admin/static", StaticFiles(directory=STATIC_DIR), name="admin-static")
-    for exc_class in (AppError, RequestValidationError, StarletteHTTPException, *DATABASE_ERRORS, Exception):
+    for exc_class in (
+        AppError,
+        RequestValidationError,
+        StarletteHTTPException,
+        *INTEGRITY_ERRORS,
+        *DATABASE_ERRORS,
+        Exception,
+    ):
         original = app.exception_handlers.get(exc_class)
         if original is not None:
             app.add_exception_handler(exc_class, _html_for_admin(original))

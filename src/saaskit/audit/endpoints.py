@@ -13,7 +13,7 @@ from saaskit.access.dependencies import OrgRequest, org_access
 from saaskit.audit import service
 from saaskit.kit.deps import DbSession
 from saaskit.kit.pagination import CursorParam, LimitParam, Page
-from saaskit.kit.schemas import Output
+from saaskit.kit.schemas import Output, Timestamp
 
 router = APIRouter(prefix="/api/orgs/{org_id}", tags=["audit"])
 
@@ -40,8 +40,8 @@ async def list_activities(
     action: Annotated[str | None, Query(max_length=100)] = None,
     entity_type: Annotated[str | None, Query(max_length=50)] = None,
     entity_id: uuid.UUID | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Timestamp | None = None,
+    until: Timestamp | None = None,
 ) -> Page[ActivityOut]:
     rows, next_cursor = await service.list_activities(
         session,

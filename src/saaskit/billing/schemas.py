@@ -8,11 +8,15 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from saaskit.kit.schemas import Answer, Input, Output
+from saaskit.kit.schemas import INT32_MAX, INT64_MAX, Answer, Input, Output, Timestamp
 
 Interval = Literal["month", "year"]
 NAME = Field(min_length=1, max_length=200)
 METRIC = Field(min_length=1, max_length=100, pattern=r"^[a-z0-9_.:-]+$")
+
+
+def _count(value: Any, most: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= most
 
 
 class PlanIn(Input):
@@ -31,14 +35,14 @@ class PlanIn(Input):
     @field_validator("limits")
     @classmethod
     def _limits(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # Both land in integer columns: users.max_dashboards (integer), and quotas are compared
+        # with feature_usage.usage_count (bigint).
         max_dashboards = value.get("max_dashboards")
-        if max_dashboards is not None and (not isinstance(max_dashboards, int) or max_dashboards < 0):
-            raise ValueError("max_dashboards must be a non-negative integer")
+        if max_dashboards is not None and not _count(max_dashboards, INT32_MAX):
+            raise ValueError(f"max_dashboards must be an integer from 0 to {INT32_MAX}")
         quotas = value.get("quotas", {})
-        if not isinstance(quotas, dict) or not all(
-            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in quotas.values()
-        ):
-            raise ValueError("quotas must map feature names to non-negative integers")
+        if not isinstance(quotas, dict) or not all(_count(v, INT64_MAX) for v in quotas.values()):
+            raise ValueError(f"quotas must map feature names to integers from 0 to {INT64_MAX}")
         return value
 
 
@@ -83,9 +87,9 @@ class CouponIn(Input):
     currency: str = Field(default="usd", pattern=r"^[a-z]{3}$")
     duration: Literal["once", "repeating", "forever"] = "once"
     duration_in_months: int | None = Field(default=None, ge=1, le=120)
-    valid_from: datetime | None = None
-    valid_until: datetime | None = None
-    max_redemptions: int | None = Field(default=None, ge=1)
+    valid_from: Timestamp | None = None
+    valid_until: Timestamp | None = None
+    max_redemptions: int | None = Field(default=None, ge=1, le=INT32_MAX)
     plan_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
     is_active: bool = True
 
@@ -265,8 +269,8 @@ class UsageIn(Input):
     quantity: int = Field(default=1, ge=0, le=1_000_000_000)
     idempotency_key: str = Field(min_length=1, max_length=200)
     unique_key: str | None = Field(default=None, max_length=200)
-    unit_price_cents: int | None = Field(default=None, ge=0)
-    recorded_at: datetime | None = None
+    unit_price_cents: int | None = Field(default=None, ge=0, le=INT32_MAX)
+    recorded_at: Timestamp | None = None
     feature_category: str | None = Field(default=None, max_length=100)
     success: bool = True
     duration_seconds: int = Field(default=0, ge=0, le=86_400 * 31)

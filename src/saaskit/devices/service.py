@@ -26,8 +26,9 @@ logger = logging.getLogger(__name__)
 TIER_LIMITS_KEY = "devices.max_dashboards_by_tier"
 
 # The tier's number from the setting (a JSON object tier -> count); 1 for tiers it does not list.
+# The setting is free-form JSON an admin writes: a number beyond the column's integer is clamped.
 TIER_LIMIT_SQL = f"""coalesce(
-    (SELECT GREATEST(0, (s.value ->> users.tier)::numeric::integer) FROM system_settings s
+    (SELECT LEAST(GREATEST(0, (s.value ->> users.tier)::numeric), 2147483647)::integer FROM system_settings s
      WHERE s.key = '{TIER_LIMITS_KEY}' AND jsonb_typeof(s.value -> users.tier) = 'number'),
     1)"""
 

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from functools import cache
 from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from fastapi import Depends, Query, Request
 
@@ -16,9 +14,10 @@ from saaskit.access.dependencies import record_admin_read, refuse_without_requir
 from saaskit.access.service import resolve
 from saaskit.accounts.dependencies import CurrentUser
 from saaskit.insights.models import PLATFORM
+from saaskit.kit import timezones
 from saaskit.kit.db import SERVICE, Context, set_context
-from saaskit.kit.deps import ClientDep, DbSession
-from saaskit.kit.errors import Forbidden, NotFound, Unprocessable
+from saaskit.kit.deps import ClientDep, DbSession, RuntimeDep
+from saaskit.kit.errors import Forbidden, NotFound
 
 
 @dataclass(frozen=True)
@@ -70,24 +69,15 @@ async def analytics_scope(
 ScopeDep = Annotated[Scope, Depends(analytics_scope)]
 
 
-@cache
-def _zones() -> frozenset[str]:
-    return frozenset(available_timezones())
-
-
-def time_zone(
+async def time_zone(
+    runtime: RuntimeDep,
     tz: Annotated[
         str,
         Query(max_length=64, description="IANA time zone for day and month boundaries, e.g. Europe/Paris."),
     ] = "UTC",
 ) -> str:
-    if tz != "UTC" and tz not in _zones():
-        raise Unprocessable(f"{tz!r} is not an IANA time zone (for example Europe/Paris)", field="tz")
-    try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise Unprocessable(f"{tz!r} is not an IANA time zone", field="tz") from None
-    return tz
+    """A zone PostgreSQL knows (kit/timezones.py: Python's list holds names it refuses)."""
+    return await timezones.check(runtime.db, tz)
 
 
 TimeZone = Annotated[str, Depends(time_zone)]

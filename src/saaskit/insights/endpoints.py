@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -13,6 +12,7 @@ from saaskit.insights.funnels.endpoints import router as funnels_router
 from saaskit.insights.schemas import DailyMetrics, Geographic, Kpis, Period, Retention, RetentionMode, Stats
 from saaskit.kit.deps import DbSession, RuntimeDep
 from saaskit.kit.errors import Unprocessable
+from saaskit.kit.schemas import Day
 
 MAX_DAYS = 400
 
@@ -48,8 +48,8 @@ async def kpis_endpoint(scope: ScopeDep, session: DbSession) -> Kpis:
 async def daily_metrics_endpoint(
     scope: ScopeDep,
     session: DbSession,
-    start: Annotated[date, Query(alias="from", description="First UTC day.")],
-    end: Annotated[date, Query(alias="to", description="Last UTC day (at most 400 days after from).")],
+    start: Annotated[Day, Query(alias="from", description="First UTC day.")],
+    end: Annotated[Day, Query(alias="to", description="Last UTC day (at most 400 days after from).")],
 ) -> DailyMetrics:
     if end < start:
         raise Unprocessable("'to' is before 'from'", field="to")
@@ -83,9 +83,9 @@ async def retention_endpoint(
     ],
     period: Annotated[Period, Query(description="day, week (ISO, from Monday) or month, in tz.")],
     start: Annotated[
-        date, Query(alias="from", description="First day (in tz); widened to its period's start.")
+        Day, Query(alias="from", description="First day (in tz); widened to its period's start.")
     ],
-    end: Annotated[date, Query(alias="to", description="Day after the last one: the range is [from, to).")],
+    end: Annotated[Day, Query(alias="to", description="Day after the last one: the range is [from, to).")],
     periods: Annotated[
         int, Query(ge=0, le=retention.MAX_PERIODS, description="Periods after the cohort's.")
     ] = 7,

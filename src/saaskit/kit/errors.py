@@ -1,20 +1,27 @@
 """One error shape for every 4xx/5xx answer: ``{"error": {"code", "message", "field"}}``.
 
 Services raise ``AppError`` subclasses; the handlers installed by ``install_error_handlers``
-turn them, FastAPI's validation errors and Starlette's HTTP errors into that shape.
+turn them, FastAPI's validation errors, Starlette's HTTP errors and PostgreSQL's constraint
+violations into that shape.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import orjson
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
+from sqlalchemy import CheckConstraint, ForeignKeyConstraint, Index, UniqueConstraint
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -148,20 +155,144 @@ def _field_of(location: Sequence[Any]) -> str | None:
     return ".".join(parts) or None
 
 
-def validation_error_response(exc: RequestValidationError) -> Response:
+def _body_fields(request: Request | None) -> list[str]:
+    """The fields of the route's body model (``name?`` when optional), or [] when unknown."""
+    body_field = getattr(request.scope.get("route") if request is not None else None, "body_field", None)
+    model = getattr(getattr(body_field, "field_info", None), "annotation", None)
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return []
+    return [name if info.is_required() else f"{name}?" for name, info in model.model_fields.items()]
+
+
+def _field_and_message(error: dict[str, Any], request: Request | None) -> tuple[str | None, str]:
+    """The field an error names, and its message. An error about the whole body (none sent, or
+    not an object) names ``body`` and says which fields the body takes."""
+    location = tuple(error.get("loc", ()))
+    message = str(error.get("msg", "invalid value"))
+    kind = str(error.get("type", ""))
+    # None sent, or not an object ("model_attributes_type" ...); a model's own rule across its
+    # fields (a value_error at the body) names no field, as before.
+    if location == ("body",) and (kind == "missing" or kind.endswith("_type")):
+        fields = _body_fields(request)
+        shape = f"a JSON object with the fields {', '.join(fields)}" if fields else "a JSON object"
+        if fields and all(name.endswith("?") for name in fields):
+            shape += " (all optional: {} will do)"
+        return "body", f"required: {shape}" if kind == "missing" else f"must be {shape}: {message}"
+    return _field_of(location), message
+
+
+def validation_error_response(exc: RequestValidationError, request: Request | None = None) -> Response:
     errors = exc.errors()
     first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": "value_error"}
     if first.get("type") == "json_invalid":
         return error_response(400, "malformed_json", f"the body is not valid JSON: {first.get('msg')}")
-    field = _field_of(first.get("loc", ()))
-    message = str(first.get("msg", "invalid value"))
+    field, message = _field_and_message(first, request)
     if field:
         message = f"{field}: {message}"
-    details = [
-        {"field": _field_of(e.get("loc", ())), "message": str(e.get("msg")), "type": e.get("type")}
-        for e in errors
-    ]
+    details = []
+    for error in errors:
+        name, text = _field_and_message(error, request)
+        details.append({"field": name, "message": text, "type": error.get("type")})
     return error_response(422, "invalid", message, field, details=details)
+
+
+# -- constraint violations ------------------------------------------------------------------------
+#
+# A write that breaks a constraint (unique, foreign key, check, not-null) is the client's doing as
+# often as not: a slug taken by an organization the caller cannot see, a name taken between the
+# service's check and its write, an id that vanished meanwhile. PostgreSQL refused the statement,
+# so the request's transaction rolls back (kit/deps.py) and nothing of it is written; the handler
+# below answers 409 (unique: taken) or 422 (the others), naming the field the constraint is about.
+#
+# Which field: the models declare every constraint (kit/models.py's naming convention gives the
+# names PostgreSQL reports), so the map from name to field is built from them: a unique
+# constraint's last column (``(organization_id, slug)`` is about ``slug``), a foreign key's
+# column, the first column a check mentions. A constraint whose API field or error code differs
+# says so in its ``info`` (``{"field": "email", "code": "already_invited"}``), so that a conflict
+# found by PostgreSQL answers exactly as the service's own check would have.
+
+UNIQUE_VIOLATIONS = {"23505", "23P01"}  # unique, exclusion
+_NOT_NULL, _FOREIGN_KEY, _CHECK = "23502", "23503", "23514"
+
+
+@dataclass(frozen=True)
+class ConstraintRule:
+    field: str | None
+    code: str | None = None
+
+
+def _mentioned_columns(sql: str, columns: Sequence[str]) -> list[str]:
+    found = {name: m.start() for name in columns if (m := re.search(rf"\b{re.escape(name)}\b", sql))}
+    return sorted(found, key=found.__getitem__)
+
+
+@cache
+def constraint_rules() -> dict[str, ConstraintRule]:
+    """Constraint or unique index name -> the field it is about (and its error code), from every
+    model imported so far (all of them, once the app exists)."""
+    from saaskit.kit.models import Base  # the models import kit; read them at first use
+
+    rules: dict[str, ConstraintRule] = {}
+    for table in Base.metadata.tables.values():
+        objects: list[Any] = [*table.constraints, *(i for i in table.indexes if i.unique)]
+        for item in objects:
+            if item.name is None:
+                continue
+            if isinstance(item, CheckConstraint):
+                columns = _mentioned_columns(str(item.sqltext), [c.name for c in table.columns])
+                field = columns[0] if columns else None
+            elif isinstance(item, ForeignKeyConstraint):
+                field = item.column_keys[0]
+            elif isinstance(item, UniqueConstraint | Index):
+                names = [c.name for c in item.columns]
+                field = names[-1] if names else None
+            else:  # the primary key: ids are the server's
+                field = None
+            info = item.info
+            rules[str(item.name)] = ConstraintRule(info.get("field", field), info.get("code"))
+    return rules
+
+
+def _database_error(exc: Exception) -> psycopg.Error | None:
+    original = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
+    return original if isinstance(original, psycopg.Error) else None
+
+
+INTEGRITY_ERRORS = (sa_exc.IntegrityError, psycopg.errors.IntegrityError)
+
+
+def constraint_violation(exc: Exception) -> AppError | None:
+    """The refusal a constraint violation amounts to, or None when ``exc`` is not one."""
+    error = _database_error(exc)
+    if not isinstance(error, psycopg.errors.IntegrityError) or error.sqlstate is None:
+        return None
+    diag = error.diag
+    rule = constraint_rules().get(diag.constraint_name or "")
+    field = rule.field if rule is not None else diag.column_name
+    code = rule.code if rule is not None else None
+    about = f"{field}: " if field else ""
+    if error.sqlstate in UNIQUE_VIOLATIONS:
+        return Conflict(f"{about}this value is taken", field=field, code=code or "already_exists")
+    if error.sqlstate == _FOREIGN_KEY and (diag.message_primary or "").startswith("update or delete"):
+        # Deleting (or re-keying) a row that others still refer to: a conflict with what exists.
+        return Conflict("it is still referred to; remove those first", code=code or "in_use")
+    if error.sqlstate == _FOREIGN_KEY:
+        message = f"{about}refers to something that does not exist"
+    elif error.sqlstate == _NOT_NULL:
+        message = f"{about}required"
+    elif error.sqlstate == _CHECK:
+        message = f"{about}not an allowed value"
+    else:
+        message = f"{about}not allowed"
+    return Unprocessable(message, field=field, code=code or "invalid")
+
+
+def constraint_violation_response(exc: Exception) -> Response | None:
+    """The answer to a constraint violation, or None when ``exc`` is not one."""
+    refusal = constraint_violation(exc)
+    if refusal is None:
+        return None
+    return error_response(refusal.status_code, refusal.code, refusal.message, refusal.field)
 
 
 DATABASE_ERRORS: tuple[type[Exception], ...] = (DatabaseUnavailable, SQLAlchemyError, psycopg.Error)
@@ -201,9 +332,20 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, AppError)
         return error_response(exc.status_code, exc.code, exc.message, exc.field, exc.headers, **exc.extra)
 
-    async def validation_handler(_: Request, exc: Exception) -> Response:
+    async def validation_handler(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        return validation_error_response(exc)
+        return validation_error_response(exc, request)
+
+    async def integrity_handler(request: Request, exc: Exception) -> Response:
+        refusal = constraint_violation(exc)
+        if refusal is None:
+            return await unhandled_handler(request, exc)
+        error = _database_error(exc)
+        name = error.diag.constraint_name if error is not None else None
+        logger.info(
+            "constraint %s refused %s %s: %s", name, request.method, request.url.path, refusal.status_code
+        )
+        return await app_error_handler(request, refusal)
 
     async def http_error_handler(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
@@ -233,4 +375,6 @@ def install_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(database_error, database_error_handler)
     app.add_exception_handler(RequestValidationError, validation_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    for integrity_error in INTEGRITY_ERRORS:
+        app.add_exception_handler(integrity_error, integrity_handler)
     app.add_exception_handler(Exception, unhandled_handler)

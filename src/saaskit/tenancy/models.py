@@ -47,6 +47,8 @@ def _user_fk(comment: str, *, nullable: bool = False, ondelete: str = "CASCADE")
 class Organization(Base):
     __tablename__ = "organizations"
     __table_args__ = (
+        # info: how a violation is answered (kit/errors.py), as the services' own checks answer.
+        UniqueConstraint("slug", info={"code": "slug_taken"}),
         CheckConstraint("slug ~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'", name="slug_format"),
         Index("idx_organizations_created_at", "created_at"),
         {"comment": "Tenants: a customer company or group; owns members, teams, workspaces and billing."},
@@ -55,7 +57,7 @@ class Organization(Base):
     id: Mapped[uuid.UUID] = uuid_pk("Unique organization identifier, the tenant key of every tenant row.")
     name: Mapped[str] = mapped_column(Text, nullable=False, comment="Display name.")
     slug: Mapped[str] = mapped_column(
-        Text, unique=True, nullable=False, comment="Unique URL name: lower-case letters, digits and hyphens."
+        Text, nullable=False, comment="Unique URL name: lower-case letters, digits and hyphens."
     )
     logo_url: Mapped[str | None] = mapped_column(Text, comment="URL of the organization's logo.")
     subscription_id: Mapped[uuid.UUID | None] = mapped_column(
@@ -93,7 +95,7 @@ class Organization(Base):
 class OrganizationMember(Base):
     __tablename__ = "organization_members"
     __table_args__ = (
-        UniqueConstraint("organization_id", "user_id"),
+        UniqueConstraint("organization_id", "user_id", info={"code": "already_member"}),
         CheckConstraint(f"role IN {ORG_ROLES}", name="role_known"),
         Index("idx_organization_members_user_id", "user_id"),
         Index("idx_organization_members_is_active", "is_active"),
@@ -176,6 +178,7 @@ class TeamMember(Base):
             "user_id",
             unique=True,
             postgresql_where=text("left_at IS NULL"),
+            info={"code": "already_member"},
         ),
         {"comment": "Membership of a user in a team; leaving keeps the row with left_at."},
     )
@@ -208,7 +211,7 @@ class TeamMember(Base):
 class Workspace(Base):
     __tablename__ = "workspaces"
     __table_args__ = (
-        UniqueConstraint("organization_id", "slug"),
+        UniqueConstraint("organization_id", "slug", info={"code": "slug_taken"}),
         CheckConstraint(f"visibility IN {VISIBILITIES}", name="visibility_known"),
         CheckConstraint("slug ~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'", name="slug_format"),
         Index("idx_workspaces_team_id", "team_id"),
@@ -244,7 +247,7 @@ class Workspace(Base):
 class WorkspaceMember(Base):
     __tablename__ = "workspace_members"
     __table_args__ = (
-        UniqueConstraint("workspace_id", "user_id"),
+        UniqueConstraint("workspace_id", "user_id", info={"code": "already_member"}),
         CheckConstraint(f"role IN {WORKSPACE_ROLES}", name="role_known"),
         Index("idx_workspace_members_user_id", "user_id"),
         {"comment": "Access of a user to a workspace, with a workspace role."},
@@ -279,7 +282,9 @@ class Invitation(Base):
     __tablename__ = "invitations"
     __table_args__ = (
         CheckConstraint(f"status IN {INVITATION_STATUSES}", name="status_known"),
-        CheckConstraint("invitee_email = lower(invitee_email)", name="email_lowercase"),
+        CheckConstraint(
+            "invitee_email = lower(invitee_email)", name="email_lowercase", info={"field": "email"}
+        ),
         Index("idx_invitations_organization_id", "organization_id"),
         Index("idx_invitations_invitee_email", "invitee_email"),
         Index(
@@ -290,6 +295,7 @@ class Invitation(Base):
             text("coalesce(workspace_id, '00000000-0000-0000-0000-000000000000'::uuid)"),
             unique=True,
             postgresql_where=text("status = 'pending'"),
+            info={"field": "email", "code": "already_invited"},
         ),
         {"comment": "Invitations to an organization, a team or a workspace; the token is stored hashed."},
     )

@@ -159,7 +159,9 @@ def parse_items(body: Any, model: type[M], batch_key: str) -> list[M]:
             for error in exc.errors():
                 where = ".".join(str(p) for p in error["loc"])
                 field = f"{prefix}{index}.{where}" if prefix else where
-                errors.append({"index": index, "field": field, "message": error["msg"]})
+                errors.append(
+                    {"index": index, "field": field, "message": error["msg"], "type": error["type"]}
+                )
     if errors:
         first = errors[0]
         raise Unprocessable(

@@ -18,13 +18,14 @@ from saaskit.insights import daily, kpis
 from saaskit.insights.endpoints import MAX_DAYS
 from saaskit.kit.deps import DbSession
 from saaskit.kit.errors import BadRequest
+from saaskit.kit.schemas import Day
 
 router = APIRouter(prefix="/admin/analytics", include_in_schema=False)
 
 DEFAULT_DAYS = 30
 TOP_COUNTRIES = 25
 
-DayParam = Annotated[date | None, Query()]
+DayParam = Annotated[Day | None, Query()]
 
 
 def day_range(start: date | None, end: date | None, today: date) -> tuple[date, date]:
@@ -67,8 +68,8 @@ async def analytics_page(
     request: Request,
     admin: AdminDep,
     session: DbSession,
-    start: Annotated[date | None, Query(alias="from")] = None,
-    end: Annotated[date | None, Query(alias="to")] = None,
+    start: Annotated[Day | None, Query(alias="from")] = None,
+    end: Annotated[Day | None, Query(alias="to")] = None,
     funnel: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
     today = datetime.now(UTC).date()

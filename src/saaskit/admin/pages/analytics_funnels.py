@@ -25,6 +25,7 @@ from saaskit.insights.funnels.compute import FunnelResult
 from saaskit.insights.funnels.schemas import FunnelIn
 from saaskit.insights.models import ConversionFunnel
 from saaskit.kit.deps import DbSession
+from saaskit.kit.schemas import Day
 
 router = APIRouter(prefix="/admin/analytics", include_in_schema=False)
 
@@ -159,8 +160,8 @@ async def compute_funnel(
     funnel_id: str,
     admin: AdminDep,
     session: DbSession,
-    start: Annotated[date, Form(alias="from")],
-    end: Annotated[date, Form(alias="to")],
+    start: Annotated[Day, Form(alias="from")],
+    end: Annotated[Day, Form(alias="to")],
 ) -> Response:
     funnel = await service.get_funnel(session, None, parse_id(funnel_id, "funnel"))
     result = await storage.compute_and_store(session, funnel, start, end + timedelta(days=1), "UTC")

@@ -3,9 +3,7 @@ computation as ``GET /api/admin/stats`` (rollups, counters, presence indexes: no
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Annotated, Any
-from zoneinfo import available_timezones
 
 from fastapi import APIRouter, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,8 +13,8 @@ from saaskit.admin.charts import COUNTS, chart, series
 from saaskit.admin.security import AdminDep
 from saaskit.admin.web import render
 from saaskit.insights import stats
-from saaskit.insights.access import time_zone
 from saaskit.insights.models import PLATFORM
+from saaskit.kit import timezones
 from saaskit.kit.deps import DbSession, RuntimeDep
 from saaskit.kit.state import Runtime
 
@@ -25,9 +23,9 @@ router = APIRouter(prefix="/admin/overview", include_in_schema=False)
 TimeZoneParam = Annotated[str, Query(max_length=64)]
 
 
-@cache
-def zones() -> list[str]:
-    return sorted(available_timezones() | {"UTC"})
+async def zones(runtime: Runtime) -> list[str]:
+    """The picker's choices: the zones PostgreSQL accepts (kit/timezones.py)."""
+    return sorted(await timezones.names(runtime.db))
 
 
 def _charts(figures: dict[str, Any]) -> dict[str, Any]:
@@ -77,7 +75,7 @@ def _charts(figures: dict[str, Any]) -> dict[str, Any]:
 
 async def _platform_figures(session: AsyncSession, runtime: Runtime, tz: str) -> tuple[str, dict[str, Any]]:
     """The whole platform's statistics in the time zone asked for (checked), with that zone."""
-    zone = time_zone(tz)
+    zone = await timezones.check(runtime.db, tz)
     figures = await stats.compute(
         session,
         scope_id=PLATFORM,
@@ -93,7 +91,7 @@ async def overview_page(
     request: Request, admin: AdminDep, session: DbSession, runtime: RuntimeDep, tz: TimeZoneParam = "UTC"
 ) -> Response:
     zone, figures = await _platform_figures(session, runtime, tz)
-    context = {"figures": figures, "tz": zone, "zones": zones(), **_charts(figures)}
+    context = {"figures": figures, "tz": zone, "zones": await zones(runtime), **_charts(figures)}
     return render(request, "overview/page.html", context, section="overview")
 
 

@@ -184,7 +184,13 @@ def owned_router(prefix: str, tags: list[str | Enum], read: PayerDep, manage: Pa
         await payment_methods.remove(session, runtime, payer.owner, method_id)
         return Response(status_code=204)
 
-    @router.post("/usage", response_model=UsageOut, summary="Record metered usage (idempotent by key)")
+    @router.post(
+        "/usage",
+        status_code=201,
+        response_model=UsageOut,
+        summary="Record metered usage (idempotent by key)",
+        responses={200: {"model": UsageOut, "description": "The key was used already: its first record."}},
+    )
     async def record_usage(body: UsageIn, session: DbSession, payer: Read, response: Response) -> UsageOut:
         row, new = await usage.record(session, payer.owner, body)
         response.status_code = 201 if new else 200

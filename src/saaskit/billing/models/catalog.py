@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, Boolean, CheckConstraint, DateTime, Index, Integer, Text, text
+from sqlalchemy import ARRAY, Boolean, CheckConstraint, DateTime, Index, Integer, Text, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -20,6 +20,8 @@ COUPON_DURATIONS = ("once", "repeating", "forever")
 class SubscriptionPlan(Base):
     __tablename__ = "subscription_plans"
     __table_args__ = (
+        # info: how a violation is answered (kit/errors.py), as the services' own checks answer.
+        UniqueConstraint("name", info={"code": "plan_exists"}),
         CheckConstraint(f"billing_interval IN {BILLING_INTERVALS}", name="billing_interval_known"),
         CheckConstraint("price_cents >= 0", name="price_not_negative"),
         Index("idx_subscription_plans_tier", "tier"),
@@ -28,7 +30,7 @@ class SubscriptionPlan(Base):
 
     id: Mapped[uuid.UUID] = uuid_pk()
     name: Mapped[str] = mapped_column(
-        Text, unique=True, nullable=False, comment="Display name, unique, e.g. Pro (monthly)."
+        Text, nullable=False, comment="Display name, unique, e.g. Pro (monthly)."
     )
     tier: Mapped[str] = mapped_column(
         Text, nullable=False, comment="Tier granted while subscribed (written to users.tier), e.g. pro."
@@ -86,12 +88,13 @@ class Coupon(Base):
             "max_redemptions IS NULL OR times_redeemed <= max_redemptions", name="redemptions_within_max"
         ),
         CheckConstraint("code = upper(code)", name="code_upper_case"),
+        UniqueConstraint("code", info={"code": "coupon_exists"}),
         {"comment": "Discount codes: percent or fixed, valid in a window, limited in redemptions and plans."},
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     code: Mapped[str] = mapped_column(
-        Text, unique=True, nullable=False, comment="What customers type, upper case, e.g. WELCOME20."
+        Text, nullable=False, comment="What customers type, upper case, e.g. WELCOME20."
     )
     name: Mapped[str | None] = mapped_column(Text, comment="Internal description of the campaign.")
     discount_type: Mapped[str] = mapped_column(Text, nullable=False, comment="percent or fixed.")

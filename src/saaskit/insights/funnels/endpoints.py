@@ -7,7 +7,6 @@ organization's funnels with ``?organization_id=`` for its analytics readers.
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -27,11 +26,12 @@ from saaskit.insights.funnels.schemas import (
 )
 from saaskit.kit.deps import DbSession
 from saaskit.kit.pagination import CursorParam, LimitParam, Page
+from saaskit.kit.schemas import Day
 
 router = APIRouter(prefix="/api/insights/funnels", tags=["insights: funnels"])
 
-From = Annotated[date, Query(alias="from", description="First day of the range (in tz).")]
-To = Annotated[date, Query(alias="to", description="Day after the last one: the range is [from, to).")]
+From = Annotated[Day, Query(alias="from", description="First day of the range (in tz).")]
+To = Annotated[Day, Query(alias="to", description="Day after the last one: the range is [from, to).")]
 
 
 @router.post("", status_code=201, response_model=FunnelOut, summary="Define a funnel")

@@ -38,7 +38,9 @@ def _scalar(value: object) -> object:
 
 
 # Strict types: JSON true stays a boolean, "3" stays a string; null, lists and objects are refused.
-PropertyValue = Annotated[StrictStr | StrictBool | StrictInt | StrictFloat, BeforeValidator(_scalar)]
+# Integers within 64 bits: the value is compared as JSON text, which orjson writes only for those.
+PropertyInt = Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)]
+PropertyValue = Annotated[StrictStr | StrictBool | PropertyInt | StrictFloat, BeforeValidator(_scalar)]
 WindowDays = Annotated[
     int, Field(ge=1, le=365, description="Days after entering within which later steps count.")
 ]

@@ -3,3 +3,6 @@
 from saaskit.tracking.endpoints import admin, capture, native
 
 routers = [native.router, capture.router, admin.router, admin.keys_router]
+# The ingestion endpoints: they repair text PostgreSQL cannot store (NUL, lone surrogates, JSON
+# too deep) instead of refusing it, as PostHog's capture does (tracking/sanitize.py).
+repairing_routers = [native.router, capture.router]

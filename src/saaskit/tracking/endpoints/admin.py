@@ -14,7 +14,7 @@ from saaskit.accounts.dependencies import AdminUser
 from saaskit.audit.dependencies import AdminActor
 from saaskit.kit.deps import DbSession
 from saaskit.kit.pagination import CursorParam, LimitParam, Page
-from saaskit.kit.schemas import Output
+from saaskit.kit.schemas import Output, Timestamp
 from saaskit.tracking import identity, operator, triage
 
 router = APIRouter(prefix="/api/admin", tags=["admin: system events and errors"])
@@ -63,8 +63,8 @@ def _listing(
     cursor: CursorParam = None,
     app_version: Text = None,
     resolved: bool | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Timestamp | None = None,
+    until: Timestamp | None = None,
 ) -> triage.Listing:
     """The query parameters both lists take."""
     return triage.Listing(app_version, resolved, since, until, limit, cursor)
