@@ -91,7 +91,6 @@ async def request_password_reset(
     responses={
         **BAD_TOKEN,
         403: {"description": "account_suspended"},
-        422: {"description": "The new password is refused by the password policy (the link still works)"},
         429: {"description": "Too many confirmations from this address"},
     },
 )
@@ -153,7 +152,6 @@ async def resend_verification(
     responses={
         403: {"description": "wrong_password"},
         409: {"description": "email_taken"},
-        422: {"description": "same_email, or an invalid address"},
         429: {"description": "Too many requests"},
     },
 )

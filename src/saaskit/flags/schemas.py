@@ -32,7 +32,7 @@ class PropertyFilter(Definition):
     type: Literal["person", "group"] = Field(
         "person", description="Cohorts and flag dependencies are not supported."
     )
-    group_type_index: int | None = None
+    group_type_index: int | None = Field(None, ge=0, le=4, description="PostHog's group type index (0-4).")
 
 
 class ConditionGroup(Definition):
