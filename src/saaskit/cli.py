@@ -13,7 +13,7 @@ from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from saaskit import __version__
 from saaskit.config import Settings, get_settings
@@ -149,7 +149,16 @@ def partitions_command(
 
     with Environment(get_settings()) as env:
         rows, created, dropped = _run_with_runtime(env, work)
-    table = Table("table", "partition", "from (UTC)", "to (UTC)", "rows (est.)", "size", "retention")
+    # Names whole on any terminal (an operator copies them): the other columns wrap instead.
+    table = Table(
+        Column("table", no_wrap=True),
+        Column("partition", no_wrap=True),
+        "from (UTC)",
+        "to (UTC)",
+        "rows (est.)",
+        "size",
+        "retention",
+    )
     for info in rows:
         spec = partitions.SPECS[info.parent]
         retention = f"{spec.retention_days} days" if spec.retention_days else "until rolled up"

@@ -11,6 +11,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from typer.testing import CliRunner
 
+from saaskit import cli
 from saaskit.cli import app
 from saaskit.config import get_settings
 from saaskit.tracking import partitions
@@ -90,7 +91,11 @@ async def test_the_application_role_cannot_read_partitions_directly(connection: 
     await savepoint.rollback()
 
 
-def test_partitions_command(fresh_database: DbUnderTest, tmp_path: object) -> None:
+def test_partitions_command(
+    fresh_database: DbUnderTest, tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The console was made at import, maybe before COLUMNS was set (another test, an xdist worker).
+    monkeypatch.setattr(cli.console, "width", 200)
     get_settings.cache_clear()
     env = {
         "SAASKIT_DATABASE_URL": fresh_database.owner_url,
