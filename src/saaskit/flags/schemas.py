@@ -188,9 +188,9 @@ class FlagsAnswer(BaseModel):
     featureFlagPayloads: dict[str, str] | None = None
 
 
-class DecideAnswer(FlagsAnswer):
-    """``/decide?v=3``: ``featureFlags``; ``v=4``: ``flags``; plus what posthog-js reads at load
-    (everything saaskit does not serve is off: session recording, surveys, heatmaps)."""
+class ClientSettings(BaseModel):
+    """What posthog-js reads at load, in ``/decide`` and in remote config alike (everything
+    saaskit does not serve is off: session recording, surveys, heatmaps)."""
 
     supportedCompression: list[str]
     sessionRecording: bool
@@ -207,25 +207,16 @@ class DecideAnswer(FlagsAnswer):
     defaultIdentifiedOnly: bool
 
 
-class RemoteConfigAnswer(BaseModel):
-    """``/array/<token>/config``: the ``/decide`` settings plus ``token`` and ``hasFeatureFlags``."""
+class DecideAnswer(FlagsAnswer, ClientSettings):
+    """``/decide?v=3``: ``featureFlags``; ``v=4``: ``flags``; plus the client settings."""
+
+
+class RemoteConfigAnswer(ClientSettings):
+    """``/array/<token>/config``: the client settings plus ``token`` and ``hasFeatureFlags``."""
 
     token: str
     hasFeatureFlags: bool
     captureDeadClicks: bool
-    supportedCompression: list[str]
-    sessionRecording: bool
-    autocapture_opt_out: bool
-    autocaptureExceptions: bool
-    capturePerformance: bool
-    heatmaps: bool
-    surveys: bool
-    siteApps: list[str]
-    toolbarParams: dict[str, str]
-    editorParams: dict[str, str]
-    isAuthenticated: bool
-    elementsChainAsString: bool
-    defaultIdentifiedOnly: bool
 
 
 class DefinitionOut(BaseModel):
