@@ -218,3 +218,17 @@ async def test_every_operation_documents_its_errors_as_json(client: httpx.AsyncC
                 problems.append(f"{method.upper()} {path}: a 422 of its own")
     assert not problems, "\n".join(problems)
     assert "HTTPValidationError" not in spec.components
+
+
+async def test_every_operation_has_its_own_operation_id(client: httpx.AsyncClient) -> None:
+    """OpenAPI requires unique operationIds (client generators name methods after them); a route
+    of two methods would give both the same one."""
+    spec = await load(client)
+    ids = [
+        operation["operationId"]
+        for item in spec.document["paths"].values()
+        for operation in item.values()
+        if isinstance(operation, dict) and "operationId" in operation
+    ]
+    assert len(ids) > 100
+    assert sorted(i for i in set(ids) if ids.count(i) > 1) == []

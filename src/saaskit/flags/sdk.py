@@ -264,15 +264,17 @@ for _path, _endpoint, _model, _summary in (
     ("/decide", decide, DecideAnswer, "PostHog decide (v3 and v4 answer shapes)"),
 ):
     for _variant in (_path, _path + "/"):
-        router.add_api_route(
-            _variant,
-            _endpoint,
-            methods=["POST", "GET"] if _path == "/decide" else ["POST"],
-            include_in_schema=_variant == _path,
-            summary=_summary,
-            response_class=Response,
-            responses=_documented(_model, "Every active flag's value for the distinct id."),
-        )
+        # One route per method, so that each has its own operationId (see tracking's capture).
+        for _method in ("POST", "GET") if _path == "/decide" else ("POST",):
+            router.add_api_route(
+                _variant,
+                _endpoint,
+                methods=[_method],
+                include_in_schema=_variant == _path,
+                summary=_summary,
+                response_class=Response,
+                responses=_documented(_model, "Every active flag's value for the distinct id."),
+            )
         router.add_api_route(_variant, preflight, methods=["OPTIONS"], include_in_schema=False)
 for _variant in (
     "/flags/definitions",

@@ -110,20 +110,23 @@ async def preflight(request: Request) -> Response:
     return Response(b'{"status":"Ok"}', media_type="application/json", headers=_cors(request))
 
 
+# One route per method: FastAPI names an operation by its route and first method, so a route of
+# two methods would give both the same operationId (invalid OpenAPI). POST first: SDKs post.
 for _path in PATHS:
     for _variant in (_path, _path + "/"):
-        router.add_api_route(
-            _variant,
-            capture,
-            methods=["GET", "POST"],
-            include_in_schema=_variant == _path,
-            summary=f"PostHog capture ({_path})",
-            response_class=Response,
-            responses={
-                200: {
-                    "model": CaptureAccepted,
-                    "description": "Accepted: the events are stored before this answer.",
-                }
-            },
-        )
+        for _method in ("POST", "GET"):
+            router.add_api_route(
+                _variant,
+                capture,
+                methods=[_method],
+                include_in_schema=_variant == _path,
+                summary=f"PostHog capture ({_path})",
+                response_class=Response,
+                responses={
+                    200: {
+                        "model": CaptureAccepted,
+                        "description": "Accepted: the events are stored before this answer.",
+                    }
+                },
+            )
         router.add_api_route(_variant, preflight, methods=["OPTIONS"], include_in_schema=False)
