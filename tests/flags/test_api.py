@@ -280,3 +280,52 @@ async def test_persons_alias_and_properties_feed_flags(
     assert await big()
     assert not await big(group_properties={"company": {"seats": 2}})
     assert not await big(groups={"company": "other"})
+
+
+async def test_identified_persons_merge_only_dangerously(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    """PostHog's guard: $identify and $create_alias never merge a person that is already
+    identified into another (two people signing in on one browser stay two); $merge_dangerously
+    does. An anonymous person still merges into an identified one."""
+    project = await make_project(client)
+
+    async def capture(event: str, distinct_id: str, **properties: Any) -> None:
+        body = {"api_key": project.key, "event": event, "distinct_id": distinct_id, "properties": properties}
+        assert (await client.post("/capture/", json=body)).status_code == 200
+
+    async def persons_of() -> dict[str, list[str]]:
+        rows = await session.execute(
+            text(
+                "SELECT p.id::text, array_agg(d.distinct_id ORDER BY d.distinct_id), bool_and(p.is_identified) "
+                "FROM persons p JOIN person_distinct_ids d ON d.person_id = p.id "
+                "WHERE p.organization_id = :org GROUP BY p.id"
+            ),
+            {"org": project.org_id},
+        )
+        result = {}
+        for _, ids, identified in rows.all():
+            assert identified, f"{ids}: every linked person is identified"
+            result[ids[0]] = ids
+        return result
+
+    await capture("$identify", "alice", **{"$anon_distinct_id": "a-device", "$set": {"name": "Alice"}})
+    await capture("$identify", "bob", **{"$anon_distinct_id": "b-device", "$set": {"name": "Bob"}})
+    # Bob signs in on Alice's browser: posthog-js sends Alice's id as the anonymous one.
+    await capture("$identify", "bob", **{"$anon_distinct_id": "alice"})
+    await capture("$create_alias", "bob", alias="a-device")
+    assert await persons_of() == {"a-device": ["a-device", "alice"], "b-device": ["b-device", "bob"]}
+    # An anonymous id with its own (unidentified) person still merges.
+    await capture("$pageview", "c-device", **{"$set": {"name": "anon", "plan": "pro"}})
+    await capture("$identify", "bob", **{"$anon_distinct_id": "c-device"})
+    merged = await persons_of()
+    assert merged["b-device"] == ["b-device", "bob", "c-device"]
+    assert (
+        await one(
+            session,
+            "SELECT properties FROM persons p JOIN person_distinct_ids d ON d.person_id = p.id "
+            "WHERE d.distinct_id = 'bob'",
+        )
+    ) == ({"name": "Bob", "plan": "pro"},)
+    await capture("$merge_dangerously", "bob", alias="alice")
+    assert await persons_of() == {"a-device": ["a-device", "alice", "b-device", "bob", "c-device"]}

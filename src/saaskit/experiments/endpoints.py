@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
 from saaskit.access.dependencies import OrgRequest, org_access
-from saaskit.experiments import service
+from saaskit.experiments import assignments, service
 from saaskit.experiments.results import ResultsOut
 from saaskit.experiments.schemas import AssignIn, AssignmentOut, ExperimentIn, ExperimentOut, ExperimentUpdate
 from saaskit.kit.db import Context, set_context
@@ -83,7 +83,7 @@ async def delete_experiment(experiment_id: uuid.UUID, session: DbSession, org: W
     summary="A member's variant: decided once with GrowthBook's algorithm, then always the same",
 )
 async def assign(experiment_id: uuid.UUID, body: AssignIn, session: DbSession, org: Member) -> AssignmentOut:
-    return await service.assign(session, org.access, experiment_id, body.user_id, body.attributes)
+    return await assignments.assign(session, org.access, experiment_id, body.user_id, body.attributes)
 
 
 @router.get(
@@ -99,24 +99,31 @@ async def list_assignments(
     cursor: CursorParam = None,
     variant: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Page[AssignmentOut]:
-    rows, next_cursor = await service.list_assignments(
+    rows, next_cursor = await assignments.list_assignments(
         session, org.organization_id, experiment_id, variant=variant, limit=limit, cursor=cursor
     )
-    return Page[AssignmentOut](items=[service.assignment_out(r) for r in rows], next_cursor=next_cursor)
+    return Page[AssignmentOut](items=[assignments.assignment_out(r) for r in rows], next_cursor=next_cursor)
 
 
 @router.get(
     "/{experiment_id}/results",
     response_model=ResultsOut,
-    summary="Per variant: exposures, conversions, uplift with its interval, p-value, chance to beat control",
+    summary="Per variant: exposures, conversions or means, uplift and its interval, p-value, chance to win",
 )
 async def experiment_results(
     experiment_id: uuid.UUID,
     session: DbSession,
     org: Read,
-    event: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    event: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="An event's conversion instead.")
+    ] = None,
+    secondary: Annotated[
+        int | None, Query(ge=0, le=19, description="The secondary metric at this index instead.")
+    ] = None,
 ) -> ResultsOut:
-    return await service.experiment_results(session, org.organization_id, experiment_id, event)
+    return await service.experiment_results(
+        session, org.organization_id, experiment_id, event, secondary=secondary
+    )
 
 
 class VariationMeta(BaseModel):

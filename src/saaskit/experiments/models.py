@@ -133,8 +133,11 @@ class Experiment(Base):
 class ExperimentAssignment(Base):
     __tablename__ = "experiment_assignments"
     __table_args__ = (
-        # One variant per user and experiment, whoever asks first (INSERT ... ON CONFLICT DO NOTHING).
+        # One variant per user (and per distinct id) and experiment, whoever asks first
+        # (INSERT ... ON CONFLICT DO NOTHING). NULLs are distinct: anonymous rows have no user.
         UniqueConstraint("experiment_id", "user_id"),
+        UniqueConstraint("experiment_id", "distinct_id"),
+        CheckConstraint("user_id IS NOT NULL OR distinct_id IS NOT NULL", name="someone"),
         Index("idx_experiment_assignments_user_id", "user_id"),
         Index("idx_experiment_assignments_organization_id", "organization_id"),
         {
@@ -156,17 +159,24 @@ class ExperimentAssignment(Base):
         nullable=False,
         comment="The experiment.",
     )
-    user_id: Mapped[uuid.UUID] = mapped_column(
+    user_id: Mapped[uuid.UUID | None] = mapped_column(
         UUID(as_uuid=True),
         ForeignKey("users.id", ondelete="CASCADE"),
-        nullable=False,
-        comment="The user assigned; GrowthBook's hash attribute id is this uuid as text.",
+        comment="The user assigned (GrowthBook's hash attribute id is this uuid as text); null for an "
+        "anonymous visitor until they are identified.",
+    )
+    distinct_id: Mapped[str | None] = mapped_column(
+        Text,
+        comment="The PostHog distinct id that asked (/flags); for an anonymous visitor the hash "
+        "attribute id. Null when assigned through the saaskit API.",
     )
     variant_name: Mapped[str] = mapped_column(Text, nullable=False, comment="The variant's key.")
     variant_index: Mapped[int] = mapped_column(
         Integer, nullable=False, comment="The variant's position in variants (0 = control)."
     )
     bucket: Mapped[float] = mapped_column(
-        Float, nullable=False, comment="GrowthBook hash of the user with the seed, 0-1 (for audits)."
+        Float,
+        nullable=False,
+        comment="GrowthBook hash of the subject (user uuid or distinct id) with the seed, 0-1.",
     )
     assigned_at: Mapped[datetime] = created_at_column("When the user was first assigned (UTC).")

@@ -1,14 +1,14 @@
-"""An experiment's results for an event metric: counts in SQL, statistics from GrowthBook's
-``gbstats`` (not hand-written formulas).
+"""An experiment's results for one metric: sums per variant in SQL (``metrics``), statistics
+from GrowthBook's ``gbstats`` (not hand-written formulas).
 
-- Exposures: users assigned to the variant (``experiment_assignments``).
-- Conversions: those of them with at least one event of the metric's name at or after their
-  assignment (and, once stopped, no later than the experiment's end): one per user however many
-  events they sent.
+- Exposures: people assigned to the variant (for retention, those whose window has ended).
+- Per person, the metric's value (``metrics``): 0/1 for a conversion (event, funnel, retention:
+  gbstats ``ProportionStatistic``), a count or amount for a mean (mean, revenue:
+  ``SampleMeanStatistic`` from the sum and sum of squares).
 - Against the control (variant 0), per variant: relative uplift with its 95% interval and the
   two-sided p-value (gbstats ``TwoSidedTTest``), chance to beat the control and risk (gbstats
-  ``EffectBayesianABTest``); over all variants, the sample-ratio-mismatch p-value of the exposures
-  against the weights (gbstats ``check_srm``), flagged below 0.001 as GrowthBook does.
+  ``EffectBayesianABTest``); over all variants, the sample-ratio-mismatch p-value of the people
+  assigned against the weights (gbstats ``check_srm``), flagged below 0.001 as GrowthBook does.
 """
 
 from __future__ import annotations
@@ -21,24 +21,11 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from saaskit.experiments import metrics
 from saaskit.experiments.models import Experiment
-from saaskit.experiments.schemas import Metric
+from saaskit.experiments.schemas import PROPORTION_KINDS, Metric
 
 SRM_THRESHOLD = 0.001
-
-COUNTS_SQL = text("""
-SELECT a.variant_index,
-       count(*) AS exposures,
-       count(*) FILTER (WHERE EXISTS (
-         SELECT 1 FROM events e
-         WHERE e.organization_id = a.organization_id AND e.user_id = a.user_id
-           AND e.event_name = :event AND e.timestamp >= a.assigned_at
-           AND (CAST(:end_date AS timestamptz) IS NULL OR e.timestamp <= :end_date)
-       )) AS conversions
-FROM experiment_assignments a
-WHERE a.experiment_id = :experiment_id
-GROUP BY a.variant_index
-""")
 
 
 class VariantResult(BaseModel):
@@ -46,8 +33,15 @@ class VariantResult(BaseModel):
     name: str
     weight: float = Field(description="The variant's planned share, 0-1.")
     exposures: int = Field(description="Users assigned to the variant.")
-    conversions: int = Field(description="Of them, users who sent the event after their assignment.")
+    conversions: int = Field(
+        description="Of them, people who converted (event, funnel, retention) or had a value above 0."
+    )
     conversion_rate: float | None = Field(description="conversions / exposures; None without exposures.")
+    total: float = Field(default=0.0, description="Sum of the values (mean, revenue: events, amount).")
+    mean: float | None = Field(
+        default=None,
+        description="Value per exposed person (the rate for a conversion); None without exposures.",
+    )
     uplift: float | None = Field(description="Relative change of the rate against the control (0.1 = +10%).")
     ci_low: float | None = Field(description="Lower end of the uplift's 95% confidence interval.")
     ci_high: float | None = Field(description="Upper end of the uplift's 95% confidence interval.")
@@ -61,7 +55,7 @@ class ResultsOut(BaseModel):
     metric: Metric
     status: str
     final: bool = Field(description="True when these are the results kept when the experiment stopped.")
-    srm_p_value: float = Field(description="Sample-ratio-mismatch p-value (exposures vs weights).")
+    srm_p_value: float = Field(description="Sample-ratio-mismatch p-value (people assigned vs weights).")
     srm_mismatch: bool = Field(description="srm_p_value < 0.001: the split is not the planned one.")
     variants: list[VariantResult]
 
@@ -90,26 +84,29 @@ def _statistics(control: Any, variant: Any) -> dict[str, float | None]:
     }
 
 
+def _statistic(metric: Metric, sums: metrics.Sums) -> Any:
+    from gbstats.models.statistics import ProportionStatistic, SampleMeanStatistic
+
+    if metric.kind in PROPORTION_KINDS:
+        return ProportionStatistic(n=sums.n, sum=sums.total)
+    return SampleMeanStatistic(n=sums.n, sum=sums.total, sum_squares=sums.squares)
+
+
 async def compute(
     session: AsyncSession, experiment: Experiment, metric: Metric, *, end: datetime | None
 ) -> ResultsOut:
-    rows = (
-        await session.execute(
-            COUNTS_SQL, {"experiment_id": experiment.id, "event": metric.event, "end_date": end}
-        )
-    ).all()
+    until = end or await session.scalar(text("SELECT now()"))
+    assert until is not None
+    per_variant = await metrics.sums(session, experiment, metric, until=until)
+    assigned = await metrics.assigned_counts(session, experiment)
     # gbstats pulls in scipy and numpy: imported when results are asked for, not at startup.
-    from gbstats.models.statistics import ProportionStatistic
     from gbstats.utils import check_srm
 
-    counts = {int(r.variant_index): (int(r.exposures), int(r.conversions)) for r in rows}
-    stats = [
-        ProportionStatistic(n=counts.get(i, (0, 0))[0], sum=counts.get(i, (0, 0))[1])
-        for i in range(len(experiment.variants))
-    ]
+    empty = metrics.Sums(0, 0.0, 0.0, 0)
+    stats = [_statistic(metric, per_variant.get(i, empty)) for i in range(len(experiment.variants))]
     variants = []
     for i, variant in enumerate(experiment.variants):
-        n, conversions = counts.get(i, (0, 0))
+        sums = per_variant.get(i, empty)
         figures = (
             _statistics(stats[0], stats[i])
             if i > 0
@@ -120,13 +117,16 @@ async def compute(
                 key=variant["key"],
                 name=variant["name"],
                 weight=float(variant["weight"]),
-                exposures=n,
-                conversions=conversions,
-                conversion_rate=conversions / n if n else None,
+                exposures=sums.n,
+                conversions=sums.converted,
+                conversion_rate=sums.converted / sums.n if sums.n else None,
+                total=sums.total,
+                mean=sums.total / sums.n if sums.n else None,
                 **figures,
             )
         )
-    srm = float(check_srm([s.n for s in stats], [float(v["weight"]) for v in experiment.variants]))
+    counts = [assigned.get(i, 0) for i in range(len(experiment.variants))]
+    srm = float(check_srm(counts, [float(v["weight"]) for v in experiment.variants]))
     return ResultsOut(
         experiment_id=experiment.id,
         metric=metric,

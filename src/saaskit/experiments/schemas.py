@@ -40,11 +40,61 @@ class Namespace(BaseModel):
         return self
 
 
+# Metrics that are a share of people (a conversion) rather than a mean per person.
+PROPORTION_KINDS = ("event", "funnel", "retention")
+
+
 class Metric(BaseModel):
-    kind: Literal["event"] = Field(
-        description="event: the share of assigned users who sent this event after their assignment."
+    """What an experiment measures, per assigned person, from their events after the assignment
+    (events of every distinct id linked to them: docs/experiments.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["event", "funnel", "mean", "revenue", "retention"] = Field(
+        description="event: share who sent the event; funnel: share who completed the steps in "
+        "order; mean: events per person, or the mean of a numeric property summed per person; "
+        "revenue: paid invoices per person; retention: share active again in a later window."
     )
-    event: str = Field(min_length=1, max_length=200, description="The event's name (events.event_name).")
+    event: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="event, mean: the event's name (required); retention: the returning event "
+        "(default any event).",
+    )
+    steps: list[str] | None = Field(
+        default=None, min_length=2, max_length=10, description="funnel: event names, in order."
+    )
+    window_hours: int | None = Field(
+        default=None, ge=1, le=24 * 365, description="funnel: every step within this long of the first."
+    )
+    property: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="mean: a numeric event property summed per person (default: count the events).",
+    )
+    currency: str = Field(
+        default="usd", pattern=r"^[a-z]{3}$", description="revenue: invoices in this currency only."
+    )
+    start_day: int = Field(
+        default=7, ge=0, le=365, description="retention: window start, days after assignment."
+    )
+    end_day: int = Field(
+        default=14, ge=1, le=366, description="retention: window end, days after assignment."
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> Metric:
+        if self.kind in ("event", "mean") and self.event is None:
+            raise ValueError(f"a {self.kind} metric needs event")
+        if self.kind == "funnel" and self.steps is None:
+            raise ValueError("a funnel metric needs steps")
+        if self.steps is not None and any(not 1 <= len(s) <= 200 for s in self.steps):
+            raise ValueError("each step is an event name of 1 to 200 characters")
+        if self.kind == "retention" and self.end_day <= self.start_day:
+            raise ValueError("end_day must be after start_day")
+        return self
 
 
 def _check_variants(variants: list[Variant] | None) -> list[Variant] | None:
@@ -134,7 +184,10 @@ class AssignIn(BaseModel):
 
 class AssignmentOut(BaseModel):
     experiment_id: uuid.UUID
-    user_id: uuid.UUID
+    user_id: uuid.UUID | None = Field(description="The user; None for an anonymous visitor (distinct_id).")
+    distinct_id: str | None = Field(
+        default=None, description="The distinct id that was assigned through /flags, if any."
+    )
     in_experiment: bool = Field(description="False when targeting, traffic or namespace left the user out.")
     variant: str | None = Field(
         description="The variant's key (variant_name), None when not in the experiment."

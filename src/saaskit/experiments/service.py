@@ -12,26 +12,23 @@ import uuid
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.access.service import Access
 from saaskit.audit import service as audit
 from saaskit.audit.service import Actor, Subject
-from saaskit.experiments import bucketing, results
-from saaskit.experiments.models import Experiment, ExperimentAssignment
+from saaskit.experiments import results
+from saaskit.experiments.models import Experiment
 from saaskit.experiments.schemas import (
-    AssignmentOut,
     ExperimentIn,
     ExperimentOut,
     ExperimentUpdate,
     Metric,
     Namespace,
 )
-from saaskit.kit.errors import Conflict, Forbidden, NotFound, Unprocessable
+from saaskit.kit.errors import Conflict, NotFound, Unprocessable
 from saaskit.kit.pagination import keyset_page
-from saaskit.tenancy import members
 
 HASH_VERSION = 2
 HASH_ATTRIBUTE = "id"
@@ -195,40 +192,30 @@ async def delete(session: AsyncSession, access: Access, actor: Actor, experiment
     await session.flush()
 
 
-async def list_assignments(
+async def experiment_results(
     session: AsyncSession,
     organization_id: uuid.UUID,
     experiment_id: uuid.UUID,
+    event: str | None,
     *,
-    variant: str | None,
-    limit: int,
-    cursor: str | None,
-) -> tuple[list[ExperimentAssignment], str | None]:
-    """Who got which variant, newest first."""
-    experiment = await get(session, organization_id, experiment_id)
-    query = select(ExperimentAssignment).where(ExperimentAssignment.experiment_id == experiment.id)
-    if variant is not None:
-        query = query.where(ExperimentAssignment.variant_name == variant)
-    return await keyset_page(
-        session,
-        query,
-        created_at=ExperimentAssignment.assigned_at,
-        row_id=ExperimentAssignment.id,
-        limit=limit,
-        cursor=cursor,
-    )
-
-
-async def experiment_results(
-    session: AsyncSession, organization_id: uuid.UUID, experiment_id: uuid.UUID, event: str | None
+    secondary: int | None = None,
 ) -> results.ResultsOut:
-    """The primary metric's results (or an event's, ``event``); a stopped experiment's primary
-    results are the ones kept when it stopped."""
+    """The primary metric's results (or an event's conversion, ``event``, or a secondary
+    metric's, ``secondary``); a stopped experiment's primary results are the ones kept when it
+    stopped."""
     experiment = await get(session, organization_id, experiment_id)
-    if event is None and experiment.final_results is not None:
+    if event is not None and secondary is not None:
+        raise Unprocessable("ask for an event or a secondary metric, not both", field="secondary")
+    if event is None and secondary is None and experiment.final_results is not None:
         return results.ResultsOut.model_validate({**experiment.final_results, "final": True})
     if event is not None:
         metric = Metric(kind="event", event=event)
+    elif secondary is not None:
+        if secondary >= len(experiment.secondary_metrics):
+            raise NotFound(
+                f"the experiment has {len(experiment.secondary_metrics)} secondary metrics", field="secondary"
+            )
+        metric = Metric.model_validate(experiment.secondary_metrics[secondary])
     elif experiment.primary_metric is not None:
         metric = Metric.model_validate(experiment.primary_metric)
     else:
@@ -266,76 +253,3 @@ async def features(session: AsyncSession, organization_id: uuid.UUID) -> dict[st
         .order_by(Experiment.key)
     )
     return {e.key: {"defaultValue": e.variants[0]["key"], "rules": [growthbook_rule(e)]} for e in rows}
-
-
-def assignment_out(row: ExperimentAssignment) -> AssignmentOut:
-    return AssignmentOut(
-        experiment_id=row.experiment_id,
-        user_id=row.user_id,
-        in_experiment=True,
-        variant=row.variant_name,
-        variant_index=row.variant_index,
-        assigned_at=row.assigned_at,
-    )
-
-
-async def _recorded(
-    session: AsyncSession, experiment_id: uuid.UUID, user_id: uuid.UUID
-) -> ExperimentAssignment | None:
-    row: ExperimentAssignment | None = await session.scalar(
-        select(ExperimentAssignment).where(
-            ExperimentAssignment.experiment_id == experiment_id, ExperimentAssignment.user_id == user_id
-        )
-    )
-    return row
-
-
-async def assign(
-    session: AsyncSession,
-    access: Access,
-    experiment_id: uuid.UUID,
-    user_id: uuid.UUID | None,
-    attributes: dict[str, Any],
-) -> AssignmentOut:
-    """The user's variant: the recorded one if any; else GrowthBook's decision, recorded once
-    (two concurrent first calls insert one row: ON CONFLICT DO NOTHING, then read the winner)."""
-    target = user_id or access.user_id
-    if target != access.user_id and not access.can("experiments:write"):
-        raise Forbidden("assigning another member needs experiments:write", field="user_id")
-    member = await members.get_member(session, access.organization_id, target)
-    if not member.is_active:
-        raise Unprocessable("the member is not active", field="user_id")
-    experiment = await get(session, access.organization_id, experiment_id)
-    if experiment.status == "draft":
-        raise Conflict("the experiment has not started", field="status")
-    recorded = await _recorded(session, experiment.id, target)
-    if recorded is not None:
-        return assignment_out(recorded)
-    left_out = AssignmentOut(
-        experiment_id=experiment.id,
-        user_id=target,
-        in_experiment=False,
-        variant=None,
-        variant_index=None,
-        assigned_at=None,
-    )
-    if experiment.status != "running":
-        return left_out
-    result = bucketing.run(growthbook_rule(experiment), {**attributes, HASH_ATTRIBUTE: str(target)})
-    if not result.in_experiment or result.bucket is None:
-        return left_out
-    await session.execute(
-        insert(ExperimentAssignment)
-        .values(
-            organization_id=experiment.organization_id,
-            experiment_id=experiment.id,
-            user_id=target,
-            variant_name=experiment.variants[result.variation]["key"],
-            variant_index=result.variation,
-            bucket=result.bucket,
-        )
-        .on_conflict_do_nothing(index_elements=["experiment_id", "user_id"])
-    )
-    recorded = await _recorded(session, experiment.id, target)
-    assert recorded is not None  # inserted now, or by the concurrent call that won
-    return assignment_out(recorded)

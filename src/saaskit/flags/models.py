@@ -100,6 +100,13 @@ class Person(Base):
         server_default=text("'{}'::jsonb"),
         comment="Person properties from $set (last write wins) and $set_once (first write wins).",
     )
+    is_identified: Mapped[bool] = mapped_column(
+        Boolean,
+        nullable=False,
+        server_default=text("false"),
+        comment="Took part in an $identify / $create_alias / $merge_dangerously: PostHog then refuses "
+        "to merge it into another person except by $merge_dangerously.",
+    )
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
 

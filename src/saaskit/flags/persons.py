@@ -9,10 +9,12 @@ one (``$identify``, ``$create_alias``, ``$merge_dangerously``, or any event carr
 (``person_groups``), which group flags evaluate. An id that never sent one has no person and
 no properties, which evaluates exactly like an empty person.
 
-Merging follows PostHog: when two ids that already belong to two different persons are linked,
-the persons become one (all distinct ids move to the person of the event's ``distinct_id``), and
-its properties win over the other's. PostHog refuses to merge an already identified person
-into another on ``$identify``; saaskit does not track "identified" yet and always merges.
+Merging follows PostHog (its plugin-server's ``person-state``): when two ids that already belong
+to two different persons are linked, the persons become one (all distinct ids move to the person
+of the event's ``distinct_id``), and its properties win over the other's. A person that took part
+in a link is *identified*; ``$identify`` and ``$create_alias`` refuse to merge an identified
+person into another (PostHog's "refused to merge an already identified user": two signed-in
+people sharing a browser must not become one), ``$merge_dangerously`` merges regardless.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ def person_update(name: str, distinct_id: str, properties: dict[str, Any]) -> di
                 ids.append(other[:200])
     set_, set_once, unset = properties.get("$set"), properties.get("$set_once"), properties.get("$unset")
     update_: dict[str, Any] = {
+        "event": name,
         "ids": ids,
         "set": set_ if isinstance(set_, dict) else {},
         "set_once": set_once if isinstance(set_once, dict) else {},
@@ -143,8 +146,12 @@ async def _merge(
     await session.execute(delete(Person).where(Person.id.in_(others)))
 
 
-async def _link(session: AsyncSession, organization_id: uuid.UUID, ids: list[str]) -> uuid.UUID:
-    """The person of ``ids`` (one person: created, or merged from several)."""
+async def _link(
+    session: AsyncSession, organization_id: uuid.UUID, ids: list[str], *, merge_identified: bool
+) -> uuid.UUID:
+    """The person of ``ids[0]``, linked with the other ids: created, or merged from several. An
+    identified person of another id is merged only with ``merge_identified``; otherwise it keeps
+    its ids (PostHog's guard)."""
     found = await _persons_of(session, organization_id, ids)
     created: uuid.UUID | None = None
     missing = [d for d in ids if d not in found]
@@ -162,10 +169,21 @@ async def _link(session: AsyncSession, organization_id: uuid.UUID, ids: list[str
         found = await _persons_of(session, organization_id, ids)
     person_id = found.get(ids[0]) or next(iter(found.values()))
     others = {p for p in found.values() if p != person_id}
+    if others and not merge_identified:
+        identified = await session.scalars(
+            select(Person.id).where(Person.id.in_(others), Person.is_identified.is_(True))
+        )
+        others -= set(identified)
     if others:
         await _merge(session, organization_id, person_id, others)
     if created is not None and created not in found.values():
         await session.execute(delete(Person).where(Person.id == created))  # lost the race: unused
+    if len(ids) > 1:
+        await session.execute(
+            update(Person)
+            .where(Person.id == person_id, Person.is_identified.is_(False))
+            .values(is_identified=True)
+        )
     return person_id
 
 
@@ -176,7 +194,9 @@ async def apply(session: AsyncSession, organization_id: uuid.UUID, updates: list
             await _set_group(session, organization_id, change["group"], change["set"])
             continue
         ids: list[str] = change["ids"]
-        person_id = await _link(session, organization_id, ids)
+        person_id = await _link(
+            session, organization_id, ids, merge_identified=change.get("event") == "$merge_dangerously"
+        )
         if change["set"] or change["set_once"] or change["unset"]:
             current = await session.get(Person, person_id, with_for_update=True, populate_existing=True)
             assert current is not None
@@ -186,3 +206,43 @@ async def apply(session: AsyncSession, organization_id: uuid.UUID, updates: list
             if properties != current.properties:
                 current.properties = properties
                 await session.flush()
+
+
+IDENTITY_OF = text("""
+WITH seed AS (
+  SELECT CAST(:distinct_id AS text) AS distinct_id WHERE CAST(:distinct_id AS text) IS NOT NULL
+  UNION
+  SELECT distinct_id FROM tracking_identities
+  WHERE organization_id = :org AND user_id = CAST(:user_id AS uuid)
+), linked AS (
+  SELECT distinct_id FROM seed
+  UNION
+  SELECT d2.distinct_id FROM seed s
+  JOIN person_distinct_ids d1 ON d1.organization_id = :org AND d1.distinct_id = s.distinct_id
+  JOIN person_distinct_ids d2 ON d2.person_id = d1.person_id
+)
+SELECT coalesce(array_agg(distinct_id ORDER BY distinct_id), '{}') AS distinct_ids,
+       coalesce(CAST(:user_id AS uuid), (
+         SELECT t.user_id FROM tracking_identities t
+         WHERE t.organization_id = :org AND t.distinct_id IN (SELECT distinct_id FROM linked)
+         ORDER BY t.created_at LIMIT 1)) AS user_id
+FROM linked
+""")
+
+
+async def identity_of(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    *,
+    user_id: uuid.UUID | None = None,
+    distinct_id: str | None = None,
+) -> tuple[uuid.UUID | None, list[str]]:
+    """Who a user or a distinct id is, across both kinds of link: the saaskit user (the one given,
+    or the member a linked id was identified as: ``tracking_identities``) and every distinct id
+    of theirs (the user's ids, and every id of the same person: ``person_distinct_ids``)."""
+    row = (
+        await session.execute(
+            IDENTITY_OF, {"org": organization_id, "user_id": user_id, "distinct_id": distinct_id}
+        )
+    ).one()
+    return row.user_id, list(row.distinct_ids)

@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse, Response
 
 from saaskit.access.service import resolve
 from saaskit.accounts.dependencies import optional_principal
+from saaskit.experiments import assignments
 from saaskit.flags import service
 from saaskit.flags.schemas import DecideAnswer, DefinitionsAnswer, FlagsAnswer, RemoteConfigAnswer
 from saaskit.kit.db import Context
@@ -158,6 +159,13 @@ async def _evaluate(request: Request, *, decide: bool) -> Response:
             person_properties=_dict(body.get("person_properties")),
             groups=groups,
             group_properties={str(k): _dict(v) for k, v in _dict(body.get("group_properties")).items()},
+            only_keys=[str(k) for k in keys] if isinstance(keys, list) else None,
+        )
+        answers += await assignments.as_flags(
+            session,
+            organization_id,
+            str(distinct_id),
+            _dict(body.get("person_properties")),
             only_keys=[str(k) for k in keys] if isinstance(keys, list) else None,
         )
     version = _version(request, 3 if decide else 1)
