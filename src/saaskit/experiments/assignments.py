@@ -72,17 +72,14 @@ async def _recorded(
 ) -> ExperimentAssignment | None:
     """The person's recorded assignment: by their user, else by any of their distinct ids (an
     anonymous visitor assigned through /flags who has since been identified)."""
-    row: ExperimentAssignment | None = await session.scalar(
-        select(ExperimentAssignment)
-        .where(
-            ExperimentAssignment.experiment_id == experiment_id,
-            (ExperimentAssignment.user_id == user_id) | ExperimentAssignment.distinct_id.in_(distinct_ids),
-        )
-        .order_by(
-            (ExperimentAssignment.user_id == user_id).is_(True).desc(), ExperimentAssignment.assigned_at
-        )
-        .limit(1)
-    )
+    mine = ExperimentAssignment.distinct_id.in_(distinct_ids)
+    query = select(ExperimentAssignment).where(ExperimentAssignment.experiment_id == experiment_id)
+    if user_id is None:  # never ``user_id IS NULL``: that is every anonymous visitor
+        query = query.where(mine).order_by(ExperimentAssignment.assigned_at)
+    else:
+        by_user = ExperimentAssignment.user_id == user_id
+        query = query.where(by_user | mine).order_by(by_user.desc(), ExperimentAssignment.assigned_at)
+    row: ExperimentAssignment | None = await session.scalar(query.limit(1))
     return row
 
 
