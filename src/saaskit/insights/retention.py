@@ -1,6 +1,7 @@
 """Retention cohorts over ``events``: who came back, period after period.
 
-A person is ``user_id`` when set, else ``distinct_id`` (as in funnels). Periods are days, ISO
+A person is as in funnels (``insights.people``: the user, else the linked person of the distinct
+id, else the distinct id). Periods are days, ISO
 weeks (Monday) or calendar months in ``tz``. The range [start, end) is widened to whole periods;
 each period it touches is a cohort.
 
@@ -24,12 +25,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.insights.kpis import percent
+from saaskit.insights.people import PERSON, PERSON_JOIN
 from saaskit.insights.schemas import Period, Retention, RetentionCohort, RetentionMode
 from saaskit.kit.errors import Unprocessable
 
 MAX_COHORTS = 400
 MAX_PERIODS = 400
-PERSON = "coalesce(e.user_id::text, e.distinct_id)"
 # The first day of the event's period in tz (date_trunc's weeks start on Monday).
 LOCAL_PERIOD = "CAST(date_trunc(:unit, e.timestamp AT TIME ZONE :tz) AS date)"
 OFFSET = {
@@ -73,13 +74,13 @@ def _statement(period: Period, mode: RetentionMode, organization_id: uuid.UUID |
         # The first start event ever: events after the range cannot be a first one inside it.
         starts = f"""
     SELECT person, CAST(date_trunc(:unit, first AT TIME ZONE :tz) AS date) AS day, true AS is_start FROM (
-        SELECT {PERSON} AS person, min(e.timestamp) AS first FROM events e
+        SELECT {PERSON} AS person, min(e.timestamp) AS first FROM events e {PERSON_JOIN}
         WHERE e.event_name = :start_event AND e.timestamp < :hi {known} {scope}
         GROUP BY 1
     ) AS f WHERE first >= :lo"""
     else:
         starts = f"""
-    SELECT DISTINCT {PERSON} AS person, {LOCAL_PERIOD} AS day, true AS is_start FROM events e
+    SELECT DISTINCT {PERSON} AS person, {LOCAL_PERIOD} AS day, true AS is_start FROM events e {PERSON_JOIN}
     WHERE e.event_name = :start_event AND e.timestamp >= :lo AND e.timestamp < :hi {known} {scope}"""
     # No join of start and return rows on the person: with a misestimated row count the planner
     # may pick a nested loop, quadratic in people. Grouping by person (hash or sort) cannot go
@@ -87,7 +88,7 @@ def _statement(period: Period, mode: RetentionMode, organization_id: uuid.UUID |
     return f"""
 WITH marks AS ({starts}
     UNION ALL
-    SELECT DISTINCT {PERSON}, {LOCAL_PERIOD}, false FROM events e
+    SELECT DISTINCT {PERSON}, {LOCAL_PERIOD}, false FROM events e {PERSON_JOIN}
     WHERE e.event_name = :return_event AND e.timestamp >= :lo AND e.timestamp < :return_hi {known} {scope}
 ), people AS (
     SELECT array_agg(day) FILTER (WHERE is_start) AS cohorts,

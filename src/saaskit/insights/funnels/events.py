@@ -26,9 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.insights.funnels.definition import FunnelDefinition
 from saaskit.insights.funnels.progress import PersonEvent, Progress, walk
+from saaskit.insights.people import PERSON, PERSON_JOIN
 
 BATCH = 5000
-PERSON = "coalesce(e.user_id::text, e.distinct_id)"
 
 LOCAL_RANGE = text(
     "SELECT CAST(:first AS timestamp) AT TIME ZONE :tz AS lo, CAST(:last AS timestamp) AT TIME ZONE :tz AS hi"
@@ -75,12 +75,13 @@ def _statement(definition: FunnelDefinition) -> tuple[str, dict[str, Any]]:
         where.append("e.event_name = ANY(CAST(:names AS text[]))")
         params["names"] = definition.event_names
         rows = f"""
-    SELECT * FROM (SELECT {columns} FROM events e WHERE {" AND ".join(where)}) AS s WHERE mask <> 0"""
+    SELECT * FROM (SELECT {columns} FROM events e {PERSON_JOIN} WHERE {" AND ".join(where)}) AS s
+    WHERE mask <> 0"""
     else:
         rows = f"""
     SELECT * FROM (
         SELECT *, lag(mask) OVER (PARTITION BY person ORDER BY timestamp, id) AS previous
-        FROM (SELECT {columns} FROM events e WHERE {" AND ".join(where)}) AS e
+        FROM (SELECT {columns} FROM events e {PERSON_JOIN} WHERE {" AND ".join(where)}) AS e
     ) AS s WHERE mask <> 0 OR previous <> 0"""
     # One row per person who entered (an event that can be the entry, inside the range): the
     # walk needs nothing else, and arrays cross the wire far cheaper than a row per event.

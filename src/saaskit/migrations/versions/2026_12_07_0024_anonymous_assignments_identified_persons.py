@@ -20,7 +20,28 @@ down_revision: str | Sequence[str] | None = "0023"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# experiments/sql/revenue.sql as of this revision.
+# flags/sql/person_keys.sql and experiments/sql/revenue.sql as of this revision.
+PERSON_KEYS_VIEW = """
+CREATE OR REPLACE VIEW person_keys WITH (security_invoker = true) AS
+  SELECT d.organization_id, d.distinct_id,
+         coalesce((SELECT t.user_id::text FROM person_distinct_ids d2
+                   JOIN tracking_identities t
+                     ON t.organization_id = d2.organization_id AND t.distinct_id = d2.distinct_id
+                   WHERE d2.person_id = d.person_id
+                   ORDER BY t.created_at, t.distinct_id LIMIT 1),
+                  'person:' || d.person_id::text) AS person
+  FROM person_distinct_ids d
+  UNION ALL
+  SELECT t.organization_id, t.distinct_id, t.user_id::text
+  FROM tracking_identities t
+  WHERE NOT EXISTS (SELECT 1 FROM person_distinct_ids d
+                    WHERE d.organization_id = t.organization_id AND d.distinct_id = t.distinct_id);
+COMMENT ON VIEW person_keys IS
+  'Each linked distinct id''s person for statistics: the identified user''s id, else person:<uuid>.';
+COMMENT ON COLUMN person_keys.organization_id IS 'Organization whose capture linked the id.';
+COMMENT ON COLUMN person_keys.distinct_id IS 'A linked distinct id.';
+COMMENT ON COLUMN person_keys.person IS 'Its person: the identified user''s id as text, else person:<persons.id>.';
+"""
 REVENUE_FUNCTION = """
 CREATE OR REPLACE FUNCTION app_experiment_revenue(
   p_experiment_id uuid, p_currency text, p_until timestamptz
@@ -109,11 +130,13 @@ def upgrade() -> None:
         "UPDATE persons p SET is_identified = true WHERE "
         "(SELECT count(*) FROM person_distinct_ids d WHERE d.person_id = p.id) > 1"
     )
+    op.execute(PERSON_KEYS_VIEW)
     op.execute(REVENUE_FUNCTION)
 
 
 def downgrade() -> None:
     op.execute("DROP FUNCTION app_experiment_revenue(uuid, text, timestamptz)")
+    op.execute("DROP VIEW person_keys")
     op.drop_column("persons", "is_identified")
     op.drop_constraint(op.f("ck_experiment_assignments_someone"), "experiment_assignments", type_="check")
     op.drop_constraint(
