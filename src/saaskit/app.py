@@ -14,8 +14,8 @@ from fastapi.routing import APIRoute
 
 from saaskit import __version__
 from saaskit.access import endpoints as access_endpoints
+from saaskit.accounts import api_key_endpoints, recovery_endpoints, two_factor_endpoints
 from saaskit.accounts import endpoints as accounts_endpoints
-from saaskit.accounts import recovery_endpoints, two_factor_endpoints
 from saaskit.admin.install import install as install_admin
 from saaskit.audit import endpoints as audit_endpoints
 from saaskit.billing import errors as billing_errors
@@ -49,6 +49,8 @@ ROUTERS: list[APIRouter] = [
     accounts_endpoints.admin_router,
     recovery_endpoints.router,
     two_factor_endpoints.router,
+    api_key_endpoints.me_router,
+    api_key_endpoints.org_router,
     system_endpoints.router,
     *tenancy_routers,
     access_endpoints.router,

@@ -201,6 +201,10 @@ class RateLimitSettings(BaseSettings):
         default="100000/minute",
         description="Ingestion requests (PostHog capture, /api/events*) from one client IP.",
     )
+    api_key: str = Field(
+        default="600/minute",
+        description="Requests with one API key, unless the key sets its own rate_limit_per_minute.",
+    )
     capture_per_key: str = Field(
         default="200000/minute",
         description="Ingestion requests per ingestion key, or per signed-in user.",

@@ -4,9 +4,9 @@ Alembic's environment and the schema-drift test import this module.
 """
 
 from saaskit.access import models as access_models
+from saaskit.accounts import api_key_models, two_factor_models
 from saaskit.accounts import models as accounts_models
 from saaskit.accounts import tokens as account_tokens_models
-from saaskit.accounts import two_factor_models
 from saaskit.audit import models as audit_models
 from saaskit.billing import models as billing_models
 from saaskit.devices import models as devices_models
@@ -27,6 +27,7 @@ __all__ = [
     "access_models",
     "account_tokens_models",
     "accounts_models",
+    "api_key_models",
     "audit_models",
     "billing_models",
     "devices_models",

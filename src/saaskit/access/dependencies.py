@@ -17,6 +17,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.access.service import Access, resolve
+from saaskit.accounts import api_keys
 from saaskit.accounts.dependencies import CurrentUser
 from saaskit.audit import service as audit
 from saaskit.audit.service import Actor
@@ -108,6 +109,8 @@ def org_access(
             team_id=team_id,
             workspace_id=workspace_id,
         )
+        if access is not None and principal.api_key is not None:
+            access = api_keys.limit_access(access, principal.api_key)
         if access is None or (access.is_deleted and not allow_deleted):
             raise NotFound("no such organization", field="org_id")
         if not two_factor_exempt:

@@ -35,6 +35,7 @@ PERMISSIONS: Final[dict[str, str]] = {
     "experiments:write": "Create, change, start, stop and delete experiments; assign any member.",
     "flags:read": "See feature flags and read their definitions (server SDKs' local evaluation).",
     "flags:write": "Create, change and delete feature flags.",
+    "api_keys:manage": "Create, list, rotate and revoke the organization's API keys.",
 }
 
 ALL = "*"
@@ -70,6 +71,7 @@ SYSTEM_ROLES: Final[dict[str, tuple[str, str, list[str]]]] = {
             "experiments:write",
             "flags:read",
             "flags:write",
+            "api_keys:manage",
         ],
     ),
     "member": (

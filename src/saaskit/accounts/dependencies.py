@@ -15,11 +15,13 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy import text
 
-from saaskit.accounts import unverified
+from saaskit.accounts import api_keys, unverified
+from saaskit.audit.service import Actor
 from saaskit.kit.db import SERVICE, Context, set_context
-from saaskit.kit.deps import DbSession, RuntimeDep
+from saaskit.kit.deps import Client, DbSession, RuntimeDep
 from saaskit.kit.errors import Forbidden, Unauthorized
 from saaskit.kit.hashing import token_hash
+from saaskit.kit.ratelimit import limiter_of
 from saaskit.kit.state import Runtime
 
 CSRF_COOKIE = "saaskit_csrf"
@@ -37,9 +39,10 @@ AUTHENTICATE_SQL = text(
 @dataclass(frozen=True)
 class Principal:
     user_id: uuid.UUID
-    session_id: uuid.UUID
+    session_id: uuid.UUID  # an API key's request: the key's id (it has no session)
     role: str
     dashboard_id: uuid.UUID | None = None
+    api_key: api_keys.KeyGrant | None = None  # set when the request came with an API key
 
     @property
     def is_admin(self) -> bool:
@@ -82,6 +85,8 @@ async def optional_principal(request: Request, session: DbSession, runtime: Runt
     token, via_cookie = _credentials(request, runtime.settings.auth.cookie_name)
     if token is None:
         return None
+    if api_keys.looks_like_key(token):
+        return await _key_principal(request, session, runtime, token)
     row = (await session.execute(AUTHENTICATE_SQL, {"token_hash": token_hash(token)})).one()
     if row.user_id is None:
         raise Unauthorized("the session token is invalid, expired or revoked", code="invalid_token")
@@ -98,6 +103,38 @@ async def optional_principal(request: Request, session: DbSession, runtime: Runt
         user_id=principal.user_id,
         role=principal.role,
     )
+    request.state.principal = principal
+    return principal
+
+
+async def _key_principal(request: Request, session: DbSession, runtime: Runtime, key: str) -> Principal:
+    """A request made with an API key: its holder, narrowed to the key (api_keys.limit_access
+    where organizations are resolved), rate-limited per key, never a platform admin."""
+    if not api_keys.allowed(request.method, request.url.path):
+        raise Forbidden(
+            "API keys work on organization endpoints (/api/orgs/...), GET /api/me and the flag "
+            "definitions; sign in as a person for the rest",
+            code="api_key_not_allowed",
+        )
+    found = await api_keys.authenticate(session, key)
+    if found is None:
+        raise Unauthorized("the API key is invalid, expired or revoked", code="invalid_api_key")
+    grant = found.grant
+    await limiter_of(runtime).hit_at_rate("api_key", grant.rate_limit_per_minute, str(grant.key_id))
+    principal = Principal(
+        user_id=found.user_id,
+        session_id=grant.key_id,
+        role="user" if found.user_role == "admin" else found.user_role,
+        api_key=grant,
+    )
+    session.info["context"] = Context(user_id=principal.user_id)
+    if found.audit_due:
+        actor = Actor(
+            user_id=found.user_id,
+            ip_hash=Client(request, runtime).ip_hash,
+            request=f"{request.method} {request.url.path}",
+        )
+        await api_keys.record_use(session, found, actor)
     request.state.principal = principal
     return principal
 

@@ -23,6 +23,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from saaskit.access.service import resolve
+from saaskit.accounts import api_keys
 from saaskit.accounts.dependencies import optional_principal
 from saaskit.experiments import assignments
 from saaskit.flags import service
@@ -216,6 +217,8 @@ async def definitions(request: Request) -> Response:
                 organization_id=organization_id,
                 is_platform_admin=principal.is_admin,
             )
+            if access is not None and principal.api_key is not None:
+                access = api_keys.limit_access(access, principal.api_key)
             if access is None or not access.can("flags:read"):
                 return _failure(request, 403, "permission_denied", "this needs the permission flags:read")
             etag = (

@@ -60,7 +60,9 @@ logger = logging.getLogger(__name__)
 # The (account, source) lockout: its figures are the auth settings lockout_threshold/_minutes.
 LOCKOUT = "sign_in_lockout"
 # Limits counted by the buffered storage (no round trip per request).
-BUFFERED = frozenset({"capture_per_ip", "capture_per_key", "track_visit_per_ip", "track_visit_per_key"})
+BUFFERED = frozenset(
+    {"capture_per_ip", "capture_per_key", "track_visit_per_ip", "track_visit_per_key", "api_key"}
+)
 NAMES = frozenset(
     {name for name, field in RateLimitSettings.model_fields.items() if field.annotation in (str, "str")}
     | {LOCKOUT}
@@ -329,6 +331,20 @@ class RateLimiter:
         for item in self.items(name):
             if not await self._exact.hit(item, name, *identity, cost=cost):
                 await self._refuse(self._exact, name, item, identity)
+
+    async def hit_at_rate(self, name: str, per_minute: int | None, *identity: str) -> None:
+        """``hit`` at the caller's own rate (an API key's ``rate_limit_per_minute``) when one is
+        given, else at the setting's; counted like the buffered limits (one hit, no round trip)."""
+        if per_minute is None:
+            await self.hit(name, *identity)
+            return
+        if not self.enabled:
+            return
+        item = RateLimitItemPerMinute(per_minute)
+        if not self.buffered.decide(item.key_for(name, *identity), item.amount, item.get_expiry()):
+            await self._refuse(self._fast, name, item, identity)
+        if self.buffered.sync_due():
+            await self.buffered.sync()
 
     async def _hit_buffered(self, name: str, identity: tuple[str, ...], cost: int) -> None:
         """The hot path: what ``SlidingWindowCounterRateLimiter.hit`` does (the item's key, then
