@@ -165,11 +165,14 @@ async def create_experiment(
         return _form_page(request, form, refused.message, status_code=422)
     except ValidationError as error:
         return _form_page(request, form, _validation_message(error), status_code=422)
+    # Checked here rather than caught from the service: its refusal comes after a failed insert,
+    # which must roll the request back (a race between two admins still gets the 409 page).
+    if await queries.experiment_key_taken(session, org.id, data.key):
+        return _form_page(
+            request, form, f"key: an experiment with the key {data.key!r} exists", status_code=409
+        )
     access = await _access(session, admin, org.id)
-    try:
-        experiment = await service.create(session, access, admin.actor, data)
-    except Conflict as refused:
-        return _form_page(request, form, f"key: {refused.message}", status_code=409)
+    experiment = await service.create(session, access, admin.actor, data)
     return redirect(
         request,
         f"/admin/experiments/{experiment.id}",

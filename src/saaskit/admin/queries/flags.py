@@ -199,3 +199,10 @@ async def experiment_with_org(
     if row is None:
         raise NotFound("There is no experiment with this id.", field="experiment_id")
     return row[0], row[1]
+
+
+async def experiment_key_taken(session: AsyncSession, organization_id: uuid.UUID, key: str) -> bool:
+    found = await session.scalar(
+        select(Experiment.id).where(Experiment.organization_id == organization_id, Experiment.key == key)
+    )
+    return found is not None
