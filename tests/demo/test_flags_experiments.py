@@ -104,3 +104,24 @@ async def test_results_find_the_planted_effect(demo: BuiltDemo, settings: Settin
     assert checklist.uplift is not None and checklist.uplift > 0
     assert checklist.chance_to_beat_control is not None and checklist.chance_to_beat_control > 0.9
     assert not results.srm_mismatch
+
+
+def test_the_big_customer_never_adds_a_second_membership() -> None:
+    """Users joining the experiment's organization have no row there yet, active or not (the
+    unique (organization, user) key), whatever the seed and size."""
+    from collections import Counter
+    from datetime import UTC, datetime
+
+    from saaskit.demo.config import DemoConfig, resolve_now
+    from saaskit.demo.experiments import build_flags
+    from saaskit.demo.people import build_people
+    from saaskit.demo.tenancy import build_tenancy
+
+    now = resolve_now(None, datetime.now(UTC))
+    for users, seed in ((100, 1), (600, 3), (2000, 1), (2000, 4)):
+        config = DemoConfig(users=users, days=90, seed=seed, now=now, activity_events=users * 45, jobs=1)
+        people = build_people(config)
+        tenancy = build_tenancy(config, people)
+        added = build_flags(config, people, tenancy).members
+        pairs = Counter((row[1], row[2]) for row in tenancy.rows.members + added)
+        assert added and max(pairs.values()) == 1, (users, seed)

@@ -196,10 +196,15 @@ def _big_customer(
     who already belong to another organization (their primary one, which their product events
     are attributed to, stays that one), joining it after both existed."""
     org, inviter = tenancy.uuid(best), people.uuid(tenancy.owner[best])
+    # Not anyone who has a membership row there already, active or not (one row per user).
+    already = {row[2] for row in tenancy.rows.members if row[1] == org}
     candidates = [
         u
         for u in range(people.count)
-        if tenancy.primary[u] >= 0 and tenancy.primary[u] != best and u not in members and not people.quiet(u)
+        if tenancy.primary[u] >= 0
+        and tenancy.primary[u] != best
+        and not people.quiet(u)
+        and people.uuid(u) not in already
     ]
     chosen = sorted(rng.sample(candidates, min(BIG_CUSTOMER_EXTRA, len(candidates))))
     for user in chosen:
