@@ -45,7 +45,7 @@ def interval_chart(
     def x(value: float) -> float:
         return round(label_width + (value - lo) / (hi - lo) * plot, 1)
 
-    step = _nice_step((hi - lo) / 5)
+    step = _nice_step((hi - lo) / 6)
     first = math.ceil(lo / step) * step
     ticks = []
     tick = first
