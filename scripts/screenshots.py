@@ -10,7 +10,7 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from playwright.async_api import async_playwright
+from playwright.async_api import Page, async_playwright
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "images"
 
@@ -43,7 +43,24 @@ async def main(base: str, email: str, password: str, user_query: str, theme: str
         await page.evaluate("window.scrollTo(0, 0)")  # the sticky top bar stays at the top
         await page.wait_for_timeout(1500)
         await page.screenshot(path=str(OUT / "admin-analytics.png"), full_page=True)
+        await _flags_and_experiments(page, base)
         await browser.close()
+
+
+async def _flags_and_experiments(page: Page, base: str) -> None:
+    """The demo's flag rollout, its running experiment's results and a person (docs/admin.md)."""
+    await page.goto(f"{base}/admin/flags?q=new-dashboard-editor")
+    await page.locator("#results a", has_text="new-dashboard-editor").first.click()
+    await page.wait_for_load_state("networkidle")
+    await page.screenshot(path=str(OUT / "admin-flag.png"), full_page=True)
+    await page.goto(f"{base}/admin/experiments?status=running")
+    await page.locator("#results a", has_text="Onboarding checklist").first.click()
+    await page.wait_for_load_state("networkidle")
+    await page.screenshot(path=str(OUT / "admin-experiment.png"), full_page=True)
+    await page.goto(f"{base}/admin/persons")
+    await page.locator("#results tbody a").first.click()
+    await page.wait_for_load_state("networkidle")
+    await page.screenshot(path=str(OUT / "admin-person.png"), full_page=True)
 
 
 if __name__ == "__main__":

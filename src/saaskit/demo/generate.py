@@ -24,6 +24,7 @@ from saaskit.demo.billing import Billing, build_billing
 from saaskit.demo.config import DemoConfig
 from saaskit.demo.copying import TableData, copy_table
 from saaskit.demo.devices import Devices, build_devices
+from saaskit.demo.experiments import build_flags
 from saaskit.demo.finalize import apply_settings, finalize
 from saaskit.demo.ledger import billing_tables, ensure_catalog
 from saaskit.demo.parallel import write_partitions
@@ -88,6 +89,11 @@ TABLES = (
     "system_events",
     "error_logs",
     "performance_metrics",
+    "feature_flags",
+    "persons",
+    "person_distinct_ids",
+    "experiments",
+    "experiment_assignments",
 )
 
 
@@ -166,6 +172,15 @@ def write_demo(owner_url: str, config: DemoConfig, reporter: Reporter) -> DemoSu
         shared = build_shared(config, people, tenancy, devices, usage, funnel)
         units = partition_units(shared)
         summary.partitions = write_partitions(shared, owner_url, units, reporter, config.jobs)
+        # Flags, persons and an experiment with their events: after the partitions exist, so the
+        # events are routed into them (docs/demo.md).
+        with connection.transaction():
+            for data in build_flags(config, people, tenancy).tables():
+                # The extra events get a bar of their own (the partitioned table's is the loaders').
+                label = "events (flags, experiment)" if data.table == "events" else data.table
+                reporter.begin(label, data.expected)
+                summary.rows[label] = copy_table(cursor, data, _advance(reporter, label))
+                reporter.end(label)
         reporter.begin("finalize", None)
         finalize(connection)
         reporter.end("finalize")
