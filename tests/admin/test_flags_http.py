@@ -283,6 +283,18 @@ async def test_experiment_set_up_start_results_stop(
         assert "<svg" in page.text  # an interval is drawn once both arms have users
     other = await http.get(f"/admin/experiments/{experiment_id}?event=nothing_sent")
     assert other.status_code == 200 and "nothing_sent" in other.text
+    # Secondary metrics are listed; a mean metric shows the mean per person.
+    await sql(
+        session,
+        "UPDATE experiments SET secondary_metrics = CAST(:m AS jsonb) WHERE id = :i",
+        m='[{"kind": "mean", "event": "signup_done"}]',
+        i=experiment_id,
+    )
+    mean = await http.get(f"/admin/experiments/{experiment_id}?secondary=0")
+    assert mean.status_code == 200 and "Mean per person" in mean.text and "mean signup_done" in mean.text
+    assert (
+        await http.get(f"/admin/experiments/{experiment_id}?secondary=5")
+    ).status_code == 200  # said on the page
 
     stopped = await admin_client.post(f"/admin/experiments/{experiment_id}/stop")
     assert stopped.status_code == 303

@@ -187,12 +187,14 @@ async def experiment_page(
     admin: AdminDep,
     session: DbSession,
     event: Annotated[str | None, Query(max_length=200)] = None,
+    secondary: Annotated[int | None, Query(ge=0, le=19)] = None,
 ) -> Response:
     experiment, org = await queries.experiment_with_org(session, parse_id(experiment_id, "experiment"))
     results, problem = None, None
+    event = (event or "").strip() or None
     try:
         results = await service.experiment_results(
-            session, org.id, experiment.id, (event or "").strip() or None
+            session, org.id, experiment.id, event, secondary=None if event else secondary
         )
     except AppError as refused:  # no primary metric and no event asked: say so on the page
         problem = refused.message
@@ -209,6 +211,7 @@ async def experiment_page(
         "problem": problem,
         "chart": chart,
         "event": event or "",
+        "secondary": secondary,
         "audit": audit,
     }
     return render(request, "experiments/detail.html", context, section="experiments")
