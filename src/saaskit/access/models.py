@@ -73,6 +73,7 @@ class Role(Base):
 class UserRole(Base):
     __tablename__ = "user_roles"
     __table_args__ = (
+        Index("idx_user_roles_assigned_by", "assigned_by"),
         Index("idx_user_roles_user_id", "user_id"),
         Index("idx_user_roles_organization_id", "organization_id"),
         Index("idx_user_roles_role_id", "role_id"),

@@ -405,7 +405,10 @@ class UserSession(Base):
 
 class BetaWhitelist(Base):
     __tablename__ = "beta_whitelist"
-    __table_args__ = ({"comment": "E-mails allowed to sign up while access.beta_mode is on (seed 001)."},)
+    __table_args__ = (
+        Index("idx_beta_whitelist_added_by", "added_by"),
+        {"comment": "E-mails allowed to sign up while access.beta_mode is on (seed 001)."},
+    )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     email: Mapped[str] = mapped_column(

@@ -361,6 +361,7 @@ class DimDate(Base):
 class ConversionFunnel(Base):
     __tablename__ = "conversion_funnels"
     __table_args__ = (
+        Index("idx_conversion_funnels_created_by", "created_by"),
         CheckConstraint(f"order_mode IN {ORDER_MODES}", name="order_mode_known"),
         CheckConstraint("conversion_window_days BETWEEN 1 AND 365", name="window_in_range"),
         CheckConstraint("jsonb_typeof(steps) = 'array'", name="steps_is_array"),
@@ -414,6 +415,7 @@ class ConversionFunnel(Base):
 class ConversionFunnelEvent(Base):
     __tablename__ = "conversion_funnel_events"
     __table_args__ = (
+        Index("idx_conversion_funnel_events_organization_id", "organization_id"),
         Index("idx_conversion_funnel_events_funnel_id_step_order", "funnel_id", "step_order"),
         Index("idx_conversion_funnel_events_user_id", "user_id"),
         {

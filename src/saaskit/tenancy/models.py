@@ -47,6 +47,8 @@ def _user_fk(comment: str, *, nullable: bool = False, ondelete: str = "CASCADE")
 class Organization(Base):
     __tablename__ = "organizations"
     __table_args__ = (
+        Index("idx_organizations_subscription_id", "subscription_id"),
+        Index("idx_organizations_created_by", "created_by"),
         # info: how a violation is answered (kit/errors.py), as the services' own checks answer.
         UniqueConstraint("slug", info={"code": "slug_taken"}),
         CheckConstraint("slug ~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'", name="slug_format"),
@@ -95,6 +97,7 @@ class Organization(Base):
 class OrganizationMember(Base):
     __tablename__ = "organization_members"
     __table_args__ = (
+        Index("idx_organization_members_invited_by", "invited_by"),
         UniqueConstraint("organization_id", "user_id", info={"code": "already_member"}),
         CheckConstraint(f"role IN {ORG_ROLES}", name="role_known"),
         Index("idx_organization_members_user_id", "user_id"),
@@ -139,6 +142,7 @@ class OrganizationMember(Base):
 class Team(Base):
     __tablename__ = "teams"
     __table_args__ = (
+        Index("idx_teams_created_by", "created_by"),
         CheckConstraint(f"privacy_level IN {PRIVACY_LEVELS}", name="privacy_level_known"),
         Index("idx_teams_organization_id", "organization_id"),
         {"comment": "Sub-groups of an organization's members."},
@@ -169,6 +173,8 @@ class Team(Base):
 class TeamMember(Base):
     __tablename__ = "team_members"
     __table_args__ = (
+        Index("idx_team_members_organization_id", "organization_id"),
+        Index("idx_team_members_added_by", "added_by"),
         CheckConstraint(f"role IN {TEAM_ROLES}", name="role_known"),
         Index("idx_team_members_team_id", "team_id"),
         Index("idx_team_members_user_id", "user_id"),
@@ -211,6 +217,7 @@ class TeamMember(Base):
 class Workspace(Base):
     __tablename__ = "workspaces"
     __table_args__ = (
+        Index("idx_workspaces_created_by", "created_by"),
         UniqueConstraint("organization_id", "slug", info={"code": "slug_taken"}),
         CheckConstraint(f"visibility IN {VISIBILITIES}", name="visibility_known"),
         CheckConstraint("slug ~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'", name="slug_format"),
@@ -247,6 +254,8 @@ class Workspace(Base):
 class WorkspaceMember(Base):
     __tablename__ = "workspace_members"
     __table_args__ = (
+        Index("idx_workspace_members_organization_id", "organization_id"),
+        Index("idx_workspace_members_added_by", "added_by"),
         UniqueConstraint("workspace_id", "user_id", info={"code": "already_member"}),
         CheckConstraint(f"role IN {WORKSPACE_ROLES}", name="role_known"),
         Index("idx_workspace_members_user_id", "user_id"),
@@ -281,6 +290,10 @@ class WorkspaceMember(Base):
 class Invitation(Base):
     __tablename__ = "invitations"
     __table_args__ = (
+        Index("idx_invitations_workspace_id", "workspace_id"),
+        Index("idx_invitations_team_id", "team_id"),
+        Index("idx_invitations_invited_by", "invited_by"),
+        Index("idx_invitations_accepted_by", "accepted_by"),
         CheckConstraint(f"status IN {INVITATION_STATUSES}", name="status_known"),
         CheckConstraint(
             "invitee_email = lower(invitee_email)", name="email_lowercase", info={"field": "email"}

@@ -179,6 +179,7 @@ class ActivityEvent(Base):
 class WidgetEvent(Base):
     __tablename__ = "widget_analytics"
     __table_args__ = (
+        Index("idx_widget_analytics_session_id", "session_id"),
         CheckConstraint(f"event_type IN {WIDGET_EVENT_TYPES}", name="event_type_known"),
         Index("idx_widget_analytics_widget_type", "widget_type"),
         Index("idx_widget_analytics_user_id", "user_id"),
@@ -215,6 +216,8 @@ class WidgetEvent(Base):
 class SystemEvent(Base):
     __tablename__ = "system_events"
     __table_args__ = (
+        Index("idx_system_events_user_id", "user_id"),
+        Index("idx_system_events_resolved_by", "resolved_by"),
         CheckConstraint(f"severity IN {SEVERITIES}", name="severity_known"),
         Index("idx_system_events_event_type", "event_type"),
         Index("idx_system_events_severity", "severity"),
@@ -252,6 +255,8 @@ class SystemEvent(Base):
 class ErrorLog(Base):
     __tablename__ = "error_logs"
     __table_args__ = (
+        Index("idx_error_logs_user_id", "user_id"),
+        Index("idx_error_logs_resolved_by", "resolved_by"),
         CheckConstraint(f"error_type IN {ERROR_TYPES}", name="error_type_known"),
         Index("idx_error_logs_error_type_created_at", "error_type", "created_at"),
         Index("idx_error_logs_error_code", "error_code"),
@@ -290,6 +295,7 @@ class ErrorLog(Base):
 class PerformanceMetric(Base):
     __tablename__ = "performance_metrics"
     __table_args__ = (
+        Index("idx_performance_metrics_user_id", "user_id"),
         CheckConstraint(f"metric_type IN {METRIC_TYPES}", name="metric_type_known"),
         Index("idx_performance_metrics_metric_name_timestamp", "metric_name", "timestamp"),
         {
@@ -341,6 +347,7 @@ class EventReceipt(Base):
 class IngestionKey(Base):
     __tablename__ = "ingestion_keys"
     __table_args__ = (
+        Index("idx_ingestion_keys_created_by", "created_by"),
         Index("idx_ingestion_keys_organization_id", "organization_id"),
         {"comment": "Public client-side capture keys (phc_...) of organizations; stored as SHA-256."},
     )

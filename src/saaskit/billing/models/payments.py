@@ -75,6 +75,8 @@ class PaymentMethod(Base):
 class PaymentTransaction(Base):
     __tablename__ = "payment_transactions"
     __table_args__ = (
+        Index("idx_payment_transactions_subscription_id", "subscription_id"),
+        Index("idx_payment_transactions_invoice_id", "invoice_id"),
         owner_check(),
         CheckConstraint(f"kind IN {TRANSACTION_KINDS}", name="kind_known"),
         CheckConstraint(f"status IN {TRANSACTION_STATUSES}", name="status_known"),

@@ -26,6 +26,7 @@ INVOICE_STATUSES = ("draft", "open", "paid", "void", "uncollectible")
 class Subscription(Base):
     __tablename__ = "subscriptions"
     __table_args__ = (
+        Index("idx_subscriptions_plan_id", "plan_id"),
         owner_check(),
         CheckConstraint(f"status IN {SUBSCRIPTION_STATUSES}", name="status_known"),
         Index("idx_subscriptions_user_id", "user_id"),
@@ -207,6 +208,8 @@ class Invoice(Base):
 class InvoiceLineItem(Base):
     __tablename__ = "invoice_line_items"
     __table_args__ = (
+        Index("idx_invoice_line_items_subscription_id", "subscription_id"),
+        Index("idx_invoice_line_items_plan_id", "plan_id"),
         owner_check(),
         Index("idx_invoice_line_items_invoice_id", "invoice_id"),
         Index("idx_invoice_line_items_user_id", "user_id"),
@@ -257,6 +260,8 @@ class InvoiceLineItem(Base):
 class CouponRedemption(Base):
     __tablename__ = "coupon_redemptions"
     __table_args__ = (
+        Index("idx_coupon_redemptions_user_id", "user_id"),
+        Index("idx_coupon_redemptions_subscription_id", "subscription_id"),
         owner_check(),
         Index("idx_coupon_redemptions_coupon_id", "coupon_id"),
         Index(

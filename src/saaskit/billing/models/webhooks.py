@@ -18,6 +18,7 @@ PROCESSING_STATUSES = ("pending", "processed", "failed", "ignored")
 class StripeWebhookEvent(Base):
     __tablename__ = "stripe_webhook_events"
     __table_args__ = (
+        Index("idx_stripe_webhook_events_organization_id", "organization_id"),
         CheckConstraint(f"processing_status IN {PROCESSING_STATUSES}", name="processing_status_known"),
         Index("idx_stripe_webhook_events_event_type", "event_type"),
         Index("idx_stripe_webhook_events_user_id", "user_id"),
