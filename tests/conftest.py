@@ -48,7 +48,7 @@ from saaskit.kit.db import (
 )
 from saaskit.kit.deps import get_session, run_after_commit
 from saaskit.kit.embedded import EmbeddedPostgres
-from saaskit.kit.migrations import ensure_app_role, upgrade
+from saaskit.kit.migrations import enable_statement_stats, ensure_app_role, upgrade
 from saaskit.kit.state import Runtime
 
 pytest_plugins = ["tests.live"]
@@ -132,6 +132,7 @@ def migrated_db(pg_server: str, settings: Settings) -> Iterator[DbUnderTest]:
             app_role_password(settings, TEST_SECRET),
             service_key=service_key(TEST_SECRET),
         )
+        enable_statement_stats(template.owner_url, APP_ROLE)  # as serve does on the embedded server
         use_service_key(service_key(TEST_SECRET))
         _admin(pg_server, f'CREATE DATABASE "{db.name}" TEMPLATE "{template.name}" STRATEGY FILE_COPY')
         db.template = template.name

@@ -315,6 +315,44 @@ def db_status() -> None:
     console.print(f"running, pid {process.pid}, socket in {process.socket_dir}" if process else "not running")
 
 
+@db_app.command("health")
+def db_health() -> None:
+    """Foreign keys without an index, the slowest statements, dead rows, unused indexes, replicas."""
+    from rich.table import Table
+
+    from saaskit.kit.db import SERVICE
+    from saaskit.system import database
+
+    async def work(runtime: Runtime) -> database.Health:
+        async with runtime.db.session(SERVICE) as session:
+            return await database.health(session)
+
+    with Environment(get_settings()) as env:
+        report = _run_with_runtime(env, work)
+    size = sum(t.size_bytes for t in report.tables)
+    when = f"{report.checked_at:%Y-%m-%d %H:%M} UTC"
+    console.print(f"[bold]{len(report.tables)} tables, {size / 1e6:,.1f} MB[/bold] at {when}")
+    if report.unindexed_foreign_keys:
+        console.print("[red]foreign keys without an index:[/red] " + ", ".join(report.unindexed_foreign_keys))
+    else:
+        console.print("every foreign key leads an index")
+    if report.slowest is None:
+        console.print("slowest statements: not collected (pg_stat_statements is off; docs/operations.md)")
+    else:
+        table = Table("mean ms", "calls", "statement", title="slowest statements")
+        for s in report.slowest[:10]:
+            table.add_row(f"{s['mean_ms']:.2f}", str(s["calls"]), str(s["query"])[:100])
+        console.print(table)
+    dead = Table("table", "live", "dead", "last vacuum", title="most dead rows")
+    for t in report.vacuum[:10]:
+        dead.add_row(
+            t["table_name"], str(t["live_rows"]), str(t["dead_rows"]), str(t["last_vacuum"] or "never")
+        )
+    console.print(dead)
+    console.print(f"{len(report.unused_indexes)} indexes never used since the statistics were reset")
+    console.print(f"{len(report.replicas)} replicas streaming" if report.replicas else "no replica streaming")
+
+
 # -- users -------------------------------------------------------------------------------------
 def _new_password() -> str:
     return secrets.token_urlsafe(12)

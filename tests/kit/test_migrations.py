@@ -17,6 +17,7 @@ from saaskit.kit import sqlobjects
 from saaskit.kit.db import libpq_url, sqlalchemy_url, with_database
 from saaskit.kit.migrations import downgrade, head_revision, include_object, upgrade
 from saaskit.models import Base
+from saaskit.system import database
 from tests.conftest import DbUnderTest
 
 VERSIONS = Path(__file__).parents[2] / "src" / "saaskit" / "migrations" / "versions"
@@ -105,31 +106,11 @@ def test_every_table_and_column_has_a_comment(migrated_db: DbUnderTest) -> None:
     assert tables == [] and columns == []
 
 
-# A foreign key's columns lead some index (seed 003): deleting or updating the parent then finds
-# the children without scanning them, and joins on the key can use it.
-UNINDEXED_FOREIGN_KEYS = """
-SELECT c.conrelid::regclass::text || '(' || string_agg(a.attname, ', ' ORDER BY k.i) || ')'
-FROM pg_constraint c
-JOIN pg_namespace n ON n.oid = c.connamespace
-CROSS JOIN LATERAL unnest(c.conkey) WITH ORDINALITY AS k(attnum, i)
-JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
-WHERE c.contype = 'f' AND n.nspname = 'public' AND c.conrelid::regclass::text NOT LIKE 'procrastinate%'
-  AND NOT EXISTS (
-    SELECT 1 FROM pg_index x
-    WHERE x.indrelid = c.conrelid
-      AND (x.indkey::int2[])[0:cardinality(c.conkey) - 1] @> c.conkey
-      AND (x.indkey::int2[])[0:cardinality(c.conkey) - 1] <@ c.conkey
-  )
-  AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = c.conrelid)
-GROUP BY c.oid, c.conrelid
-ORDER BY 1
-"""
-
-
 def test_every_foreign_key_has_an_index(migrated_db: DbUnderTest) -> None:
+    """Seed 003: deleting a parent row finds its children through an index, not a scan."""
     url = with_database(migrated_db.server_url, migrated_db.template or migrated_db.name)
     with psycopg.connect(libpq_url(url)) as conn:
-        missing = [r[0] for r in conn.execute(UNINDEXED_FOREIGN_KEYS).fetchall()]
+        missing = [r[0] for r in conn.execute(database.UNINDEXED_FOREIGN_KEYS).fetchall()]
     assert missing == [], "\n".join(missing)
 
 

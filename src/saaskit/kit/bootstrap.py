@@ -27,7 +27,7 @@ from saaskit.kit.db import (
     use_service_key,
 )
 from saaskit.kit.embedded import EmbeddedPostgres
-from saaskit.kit.migrations import ensure_app_role, upgrade
+from saaskit.kit.migrations import enable_statement_stats, ensure_app_role, upgrade
 from saaskit.kit.secrets import instance_secret
 from saaskit.kit.state import Runtime
 from saaskit.kit.supervisor import Supervisor
@@ -138,6 +138,8 @@ class Environment:
         ensure_app_role(
             self.urls.owner, self.settings.database.app_role, password, service_key=service_key(self.secret)
         )
+        if self.embedded is not None:  # its owner is a superuser and it preloads the library
+            enable_statement_stats(self.urls.owner, self.settings.database.app_role)
 
     def runtime(self, *, pool_size: int | None = None) -> Runtime:
         return runtime_for(self.settings, self.urls.app, self.secret, pool_size=pool_size)

@@ -224,6 +224,8 @@ class EmbeddedPostgres:
             # The server log keeps no values of failed statements (no DETAIL: Key (email)=(...)).
             "log_error_verbosity": "terse",
             "log_parameter_max_length": "0",
+            # The Database page's slowest statements (system/database.py, kit/migrations.py).
+            "shared_preload_libraries": "pg_stat_statements",
             **self.extra_settings,
         }
         if platform.system() == "Linux":

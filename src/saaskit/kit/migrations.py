@@ -118,6 +118,35 @@ def ensure_app_role(
     engine.dispose()
 
 
+STATS_SCHEMA = "monitoring"
+
+
+def enable_statement_stats(owner_url: str, role: str) -> bool:
+    """``pg_stat_statements`` in its own schema (``monitoring``: its functions and view stay out
+    of ``public``, whose objects the drift test owns), readable by the application role. Needs a
+    superuser and the library preloaded (the embedded server does both); False where the
+    server cannot (the Database page then says how to turn it on)."""
+    engine = create_owner_engine(owner_url)
+    try:
+        with engine.begin() as conn:
+            can = conn.execute(
+                text(
+                    "SELECT rolsuper FROM pg_roles WHERE rolname = current_user "
+                    "AND EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'pg_stat_statements')"
+                )
+            ).scalar()
+            if not can:
+                return False
+            conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {STATS_SCHEMA}"))
+            conn.execute(text(f"CREATE EXTENSION IF NOT EXISTS pg_stat_statements SCHEMA {STATS_SCHEMA}"))
+            quoted = _quote_ident(role)
+            conn.execute(text(f"GRANT USAGE ON SCHEMA {STATS_SCHEMA} TO {quoted}"))
+            conn.execute(text(f"GRANT SELECT ON {STATS_SCHEMA}.pg_stat_statements TO {quoted}"))
+        return True
+    finally:
+        engine.dispose()
+
+
 def _store_service_key(conn: Connection, key: str) -> None:
     if conn.execute(text("SELECT to_regclass('public.context_keys')")).scalar() is None:
         return  # a database below the revision that creates it (migrate revision runs here)

@@ -1,12 +1,13 @@
-"""``system_settings``: global configuration, public or admin-only (seed 004)."""
+"""``system_settings``: global configuration, public or admin-only (seed 004); ``table_size_samples``:
+each table's size once a day."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Text, text
+from sqlalchemy import BigInteger, Boolean, Date, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -34,3 +35,21 @@ class SystemSetting(Base):
     )
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
+
+
+class TableSizeSample(Base):
+    __tablename__ = "table_size_samples"
+    __table_args__ = (
+        {"comment": "Each table's size once a day (system.database.record_sizes), for growth charts."},
+    )
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True, comment="The day sampled (UTC).")
+    table_name: Mapped[str] = mapped_column(
+        Text, primary_key=True, comment="Table (a partitioned one: all its partitions)."
+    )
+    size_bytes: Mapped[int] = mapped_column(
+        BigInteger, nullable=False, comment="Size with indexes and TOAST, bytes."
+    )
+    row_estimate: Mapped[int] = mapped_column(
+        BigInteger, nullable=False, comment="Rows, as the planner estimates them."
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -17,6 +17,7 @@ from saaskit.admin.queries import system as queries
 from saaskit.admin.security import AdminDep
 from saaskit.admin.web import is_htmx, redirect, render
 from saaskit.kit.deps import DbSession
+from saaskit.system import database
 from saaskit.tracking import operator as tracking_actions
 from saaskit.tracking import triage
 
@@ -177,6 +178,19 @@ async def latency_page(
         "chart_height": max(220, 60 + 36 * len(top)),
     }
     return render(request, "system/latency.html", context, section="system")
+
+
+@router.get("/database")
+async def database_page(request: Request, admin: AdminDep, session: DbSession) -> Response:
+    report = await database.health(session)
+    history = await database.size_history(session, report.checked_at.date() - timedelta(days=90))
+    growth = chart(
+        "line",
+        [d.isoformat() for d, _ in history],
+        series("Database size (MB)", [round(size / 1_000_000, 1) for _, size in history]),
+    )
+    context = {"health": report, "growth": growth if history else None, "tab": "database"}
+    return render(request, "system/database.html", context, section="system")
 
 
 @router.get("/storage")

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from saaskit.system import database
 from saaskit.tracking import partitions
 from saaskit.tracking.latency import METRIC_NAME
 
@@ -54,22 +55,6 @@ SELECT tags ->> 'method' AS method, tags ->> 'route' AS route,
 FROM performance_metrics
 WHERE metric_name = :metric AND "timestamp" >= :since
 GROUP BY 1, 2 ORDER BY requests DESC LIMIT 200
-"""
-)
-TABLE_SIZES_SQL = text(
-    """
-SELECT c.relname AS name, c.relkind = 'p' AS partitioned,
-       CASE WHEN c.relkind = 'p'
-            THEN (SELECT coalesce(sum(pg_total_relation_size(i.inhrelid)), 0)
-                  FROM pg_inherits i WHERE i.inhparent = c.oid)
-            ELSE pg_total_relation_size(c.oid) END AS size_bytes,
-       CASE WHEN c.relkind = 'p'
-            THEN (SELECT coalesce(sum(greatest(ch.reltuples, 0)), 0) FROM pg_inherits i
-                  JOIN pg_class ch ON ch.oid = i.inhrelid WHERE i.inhparent = c.oid)
-            ELSE greatest(c.reltuples, 0) END::bigint AS row_estimate
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
-WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
-ORDER BY size_bytes DESC, c.relname LIMIT 200
 """
 )
 
@@ -127,17 +112,8 @@ async def latency(session: AsyncSession, since: datetime) -> list[RouteLatency]:
     ]
 
 
-@dataclass(frozen=True)
-class TableSize:
-    name: str
-    partitioned: bool
-    size_bytes: int
-    row_estimate: int
-
-
-async def table_sizes(session: AsyncSession) -> list[TableSize]:
-    rows = (await session.execute(TABLE_SIZES_SQL)).all()
-    return [TableSize(r.name, bool(r.partitioned), int(r.size_bytes), int(r.row_estimate)) for r in rows]
+async def table_sizes(session: AsyncSession) -> list[database.TableSize]:
+    return await database.table_sizes(session)
 
 
 async def partition_list(session: AsyncSession) -> list[partitions.PartitionInfo]:
