@@ -20,7 +20,7 @@ from saaskit.config import Settings, get_settings
 from saaskit.demo.cli import demo_command
 from saaskit.insights.cli import rollup_command
 from saaskit.kit.bootstrap import Environment
-from saaskit.kit.db import SERVICE, libpq_url
+from saaskit.kit.db import SERVICE, database_name, libpq_url
 from saaskit.kit.state import Runtime
 
 app = typer.Typer(
@@ -39,6 +39,8 @@ app.add_typer(users_app, name="users")
 app.add_typer(db_app, name="db")
 app.add_typer(migrate_app, name="migrate")
 app.add_typer(billing_app, name="billing")
+backup_app = typer.Typer(help="Dump the database with a manifest; list backups.", no_args_is_help=True)
+app.add_typer(backup_app, name="backup")
 
 app.command("rollup")(rollup_command)
 app.command("demo")(demo_command)
@@ -351,6 +353,101 @@ def db_health() -> None:
     console.print(dead)
     console.print(f"{len(report.unused_indexes)} indexes never used since the statistics were reset")
     console.print(f"{len(report.replicas)} replicas streaming" if report.replicas else "no replica streaming")
+
+
+# -- backups -----------------------------------------------------------------------------------
+def _backup_dir(directory: Path | None) -> Path:
+    return directory or get_settings().data_dir / "backups"
+
+
+def _tools(env: Environment) -> Path:
+    """The client programs matching the server: the embedded server's own, else those on PATH."""
+    import shutil
+
+    if env.embedded is not None:
+        return env.embedded.tool("pg_dump").parent
+    found = shutil.which("pg_dump")
+    if found is None:
+        console.print(
+            "[red]pg_dump not found on PATH: install the PostgreSQL client of the server's version[/red]"
+        )
+        raise typer.Exit(1)
+    return Path(found).parent
+
+
+BackupDir = Annotated[
+    Path | None, typer.Option("--dir", help="Where backups are kept (default: <data_dir>/backups).")
+]
+
+
+@backup_app.command("create")
+def backup_create(directory: BackupDir = None, keep: Annotated[int, typer.Option(min=1)] = 14) -> None:
+    """A consistent dump of the whole database and its manifest (rows and checksums per table);
+    keeps the newest --keep backups."""
+    from saaskit.system import backups
+
+    target = _backup_dir(directory)
+    with Environment(get_settings()) as env, console.status("dumping the database ..."):
+        backup = backups.create(env.urls.owner, target, _tools(env))
+        pruned = backups.prune(target, keep)
+    console.print(
+        f"backup {backup.id}: {len(backup.tables)} tables, {backup.rows:,} rows, "
+        f"{backup.size_bytes / 1e6:,.1f} MB, sha256 {backup.sha256[:16]}... in {target}"
+    )
+    if pruned:
+        console.print(f"removed {len(pruned)} older backups")
+
+
+@backup_app.command("list")
+def backup_list(directory: BackupDir = None) -> None:
+    """The backups, newest first."""
+    from rich.table import Table
+
+    from saaskit.system import backups
+
+    table = Table("id", "created (UTC)", "revision", "tables", "rows", "size")
+    for b in backups.list_backups(_backup_dir(directory)):
+        table.add_row(
+            b.id,
+            b.created_at[:19],
+            b.revision or "",
+            str(len(b.tables)),
+            f"{b.rows:,}",
+            f"{b.size_bytes / 1e6:,.1f} MB",
+        )
+    console.print(table)
+
+
+@app.command("restore")
+def restore_command(
+    database: Annotated[str, typer.Option("--database", help="The database to restore into (created).")],
+    backup_id: Annotated[str | None, typer.Option("--backup", help="Default: the newest.")] = None,
+    directory: BackupDir = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Drop the database first if it exists.")] = False,
+) -> None:
+    """Restore a backup into a new database on the same server and check every table against
+    the manifest. Never into an existing database without --replace."""
+    from saaskit.system import backups
+
+    source = _backup_dir(directory)
+    try:
+        backup = backups.find(source, backup_id)
+        with Environment(get_settings()) as env:
+            if database == database_name(env.urls.owner) and not replace:
+                raise backups.BackupError(f"{database} is the live database: pass --replace to overwrite it")
+            with console.status(f"restoring {backup.id} into {database} ..."):
+                report = backups.restore(
+                    backup, source, env.urls.owner, database, _tools(env), replace=replace
+                )
+    except backups.BackupError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from None
+    for line in report.mismatches:
+        console.print(f"[red]{line}[/red]")
+    verdict = "identical to the backup" if report.ok else f"{len(report.mismatches)} tables differ"
+    console.print(f"restored {report.tables} tables, {report.rows:,} rows into {database}: {verdict}")
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 # -- users -------------------------------------------------------------------------------------

@@ -101,6 +101,10 @@ class EmbeddedPostgres:
     def _bin(self) -> Path:
         return _reachable_install(self._user) / "bin"
 
+    def tool(self, name: str) -> Path:
+        """One of the server's own client programs (pg_dump, pg_restore ...), its version."""
+        return self._bin / name
+
     @property
     def _datadir_arg(self) -> str:
         """``-D`` for postgres: the real path, or the working directory (root)."""
