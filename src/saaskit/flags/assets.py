@@ -15,6 +15,7 @@ import gzip
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -118,7 +119,9 @@ async def preflight(request: Request) -> Response:
     return Response(status_code=200, headers=cors_headers(request))
 
 
-_JS = {200: {"content": {"application/javascript": {}}, "description": "The file, unchanged from npm."}}
+_JS: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/javascript": {}}, "description": "The file, unchanged from npm."}
+}
 # One route per method (unique operationIds, as capture does); HEAD stays out of the schema.
 for _path, _endpoint, _summary in (
     ("/static/{name}", static_file, "A posthog-js browser bundle (array.js, surveys.js ...)"),
