@@ -35,6 +35,8 @@ APP_SNIPPET = DOCS_SNIPPET.replace(
 ).replace(
     '.type="text/javascript",p.async=!0', '.type="text/javascript",p.crossOrigin="anonymous",p.async=!0'
 )
+# Its "v2" form (JSSnippetV2 there): posthog-js and the remote config in one script.
+V2_SNIPPET = APP_SNIPPET.replace('"/static/array.js"', '"/array/{key}/array.js"')
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>{title}</title>
@@ -187,8 +189,14 @@ async def test_posthog_js_snippet_autocaptures_into_saaskit(
         )
         try:
             assert 'p.crossOrigin="anonymous"' in APP_SNIPPET and "__loaded)||" in APP_SNIPPET
-            for name, snippet in (("Docs shop", DOCS_SNIPPET), ("App shop", APP_SNIPPET)):
+            assert "/array/{key}/array.js" in V2_SNIPPET
+            for name, snippet in (
+                ("Docs shop", DOCS_SNIPPET),
+                ("App shop", APP_SNIPPET),
+                ("V2 shop", V2_SNIPPET),
+            ):
                 org_id, key = _project(live_server, owner_headers, name)
+                snippet = snippet.replace("{key}", key)
                 await _one_site(browser, live_server, fresh_database, owner_headers, org_id, key, snippet)
         finally:
             await browser.close()
@@ -238,8 +246,12 @@ async def _one_site(
 
     assert watch.problems == [], "\n".join(watch.problems)
     paths = watch.paths()
-    assert "/static/array.js" in paths, watch.answers
-    assert f"/array/{key}/config" in paths or f"/array/{key}/config.js" in paths, watch.answers
+    if f"/array/{key}/array.js" in code:  # the config came with the script
+        assert f"/array/{key}/array.js" in paths and "/static/array.js" not in paths, watch.answers
+        assert f"/array/{key}/config.js" not in paths, "posthog-js found its config already loaded"
+    else:
+        assert "/static/array.js" in paths, watch.answers
+        assert f"/array/{key}/config" in paths or f"/array/{key}/config.js" in paths, watch.answers
     assert "/flags/" in paths or "/flags" in paths, watch.answers
     # Events went to /e/ gzipped, as posthog-js sends them once the config offers gzip.
     assert watch.event_bodies and all(b == b"\x1f\x8b\x08" for b in watch.event_bodies), watch.event_bodies

@@ -12,6 +12,7 @@ import json
 import httpx
 
 from saaskit.flags.assets import ASSETS, FOLDER, VERSION
+from tests.tracking.conftest import make_project
 
 ORIGIN = {"Origin": "https://shop.example.com"}
 
@@ -118,3 +119,21 @@ async def test_unknown_files_and_traversal_are_json_404s(client: httpx.AsyncClie
     # The gzip of a file is made once and kept.
     assert ASSETS["array.js"].gzipped() is ASSETS["array.js"].gzipped()
     assert gzip.decompress(ASSETS["array.js"].gzipped()) == (FOLDER / "array.js").read_bytes()
+
+
+async def test_array_js_with_the_remote_config_for_the_newer_snippet(client: httpx.AsyncClient) -> None:
+    project = await make_project(client)
+    bundle = await client.get(f"/array/{project.key}/array.js", headers=ORIGIN)
+    assert bundle.status_code == 200
+    assert bundle.headers["content-type"] == "application/javascript; charset=utf-8"
+    assert bundle.headers["access-control-allow-origin"] == ORIGIN["Origin"]
+    assert bundle.headers["cache-control"] == "public, max-age=60"
+    config, _, library = bundle.content.partition(b"\n")
+    assert (
+        config.startswith(b"(function(){window._POSTHOG_REMOTE_CONFIG")
+        and b'"sessionRecording":false' in config
+    )
+    assert project.key.encode() in config
+    assert library == (FOLDER / "array.js").read_bytes()
+    unknown = await client.get("/array/phc_unknown/array.js", headers=ORIGIN)
+    assert unknown.status_code == 404 and unknown.headers["access-control-allow-origin"] == ORIGIN["Origin"]
