@@ -152,6 +152,8 @@ class _Watch:
         self.problems: list[str] = []
         self.answers: list[tuple[str, str, int]] = []
         self.event_bodies: list[bytes] = []
+        # Closing the browser aborts what the page still sends ($pageleave): not saaskit's failure.
+        self.closing = False
         self.saaskit = saaskit
         page.on(
             "console",
@@ -162,7 +164,11 @@ class _Watch:
         page.on("response", self._response)
 
     def _failed(self, request: Request) -> None:
-        self.problems.append(f"requestfailed: {request.method} {request.url} {request.failure}")
+        if self.closing:
+            return
+        self.problems.append(
+            f"requestfailed: {request.method} {request.url} {request.failure} (page {request.frame.url})"
+        )
 
     def _response(self, response: Response) -> None:
         if response.url.startswith(self.saaskit):
@@ -240,6 +246,7 @@ async def _one_site(
         events = await _wait_for(fresh_database, org_id, {"$pageview": 2, "$autocapture": 3})
         # Let the last batches and anything lazily loaded finish before judging.
         await page.wait_for_timeout(1500)
+        watch.closing = True
         await context.close()
     finally:
         site.close()

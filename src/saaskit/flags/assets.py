@@ -11,6 +11,7 @@ answer the SDK sees.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
 from dataclasses import dataclass, field
@@ -47,6 +48,10 @@ class Asset:
             self.etag = '"' + hashlib.sha256(self._body).hexdigest()[:32] + '"'
         return self._body
 
+    @property
+    def ready(self) -> bool:
+        return self._gzipped is not None
+
     def gzipped(self) -> bytes:
         if self._gzipped is None:
             self._gzipped = gzip.compress(self.body(), compresslevel=9, mtime=0)
@@ -77,10 +82,14 @@ def _accepts_gzip(request: Request) -> bool:
     return False
 
 
-def _serve(request: Request, name: str, cache: str) -> Response:
+async def _serve(request: Request, name: str, cache: str) -> Response:
     asset = ASSETS.get(name)
     if asset is None:
         return _not_found(request, name)
+    if not asset.ready:
+        # Reading and compressing a bundle the first time takes up to ~0.2 s (array.full.js,
+        # level 9): off the event loop, once per file and process.
+        await asyncio.to_thread(asset.gzipped)
     body = asset.body()
     headers = {
         **cors_headers(request),
@@ -101,13 +110,13 @@ def _serve(request: Request, name: str, cache: str) -> Response:
 
 
 async def static_file(request: Request, name: str) -> Response:
-    return _serve(request, name, SHORT_CACHE)
+    return await _serve(request, name, SHORT_CACHE)
 
 
 async def versioned_file(request: Request, version: str, name: str) -> Response:
     if version != VERSION:
         return _not_found(request, f"{version}/{name}")
-    return _serve(request, name, IMMUTABLE)
+    return await _serve(request, name, IMMUTABLE)
 
 
 async def anything_else(request: Request, rest: str) -> Response:
