@@ -155,7 +155,7 @@ async def test_v1_errors_retries_and_skew(client: httpx.AsyncClient, session: As
         await count(session, "SELECT count(*) FROM events WHERE organization_id = :o", o=project.org_id) == 3
     )
 
-    # Batch-level errors: the SDK does not retry 400/401/413/415 (and reads `error`).
+    # Batch-level errors: the SDK does not retry 400/401/413/415 (and logs error_description).
     event = {"event": "x", "uuid": str(uuid.uuid4()), "distinct_id": "d", "timestamp": sent.isoformat()}
     for body, extra, status in (
         ({"batch": [event]}, {"Authorization": "Bearer phc_unknown"}, 401),
@@ -171,11 +171,16 @@ async def test_v1_errors_retries_and_skew(client: httpx.AsyncClient, session: As
     ):
         answer = await client.post(PATH, json=body, headers={**headers, **extra})
         assert answer.status_code == status, (body, extra, answer.text)
-        assert isinstance(answer.json()["error"], str) and answer.json()["error"]
+        assert isinstance(answer.json()["error_description"], str) and answer.json()["error_description"]
+        assert answer.json()["error"]["code"] in (
+            "invalid_ingestion_key",
+            "bad_request",
+            "unsupported_media_type",
+        )
         assert answer.headers["access-control-allow-origin"] == "https://shop.example.com"
     too_many = {"batch": [dict(event, uuid=str(uuid.uuid4())) for _ in range(5001)]}
     answer = await client.post(PATH, json=too_many, headers=headers)
-    assert answer.status_code == 413 and "5001" in answer.json()["error"]
+    assert answer.status_code == 413 and "5001" in answer.json()["error_description"]
     assert (
         await count(session, "SELECT count(*) FROM events WHERE organization_id = :o", o=project.org_id) == 3
     )

@@ -11,8 +11,8 @@ The wire format, as posthog-python 7.91 sends it (``posthog/capture_v1.py``):
   holds v0's sentinel properties under typed names (``process_person_profile``,
   ``disable_skew_correction``, ``cookieless_mode``, ``product_tour_id``).
 - The answer is ``200 {"results": {uuid: {"result": "ok"}}}`` per event; a batch-level
-  problem is 400 / 401 / 413 / 415 (the SDK does not retry those) with ``error`` and
-  ``detail``.
+  problem is 400 / 401 / 413 / 415 (the SDK does not retry those) with saaskit's ``error``
+  object plus ``error_description`` and ``detail``, the strings the SDKs log.
 
 Each v1 event is turned back into v0's shape and goes through the same ``parse`` and the same
 group-commit write as ``/batch``: same repairs, same limits, same answer only after commit,
@@ -27,6 +27,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from saaskit.kit.deps import Client
+from saaskit.kit.errors import error_body
 from saaskit.kit.ratelimit import RateLimited, limiter_of
 from saaskit.tracking import identity, ingest
 from saaskit.tracking.capture import CaptureError, decode_payload, parse
@@ -50,9 +51,10 @@ TOP_LEVEL = {"session_id": "$session_id", "window_id": "$window_id"}
 def _failure(
     request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    # posthog-python reads ``error`` (then ``detail``) from a v1 error body.
+    # posthog-python reads ``error_description`` first (then ``error``, ``detail``) from a v1
+    # error body; ``error`` is saaskit's usual error object.
     return JSONResponse(
-        {"error": message, "detail": message, "code": code},
+        {**error_body(code, message), "error_description": message, "detail": message},
         status_code=status,
         headers={**cors_headers(request), **(headers or {})},
     )
