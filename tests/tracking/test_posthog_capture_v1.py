@@ -24,27 +24,26 @@ from tests.tracking.conftest import Project, count, make_project
 PATH = "/i/v1/analytics/events"
 
 
-def _project(server: ServeProcess) -> tuple[str, str]:
+def _projects(server: ServeProcess, names: list[str]) -> dict[str, tuple[str, str]]:
+    """One organization with an ingestion key per name: name -> (organization id, key)."""
     with httpx.Client(base_url=server.base) as http:
         owner = http.post(
             "/api/auth/signup",
             json={"email": "v1@example.com", "password": "a long password", "analytics_consent": True},
         ).json()
         headers = {"Authorization": f"Bearer {owner['token']}"}
-        org = http.post("/api/orgs", json={"name": "V1 Co"}, headers=headers).json()
-        key = http.post(f"/api/orgs/{org['id']}/ingestion-keys", headers=headers).json()["key"]
-    return org["id"], key
+        found = {}
+        for name in names:
+            org = http.post("/api/orgs", json={"name": f"V1 {name}"}, headers=headers).json()
+            key = http.post(f"/api/orgs/{org['id']}/ingestion-keys", headers=headers).json()["key"]
+            found[name] = (org["id"], key)
+    return found
 
 
-@pytest.mark.live
-@pytest.mark.parametrize("compression", ["none", "gzip", "deflate"])
-def test_the_sdk_in_v1_mode_stores_every_event_once(
-    live_server: ServeProcess, fresh_database: DbUnderTest, compression: str
-) -> None:
-    org_id, key = _project(live_server)
+def _send(host: str, key: str, compression: str) -> list[Exception]:
     client = posthog.Posthog(
         key,
-        host=live_server.base,
+        host=host,
         capture_mode="v1",
         capture_compression=compression,
         flush_at=40,
@@ -67,33 +66,43 @@ def test_the_sdk_in_v1_mode_stores_every_event_once(
     client.alias(previous_id="v1-anon", distinct_id="v1-user-1")
     client.flush()
     client.shutdown()
-    assert errors == []
-    with psycopg.connect(libpq_url(fresh_database.owner_url)) as conn:
-        total, distinct_i, libs, sessions = conn.execute(
-            "SELECT count(*), count(DISTINCT properties->>'i'), array_agg(DISTINCT properties->>'$lib'), "
-            "count(*) FILTER (WHERE session_id = 'session-1') "
-            "FROM events WHERE organization_id = %s AND event_name = 'report_opened'",
-            (org_id,),
-        ).fetchone()
-        pages = conn.execute(
-            "SELECT count(*) FROM page_views WHERE organization_id = %s", (org_id,)
-        ).fetchone()
-        linked = conn.execute(
-            "SELECT count(DISTINCT person_id) FROM person_distinct_ids "
-            "WHERE organization_id = %s AND distinct_id IN ('v1-anon', 'v1-user-1')",
-            (org_id,),
-        ).fetchone()
-        plan = conn.execute(
-            "SELECT p.properties->>'plan' FROM persons p JOIN person_distinct_ids d ON d.person_id = p.id "
-            "WHERE d.organization_id = %s AND d.distinct_id = 'v1-anon'",
-            (org_id,),
-        ).fetchone()
-    assert total == 150 and distinct_i == 150, "every event stored, none twice"
-    assert libs == ["posthog-python"], "the library named by PostHog-Sdk-Info"
-    assert sessions == 150
-    assert pages == (1,)
-    assert linked == (1,), "alias over v1 links both ids to one person"
-    assert plan == ("pro",), "$set over v1 reaches the person"
+    return errors
+
+
+@pytest.mark.live
+def test_the_sdk_in_v1_mode_stores_every_event_once(
+    live_server: ServeProcess, fresh_database: DbUnderTest
+) -> None:
+    """The real SDK with each body compression it offers, one organization each."""
+    compressions = ["none", "gzip", "deflate"]
+    for compression, (org_id, key) in _projects(live_server, compressions).items():
+        assert _send(live_server.base, key, compression) == [], compression
+        with psycopg.connect(libpq_url(fresh_database.owner_url)) as conn:
+            total, distinct_i, libs, sessions = conn.execute(
+                "SELECT count(*), count(DISTINCT properties->>'i'), array_agg(DISTINCT properties->>'$lib'), "
+                "count(*) FILTER (WHERE session_id = 'session-1') "
+                "FROM events WHERE organization_id = %s AND event_name = 'report_opened'",
+                (org_id,),
+            ).fetchone()
+            pages = conn.execute(
+                "SELECT count(*) FROM page_views WHERE organization_id = %s", (org_id,)
+            ).fetchone()
+            linked = conn.execute(
+                "SELECT count(DISTINCT person_id) FROM person_distinct_ids "
+                "WHERE organization_id = %s AND distinct_id IN ('v1-anon', 'v1-user-1')",
+                (org_id,),
+            ).fetchone()
+            plan = conn.execute(
+                "SELECT p.properties->>'plan' FROM persons p JOIN person_distinct_ids d ON d.person_id = p.id "
+                "WHERE d.organization_id = %s AND d.distinct_id = 'v1-anon'",
+                (org_id,),
+            ).fetchone()
+        assert total == 150 and distinct_i == 150, (compression, "every event stored, none twice")
+        assert libs == ["posthog-python"], "the library named by PostHog-Sdk-Info"
+        assert sessions == 150
+        assert pages == (1,)
+        assert linked == (1,), "alias over v1 links both ids to one person"
+        assert plan == ("pro",), "$set over v1 reaches the person"
 
 
 async def test_v1_errors_retries_and_skew(client: httpx.AsyncClient, session: AsyncSession) -> None:
