@@ -18,6 +18,7 @@ import psycopg
 import pytest
 from playwright.async_api import Browser, Page, Request, Response, async_playwright
 
+from saaskit.flags.assets import VERSION
 from saaskit.kit.db import libpq_url
 from tests.conftest import DbUnderTest
 from tests.live import ServeProcess, free_port
@@ -260,6 +261,8 @@ async def _one_site(
         assert "/static/array.js" in paths, watch.answers
         assert f"/array/{key}/config" in paths or f"/array/{key}/config.js" in paths, watch.answers
     assert "/flags/" in paths or "/flags" in paths, watch.answers
+    # posthog-js loads its surveys part from the versioned path even with surveys off.
+    assert f"/static/{VERSION}/surveys.js" in paths, watch.answers
     # Events went to /e/ gzipped, as posthog-js sends them once the config offers gzip.
     assert watch.event_bodies and all(b == b"\x1f\x8b\x08" for b in watch.event_bodies), watch.event_bodies
     assert not any(p.startswith("/s") and not p.startswith("/static") for p in paths), "no session recording"
