@@ -22,6 +22,7 @@ from saaskit.billing import errors as billing_errors
 from saaskit.billing.endpoints import routers as billing_routers
 from saaskit.devices import endpoints as devices_endpoints
 from saaskit.experiments import endpoints as experiments_endpoints
+from saaskit.flags import assets as flags_assets
 from saaskit.flags import endpoints as flags_endpoints
 from saaskit.flags import sdk as flags_sdk
 from saaskit.insights.endpoints import routers as insights_routers
@@ -66,6 +67,7 @@ ROUTERS: list[APIRouter] = [
     experiments_endpoints.router,
     experiments_endpoints.features_router,
     flags_endpoints.router,
+    flags_assets.router,
 ]
 
 # Every operation documents its errors with their one shape (kit/errors.py); "4XX" also takes the

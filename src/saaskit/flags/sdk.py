@@ -26,7 +26,7 @@ from saaskit.access.service import resolve
 from saaskit.accounts import api_keys
 from saaskit.accounts.dependencies import optional_principal
 from saaskit.experiments import assignments
-from saaskit.flags import service
+from saaskit.flags import assets, service
 from saaskit.flags.schemas import DecideAnswer, DefinitionsAnswer, FlagsAnswer, RemoteConfigAnswer
 from saaskit.kit.db import Context
 from saaskit.kit.deps import Client
@@ -242,7 +242,9 @@ async def definitions(request: Request) -> Response:
 
 
 async def remote_config(request: Request) -> Response:
-    """posthog-js's remote config (``/array/<token>/config`` and ``config.js``), read at load."""
+    """posthog-js's remote config (``/array/<token>/config`` and ``config.js``), read at load, and
+    ``/array/<token>/array.js``: that script followed by posthog-js itself, what PostHog's newer
+    snippet loads (one request instead of two; posthog-js then finds its config already set)."""
     runtime = request.app.state.runtime
     token = request.path_params["token"]
     async with runtime.db.session() as session:
@@ -257,8 +259,13 @@ async def remote_config(request: Request) -> Response:
         script = (
             "(function(){window._POSTHOG_REMOTE_CONFIG=window._POSTHOG_REMOTE_CONFIG||{};"
             f"window._POSTHOG_REMOTE_CONFIG[{orjson.dumps(token).decode()}]={document};}})();"
-        )
-        return Response(script, media_type="application/javascript", headers=_cors(request))
+        ).encode()
+        headers = _cors(request)
+        if request.url.path.endswith("/array.js"):
+            # The flags can change at any time: a minute of caching, like PostHog's.
+            script += b"\n" + assets.ASSETS["array.js"].body()
+            headers = {**headers, "Cache-Control": "public, max-age=60"}
+        return Response(script, media_type="application/javascript; charset=utf-8", headers=headers)
     return _answer(request, config)
 
 
@@ -302,12 +309,16 @@ for _variant in (
         responses=_documented(DefinitionsAnswer, "Every flag's definition, in PostHog's format."),
     )
     router.add_api_route(_variant, preflight, methods=["OPTIONS"], include_in_schema=False)
-for _variant in ("/array/{token}/config", "/array/{token}/config.js"):
+for _variant in ("/array/{token}/config", "/array/{token}/config.js", "/array/{token}/array.js"):
     router.add_api_route(
         _variant,
         remote_config,
         methods=["GET"],
-        summary="posthog-js remote config" + (" (script)" if _variant.endswith(".js") else ""),
+        summary={
+            "config": "posthog-js remote config",
+            "config.js": "posthog-js remote config (script)",
+            "array.js": "posthog-js with its remote config (PostHog's newer snippet)",
+        }[_variant.rsplit("/", 1)[1]],
         response_class=Response,
         responses=_documented(RemoteConfigAnswer, "What posthog-js reads at load; session recording is off."),
     )

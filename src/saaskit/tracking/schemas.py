@@ -196,3 +196,13 @@ class CaptureAccepted(Answer):
     (the hot path); the model documents it."""
 
     status: Literal[1] = Field(description="Always 1.")
+
+
+class CaptureV1Result(Answer):
+    result: Literal["ok"] = Field(description="Stored (or already stored: a retry).")
+
+
+class CaptureV1Accepted(Answer):
+    """Capture v1's success: one result per event uuid of the batch, sent after the commit."""
+
+    results: dict[str, CaptureV1Result]
