@@ -16,6 +16,7 @@ from saaskit import __version__
 from saaskit.access import endpoints as access_endpoints
 from saaskit.accounts import endpoints as accounts_endpoints
 from saaskit.accounts import recovery_endpoints, two_factor_endpoints
+from saaskit.accounts.oidc import endpoints as oidc_endpoints
 from saaskit.admin.install import install as install_admin
 from saaskit.audit import endpoints as audit_endpoints
 from saaskit.billing import errors as billing_errors
@@ -25,6 +26,7 @@ from saaskit.experiments import endpoints as experiments_endpoints
 from saaskit.flags import endpoints as flags_endpoints
 from saaskit.flags import sdk as flags_sdk
 from saaskit.insights.endpoints import routers as insights_routers
+from saaskit.integrations import endpoints as integrations_endpoints
 from saaskit.kit.errors import install_error_handlers
 from saaskit.kit.middleware import Edge
 from saaskit.kit.schemas import ErrorAnswer
@@ -49,6 +51,7 @@ ROUTERS: list[APIRouter] = [
     accounts_endpoints.admin_router,
     recovery_endpoints.router,
     two_factor_endpoints.router,
+    oidc_endpoints.router,
     system_endpoints.router,
     *tenancy_routers,
     access_endpoints.router,
@@ -64,6 +67,7 @@ ROUTERS: list[APIRouter] = [
     experiments_endpoints.router,
     experiments_endpoints.features_router,
     flags_endpoints.router,
+    integrations_endpoints.router,
 ]
 
 # Every operation documents its errors with their one shape (kit/errors.py); "4XX" also takes the
