@@ -348,6 +348,20 @@ def github_primary_email(emails: Any) -> tuple[str | None, bool]:
     return None, False
 
 
+async def _with_userinfo(
+    runtime: Runtime, endpoint: str, claims: dict[str, Any], access_token: str
+) -> dict[str, Any]:
+    """Claims asked by scope may come from the UserInfo endpoint rather than the ID token
+    (OpenID Connect Core 5.4; oidc-provider does so). Its ``sub`` must be the ID token's (5.3.2),
+    or the answer is not about this person and is ignored."""
+    found = await providers.get_json(
+        runtime.settings, endpoint, what="user info", headers={"Authorization": f"Bearer {access_token}"}
+    )
+    if not isinstance(found, dict) or found.get("sub") != claims.get("sub"):
+        raise ProviderError("the provider's user info is about another subject", field="id_token")
+    return {**found, **{k: v for k, v in claims.items() if v is not None}}
+
+
 async def finish(
     runtime: Runtime, provider: Provider, pending: Pending, *, code: str | None
 ) -> tuple[Identity, Tokens]:
@@ -371,6 +385,8 @@ async def finish(
     claims = await verify_id_token(
         runtime, provider, meta, id_token, nonce=pending.nonce, access_token=tokens.access_token
     )
+    if not isinstance(claims.get("email"), str) and isinstance(meta.get("userinfo_endpoint"), str):
+        claims = await _with_userinfo(runtime, meta["userinfo_endpoint"], claims, tokens.access_token)
     email = claims.get("email")
     return (
         Identity(
