@@ -21,14 +21,15 @@ from saaskit.kit.state import Runtime
 from tests.accounts.oidc_support import account, authorize, oidc_issuer, oidc_settings
 from tests.conftest import TEST_SECRET, make_settings
 from tests.factories import one
-
-
-async def value(session: AsyncSession, query: str, **params: object) -> object:
-    return (await one(session, query, **params))[0]
 from tests.helpers import error_of, login, signup
 
 __all__ = ["oidc_issuer"]
 PRODUCT = "http://product.test"
+
+
+async def value(session: AsyncSession, query: str, **params: object) -> object:
+    """The one value ``query`` returns (as the service)."""
+    return (await one(session, query, **params))[0]
 
 
 @pytest.fixture
