@@ -22,6 +22,7 @@ from saaskit.accounts.schemas import SessionTokenOut
 from saaskit.accounts.two_factor_schemas import TwoFactorChallengeOut
 from saaskit.audit.service import Actor
 from saaskit.integrations import connection
+from saaskit.integrations.schemas import IntegrationOut
 from saaskit.kit.deps import ClientDep, DbSession, RuntimeDep
 from saaskit.kit.errors import BadRequest, error_response
 from saaskit.kit.ratelimit import rate_limit
@@ -107,8 +108,8 @@ async def start(
 
 @router.get(
     "/{provider}/callback",
-    response_model=SessionTokenOut | TwoFactorChallengeOut,
-    summary="Where the provider sends the browser back: checks everything, then signs in",
+    response_model=SessionTokenOut | TwoFactorChallengeOut | IntegrationOut,
+    summary="Where the provider sends the browser back: checks everything, then signs in (or connects)",
     dependencies=[rate_limit("sign_in_per_ip")],
     responses={
         303: {"description": "Signed in (or connected): to SAASKIT_PRODUCT_URL + return_to"},
