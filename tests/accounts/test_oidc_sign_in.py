@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from saaskit.accounts.oidc.flow import COOKIE, github_primary_email
-from saaskit.config import ProductSettings, Settings
+from saaskit.config import OidcProviderSettings, ProductSettings, Settings
 from saaskit.kit.bootstrap import build_runtime
 from saaskit.kit.db import Database
 from saaskit.kit.state import Runtime
@@ -35,8 +35,12 @@ async def value(session: AsyncSession, query: str, **params: object) -> object:
 @pytest.fixture
 def runtime(oidc_issuer: str, app_engine: AsyncEngine) -> Runtime:
     """The suite's runtime, with the test provider's clients configured (``client`` uses it)."""
+    oidc = oidc_settings(oidc_issuer)
+    # A provider nobody answers for (port 9 on loopback: discard, closed here).
+    down = OidcProviderSettings(issuer="http://127.0.0.1:9", client_id="x", client_secret="y")  # type: ignore[arg-type]
+    oidc = oidc.model_copy(update={"providers": {**oidc.providers, "down": down}})
     settings: Settings = make_settings(
-        oidc=oidc_settings(oidc_issuer), product=ProductSettings(url=PRODUCT, api_url="http://testserver")
+        oidc=oidc, product=ProductSettings(url=PRODUCT, api_url="http://testserver")
     )
     return build_runtime(settings, Database(app_engine), TEST_SECRET)
 
@@ -221,7 +225,9 @@ async def test_unknown_provider_and_listing(client: httpx.AsyncClient) -> None:
     missing = await client.get("/api/auth/oidc/nope/start")
     assert missing.status_code == 404 and error_of(missing)["field"] == "provider"
     listed = (await client.get("/api/auth/oidc/providers")).json()
-    assert {p["name"] for p in listed} == {"corp", "wrongaud", "badnonce", "expired"}
+    assert {p["name"] for p in listed} == {"corp", "wrongaud", "badnonce", "expired", "down"}
+    unreachable = await client.get("/api/auth/oidc/down/start")
+    assert unreachable.status_code == 502 and error_of(unreachable)["code"] == "provider_unreachable"
 
 
 def test_github_primary_email_counts_only_the_verified_primary() -> None:
