@@ -121,6 +121,12 @@ async def test_links_an_existing_account_only_on_a_verified_email(
     )
     assert audit == 1
     assert (await login(client, "linus@example.com")).status_code == 200  # the password still works
+    # A suspended account is neither signed in nor linked.
+    suspended = await signup(client, email="sus@example.com")
+    await one(session, "UPDATE users SET status = 'suspended' WHERE id = :id RETURNING id", id=suspended.id)
+    refused = await sign_in(client, account("sus@example.com", sub="sus-1"))
+    assert refused.status_code == 403 and error_of(refused)["code"] == "account_suspended"
+    assert await value(session, "SELECT auth_provider_id FROM users WHERE id = :id", id=suspended.id) is None
     # Another identity with the same verified address does not take the linked account over.
     other = await sign_in(client, account("linus@example.com", sub="linus-2"))
     assert other.status_code == 409 and error_of(other)["code"] == "linked_to_another_identity"

@@ -151,14 +151,14 @@ async def sign_in(
     client: ClientInfo,
 ) -> IssuedSession | TwoFactorRequired | SignInRefused:
     user = await _linked(session, identity)
+    found_by_email = False
     if user is None:
         email = _require_verified_email(identity)
         user = await session.scalar(select(User).where(User.email == email))
-        if user is not None:
-            await set_context(session, Context(user_id=user.id))  # its notice is the user's own row
-            await _link(session, actor, user, provider, identity)
-        else:
+        found_by_email = user is not None
+        if user is None:
             user = await _create(session, runtime, actor, provider, identity, email, client)
+    # Checked before linking: a suspended, locked or deleted account is neither signed in nor linked.
     usable = await session.scalar(
         select(User.deleted_at.is_(None) & func.coalesce(User.locked_until <= func.now(), True)).where(
             User.id == user.id
@@ -168,6 +168,9 @@ async def sign_in(
         return SignInRefused(403, "account_locked", "this account cannot sign in now (locked or deleted)")
     if user.status != "active":
         return SignInRefused(403, "account_suspended", f"this account is {user.status}; it cannot sign in")
+    if found_by_email:
+        await set_context(session, Context(user_id=user.id))  # its notice is the user's own row
+        await _link(session, actor, user, provider, identity)
     await set_context(session, Context(user_id=user.id))
     if await totp.is_enabled(session, user.id):
         token, challenge = totp.new_challenge(runtime.secret, user.id, method(provider))
