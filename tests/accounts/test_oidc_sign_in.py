@@ -13,7 +13,8 @@ import pyotp
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from saaskit.accounts.oidc.flow import COOKIE, github_primary_email
+from saaskit.accounts.oidc.flow import github_primary_email
+from saaskit.accounts.oidc.state import COOKIE
 from saaskit.config import OidcProviderSettings, ProductSettings, Settings
 from saaskit.kit.bootstrap import build_runtime
 from saaskit.kit.db import Database

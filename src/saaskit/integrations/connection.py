@@ -15,8 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.access.service import resolve
 from saaskit.accounts.models import User
-from saaskit.accounts.oidc.flow import Identity, Pending, Tokens
+from saaskit.accounts.oidc.flow import Identity, Tokens
 from saaskit.accounts.oidc.providers import Provider
+from saaskit.accounts.oidc.state import Pending
 from saaskit.audit.service import Actor
 from saaskit.integrations import service
 from saaskit.integrations.models import Integration

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from saaskit.accounts import service
 from saaskit.accounts.endpoints import _client, _token_response, _user_out
 from saaskit.accounts.oidc import flow, signin
+from saaskit.accounts.oidc import state as oidc_state
 from saaskit.accounts.oidc.providers import Provider, get_provider, list_providers
 from saaskit.accounts.schemas import SessionTokenOut
 from saaskit.accounts.two_factor_schemas import TwoFactorChallengeOut
@@ -66,14 +67,14 @@ def check_return_to(value: str | None) -> str | None:
 
 def state_cookie(response: Response, runtime: Runtime, value: str) -> None:
     response.set_cookie(
-        flow.COOKIE,
+        oidc_state.COOKIE,
         value,
         max_age=runtime.settings.oidc.state_ttl_seconds,
         httponly=True,
         # Lax: sent on the provider's top-level redirect back to us, not on cross-site subrequests.
         samesite="lax",
         secure=runtime.settings.auth.cookie_secure,
-        path=flow.COOKIE_PATH,
+        path=oidc_state.COOKIE_PATH,
     )
 
 
@@ -133,7 +134,7 @@ async def callback(
     error_description: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> Response:
     found = get_provider(runtime.settings, provider)
-    pending = flow.check_state(runtime, found, request.cookies.get(flow.COOKIE), state)
+    pending = oidc_state.check_state(runtime, found, request.cookies.get(oidc_state.COOKIE), state)
     if error:
         raise BadRequest(
             f"the provider refused: {error}" + (f" ({error_description})" if error_description else ""),
@@ -148,7 +149,7 @@ async def callback(
         response = await connection.finish(session, runtime, actor, found, pending, identity, tokens)
     else:
         response = await _signed_in(session, runtime, actor, found, pending, identity, client)
-    response.delete_cookie(flow.COOKIE, path=flow.COOKIE_PATH)
+    response.delete_cookie(oidc_state.COOKIE, path=oidc_state.COOKIE_PATH)
     return response
 
 
@@ -157,7 +158,7 @@ async def _signed_in(
     runtime: Runtime,
     actor: Actor,
     provider: Provider,
-    pending: flow.Pending,
+    pending: oidc_state.Pending,
     identity: flow.Identity,
     client: ClientDep,
 ) -> Response:
