@@ -4,7 +4,7 @@ run on loopback by ``oidc_provider/provider.mjs`` for the session.
 
 Why this one: it is the provider the design names, a certified implementation written by someone
 else (so our client is checked against an independent reading of the specifications, not
-against a provider we wrote ourselves), and small (40 packages, about 3.5 MB). Node is on the
+against a provider we wrote ourselves), and small (40 packages, about 3.4 MB). Node is on the
 machine; the npm registry is reachable from CI.
 
 ``authorize()`` plays the browser at the provider: it follows the redirects from the
