@@ -16,6 +16,7 @@ from saaskit import __version__
 from saaskit.access import endpoints as access_endpoints
 from saaskit.accounts import api_key_endpoints, recovery_endpoints, two_factor_endpoints
 from saaskit.accounts import endpoints as accounts_endpoints
+from saaskit.accounts.oidc import endpoints as oidc_endpoints
 from saaskit.admin.install import install as install_admin
 from saaskit.audit import endpoints as audit_endpoints
 from saaskit.billing import errors as billing_errors
@@ -26,6 +27,7 @@ from saaskit.flags import assets as flags_assets
 from saaskit.flags import endpoints as flags_endpoints
 from saaskit.flags import sdk as flags_sdk
 from saaskit.insights.endpoints import routers as insights_routers
+from saaskit.integrations import endpoints as integrations_endpoints
 from saaskit.kit.errors import install_error_handlers
 from saaskit.kit.middleware import Edge
 from saaskit.kit.schemas import ErrorAnswer
@@ -52,6 +54,7 @@ ROUTERS: list[APIRouter] = [
     two_factor_endpoints.router,
     api_key_endpoints.me_router,
     api_key_endpoints.org_router,
+    oidc_endpoints.router,
     system_endpoints.router,
     *tenancy_routers,
     access_endpoints.router,
@@ -68,6 +71,7 @@ ROUTERS: list[APIRouter] = [
     experiments_endpoints.features_router,
     flags_endpoints.router,
     flags_assets.router,
+    integrations_endpoints.router,
 ]
 
 # Every operation documents its errors with their one shape (kit/errors.py); "4XX" also takes the

@@ -7,12 +7,13 @@ flat and readable (``SAASKIT_DATABASE_URL``, ``SAASKIT_STRIPE_API_KEY``) rather 
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from limits import parse_many
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -223,12 +224,79 @@ class RateLimitSettings(BaseSettings):
     two_factor_per_ip: str = Field(
         default="60/hour", description="Two-factor codes tried from one client IP, all accounts."
     )
+    oidc_start_per_ip: str = Field(
+        default="60/minute;600/hour",
+        description="Sign-ins (and integration connections) started with a provider from one client IP.",
+    )
 
     @field_validator("*")
     @classmethod
     def _parses(cls, value: object) -> object:
         if isinstance(value, str):
             parse_many(value)  # ValueError: the setting is refused at start-up, naming the field
+        return value
+
+
+class OidcProviderSettings(BaseModel):
+    """One sign-in provider (docs/integrations.md, "Sign-in with OpenID Connect"): an OpenID
+    Connect issuer found by discovery, or a preset (``google``, ``github``) that fills the rest."""
+
+    model_config = {"extra": "forbid"}
+
+    preset: Literal["google", "github"] | None = Field(
+        default=None, description="google (OpenID Connect) or github (OAuth 2, e-mail from /user/emails)."
+    )
+    display_name: str | None = Field(default=None, max_length=100, description="Shown on buttons.")
+    issuer: str | None = Field(
+        default=None,
+        description="OpenID Connect issuer; its /.well-known/openid-configuration is read. "
+        "Required unless a preset gives it.",
+    )
+    client_id: str = Field(min_length=1, max_length=500)
+    client_secret: SecretStr
+    scopes: list[str] | None = Field(
+        default=None, description="Scopes asked at sign-in. Unset: openid email profile (the preset's)."
+    )
+    integration_scopes: list[str] = Field(
+        default_factory=list,
+        description="Extra scopes asked when an organization connects this provider as an integration "
+        "(offline_access for a refresh token at most OpenID providers).",
+    )
+    allow_sign_up: bool = Field(default=True, description="Create an account for a new, verified e-mail.")
+
+
+class OidcSettings(BaseSettings):
+    """Sign-in with OpenID Connect / OAuth providers and their tokens (docs/integrations.md)."""
+
+    model_config = SettingsConfigDict(env_prefix="SAASKIT_OIDC_", extra="ignore")
+
+    providers: dict[str, OidcProviderSettings] = Field(
+        default_factory=dict,
+        description='JSON: {"name": {"preset": "google", "client_id": ..., "client_secret": ...}, '
+        '"corp": {"issuer": "https://id.corp.example", ...}}. The name is the path segment of '
+        "/api/auth/oidc/{name}/start.",
+    )
+    state_ttl_seconds: int = Field(
+        default=600, ge=60, le=3600, description="How long a started sign-in may take at the provider."
+    )
+    http_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=60, description="Timeout of each call to a provider (discovery, token, keys)."
+    )
+    clock_skew_seconds: int = Field(
+        default=60, ge=0, le=600, description="Leeway for the ID token's exp/iat against our clock."
+    )
+    metadata_cache_seconds: int = Field(
+        default=3600, ge=0, description="How long a provider's discovery document and keys are kept."
+    )
+
+    @field_validator("providers")
+    @classmethod
+    def _names_and_issuers(cls, value: dict[str, OidcProviderSettings]) -> dict[str, OidcProviderSettings]:
+        for name, provider in value.items():
+            if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,39}", name):
+                raise ValueError(f"provider name {name!r}: lower-case letters, digits, _ and - (max 40)")
+            if provider.preset is None and not provider.issuer:
+                raise ValueError(f"provider {name!r}: an issuer (or a preset) is required")
         return value
 
 
@@ -472,6 +540,7 @@ class Settings(BaseSettings):
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     billing_notices: BillingNoticeSettings = Field(default_factory=BillingNoticeSettings)
     invitations: InvitationSettings = Field(default_factory=InvitationSettings)
+    oidc: OidcSettings = Field(default_factory=OidcSettings)
 
 
 @lru_cache(maxsize=1)

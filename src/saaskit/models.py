@@ -13,6 +13,7 @@ from saaskit.devices import models as devices_models
 from saaskit.experiments import models as experiments_models
 from saaskit.flags import models as flags_models
 from saaskit.insights import models as insights_models
+from saaskit.integrations import models as integrations_models
 from saaskit.kit import ratelimit as kit_ratelimit
 from saaskit.kit.idempotency import models as idempotency_models
 from saaskit.kit.models import Base
@@ -35,6 +36,7 @@ __all__ = [
     "flags_models",
     "idempotency_models",
     "insights_models",
+    "integrations_models",
     "kit_ratelimit",
     "mail_models",
     "notifications_models",

@@ -48,6 +48,14 @@ class User(Base):
         Index("idx_users_country_code", "country_code"),
         Index("idx_users_status", "status"),
         Index("idx_users_auth_provider_id", "auth_provider_id"),
+        # One account per external identity (sign-in with OpenID Connect, docs/integrations.md).
+        Index(
+            "idx_users_auth_provider_auth_provider_id",
+            "auth_provider",
+            "auth_provider_id",
+            unique=True,
+            postgresql_where=text("auth_provider_id IS NOT NULL"),
+        ),
         Index("idx_users_created_at", "created_at"),
         Index(
             "idx_users_subscription_live_until",

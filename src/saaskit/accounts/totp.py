@@ -100,14 +100,15 @@ def recovery_code_hash(secret_key: str, code: str) -> str:
 class Challenge:
     user_id: uuid.UUID
     expires_at: datetime
+    method: str = "password"  # the first factor: password, or oidc:<provider>
 
 
-def new_challenge(secret_key: str, user_id: uuid.UUID) -> tuple[str, Challenge]:
+def new_challenge(secret_key: str, user_id: uuid.UUID, method: str = "password") -> tuple[str, Challenge]:
     expires = int(time.time()) + CHALLENGE_SECONDS
-    payload = json.dumps({"u": str(user_id), "e": expires}).encode()
+    payload = json.dumps({"u": str(user_id), "e": expires, "m": method}).encode()
     sealed = seal(secret_key, CHALLENGE_PURPOSE, payload, associated=b"challenge")
     token = base64.urlsafe_b64encode(sealed).decode().rstrip("=")
-    return token, Challenge(user_id, datetime.fromtimestamp(expires, UTC))
+    return token, Challenge(user_id, datetime.fromtimestamp(expires, UTC), method)
 
 
 def open_challenge(secret_key: str, token: str) -> Challenge | None:
@@ -115,7 +116,11 @@ def open_challenge(secret_key: str, token: str) -> Challenge | None:
     try:
         sealed = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         payload = json.loads(unseal(secret_key, CHALLENGE_PURPOSE, sealed, associated=b"challenge"))
-        challenge = Challenge(uuid.UUID(payload["u"]), datetime.fromtimestamp(int(payload["e"]), UTC))
+        challenge = Challenge(
+            uuid.UUID(payload["u"]),
+            datetime.fromtimestamp(int(payload["e"]), UTC),
+            str(payload.get("m", "password")),
+        )
     except (CannotOpen, ValueError, KeyError, TypeError):
         return None
     return challenge if challenge.expires_at.timestamp() > time.time() else None

@@ -308,7 +308,7 @@ async def complete_sign_in(
             session, actor, user, "recovery_code_used", "Signed in with a recovery code.", codes_left=left
         )
     await record_activity(session, user_id=user.id, event_type="login")
-    return await open_session(session, runtime, user, f"password+{outcome}", device, client)
+    return await open_session(session, runtime, user, f"{challenge.method}+{outcome}", device, client)
 
 
 async def set_organization_requirement(

@@ -14,6 +14,8 @@ from saaskit.accounts.models import User
 from saaskit.admin.queries.common import contains_pattern, newest
 from saaskit.audit.models import Activity
 from saaskit.billing.models import Invoice, Subscription, UsageRecord
+from saaskit.integrations import service as integrations
+from saaskit.integrations.models import Integration
 from saaskit.kit.errors import NotFound
 from saaskit.kit.pagination import keyset_page
 from saaskit.tenancy.models import Organization, OrganizationMember, Team, TeamMember, Workspace
@@ -64,6 +66,7 @@ class OrgPage:
     invoices: list[Invoice]
     usage: list[tuple[str, int]]
     audit: list[Activity]
+    integrations: list[Integration]
 
 
 async def org_page(session: AsyncSession, organization_id: uuid.UUID) -> OrgPage:
@@ -104,6 +107,7 @@ async def org_page(session: AsyncSession, organization_id: uuid.UUID) -> OrgPage
         .order_by(UsageRecord.metric_name)
     )
     audit = await newest(session, Activity, Activity.organization_id == organization_id, limit=20)
+    connected = await integrations.list_integrations(session, organization_id, include_disconnected=True)
     return OrgPage(
         org=org,
         members=[(m, u) for m, u in members.all()],
@@ -113,4 +117,5 @@ async def org_page(session: AsyncSession, organization_id: uuid.UUID) -> OrgPage
         invoices=invoices,
         usage=[(name, int(total or 0)) for name, total in usage.all()],
         audit=audit,
+        integrations=connected[:50],
     )

@@ -1,0 +1,1 @@
+"""Third-party integrations an organization connected (OAuth tokens kept sealed): docs/integrations.md."""
