@@ -444,6 +444,39 @@ class InvitationSettings(BaseSettings):
     )
 
 
+class PrivacySettings(BaseSettings):
+    """Export, erasure and the retention schedule (docs/privacy.md)."""
+
+    model_config = SettingsConfigDict(env_prefix="SAASKIT_PRIVACY_", extra="ignore")
+
+    erasure_grace_days: int = Field(
+        default=14,
+        ge=0,
+        le=90,
+        description="Days between a user's deletion request and the erasure; signing in or "
+        "DELETE /api/me/deletion cancels it meanwhile.",
+    )
+    export_link_minutes: int = Field(
+        default=60, ge=1, le=24 * 60, description="How long a one-time export download link works."
+    )
+    export_keep_days: int = Field(
+        default=7, ge=1, le=90, description="Days a finished export archive is kept before it is deleted."
+    )
+    detail_months: int = Field(
+        default=6,
+        ge=1,
+        le=120,
+        description="Months of full detail in events, page_views and activity_events (seed 003); "
+        "older months go once their monthly rollups exist.",
+    )
+    stripe_events_years: int = Field(
+        default=7, ge=1, le=30, description="Years stripe_webhook_events are kept (seed 001: legal)."
+    )
+    activities_years: int = Field(
+        default=7, ge=1, le=30, description="Years the audit log (activities) is kept: it records billing acts."
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SAASKIT_", extra="ignore")
 
@@ -468,6 +501,7 @@ class Settings(BaseSettings):
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     billing_notices: BillingNoticeSettings = Field(default_factory=BillingNoticeSettings)
     invitations: InvitationSettings = Field(default_factory=InvitationSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
 
 
 @lru_cache(maxsize=1)
