@@ -144,7 +144,8 @@ def partitions_command(
     async def work(runtime: Runtime) -> tuple[list[partitions.PartitionInfo], list[str], list[str]]:
         async with runtime.db.session(SERVICE) as session:
             created = await partitions.ensure_ahead(session) if ensure else []
-            dropped = await partitions.drop_expired(session) if drop_expired else []
+            months = runtime.settings.privacy.detail_months
+            dropped = await partitions.drop_expired(session, detail_months=months) if drop_expired else []
             return await partitions.list_partitions(session), created, dropped
 
     with Environment(get_settings()) as env:
@@ -161,7 +162,11 @@ def partitions_command(
     )
     for info in rows:
         spec = partitions.SPECS[info.parent]
-        retention = f"{spec.retention_days} days" if spec.retention_days else "until rolled up"
+        retention = (
+            f"{spec.retention_days} days"
+            if spec.retention_days
+            else f"{get_settings().privacy.detail_months} months, once rolled up"
+        )
         table.add_row(
             info.parent,
             info.name,

@@ -473,7 +473,10 @@ class PrivacySettings(BaseSettings):
         default=7, ge=1, le=30, description="Years stripe_webhook_events are kept (seed 001: legal)."
     )
     activities_years: int = Field(
-        default=7, ge=1, le=30, description="Years the audit log (activities) is kept: it records billing acts."
+        default=7,
+        ge=1,
+        le=30,
+        description="Years the audit log (activities) is kept: it records billing acts.",
     )
 
 

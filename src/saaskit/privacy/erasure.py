@@ -62,9 +62,11 @@ COLLECT = text(
     """
 SELECT u.email, u.name, p.first_name, p.last_name,
   array_remove(ARRAY[u.signup_ip_hash, u.last_known_ip_hash, u.device_fingerprint_hash], NULL)
-  || ARRAY(SELECT h FROM user_sessions s, LATERAL (VALUES (s.ip_address_hash), (s.device_fingerprint_hash)) v(h)
+  || ARRAY(SELECT h FROM user_sessions s,
+           LATERAL (VALUES (s.ip_address_hash), (s.device_fingerprint_hash)) v(h)
            WHERE s.user_id = u.id AND h IS NOT NULL)
-  || ARRAY(SELECT device_fingerprint_hash FROM dashboards WHERE user_id = u.id AND device_fingerprint_hash IS NOT NULL)
+  || ARRAY(SELECT device_fingerprint_hash FROM dashboards
+           WHERE user_id = u.id AND device_fingerprint_hash IS NOT NULL)
   || ARRAY(SELECT ip_address_hash FROM account_tokens WHERE user_id = u.id AND ip_address_hash IS NOT NULL)
   || ARRAY(SELECT card_fingerprint_hash FROM payment_methods
            WHERE user_id = u.id AND organization_id IS NULL AND card_fingerprint_hash IS NOT NULL) AS hashes,
@@ -231,7 +233,8 @@ async def delete_persons(session: AsyncSession, ids: Identifiers) -> int:
     """Analytics persons (flags) seen under the person's ids or carrying their e-mail."""
     result = await session.execute(
         text(
-            "DELETE FROM persons p WHERE EXISTS (SELECT 1 FROM person_distinct_ids d WHERE d.person_id = p.id "
+            "DELETE FROM persons p WHERE EXISTS (SELECT 1 FROM person_distinct_ids d "
+            "WHERE d.person_id = p.id "
             "AND d.distinct_id = ANY(:ids)) OR (CAST(:email AS text) IS NOT NULL "
             "AND strpos(lower(CAST(p.properties AS text)), lower(:email)) > 0)"
         ),
@@ -325,7 +328,8 @@ async def run(runtime: Runtime, request_id: uuid.UUID, *, stop_after: int | None
             await session.execute(
                 text(
                     "UPDATE privacy_requests SET steps_done = array_append(steps_done, :step), "
-                    "progress_percent = :pct, summary = coalesce(summary, '{}') || jsonb_build_object(:step, :n) "
+                    "progress_percent = :pct, "
+                    "summary = coalesce(summary, '{}') || jsonb_build_object(:step, :n) "
                     "WHERE id = :id"
                 ),
                 {

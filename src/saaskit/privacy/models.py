@@ -54,7 +54,8 @@ class PrivacyRequest(Base):
             postgresql_where=text("requested_by IS NOT NULL"),
         ),
         {
-            "comment": "Data-subject requests: exports of everything about a person, and erasures (docs/privacy.md)."
+            "comment": "Data-subject requests: exports of everything about a person, and erasures "
+            "(docs/privacy.md)."
         },
     )
 
@@ -117,8 +118,11 @@ class PrivacyRequest(Base):
     summary: Mapped[dict[str, Any] | None] = mapped_column(
         JSONB, comment="Rows touched per table and action (erasure) or rows per file (export); counts only."
     )
+    # Deferred: listing requests must not read the archives.
     archive: Mapped[bytes | None] = mapped_column(
-        LargeBinary, comment="Export: the ZIP archive (JSON per table + README); deleted when it expires."
+        LargeBinary,
+        deferred=True,
+        comment="Export: the ZIP archive (JSON per table + README); deleted when it expires.",
     )
     archive_size_bytes: Mapped[int | None] = mapped_column(
         Integer, comment="Export: size of the archive in bytes."

@@ -24,7 +24,10 @@ def owner_user(
 ) -> Mapped[Any]:
     return mapped_column(
         # SET NULL, not CASCADE: erasing a person must not delete the invoices kept for 7 years.
-        UUID(as_uuid=True), ForeignKey("users.id", ondelete="SET NULL"), nullable=True, comment=comment
+        UUID(as_uuid=True),
+        ForeignKey("users.id", ondelete="SET NULL"),
+        nullable=True,
+        comment=comment,
     )
 
 
