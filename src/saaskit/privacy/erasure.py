@@ -142,10 +142,15 @@ async def apply_rule(session: AsyncSession, rule: Rule, ids: Identifiers) -> int
     values = ids.values(rule)
     if not values:
         return 0
+    if rule.via is not None:
+        return int(await session.scalar(text(f"SELECT {rule.via}(:values)"), {"values": values}) or 0)
     kind = await _column_type(session, rule.table, rule.column)
     cast = "uuid[]" if kind == "uuid" else "text[]"
     column = f"lower({rule.column})" if rule.match == "email" else rule.column
-    condition = f"{column} = ANY(CAST(:values AS {cast}))"
+    if rule.contains:
+        condition = f"EXISTS (SELECT 1 FROM unnest(CAST(:values AS text[])) v WHERE strpos({column}, v) > 0)"
+    else:
+        condition = f"{column} = ANY(CAST(:values AS {cast}))"
     if rule.where:
         condition += f" AND ({rule.where})"
     if rule.action == "delete":
@@ -243,20 +248,38 @@ async def delete_persons(session: AsyncSession, ids: Identifiers) -> int:
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def pseudonymise_subject(session: AsyncSession, ids: Identifiers) -> int:
-    """Audit rows about the person (``entity_id`` = their id) keep the act under a pseudonym."""
-    result = await session.execute(
-        text(
-            "UPDATE activities SET entity_id = :pseudonym, entity_name = :erased "
-            "WHERE entity_type = 'user' AND entity_id = :user_id"
-        ),
-        {"pseudonym": ids.pseudonym_id, "user_id": ids.user_id, "erased": ERASED},
+# The audit log is append-only for the application role: its rules run inside one SECURITY
+# DEFINER function (privacy/sql/audit_log.sql) that only the service context may call.
+AUDIT_LOG = "activities"
+
+
+def _patterns(ids: Identifiers) -> tuple[list[str], list[str]]:
+    plain, patterns = [], []
+    for needle in ids.needles:
+        for form in {needle, json.dumps(needle)[1:-1]}:
+            plain.append(form)
+            patterns.append(re.escape(form))
+    return plain, patterns
+
+
+async def pseudonymise_audit_log(session: AsyncSession, ids: Identifiers) -> int:
+    """The audit rows of and about the person keep the act under a pseudonym."""
+    plain, patterns = _patterns(ids)
+    touched = await session.scalar(
+        text("SELECT app_pseudonymise_activities(:user_id, :pseudonym, :hashes, :plain, :patterns)"),
+        {
+            "user_id": ids.user_id,
+            "pseudonym": ids.pseudonym_id,
+            "hashes": ids.hashes,
+            "plain": plain,
+            "patterns": patterns,
+        },
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return int(touched or 0)
 
 
 async def scrub_all(session: AsyncSession, ids: Identifiers) -> int:
-    columns = [(rule.table, c) for rule in RULES for c in rule.scrub] + list(EXTRA_SCRUB)
+    columns = [(r.table, c) for r in RULES for c in r.scrub if r.table != AUDIT_LOG] + list(EXTRA_SCRUB)
     return sum([await scrub(session, table, column, ids) for table, column in columns])
 
 
@@ -277,13 +300,13 @@ def _rule_step(rule: Rule) -> StepFn:
 
 def steps() -> list[tuple[str, StepFn]]:
     """In order: organizations first (memberships are still there to decide), analytics persons,
-    every registry rule, free text, audit subjects, and the account row last."""
+    every registry rule, free text, the audit log, and the account row last."""
     return [
         ("organizations", sole_owned_organizations),
         ("persons", delete_persons),
-        *[(rule.step, _rule_step(rule)) for rule in RULES],
+        *[(rule.step, _rule_step(rule)) for rule in RULES if rule.table != AUDIT_LOG],
         ("scrub", scrub_all),
-        ("audit_subject", pseudonymise_subject),
+        ("audit_log", pseudonymise_audit_log),
         ("user", delete_user),
     ]
 

@@ -38,11 +38,13 @@ class Rule:
     where: str | None = None  # an extra condition (SQL on the table's columns)
     scrub: tuple[str, ...] = ()  # free-text columns where the person's e-mail and names are replaced
     export: bool = True  # the person's rows go into their export
+    contains: bool = False  # the column holds the identifier inside a longer text (a key)
+    via: str | None = None  # a SECURITY DEFINER function(text[]) doing it, where the role may not
 
     @property
     def step(self) -> str:
         suffix = f":{self.where}" if self.where else ""
-        return f"{self.action}:{self.table}.{self.column}{suffix}"
+        return f"{self.action}:{self.table}.{self.column}={self.match}{suffix}"
 
 
 def _d(table: str, why: str, column: str = "user_id", **kw: object) -> Rule:
@@ -145,6 +147,23 @@ RULES: tuple[Rule, ...] = (
     _d("error_logs", "the person's error reports (free text, stack traces)"),
     _x("error_logs", "resolved_by", "an error the person resolved"),
     _x("performance_metrics", "user_id", "technical timings, anonymous once detached"),
+    _d(
+        "rate_limit_counters",
+        "rate-limit counters keyed by the person's id (minutes-long windows)",
+        column="key",
+        contains=True,
+        export=False,
+        via="app_forget_rate_limits",
+    ),
+    _d(
+        "rate_limit_counters",
+        "rate-limit counters keyed by the person's address hash",
+        column="key",
+        match="hash",
+        contains=True,
+        export=False,
+        via="app_forget_rate_limits",
+    ),
     _d(
         "visitor_sessions",
         "anonymous visits from the person's address",

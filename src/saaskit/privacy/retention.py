@@ -99,6 +99,14 @@ async def apply(session: AsyncSession, settings: Settings, now: datetime | None 
             text("SELECT app_drop_partition(:parent, :name)"), {"parent": item.table, "name": item.removes}
         )
     for table, rule, where in _rows(settings):
+        if table == "activities":  # append-only: through its SECURITY DEFINER function
+            cutoff = (
+                f"CAST(:now AS timestamptz) - make_interval(years => {settings.privacy.activities_years})"
+            )
+            sql = f"SELECT app_trim_activities({cutoff})"
+            trimmed = await session.scalar(text(sql), {"now": now})
+            done.append(Item(table, rule, "rows", int(trimmed or 0)))
+            continue
         if table == "privacy_requests":
             sql = f"UPDATE privacy_requests SET archive = NULL, download_token_hash = NULL WHERE {where}"
         else:

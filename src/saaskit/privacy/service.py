@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from saaskit.accounts.models import User
 from saaskit.audit.service import Actor, record
 from saaskit.jobs import defer
+from saaskit.kit.db import Context, current_context, set_context
 from saaskit.kit.errors import Conflict, Gone, NotFound
 from saaskit.kit.hashing import keyed_hash, new_token, token_hash
 from saaskit.kit.state import Runtime
@@ -29,6 +30,10 @@ async def _audit(
     session: AsyncSession, actor: Actor, action: str, request: PrivacyRequest, description: str
 ) -> None:
     # entity_id is the person's id: pseudonymised by the erasure (erasure.pseudonymise_subject).
+    # A platform-wide audit row (no organization) is the service's to write: the person's own
+    # context cannot, so the insert alone runs in the service context, then the caller's returns.
+    previous = current_context(session)
+    await set_context(session, Context(user_id=previous.user_id, service=True))
     await record(
         session,
         actor,
@@ -39,6 +44,7 @@ async def _audit(
         description=description,
         metadata={"request_id": str(request.id), "kind": request.kind, "by_admin": request.by_admin},
     )
+    await set_context(session, previous)
 
 
 async def _open_request(session: AsyncSession, user_id: uuid.UUID, kind: str) -> PrivacyRequest | None:
