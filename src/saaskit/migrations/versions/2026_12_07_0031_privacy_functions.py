@@ -7,11 +7,10 @@ Revises: 0030
 Create Date: 2026-12-07 08:24:03.260986
 """
 
+import textwrap
 from collections.abc import Sequence
 
-import sqlalchemy as sa
 from alembic import op
-import textwrap
 
 revision: str = "0031"
 down_revision: str | Sequence[str] | None = "0030"
