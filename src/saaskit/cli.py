@@ -218,6 +218,33 @@ def migrate_downgrade(revision: Annotated[str, typer.Argument(help="Target, e.g.
         _print_current(env)
 
 
+@app.command("retention")
+def retention_command(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would be removed; remove nothing.")
+    ] = False,
+) -> None:
+    """Apply the retention schedule (docs/privacy.md): partitions past retention, old rows, each
+    user's own data_retention_days. The nightly job does the same."""
+    from saaskit.privacy import retention
+
+    async def work(runtime: Runtime) -> list[retention.Item]:
+        async with runtime.db.session(SERVICE) as session:
+            if dry_run:
+                return await retention.plan(session, runtime.settings)
+            return await retention.apply(session, runtime.settings)
+
+    with Environment(get_settings()) as env:
+        items = _run_with_runtime(env, work)
+    verb = "would remove" if dry_run else "removed"
+    table = Table(Column("table", no_wrap=True), "rule", Column(verb, no_wrap=True), "rows")
+    for item in items:
+        table.add_row(item.table, item.rule, item.removes, f"{item.rows:,}")
+    console.print(table)
+    total = sum(item.rows for item in items)
+    console.print(f"{'dry run: ' if dry_run else ''}{total:,} rows {verb}")
+
+
 @migrate_app.command("revision")
 def migrate_revision(
     message: Annotated[str, typer.Argument(help="What the revision does, e.g. 'Add invoices.due_at'.")],

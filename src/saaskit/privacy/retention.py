@@ -37,9 +37,10 @@ PER_USER = (
 
 
 def _per_user(table: str, column: str, verb: str) -> str:
+    join = ", users u WHERE" if verb == "count" else " USING users u WHERE"
     head = "SELECT count(*) FROM" if verb == "count" else "DELETE FROM"
     return (
-        f"{head} {table} t USING users u WHERE t.user_id = u.id AND u.data_retention_days IS NOT NULL "
+        f"{head} {table} t{join} t.user_id = u.id AND u.data_retention_days IS NOT NULL "
         f"AND t.{column} < CAST(:now AS timestamptz) - make_interval(days => u.data_retention_days)"
     )
 
