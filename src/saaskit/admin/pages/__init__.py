@@ -14,6 +14,7 @@ from saaskit.admin.pages import (
     orgs,
     outbox,
     overview,
+    privacy,
     system,
     users,
 )
@@ -30,6 +31,7 @@ for module in (
     notifications,
     analytics,
     analytics_funnels,
+    privacy,
     system,
 ):
     router.include_router(module.router)
