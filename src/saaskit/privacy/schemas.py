@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
 from pydantic import Field
 
@@ -18,7 +17,7 @@ class PrivacyRequestOut(Output):
     by_admin: bool = Field(description="Asked by a platform admin on the person's behalf.")
     scheduled_for: datetime = Field(description="Erasure: when the grace period ends and the data goes.")
     progress_percent: int
-    summary: dict[str, Any] | None = Field(description="Rows per table (counts only).")
+    summary: dict[str, int] | None = Field(description="Rows per table or erasure step (counts only).")
     archive_size_bytes: int | None
     archive_expires_at: datetime | None
     downloaded_at: datetime | None
