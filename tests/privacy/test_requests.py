@@ -42,6 +42,16 @@ async def test_request_then_cancel_with_delete(client: httpx.AsyncClient, sessio
     )
     assert jobs == 1, "the erasure job waits for the end of the grace period"
 
+    mails = (
+        await session.execute(
+            text(
+                "SELECT template, recipient, context->>'ends_on' FROM email_outbox WHERE user_id = :u AND template <> 'email_verification'"
+            ),
+            {"u": user.id},
+        )
+    ).all()
+    assert [(m[0], m[1]) for m in mails] == [("account_deletion_scheduled", user.email)]
+    assert mails[0][2] == asked.json()["scheduled_for"][:10], "the mail says the day"
     cancelled = await client.delete("/api/me/deletion", headers=user.headers)
     assert cancelled.status_code == 200, cancelled.text
     assert cancelled.json()["status"] == "cancelled"
@@ -84,6 +94,11 @@ async def test_an_admins_request_survives_sign_in_and_the_users_cancel(
     assert asked.status_code == 202, asked.text
     body = asked.json()
     assert body["by_admin"] and body["requested_by"] == str(admin.id) and body["reason"] == "abuse"
+    told = await session.scalar(
+        text("SELECT count(*) FROM email_outbox WHERE user_id = :u AND template <> 'email_verification'"),
+        {"u": user.id},
+    )
+    assert told == 0, "an admin's erasure (a banned abuser) sends no mail"
     assert (await login(client, user.email)).status_code == 200
     assert (await _state(session, user.id))[1] == "pending", "signing in does not cancel an admin's request"
     refused = await client.delete("/api/me/deletion", headers=user.headers)

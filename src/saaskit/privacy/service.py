@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from saaskit import mail
 from saaskit.accounts.models import User
 from saaskit.audit.service import Actor, record
 from saaskit.jobs import defer
@@ -104,6 +105,16 @@ async def request_erasure(
     await session.execute(update(User).where(User.id == user_id).values(data_deletion_requested_at=now))
     await session.flush()
     await defer(session, tasks.erase, schedule_at=when, request_id=str(request.id))
+    if not by_admin:  # the person is told when, and how to change their mind
+        user = await session.get_one(User, user_id)
+        await mail.enqueue(
+            session,
+            runtime,
+            to=user.email,
+            template="account_deletion_scheduled",
+            context={"ends_on": when.date(), "name": user.name},
+            user_id=user_id,
+        )
     await _audit(
         session,
         actor,
