@@ -144,8 +144,16 @@ def partitions_command(
     async def work(runtime: Runtime) -> tuple[list[partitions.PartitionInfo], list[str], list[str]]:
         async with runtime.db.session(SERVICE) as session:
             created = await partitions.ensure_ahead(session) if ensure else []
-            months = runtime.settings.privacy.detail_months
-            dropped = await partitions.drop_expired(session, detail_months=months) if drop_expired else []
+            privacy = runtime.settings.privacy
+            dropped = (
+                await partitions.drop_expired(
+                    session,
+                    detail_months=privacy.detail_months,
+                    retention_days=privacy.partition_retention_days,
+                )
+                if drop_expired
+                else []
+            )
             return await partitions.list_partitions(session), created, dropped
 
     with Environment(get_settings()) as env:
@@ -162,11 +170,12 @@ def partitions_command(
     )
     for info in rows:
         spec = partitions.SPECS[info.parent]
-        retention = (
-            f"{spec.retention_days} days"
-            if spec.retention_days
-            else f"{get_settings().privacy.detail_months} months, once rolled up"
-        )
+        privacy = get_settings().privacy
+        if spec.rolled_up:
+            retention = f"{privacy.detail_months} months, once rolled up"
+        else:
+            days = spec.retention_days or privacy.partition_retention_days.get(spec.table)
+            retention = f"{days} days" if days else "kept"
         table.add_row(
             info.parent,
             info.name,

@@ -479,6 +479,11 @@ class PrivacySettings(BaseSettings):
         description="Years the audit log (activities) is kept: it records billing acts.",
     )
 
+    @property
+    def partition_retention_days(self) -> dict[str, int]:
+        """Retention of the time-partitioned tables whose retention is a setting (in days)."""
+        return {"activities": self.activities_years * 365 + self.activities_years // 4}
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SAASKIT_", extra="ignore")

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import psycopg
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from typer.testing import CliRunner
 
@@ -140,3 +141,33 @@ def test_retention_command_dry_run(
     with psycopg.connect(libpq_url(fresh_database.owner_url), autocommit=True) as conn:
         kept = conn.execute("SELECT count(*) FROM stripe_webhook_events").fetchone()
     assert kept == (1,), "a dry run removes nothing"
+
+
+async def test_audit_log_months_past_retention_are_dropped(session: AsyncSession) -> None:
+    """Seed 004's rotation: activities is partitioned by month; a month wholly older than the
+    retention (7 years) goes as a partition. The application role still cannot delete a row."""
+    now = datetime.now(UTC)
+    ancient = datetime(now.year - 8, 3, 14, tzinfo=UTC)
+    await partitions.ensure_range(session, "activities", ancient, ancient)
+    name = f"activities_y{ancient.year:04d}m03"
+    for at in (ancient, now):
+        await session.execute(
+            text("INSERT INTO activities (action, entity_type, created_at) VALUES ('rotated.act', 'x', :at)"),
+            {"at": at},
+        )
+    where = text(
+        "SELECT tableoid::regclass::text FROM activities WHERE action = 'rotated.act' ORDER BY created_at"
+    )
+    assert (await session.execute(where)).scalars().all() == [
+        name,
+        f"activities_y{now.year:04d}m{now.month:02d}",
+    ]
+    plan = {i.removes: i for i in await retention.plan(session, get_settings(), now)}
+    assert plan[name].rows == 1 and "years" in plan[name].rule
+    await retention.apply(session, get_settings(), now)
+    assert name not in {p.name for p in await partitions.list_partitions(session)}
+    assert await _count(session, "SELECT count(*) FROM activities WHERE action = 'rotated.act'") == 1
+    savepoint = await session.begin_nested()
+    with pytest.raises(DBAPIError, match="permission denied"):
+        await session.execute(text("DELETE FROM activities WHERE action = 'rotated.act'"))
+    await savepoint.rollback()

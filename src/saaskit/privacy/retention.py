@@ -70,13 +70,17 @@ def _rows(settings: Settings) -> list[tuple[str, str, str]]:
 async def plan(session: AsyncSession, settings: Settings, now: datetime | None = None) -> list[Item]:
     now = now or datetime.now(UTC)
     items: list[Item] = []
-    for info in await partitions.expired(session, now, settings.privacy.detail_months):
+    privacy = settings.privacy
+    for info in await partitions.expired(
+        session, now, privacy.detail_months, privacy.partition_retention_days
+    ):
         spec = partitions.SPECS[info.parent]
-        rule = (
-            f"{settings.privacy.detail_months} months of detail, then monthly rollups (seed 003)"
-            if spec.rolled_up
-            else f"{spec.retention_days} days"
-        )
+        if spec.rolled_up:
+            rule = f"{privacy.detail_months} months of detail, then monthly rollups (seed 003)"
+        elif spec.table == "activities":
+            rule = f"{privacy.activities_years} years (audit log: records billing acts)"
+        else:
+            rule = f"{spec.retention_days} days"
         rows = await session.scalar(
             text(f"SELECT count(*) FROM {info.parent} WHERE {spec.column} >= :lo AND {spec.column} < :hi"),
             {"lo": info.starts, "hi": info.ends},

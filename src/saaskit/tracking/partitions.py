@@ -9,6 +9,7 @@ only the tables and the partition-name shape below.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
@@ -41,6 +42,9 @@ SPECS: dict[str, PartitionSpec] = {
         PartitionSpec("system_events", "created_at", "month", 90),
         PartitionSpec("error_logs", "created_at", "month", 180),
         PartitionSpec("performance_metrics", "timestamp", "month", 90),
+        # Seed 004's audit-log rotation; its retention is a setting (privacy.activities_years),
+        # passed to ``expired`` as an override. Append-only rows: months go whole.
+        PartitionSpec("activities", "created_at", "month", None),
     )
 }
 
@@ -176,11 +180,16 @@ async def rollups_cover(session: AsyncSession) -> datetime | None:
 
 
 async def expired(
-    session: AsyncSession, now: datetime | None = None, detail_months: int = DEFAULT_DETAIL_MONTHS
+    session: AsyncSession,
+    now: datetime | None = None,
+    detail_months: int = DEFAULT_DETAIL_MONTHS,
+    retention_days: Mapping[str, int] | None = None,
 ) -> list[PartitionInfo]:
     """Partitions whose whole range is past their table's retention (and, for the rolled-up
-    tables, older than ``detail_months`` months and covered by the rollups)."""
+    tables, older than ``detail_months`` months and covered by the rollups). ``retention_days``
+    gives the retention of tables whose spec has none (the audit log's, from the settings)."""
     now = now or datetime.now(UTC)
+    overrides = retention_days or {}
     covered = await rollups_cover(session)
     detail_from = months_before(now, detail_months)
     out = []
@@ -191,17 +200,22 @@ async def expired(
         if spec.rolled_up:
             if covered is not None and info.ends <= min(detail_from, covered):
                 out.append(info)
-        elif spec.retention_days is not None and info.ends <= now - timedelta(days=spec.retention_days):
+        elif (days := spec.retention_days or overrides.get(spec.table)) and info.ends <= now - timedelta(
+            days=days
+        ):
             out.append(info)
     return out
 
 
 async def drop_expired(
-    session: AsyncSession, now: datetime | None = None, detail_months: int = DEFAULT_DETAIL_MONTHS
+    session: AsyncSession,
+    now: datetime | None = None,
+    detail_months: int = DEFAULT_DETAIL_MONTHS,
+    retention_days: Mapping[str, int] | None = None,
 ) -> list[str]:
     """Drop the partitions ``expired`` lists."""
     dropped: list[str] = []
-    for info in await expired(session, now, detail_months):
+    for info in await expired(session, now, detail_months, retention_days):
         await session.execute(
             text("SELECT app_drop_partition(:parent, :name)"), {"parent": info.parent, "name": info.name}
         )
