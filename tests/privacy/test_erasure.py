@@ -14,6 +14,7 @@ from saaskit.kit.state import Runtime
 from saaskit.privacy import erasure, tasks
 from saaskit.privacy.registry import ALLOWED_REMAINS
 from tests.conftest import DbUnderTest
+from tests.helpers import signup
 from tests.privacy.subject import build, clients, needles_of, scan
 
 
@@ -161,3 +162,22 @@ async def test_an_admin_erases_a_banned_user_through_the_worker(
     )
     assert row.status == "completed"
     assert scan(fresh_database.owner_url, needles) == []
+
+
+async def test_a_cancel_racing_the_erasure_start_is_refused(fresh_runtime: Runtime) -> None:
+    """The job locks the request as it starts: a cancel arriving then waits, sees "running", 409."""
+    app = create_app(fresh_runtime, dispose_on_shutdown=False)
+    mine, theirs = clients(app)
+    async with mine, theirs:
+        user = await signup(mine)
+        request_id = (await mine.post("/api/me/deletion", headers=user.headers)).json()["id"]
+        async with fresh_runtime.db.session(SERVICE) as job:  # what erasure.run's first step does
+            await job.execute(erasure.REQUEST, {"id": request_id})
+            cancel = asyncio.create_task(mine.delete("/api/me/deletion", headers=user.headers))
+            await asyncio.sleep(0.5)
+            assert not cancel.done(), "the cancel waits for the job's lock"
+            await job.execute(
+                text("UPDATE privacy_requests SET status = 'running' WHERE id = :id"), {"id": request_id}
+            )
+        answer = await asyncio.wait_for(cancel, timeout=10)
+    assert answer.status_code == 409 and answer.json()["error"]["code"] == "erasure_running"

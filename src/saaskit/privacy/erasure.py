@@ -327,7 +327,7 @@ async def run(runtime: Runtime, request_id: uuid.UUID, *, stop_after: int | None
         if row.identifiers is None:
             found = await collect(session, row.user_id) if row.user_id is not None else None
             if found is None:  # the account vanished some other way: nothing left to erase
-                await _finish(session, request_id, {})
+                await _finish(session, request_id)
                 return "completed"
             await session.execute(
                 text(
@@ -364,11 +364,11 @@ async def run(runtime: Runtime, request_id: uuid.UUID, *, stop_after: int | None
             )
         ran += 1
     async with runtime.db.session(SERVICE) as session:
-        await _finish(session, request_id, {})
+        await _finish(session, request_id)
     return "completed"
 
 
-async def _finish(session: AsyncSession, request_id: uuid.UUID, _: dict[str, Any]) -> None:
+async def _finish(session: AsyncSession, request_id: uuid.UUID) -> None:
     await session.execute(
         text(
             "UPDATE privacy_requests SET status = 'completed', progress_percent = 100, identifiers = NULL, "

@@ -48,8 +48,10 @@ async def _audit(
     await set_context(session, previous)
 
 
-async def _open_request(session: AsyncSession, user_id: uuid.UUID, kind: str) -> PrivacyRequest | None:
-    found: PrivacyRequest | None = await session.scalar(
+async def _open_request(
+    session: AsyncSession, user_id: uuid.UUID, kind: str, *, lock: bool = False
+) -> PrivacyRequest | None:
+    query = (
         select(PrivacyRequest)
         .where(
             PrivacyRequest.user_id == user_id, PrivacyRequest.kind == kind, PrivacyRequest.status.in_(OPEN)
@@ -57,6 +59,11 @@ async def _open_request(session: AsyncSession, user_id: uuid.UUID, kind: str) ->
         .order_by(PrivacyRequest.created_at.desc())
         .limit(1)
     )
+    if lock:
+        # The erasure job takes the same row lock when it starts: a cancel waits for it, then sees
+        # "running" (409) instead of marking cancelled an erasure already under way.
+        query = query.with_for_update().execution_options(populate_existing=True)
+    found: PrivacyRequest | None = await session.scalar(query)
     return found
 
 
@@ -128,7 +135,7 @@ async def request_erasure(
 async def cancel_erasure(session: AsyncSession, user_id: uuid.UUID, actor: Actor, how: str) -> PrivacyRequest:
     """Cancel the person's pending erasure: ``request`` (DELETE /api/me/deletion), ``sign_in``
     or ``admin``. The person cannot cancel an admin's request; nobody can once it runs."""
-    request = await _open_request(session, user_id, "erasure")
+    request = await _open_request(session, user_id, "erasure", lock=True)
     if request is None:
         raise NotFound("there is no pending deletion request", code="no_deletion_request")
     if request.status == "running":
