@@ -34,6 +34,7 @@ from saaskit.kit.schemas import ErrorAnswer
 from saaskit.kit.state import Runtime
 from saaskit.mail import endpoints as mail_endpoints
 from saaskit.notifications import endpoints as notifications_endpoints
+from saaskit.privacy import endpoints as privacy_endpoints
 from saaskit.system import endpoints as system_endpoints
 from saaskit.system import health
 from saaskit.tenancy.endpoints import routers as tenancy_routers
@@ -67,6 +68,8 @@ ROUTERS: list[APIRouter] = [
     mail_endpoints.router,
     notifications_endpoints.router,
     notifications_endpoints.admin_router,
+    privacy_endpoints.router,
+    privacy_endpoints.admin_router,
     experiments_endpoints.router,
     experiments_endpoints.features_router,
     flags_endpoints.router,

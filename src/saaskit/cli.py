@@ -146,7 +146,16 @@ def partitions_command(
     async def work(runtime: Runtime) -> tuple[list[partitions.PartitionInfo], list[str], list[str]]:
         async with runtime.db.session(SERVICE) as session:
             created = await partitions.ensure_ahead(session) if ensure else []
-            dropped = await partitions.drop_expired(session) if drop_expired else []
+            privacy = runtime.settings.privacy
+            dropped = (
+                await partitions.drop_expired(
+                    session,
+                    detail_months=privacy.detail_months,
+                    retention_days=privacy.partition_retention_days,
+                )
+                if drop_expired
+                else []
+            )
             return await partitions.list_partitions(session), created, dropped
 
     with Environment(get_settings()) as env:
@@ -163,7 +172,12 @@ def partitions_command(
     )
     for info in rows:
         spec = partitions.SPECS[info.parent]
-        retention = f"{spec.retention_days} days" if spec.retention_days else "until rolled up"
+        privacy = get_settings().privacy
+        if spec.rolled_up:
+            retention = f"{privacy.detail_months} months, once rolled up"
+        else:
+            days = spec.retention_days or privacy.partition_retention_days.get(spec.table)
+            retention = f"{days} days" if days else "kept"
         table.add_row(
             info.parent,
             info.name,
@@ -213,6 +227,33 @@ def migrate_downgrade(revision: Annotated[str, typer.Argument(help="Target, e.g.
     with Environment(settings) as env:
         downgrade(env.urls.owner, revision)
         _print_current(env)
+
+
+@app.command("retention")
+def retention_command(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would be removed; remove nothing.")
+    ] = False,
+) -> None:
+    """Apply the retention schedule (docs/privacy.md): partitions past retention, old rows, each
+    user's own data_retention_days. The nightly job does the same."""
+    from saaskit.privacy import retention
+
+    async def work(runtime: Runtime) -> list[retention.Item]:
+        async with runtime.db.session(SERVICE) as session:
+            if dry_run:
+                return await retention.plan(session, runtime.settings)
+            return await retention.apply(session, runtime.settings)
+
+    with Environment(get_settings()) as env:
+        items = _run_with_runtime(env, work)
+    verb = "would remove" if dry_run else "removed"
+    table = Table(Column("table", no_wrap=True), "rule", Column(verb, no_wrap=True), "rows")
+    for item in items:
+        table.add_row(item.table, item.rule, item.removes, f"{item.rows:,}")
+    console.print(table)
+    total = sum(item.rows for item in items)
+    console.print(f"{'dry run: ' if dry_run else ''}{total:,} rows {verb}")
 
 
 @migrate_app.command("revision")

@@ -516,6 +516,47 @@ class InvitationSettings(BaseSettings):
     )
 
 
+class PrivacySettings(BaseSettings):
+    """Export, erasure and the retention schedule (docs/privacy.md)."""
+
+    model_config = SettingsConfigDict(env_prefix="SAASKIT_PRIVACY_", extra="ignore")
+
+    erasure_grace_days: int = Field(
+        default=14,
+        ge=0,
+        le=90,
+        description="Days between a user's deletion request and the erasure; signing in or "
+        "DELETE /api/me/deletion cancels it meanwhile.",
+    )
+    export_link_minutes: int = Field(
+        default=60, ge=1, le=24 * 60, description="How long a one-time export download link works."
+    )
+    export_keep_days: int = Field(
+        default=7, ge=1, le=90, description="Days a finished export archive is kept before it is deleted."
+    )
+    detail_months: int = Field(
+        default=6,
+        ge=1,
+        le=120,
+        description="Months of full detail in events, page_views and activity_events (seed 003); "
+        "older months go once their monthly rollups exist.",
+    )
+    stripe_events_years: int = Field(
+        default=7, ge=1, le=30, description="Years stripe_webhook_events are kept (seed 001: legal)."
+    )
+    activities_years: int = Field(
+        default=7,
+        ge=1,
+        le=30,
+        description="Years the audit log (activities) is kept: it records billing acts.",
+    )
+
+    @property
+    def partition_retention_days(self) -> dict[str, int]:
+        """Retention of the time-partitioned tables whose retention is a setting (in days)."""
+        return {"activities": self.activities_years * 365 + self.activities_years // 4}
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SAASKIT_", extra="ignore")
 
@@ -541,6 +582,7 @@ class Settings(BaseSettings):
     billing_notices: BillingNoticeSettings = Field(default_factory=BillingNoticeSettings)
     invitations: InvitationSettings = Field(default_factory=InvitationSettings)
     oidc: OidcSettings = Field(default_factory=OidcSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
 
 
 @lru_cache(maxsize=1)

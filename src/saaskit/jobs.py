@@ -37,6 +37,7 @@ TASK_MODULES = [
     "saaskit.kit.idempotency.tasks",
     "saaskit.notifications.tasks",
     "saaskit.system.tasks",
+    "saaskit.privacy.tasks",
 ]
 
 # The connector is a placeholder until ``bind`` gives it a real address.

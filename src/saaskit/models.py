@@ -19,6 +19,7 @@ from saaskit.kit.idempotency import models as idempotency_models
 from saaskit.kit.models import Base
 from saaskit.mail import models as mail_models
 from saaskit.notifications import models as notifications_models
+from saaskit.privacy import models as privacy_models
 from saaskit.system import models as system_models
 from saaskit.tenancy import models as tenancy_models
 from saaskit.tracking import models as tracking_models
@@ -40,6 +41,7 @@ __all__ = [
     "kit_ratelimit",
     "mail_models",
     "notifications_models",
+    "privacy_models",
     "system_models",
     "tenancy_models",
     "tracking_models",

@@ -20,6 +20,7 @@ from saaskit.kit.errors import Conflict, Forbidden, NotFound, Unprocessable
 from saaskit.kit.hashing import keyed_hash, new_token, token_hash
 from saaskit.kit.ratelimit import LOCKOUT, RateLimited, limiter_of
 from saaskit.kit.state import Runtime
+from saaskit.privacy import service as privacy
 from saaskit.system import service as system_service
 from saaskit.tracking.records import record_activity
 
@@ -287,6 +288,8 @@ async def _open_session(
     await session.flush()
     await session.refresh(row)
     await session.refresh(user)
+    # Signing in during an erasure's grace period cancels it (docs/privacy.md).
+    await privacy.cancel_on_sign_in(session, user)
     return IssuedSession(token=token, session=row, user=user)
 
 

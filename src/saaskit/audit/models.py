@@ -21,7 +21,11 @@ class Activity(Base):
         Index("idx_activities_created_at", "created_at"),
         Index("idx_activities_entity_type_entity_id", "entity_type", "entity_id"),
         Index("idx_activities_action", "action"),
-        {"comment": "Audit trail: who changed what, when; one row per state change, never updated."},
+        {
+            "comment": "Audit trail: who changed what, when; one row per state change, never updated. "
+            "Partitioned by month (seed 004's rotation: months past retention are dropped).",
+            "postgresql_partition_by": "RANGE (created_at)",
+        },
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -59,9 +63,10 @@ class Activity(Base):
         Text, comment="Salted HMAC-SHA-256 of the actor's IP."
     )
     # clock_timestamp(), not now(): several changes in one transaction keep their real order.
+    # Part of the primary key: a partitioned table's keys include its partition key.
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True),
-        nullable=False,
+        primary_key=True,
         server_default=func.clock_timestamp(),
         comment="When the change happened (UTC).",
     )

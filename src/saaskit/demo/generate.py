@@ -19,6 +19,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from saaskit.demo import privacy as demo_privacy
 from saaskit.demo.accounts import account_tables
 from saaskit.demo.billing import Billing, build_billing
 from saaskit.demo.config import DemoConfig
@@ -282,6 +283,7 @@ async def build_demo(owner_url: str, runtime: Runtime, config: DemoConfig, repor
     await roll_up(runtime, config.first_day, config.last_day, reporter)
     # The saved funnel's progress, as the nightly job would have it (the Analytics page's range).
     await nightly.compute_active(runtime, config.now.date())
+    await demo_privacy.add_requests(runtime)  # the admin's Privacy page shows pending requests
     await asyncio.to_thread(analyze, owner_url, reporter, ROLLUP_TABLES, "analyze rollups", vacuum=False)
     summary.seconds = time.perf_counter() - started
     return summary

@@ -50,6 +50,7 @@ DOMAIN_ORDER: tuple[str, ...] = (
     "insights",
     "flags",
     "experiments",
+    "privacy",
 )
 # Objects in the public schema that are not ours: the job queue's (procrastinate's own schema file).
 FOREIGN_PREFIX = "procrastinate"

@@ -148,6 +148,14 @@ TEMPLATES: dict[str, MailTemplate] = {
             required=("plan_name",),
             optional=("name", "ends_on", "manage_url"),
         ),
+        MailTemplate(
+            "account_deletion_scheduled",
+            "account",
+            "Your {{ product_name }} account will be deleted on {{ ends_on | day }}",
+            "The user asked to delete their account: when it happens, and that signing in cancels it.",
+            required=("ends_on",),
+            optional=("name",),
+        ),
     )
 }
 

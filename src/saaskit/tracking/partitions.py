@@ -9,6 +9,7 @@ only the tables and the partition-name shape below.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
@@ -24,20 +25,26 @@ class PartitionSpec:
     table: str
     column: str
     period: Period
-    retention_days: int | None  # None: kept until the insights rollups take over (issue 7)
+    retention_days: int | None  # None: see ``rolled_up``
     ahead: int = 2  # periods created beyond the current one
+    # Seed 003: full detail for ``detail_months`` (privacy settings, 6), then only the monthly
+    # rollups; a month goes only once the rollups cover it (``rollups_cover``).
+    rolled_up: bool = False
 
 
 SPECS: dict[str, PartitionSpec] = {
     spec.table: spec
     for spec in (
-        PartitionSpec("events", "timestamp", "month", None),
-        PartitionSpec("page_views", "viewed_at", "month", None),
-        PartitionSpec("activity_events", "created_at", "month", None),
+        PartitionSpec("events", "timestamp", "month", None, rolled_up=True),
+        PartitionSpec("page_views", "viewed_at", "month", None, rolled_up=True),
+        PartitionSpec("activity_events", "created_at", "month", None, rolled_up=True),
         PartitionSpec("widget_analytics", "timestamp", "day", 30, ahead=3),
         PartitionSpec("system_events", "created_at", "month", 90),
         PartitionSpec("error_logs", "created_at", "month", 180),
         PartitionSpec("performance_metrics", "timestamp", "month", 90),
+        # Seed 004's audit-log rotation; its retention is a setting (privacy.activities_years),
+        # passed to ``expired`` as an override. Append-only rows: months go whole.
+        PartitionSpec("activities", "created_at", "month", None),
     )
 }
 
@@ -146,19 +153,73 @@ async def list_partitions(session: AsyncSession) -> list[PartitionInfo]:
     return out
 
 
-async def drop_expired(session: AsyncSession, now: datetime | None = None) -> list[str]:
-    """Drop partitions whose whole range is older than their table's retention."""
+# The rollup watermarks (insights/rollups/runner.py) below which monthly and daily rollups are
+# complete: the monthly tables and the daily activity rollups the statistics read.
+ROLLUP_WATERMARKS = ("monthly", "activity_daily")
+DEFAULT_DETAIL_MONTHS = 6
+
+
+def months_before(now: datetime, months: int) -> datetime:
+    """The first day of the month ``months`` before ``now``'s month (UTC)."""
+    index = now.astimezone(UTC).year * 12 + now.astimezone(UTC).month - 1 - months
+    return datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC)
+
+
+async def rollups_cover(session: AsyncSession) -> datetime | None:
+    """Up to when every rollup the statistics read is complete (None: not rolled up at all)."""
+    marks = (
+        await session.execute(
+            text("SELECT name, rolled_through FROM rollup_watermarks WHERE name = ANY(:names)"),
+            {"names": list(ROLLUP_WATERMARKS)},
+        )
+    ).all()
+    if len(marks) < len(ROLLUP_WATERMARKS):
+        return None
+    earliest: datetime = min(row.rolled_through for row in marks)
+    return earliest
+
+
+async def expired(
+    session: AsyncSession,
+    now: datetime | None = None,
+    detail_months: int = DEFAULT_DETAIL_MONTHS,
+    retention_days: Mapping[str, int] | None = None,
+) -> list[PartitionInfo]:
+    """Partitions whose whole range is past their table's retention (and, for the rolled-up
+    tables, older than ``detail_months`` months and covered by the rollups). ``retention_days``
+    gives the retention of tables whose spec has none (the audit log's, from the settings)."""
     now = now or datetime.now(UTC)
-    dropped: list[str] = []
+    overrides = retention_days or {}
+    covered = await rollups_cover(session)
+    detail_from = months_before(now, detail_months)
+    out = []
     for info in await list_partitions(session):
         spec = SPECS[info.parent]
-        if spec.retention_days is None or info.ends is None:
+        if info.ends is None:
             continue
-        if info.ends <= now - timedelta(days=spec.retention_days):
-            await session.execute(
-                text("SELECT app_drop_partition(:parent, :name)"), {"parent": info.parent, "name": info.name}
-            )
-            dropped.append(info.name)
+        if spec.rolled_up:
+            if covered is not None and info.ends <= min(detail_from, covered):
+                out.append(info)
+        elif (days := spec.retention_days or overrides.get(spec.table)) and info.ends <= now - timedelta(
+            days=days
+        ):
+            out.append(info)
+    return out
+
+
+async def drop_expired(
+    session: AsyncSession,
+    now: datetime | None = None,
+    detail_months: int = DEFAULT_DETAIL_MONTHS,
+    retention_days: Mapping[str, int] | None = None,
+) -> list[str]:
+    """Drop the partitions ``expired`` lists."""
+    dropped: list[str] = []
+    for info in await expired(session, now, detail_months, retention_days):
+        await session.execute(
+            text("SELECT app_drop_partition(:parent, :name)"), {"parent": info.parent, "name": info.name}
+        )
+        dropped.append(info.name)
     return dropped
 
 

@@ -18,7 +18,10 @@ async def maintain_partitions(context: JobContext, timestamp: int) -> dict[str, 
     runtime = runtime_of(context)
     async with runtime.db.session(SERVICE) as session:
         created = await partitions.ensure_ahead(session)
-        dropped = await partitions.drop_expired(session)
+        privacy = runtime.settings.privacy
+        dropped = await partitions.drop_expired(
+            session, detail_months=privacy.detail_months, retention_days=privacy.partition_retention_days
+        )
         forgotten = await forget_old_receipts(session)
     return {"created": created, "dropped": dropped, "receipts_forgotten": [str(forgotten)]}
 

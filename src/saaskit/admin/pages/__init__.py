@@ -17,6 +17,7 @@ from saaskit.admin.pages import (
     outbox,
     overview,
     persons,
+    privacy,
     system,
     users,
 )
@@ -36,6 +37,7 @@ for module in (
     persons,
     analytics,
     analytics_funnels,
+    privacy,
     system,
 ):
     router.include_router(module.router)

@@ -7,7 +7,7 @@ DECLARE
   v_column text;
 BEGIN
   IF p_parent NOT IN ('events', 'page_views', 'activity_events', 'widget_analytics', 'system_events',
-                      'error_logs', 'performance_metrics') THEN
+                      'error_logs', 'performance_metrics', 'activities') THEN
     RAISE EXCEPTION 'not a partitioned analytics table: %', p_parent;
   END IF;
   IF p_name !~ ('^' || p_parent || '_y[0-9]{4}m[0-9]{2}(d[0-9]{2})?$') OR p_from >= p_to THEN
@@ -35,7 +35,7 @@ BEGIN
   RETURN true;
 END $$;
 COMMENT ON FUNCTION app_ensure_partition(text, text, timestamptz, timestamptz) IS
-  'Create one time partition of an analytics table (idempotent); used by the partition job.';
+  'Create one time partition of an analytics table or of the audit log (idempotent); used by the partition job.';
 
 CREATE OR REPLACE FUNCTION app_drop_partition(p_parent text, p_name text)
 RETURNS boolean LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
