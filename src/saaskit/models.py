@@ -21,6 +21,7 @@ from saaskit.notifications import models as notifications_models
 from saaskit.system import models as system_models
 from saaskit.tenancy import models as tenancy_models
 from saaskit.tracking import models as tracking_models
+from saaskit.webhooks import models as webhooks_models
 
 __all__ = [
     "Base",
@@ -41,4 +42,5 @@ __all__ = [
     "tenancy_models",
     "tracking_models",
     "two_factor_models",
+    "webhooks_models",
 ]

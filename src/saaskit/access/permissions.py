@@ -35,6 +35,8 @@ PERMISSIONS: Final[dict[str, str]] = {
     "experiments:write": "Create, change, start, stop and delete experiments; assign any member.",
     "flags:read": "See feature flags and read their definitions (server SDKs' local evaluation).",
     "flags:write": "Create, change and delete feature flags.",
+    "webhooks:read": "See webhook endpoints, the events sent and their delivery log.",
+    "webhooks:write": "Add, change, delete and test webhook endpoints; rotate secrets; replay events.",
 }
 
 ALL = "*"
@@ -70,6 +72,8 @@ SYSTEM_ROLES: Final[dict[str, tuple[str, str, list[str]]]] = {
             "experiments:write",
             "flags:read",
             "flags:write",
+            "webhooks:read",
+            "webhooks:write",
         ],
     ),
     "member": (
