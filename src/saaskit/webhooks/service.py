@@ -12,7 +12,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, any_, literal, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -85,8 +85,8 @@ async def emit(
             WebhookEndpoint.organization_id == organization_id,
             WebhookEndpoint.is_enabled.is_(True),
             or_(
-                WebhookEndpoint.event_types.any(event_type),  # type: ignore[arg-type]
-                WebhookEndpoint.event_types.any(EVERY_TYPE),  # type: ignore[arg-type]
+                literal(event_type) == any_(WebhookEndpoint.event_types),
+                literal(EVERY_TYPE) == any_(WebhookEndpoint.event_types),
             ),
         )
     )
