@@ -340,3 +340,21 @@ async def send_test(
         session, actor, _subject(endpoint), "tested", description, {"message_id": str(message.id)}
     )
     return message
+
+
+async def recent_deliveries(
+    session: AsyncSession, organization_id: uuid.UUID, *, endpoint_id: uuid.UUID | None, limit: int
+) -> list[tuple[WebhookDelivery, str, str]]:
+    """The latest attempts to the organization's endpoints (delivery, event type, endpoint URL),
+    newest first: the admin page's log."""
+    query = (
+        select(WebhookDelivery, WebhookMessage.event_type, WebhookEndpoint.url)
+        .join(WebhookMessage, WebhookMessage.id == WebhookDelivery.message_id)
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .where(WebhookDelivery.organization_id == organization_id)
+        .order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc())
+        .limit(limit)
+    )
+    if endpoint_id is not None:
+        query = query.where(WebhookDelivery.endpoint_id == endpoint_id)
+    return [(row[0], row[1], row[2]) for row in (await session.execute(query)).all()]

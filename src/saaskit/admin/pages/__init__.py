@@ -16,6 +16,7 @@ from saaskit.admin.pages import (
     overview,
     system,
     users,
+    webhooks,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -31,5 +32,6 @@ for module in (
     analytics,
     analytics_funnels,
     system,
+    webhooks,
 ):
     router.include_router(module.router)
