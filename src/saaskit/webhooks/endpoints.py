@@ -14,7 +14,7 @@ from saaskit.kit.deps import DbSession, RuntimeDep
 from saaskit.kit.pagination import CursorParam, LimitParam, Page
 from saaskit.webhooks import service, signing
 from saaskit.webhooks.catalog import EVENT_TYPES
-from saaskit.webhooks.models import WebhookEndpoint, WebhookMessage
+from saaskit.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookMessage
 from saaskit.webhooks.schemas import (
     WebhookDeliveryOut,
     WebhookEndpointIn,
@@ -47,6 +47,10 @@ def _message(message: WebhookMessage) -> WebhookMessageOut:
         data=message.data,
         created_at=message.created_at,
     )
+
+
+def _columns(delivery: WebhookDelivery) -> dict[str, object]:
+    return {name: getattr(delivery, name) for name in WebhookDeliveryOut.model_fields if name != "event_type"}
 
 
 def _queued(message: WebhookMessage, endpoint_id: uuid.UUID) -> WebhookQueued:
@@ -182,15 +186,7 @@ async def list_deliveries(
         session, org.organization_id, endpoint_id, message_id=message_id, limit=limit, cursor=cursor
     )
     items = [
-        WebhookDeliveryOut.model_validate({**DeliveryRow.of(delivery), "event_type": event_type})
+        WebhookDeliveryOut.model_validate({**_columns(delivery), "event_type": event_type})
         for delivery, event_type in rows
     ]
     return Page[WebhookDeliveryOut](items=items, next_cursor=next_cursor)
-
-
-class DeliveryRow:
-    @staticmethod
-    def of(delivery: object) -> dict[str, object]:
-        return {
-            name: getattr(delivery, name) for name in WebhookDeliveryOut.model_fields if name != "event_type"
-        }
