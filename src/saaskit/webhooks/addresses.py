@@ -29,6 +29,8 @@ from urllib.parse import SplitResult, urlsplit
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolver = Callable[[str, int], Awaitable[list[str]]]
+# A slow resolver must not hold a request (the URL is checked when it is saved) or a job for long.
+DNS_TIMEOUT_SECONDS = 5
 
 
 class AddressRefused(Exception):
@@ -126,7 +128,10 @@ async def resolve_target(url: str, allowed: Sequence[str], resolver: Resolver = 
         addresses = [str(literal)]
     else:
         try:
-            addresses = await resolver(host, port)
+            async with asyncio.timeout(DNS_TIMEOUT_SECONDS):
+                addresses = await resolver(host, port)
+        except TimeoutError as exc:
+            raise AddressRefused(f"{host} did not resolve within {DNS_TIMEOUT_SECONDS} s") from exc
         except (OSError, UnicodeError) as exc:
             raise AddressRefused(f"{host} does not resolve: {exc}") from exc
         if not addresses:
