@@ -12,8 +12,10 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from saaskit import webhooks
+from saaskit.jobs import connector_for, jobs
 from saaskit.kit.db import SERVICE
 from saaskit.kit.state import Runtime
+from saaskit.webhooks import delivery
 from tests.factories import invite_and_join, make_owned_org
 from tests.mail.conftest import drain
 from tests.webhooks.conftest import RuntimeFactory
@@ -238,3 +240,26 @@ async def test_a_rolled_back_change_sends_nothing(
     assert left.status_code == 409, left.text
     await drain(runtime)
     assert receiver.received == [] and await sql(runtime, "SELECT id FROM webhook_messages") == []
+
+
+async def test_an_attempt_left_by_a_dead_worker_runs_again(
+    receiver: Receiver, runtime_with: RuntimeFactory, http_for: Callable[[Runtime], httpx.AsyncClient]
+) -> None:
+    runtime = runtime_with()
+    client = http_for(runtime)
+    owner, org = await make_owned_org(client, "Crashed")
+    await add_endpoint(client, owner, org["id"], receiver.url)
+    message_id = await emit(runtime, org["id"], "export.ready", {"n": 1})
+    # A worker took the job and died (its row pruned, so the job has no worker any more).
+    taken = await sql(
+        runtime,
+        "UPDATE procrastinate_jobs SET status = 'doing', worker_id = NULL "
+        "WHERE task_name = 'webhooks.deliver' RETURNING id",
+    )
+    assert len(taken) == 1
+    with jobs.replace_connector(connector_for(runtime.extras["app_url"])) as bound:
+        async with bound.open_async():
+            assert await delivery.recover_stalled(bound.job_manager) == 1
+            assert await delivery.recover_stalled(bound.job_manager) == 0
+    await drain(runtime, until=lambda: _count(receiver, 1))
+    assert receiver.received[0].headers["webhook-id"] == f"msg_{message_id.hex}"

@@ -27,6 +27,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import orjson
+from procrastinate.manager import JobManager
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -43,6 +44,8 @@ from saaskit.webhooks.service import defer_attempt, disable
 logger = logging.getLogger(__name__)
 
 RETRY_FACTOR = 4
+# A worker beats every few seconds (procrastinate's default: 10 s); silent this long, it is dead.
+STALLED_AFTER_SECONDS = 300
 NOTICE_ROLES = ("owner", "admin")
 
 
@@ -196,3 +199,21 @@ async def purge(session: AsyncSession, runtime: Runtime, now: datetime) -> int:
         chunk = ids[chunk_start : chunk_start + 1000]
         await session.execute(delete(WebhookMessage).where(WebhookMessage.id.in_(chunk)))
     return len(ids)
+
+
+async def recover_stalled(
+    manager: JobManager, *, seconds_since_heartbeat: float = STALLED_AFTER_SECONDS
+) -> int:
+    """Attempts left ``doing`` by a worker that stopped sending heartbeats (killed mid-attempt)
+    are queued again: the receiver may then get that message twice, with the same webhook-id,
+    which is what the id is for. Returns how many."""
+    stalled = await manager.get_stalled_jobs(
+        task_name="webhooks.deliver", seconds_since_heartbeat=seconds_since_heartbeat
+    )
+    count = 0
+    for job in stalled:
+        await manager.retry_job(job)
+        count += 1
+    if count:
+        logger.warning("%d webhook attempt(s) of dead workers queued again", count)
+    return count

@@ -20,6 +20,15 @@ async def deliver(context: JobContext, message_id: str, endpoint_id: str, attemp
     return await delivery.deliver(runtime, uuid.UUID(message_id), uuid.UUID(endpoint_id), attempt, trigger)
 
 
+@jobs.periodic(cron="*/5 * * * *", periodic_id="every_five_minutes")
+@jobs.task(name="webhooks.recover", queue="maintenance", pass_context=True)
+async def recover(context: JobContext, timestamp: int) -> int:
+    """Run again the attempts of workers that died mid-way (see ``delivery.recover_stalled``)."""
+    from saaskit.webhooks import delivery
+
+    return await delivery.recover_stalled(context.app.job_manager)
+
+
 @jobs.periodic(cron="23 4 * * *", periodic_id="daily")
 @jobs.task(name="webhooks.daily", queue="maintenance", pass_context=True)
 async def daily(context: JobContext, timestamp: int) -> int:
