@@ -42,6 +42,7 @@ from saaskit.tracking.buffer import IngestBuffer
 from saaskit.tracking.endpoints import repairing_routers
 from saaskit.tracking.endpoints import routers as tracking_routers
 from saaskit.tracking.latency import LatencyRecorder
+from saaskit.webhooks import endpoints as webhooks_endpoints
 
 # Order matters for speed: routes are matched in order, so the hottest (ingestion) come first.
 ROUTERS: list[APIRouter] = [
@@ -75,6 +76,8 @@ ROUTERS: list[APIRouter] = [
     flags_endpoints.router,
     flags_assets.router,
     integrations_endpoints.router,
+    webhooks_endpoints.router,
+    webhooks_endpoints.catalog_router,
 ]
 
 # Every operation documents its errors with their one shape (kit/errors.py); "4XX" also takes the

@@ -557,6 +557,44 @@ class PrivacySettings(BaseSettings):
         return {"activities": self.activities_years * 365 + self.activities_years // 4}
 
 
+class WebhookSettings(BaseSettings):
+    """Outgoing webhooks (docs/integrations.md, "Outgoing webhooks")."""
+
+    model_config = SettingsConfigDict(env_prefix="SAASKIT_WEBHOOKS_", extra="ignore")
+
+    allow_private_networks: list[str] = Field(
+        default_factory=list,
+        description="Networks (CIDR) endpoints may resolve to although they are not public, e.g. "
+        '["10.20.0.0/16"]; ["0.0.0.0/0", "::/0"] allows anything. Empty: public addresses only.',
+    )
+    connect_timeout_seconds: float = Field(default=5.0, gt=0, le=60, description="TCP and TLS connect.")
+    timeout_seconds: float = Field(
+        default=15.0, gt=0, le=120, description="A whole attempt: connect, send, read the answer."
+    )
+    response_excerpt_bytes: int = Field(
+        default=2048, ge=0, le=65536, description="How much of an answer's body the delivery log keeps."
+    )
+    max_attempts: int = Field(default=9, ge=1, le=20, description="Attempts per message and endpoint.")
+    retry_base_seconds: float = Field(
+        default=60.0, gt=0, description="Delay after the first failed attempt; each next is 4 times longer."
+    )
+    retry_max_delay_seconds: float = Field(
+        default=86400.0, gt=0, description="No delay between two attempts is longer than this."
+    )
+    disable_after_failures: int = Field(
+        default=10, ge=1, description="Failed attempts in a row (no success between) before disabling..."
+    )
+    disable_after_hours: float = Field(
+        default=120.0, ge=0, description="...when the first of them is at least this old."
+    )
+    secret_overlap_hours: float = Field(
+        default=24.0, ge=0, le=24 * 30, description="After a rotation, the old secret also signs this long."
+    )
+    retention_days: int = Field(
+        default=30, ge=1, description="Messages and their delivery log are kept this long."
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SAASKIT_", extra="ignore")
 
@@ -583,6 +621,7 @@ class Settings(BaseSettings):
     invitations: InvitationSettings = Field(default_factory=InvitationSettings)
     oidc: OidcSettings = Field(default_factory=OidcSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
 
 
 @lru_cache(maxsize=1)

@@ -38,6 +38,7 @@ TASK_MODULES = [
     "saaskit.notifications.tasks",
     "saaskit.system.tasks",
     "saaskit.privacy.tasks",
+    "saaskit.webhooks.tasks",
 ]
 
 # The connector is a placeholder until ``bind`` gives it a real address.

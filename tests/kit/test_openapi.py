@@ -28,6 +28,7 @@ FREE_FORM = {
     ("Filters", "payloads"),
     ("PropertyFilter", "value"),
     ("NotificationOut", "data"),
+    ("WebhookMessageOut", "data"),  # each event type has its own data (webhooks/catalog.py)
     ("OrganizationOut", "settings"),
     ("PreferenceOut", "value"),
     ("PlanOut", "features"),

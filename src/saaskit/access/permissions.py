@@ -36,6 +36,8 @@ PERMISSIONS: Final[dict[str, str]] = {
     "flags:read": "See feature flags and read their definitions (server SDKs' local evaluation).",
     "flags:write": "Create, change and delete feature flags.",
     "api_keys:manage": "Create, list, rotate and revoke the organization's API keys.",
+    "webhooks:read": "See webhook endpoints, the events sent and their delivery log.",
+    "webhooks:write": "Add, change, delete and test webhook endpoints; rotate secrets; replay events.",
 }
 
 ALL = "*"
@@ -72,6 +74,8 @@ SYSTEM_ROLES: Final[dict[str, tuple[str, str, list[str]]]] = {
             "flags:read",
             "flags:write",
             "api_keys:manage",
+            "webhooks:read",
+            "webhooks:write",
         ],
     ),
     "member": (

@@ -29,6 +29,7 @@ from saaskit.billing.owners import CustomerNotLinked, Owner, owner_for_customer
 from saaskit.billing.sync import is_older, now, whole_second
 from saaskit.kit.errors import NotFound
 from saaskit.kit.pagination import keyset_page
+from saaskit.webhooks import events as webhook_events
 
 Obj = dict[str, Any]
 STATUS_RANK = {"draft": 0, "open": 1, "uncollectible": 2, "paid": 3, "void": 3}
@@ -169,6 +170,8 @@ async def record_payment(session: AsyncSession, invoice: Invoice, owner: Owner) 
         .on_conflict_do_nothing()
         .returning(PaymentTransaction.id)
     )
+    if inserted is not None:
+        await webhook_events.invoice_paid(session, invoice)
     if inserted is not None and owner.user_id is not None and invoice.amount_paid_cents:
         await session.execute(
             update(User)

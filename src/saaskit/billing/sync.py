@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from saaskit.billing import shapes
 from saaskit.billing.models import Invoice, Subscription, SubscriptionPlan
 from saaskit.billing.owners import CustomerNotLinked, Owner, owner_for_customer
+from saaskit.webhooks import events as webhook_events
 
 Obj = dict[str, Any]
 
@@ -145,10 +146,12 @@ async def apply_subscription(
     revived = row.status == "cancelled" and row.ended_at is not None and status != "cancelled"
     if stale or revived:
         return row, owner, False
+    before = webhook_events.subscription_state(row)
     for key, value in values.items():
         setattr(row, key, value)
     row.stripe_updated_at = whole_second(version)
     await session.flush()
+    await webhook_events.subscription_applied(session, row, before)
     # Invoices that arrived before their subscription get linked now.
     await session.execute(
         update(Invoice)

@@ -95,6 +95,16 @@ KINDS: dict[str, Kind] = {
             switchable=False,
         ),
         Kind(
+            "webhook_disabled",
+            "Webhook endpoint disabled",
+            "Deliveries to one of the organization's webhook endpoints failed for days, so it was "
+            "disabled (owners and admins are told).",
+            severity="warning",
+            body="Fix the endpoint, send a test, then enable it again.",
+            has_email=False,
+            email_default=False,
+        ),
+        Kind(
             "broadcast",
             "Announcements",
             "News and announcements from the team running the service.",

@@ -78,6 +78,7 @@ RULES: tuple[Rule, ...] = (
         ACCOUNT + ": API keys the person holds or created (they act with the person's access, which ends)",
     ),
     _d("idempotency_keys", "stored answers of the person's requests"),
+    _x("webhook_endpoints", "created_by", "the organization's endpoint stays; who created it goes"),
     _x("integrations", "connected_by_user_id", "the organization's integration stays; who connected it goes"),
     _x(
         "integrations",

@@ -35,6 +35,7 @@ from saaskit.tenancy.models import (
     WorkspaceMember,
 )
 from saaskit.tenancy.schemas import InvitationIn
+from saaskit.webhooks import events as webhook_events
 
 FIND_SQL = text(
     "SELECT id, organization_id, invitee_email, status, expires_at FROM app_invitation_for_token(:token_hash)"
@@ -340,6 +341,7 @@ async def accept(
     description = f"{invitation.invitee_email} accepted the invitation as {invitation.role}."
     metadata = {"role": invitation.role}
     await audit.record_about(session, actor, _subject(invitation), "accepted", description, metadata)
+    await webhook_events.invitation_accepted(session, invitation, user_id)
     return invitation
 
 

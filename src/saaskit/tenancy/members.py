@@ -22,6 +22,7 @@ from saaskit.audit.service import Actor
 from saaskit.kit.errors import Conflict, Forbidden, NotFound, Unprocessable
 from saaskit.kit.pagination import keyset_page
 from saaskit.tenancy.models import Organization, OrganizationMember
+from saaskit.webhooks import events as webhook_events
 
 
 async def list_members(
@@ -154,6 +155,7 @@ async def remove_member(
     await audit.record_about(
         session, actor, subject, "left" if leaving else "removed", description, {"role": member.role}
     )
+    await webhook_events.member_removed(session, access.organization_id, user_id, email, member, leaving)
 
 
 async def add_member(
@@ -176,6 +178,7 @@ async def add_member(
         if not existing.is_active:
             existing.is_active = True
             await session.flush()
+            await webhook_events.member_added(session, existing, invited_by)
         return existing
     member = OrganizationMember(
         organization_id=organization_id,
@@ -189,4 +192,5 @@ async def add_member(
     email = await session.scalar(select(User.email).where(User.id == user_id))
     subject = audit.Subject(organization_id, "member", user_id, email)
     await audit.record_about(session, actor, subject, "added", f"{email} joined as {role}.", {"role": role})
+    await webhook_events.member_added(session, member, invited_by)
     return member

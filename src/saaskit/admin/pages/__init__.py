@@ -20,6 +20,7 @@ from saaskit.admin.pages import (
     privacy,
     system,
     users,
+    webhooks,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -39,5 +40,6 @@ for module in (
     analytics_funnels,
     privacy,
     system,
+    webhooks,
 ):
     router.include_router(module.router)

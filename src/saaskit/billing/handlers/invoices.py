@@ -11,6 +11,7 @@ from saaskit.billing import invoices, notices, shapes
 from saaskit.billing.handlers import Event, Outcome, handles
 from saaskit.billing.owners import owner_for_customer
 from saaskit.kit.state import Runtime
+from saaskit.webhooks import events as webhook_events
 
 
 @handles(
@@ -36,5 +37,6 @@ async def invoice_changed(session: AsyncSession, runtime: Runtime, event: Event)
         if owner is not None:
             next_attempt = shapes.ts(event.object.get("next_payment_attempt"))
             told = await notices.payment_failed(session, runtime, owner, row, next_attempt)
+            await webhook_events.payment_failed(session, row, next_attempt)
             note += "; billing owners told" if told is not None else "; already told"
     return Outcome(owner=owner, note=note)
