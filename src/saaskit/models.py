@@ -21,6 +21,7 @@ from saaskit.notifications import models as notifications_models
 from saaskit.system import models as system_models
 from saaskit.tenancy import models as tenancy_models
 from saaskit.tracking import models as tracking_models
+from saaskit.trust import models as trust_models
 
 __all__ = [
     "Base",
@@ -40,5 +41,6 @@ __all__ = [
     "system_models",
     "tenancy_models",
     "tracking_models",
+    "trust_models",
     "two_factor_models",
 ]

@@ -48,6 +48,7 @@ DOMAIN_ORDER: tuple[str, ...] = (
     "billing",
     "devices",
     "insights",
+    "trust",
 )
 # Objects in the public schema that are not ours: the job queue's (procrastinate's own schema file).
 FOREIGN_PREFIX = "procrastinate"

@@ -1,0 +1,47 @@
+-- Incremental grouping of accounts by shared identifier hashes (trust/clusters.py, docs/trust.md).
+-- Sign-up, sign-in, dashboard registration and a saved card call app_trust_observe in the
+-- request's own transaction and context. account_clusters is service-only under row-level
+-- security, so this function (running as the owner) is the user's only way in, and it records
+-- only the calling user's own signals (or any, for the service context).
+--
+-- One statement per identifier: an upsert on the unique (identifier_hash, cluster_type). Two
+-- sign-ups from one device at once: the second waits on the first's uncommitted row, then joins
+-- it (ON CONFLICT re-checks after the first commits), so they end in one cluster, never two.
+-- A cluster stops growing at 500 members; an IP cluster with trust.clusters.shared_network_members
+-- accounts or more (system setting, default 25) is marked a shared network and stops growing too.
+
+CREATE OR REPLACE FUNCTION app_trust_observe(p_user_id uuid, p_cluster_types text[], p_hashes text[])
+RETURNS TABLE (cluster_id uuid, cluster_type text, member_count integer)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+#variable_conflict use_column
+DECLARE
+  v_shared integer := coalesce((
+    SELECT (value ->> 'shared_network_members')::integer FROM system_settings
+    WHERE key = 'trust.clusters' AND jsonb_typeof(value -> 'shared_network_members') = 'number'), 25);
+BEGIN
+  IF p_user_id IS NULL OR NOT ((SELECT app_is_service()) OR p_user_id = app_user_id()) THEN
+    RAISE EXCEPTION 'app_trust_observe: only the acting user''s own signals' USING ERRCODE = '42501';
+  END IF;
+  RETURN QUERY
+  INSERT INTO account_clusters AS c (cluster_type, identifier_hash, user_ids)
+  SELECT DISTINCT ON (s.hash, s.kind) s.kind, s.hash, ARRAY[p_user_id]
+  FROM unnest(p_cluster_types, p_hashes) AS s(kind, hash)
+  WHERE s.hash IS NOT NULL AND s.hash <> ''
+  ORDER BY s.hash, s.kind
+  ON CONFLICT (identifier_hash, cluster_type) DO UPDATE SET
+    user_ids = c.user_ids || p_user_id,
+    first_detected_at = coalesce(c.first_detected_at, now()),
+    last_joined_at = now(),
+    is_shared_network = c.is_shared_network
+      OR (c.cluster_type = 'ip_hash' AND cardinality(c.user_ids) + 1 >= v_shared),
+    -- A new member reopens a reviewed cluster: the review was about the accounts it had.
+    is_reviewed = false,
+    updated_at = now()
+  WHERE NOT (p_user_id = ANY (c.user_ids)) AND NOT c.is_shared_network AND cardinality(c.user_ids) < 500
+  RETURNING c.id, c.cluster_type, c.member_count;
+END
+$$;
+COMMENT ON FUNCTION app_trust_observe(uuid, text[], text[]) IS
+  'Records that a user was seen with identifier hashes (cluster types and hashes, pairwise): joins '
+  'or starts each identifier''s account_clusters row; returns the rows that changed. Only the '
+  'acting user''s own signals, or any in the service context.';
