@@ -36,6 +36,7 @@ TASK_MODULES = [
     "saaskit.mail.tasks",
     "saaskit.kit.idempotency.tasks",
     "saaskit.notifications.tasks",
+    "saaskit.trust.tasks",
 ]
 
 # The connector is a placeholder until ``bind`` gives it a real address.

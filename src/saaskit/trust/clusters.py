@@ -60,6 +60,7 @@ ON CONFLICT (identifier_hash, cluster_type) DO UPDATE SET
     c.user_ids || ARRAY(SELECT n FROM unnest(excluded.user_ids) AS n WHERE NOT (n = ANY (c.user_ids))))
     >= :shared),
   is_reviewed = false,
+  assessed_at = NULL,
   updated_at = now()
 WHERE NOT (excluded.user_ids <@ c.user_ids) AND NOT c.is_shared_network AND cardinality(c.user_ids) < 500
 RETURNING c.id
@@ -83,14 +84,15 @@ SELECT p.id, p.cluster_type, p.is_shared_network,
       OR s.organization_id IN (SELECT o.organization_id FROM organization_members o
                                WHERE o.user_id = m.user_id AND o.role = 'owner')))) AS trials,
   count(m.user_id) FILTER (WHERE EXISTS (
-    SELECT 1 FROM payment_transactions t WHERE t.user_id = m.user_id AND t.status = 'failed')) AS failed_payers,
+    SELECT 1 FROM payment_transactions t WHERE t.user_id = m.user_id AND t.status = 'failed'))
+    AS failed_payers,
   count(m.user_id) FILTER (WHERE u.status IN ('suspended', 'banned')) AS banned
 FROM pending p
 LEFT JOIN members m ON m.cluster_id = p.id
 LEFT JOIN users u ON u.id = m.user_id
 GROUP BY p.id, p.cluster_type, p.is_shared_network
 """
-UNASSESSED = "member_count >= 2 AND (assessed_at IS NULL OR assessed_at < last_joined_at)"
+UNASSESSED = "member_count >= 2 AND assessed_at IS NULL"
 
 SAVE_RISK_SQL = text("""
 UPDATE account_clusters c SET risk_level = d.level, risk_reasons = d.reasons, assessed_at = now()

@@ -64,9 +64,7 @@ class AccountCluster(Base):
         Index(
             "idx_account_clusters_last_joined_at_unassessed",
             "last_joined_at",
-            postgresql_where=text(
-                "member_count >= 2 AND (assessed_at IS NULL OR assessed_at < last_joined_at)"
-            ),
+            postgresql_where=text("member_count >= 2 AND assessed_at IS NULL"),
         ),
         {
             "comment": "Accounts sharing one identifier hash (an IP hash, a device fingerprint hash or a "
@@ -147,7 +145,8 @@ class AccountCluster(Base):
         comment="Why the risk level: the rules that set it, readable (e.g. '3 members took a trial').",
     )
     assessed_at: Mapped[datetime | None] = mapped_column(
-        DateTime(timezone=True), comment="When the risk level was last computed (UTC)."
+        DateTime(timezone=True),
+        comment="When the risk level was last computed (UTC); null: it grew since (the every-minute job assesses it).",
     )
     created_at: Mapped[datetime] = created_at_column("When the identifier was first seen (UTC).")
     updated_at: Mapped[datetime] = updated_at_column()

@@ -51,3 +51,10 @@ async def observe(
         {"user_id": str(user_id), "types": [k for k, _ in given], "hashes": [v for _, v in given]},
     )
     return [Joined(r.cluster_id, r.cluster_type, r.member_count) for r in rows]
+
+
+async def restrictions(session: AsyncSession, user_id: uuid.UUID) -> set[str]:
+    """What trust actions forbid this account: ``trial_blocked`` (no free trial) and
+    ``card_required`` (a payment method before subscribing). Readable in the user's own context."""
+    found = await session.scalar(text("SELECT app_trust_restrictions(CAST(:u AS uuid))"), {"u": str(user_id)})
+    return set(found or [])

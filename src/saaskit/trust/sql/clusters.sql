@@ -36,6 +36,7 @@ BEGIN
       OR (c.cluster_type = 'ip_hash' AND cardinality(c.user_ids) + 1 >= v_shared),
     -- A new member reopens a reviewed cluster: the review was about the accounts it had.
     is_reviewed = false,
+    assessed_at = NULL,
     updated_at = now()
   WHERE NOT (p_user_id = ANY (c.user_ids)) AND NOT c.is_shared_network AND cardinality(c.user_ids) < 500
   RETURNING c.id, c.cluster_type, c.member_count;
@@ -45,3 +46,17 @@ COMMENT ON FUNCTION app_trust_observe(uuid, text[], text[]) IS
   'Records that a user was seen with identifier hashes (cluster types and hashes, pairwise): joins '
   'or starts each identifier''s account_clusters row; returns the rows that changed. Only the '
   'acting user''s own signals, or any in the service context.';
+
+-- The restrictions trust actions put on an account (trust/actions.py), for the domains that
+-- enforce them in the user's own context (billing's subscribe: no trial, or a card first):
+-- abuse_patterns is service-only, so this function answers only what those domains need.
+CREATE OR REPLACE FUNCTION app_trust_restrictions(p_user_id uuid) RETURNS text[]
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+  SELECT coalesce(array_agg(DISTINCT p.action_taken ORDER BY p.action_taken), '{}')
+  FROM abuse_patterns p
+  WHERE p.user_id = p_user_id AND p.action_taken IN ('trial_blocked', 'card_required')
+    AND ((SELECT app_is_service()) OR p_user_id = app_user_id())
+$$;
+COMMENT ON FUNCTION app_trust_restrictions(uuid) IS
+  'The restrictions in force on an account (trial_blocked, card_required) from its abuse patterns; '
+  'only for the acting user or the service context (empty otherwise).';
