@@ -165,11 +165,12 @@ async def assess(
     """Compute the risk level of the clusters that grew since last assessed (or of
     ``cluster_ids``); returns the ids assessed. Rows another worker is assessing are skipped."""
     figures = await rules.cluster_figures(session)
+    params: dict[str, Any] = {"batch": batch}
     if cluster_ids is None:
-        query, params = FACTS_SQL.format(where=UNASSESSED), {"batch": batch}
+        query = FACTS_SQL.format(where=UNASSESSED)
     else:
         query = FACTS_SQL.format(where="id = ANY (CAST(:ids AS uuid[])) AND member_count >= 2")
-        params = {"batch": batch, "ids": [str(i) for i in cluster_ids]}
+        params["ids"] = [str(i) for i in cluster_ids]
     rows = (await session.execute(text(query), params)).all()
     payload = []
     for row in rows:

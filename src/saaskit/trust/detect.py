@@ -47,7 +47,8 @@ trials AS (
   FROM trials t
 )
 SELECT r.user_id, r.organization_id, r.cluster_id, r.cluster_type, r.identifier_hash, r.subscription_id,
-       r.trial_start, ARRAY(SELECT DISTINCT b FROM unnest(r.before) AS b WHERE b <> r.user_id) AS prior_users
+       r.trial_start, ARRAY(SELECT x.b FROM unnest(r.before) WITH ORDINALITY AS x(b, n) WHERE x.b <> r.user_id
+                            GROUP BY x.b ORDER BY min(x.n)) AS prior_users
 FROM ranked r
 WHERE (:full OR r.trial_start >= :since OR r.cluster_id = ANY (CAST(:changed AS uuid[])))
 """
@@ -85,9 +86,10 @@ WHERE t.kind IN ('topup', 'auto_topup') AND t.refunded_cents > 0 AND t.credited_
 """
 
 RECORD_SQL = text("""
-INSERT INTO abuse_patterns AS p (pattern_type, rule, user_id, organization_id, cluster_id, confidence_score,
-                                 evidence, evidence_key)
-SELECT d.pattern_type, d.rule, d.user_id, d.organization_id, d.cluster_id, d.confidence, d.evidence, d.evidence_key
+INSERT INTO abuse_patterns AS p
+  (pattern_type, rule, user_id, organization_id, cluster_id, confidence_score, evidence, evidence_key)
+SELECT d.pattern_type, d.rule, d.user_id, d.organization_id, d.cluster_id, d.confidence, d.evidence,
+       d.evidence_key
 FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS d(pattern_type text, rule text, user_id uuid,
   organization_id uuid, cluster_id uuid, confidence numeric, evidence jsonb, evidence_key text)
 WHERE EXISTS (SELECT 1 FROM users u WHERE u.id = d.user_id)

@@ -146,7 +146,8 @@ class AccountCluster(Base):
     )
     assessed_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True),
-        comment="When the risk level was last computed (UTC); null: it grew since (the every-minute job assesses it).",
+        comment="When the risk level was last computed (UTC); null: it grew since (the every-minute job "
+        "assesses it).",
     )
     created_at: Mapped[datetime] = created_at_column("When the identifier was first seen (UTC).")
     updated_at: Mapped[datetime] = updated_at_column()
