@@ -26,8 +26,8 @@ from saaskit.billing.stripe_client import gateway
 from saaskit.billing.sync import now
 from saaskit.kit.errors import Conflict, NotFound, Unprocessable
 from saaskit.kit.hashing import keyed_hash
-from saaskit.trust import signals as trust_signals
 from saaskit.kit.state import Runtime
+from saaskit.trust import signals as trust_signals
 
 Obj = dict[str, Any]
 

@@ -18,9 +18,9 @@ from saaskit.devices.models import Dashboard
 from saaskit.devices.schemas import CrashIn, DashboardIn, DashboardUpdateIn
 from saaskit.kit.errors import Forbidden, NotFound
 from saaskit.kit.hashing import keyed_hash
-from saaskit.trust import signals as trust_signals
 from saaskit.kit.state import Runtime
 from saaskit.tracking.records import record_system_event
+from saaskit.trust import signals as trust_signals
 
 logger = logging.getLogger(__name__)
 
