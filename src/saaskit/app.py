@@ -38,6 +38,7 @@ from saaskit.tracking.buffer import IngestBuffer
 from saaskit.tracking.endpoints import repairing_routers
 from saaskit.tracking.endpoints import routers as tracking_routers
 from saaskit.tracking.latency import LatencyRecorder
+from saaskit.trust import endpoints as trust_endpoints
 
 # Order matters for speed: routes are matched in order, so the hottest (ingestion) come first.
 ROUTERS: list[APIRouter] = [
@@ -64,6 +65,7 @@ ROUTERS: list[APIRouter] = [
     experiments_endpoints.router,
     experiments_endpoints.features_router,
     flags_endpoints.router,
+    trust_endpoints.router,
 ]
 
 # Every operation documents its errors with their one shape (kit/errors.py); "4XX" also takes the

@@ -130,6 +130,7 @@ async def act_on_pattern(
     pattern.reviewed_by = actor.user_id
     pattern.reviewed_at = func.now()
     await session.flush()
+    await session.refresh(pattern)
     verb = "noted" if action == "note" else PATTERN_TAKEN[action]
     await _audit(
         session,
@@ -214,6 +215,7 @@ async def act_on_cluster(
     cluster.reviewed_by = actor.user_id
     cluster.reviewed_at = func.now()
     await session.flush()
+    await session.refresh(cluster)
     await _audit(
         session,
         actor,
@@ -224,3 +226,17 @@ async def act_on_cluster(
         details,
     )
     return Outcome(f"Cluster {action}: done.", details)
+
+
+async def record_rules_change(
+    session: AsyncSession, actor: Actor, changed_rules: dict[str, Any], changed_clusters: dict[str, Any]
+) -> None:
+    await audit.record(
+        session,
+        actor,
+        organization_id=None,
+        action="trust.rules_changed",
+        entity_type="system_setting",
+        description="Abuse rules' figures changed by a platform admin.",
+        metadata={"rules": changed_rules, "clusters": changed_clusters},
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from procrastinate import JobContext
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.jobs import jobs, runtime_of
 from saaskit.kit.db import SERVICE
@@ -17,9 +18,14 @@ async def sweep(runtime: Runtime, *, full: bool = False) -> dict[str, Any]:
     """One unit of work: (full: group everything first,) assess the clusters that grew, run the
     rules over what changed (full: over everything). Returns the figures for the job's log."""
     async with runtime.db.session(SERVICE) as session:
-        grouped = await clusters.group_all(session) if full else 0
-        assessed = await clusters.assess(session)
-        result = await detect.run(session, full=full, changed=assessed)
+        return await sweep_in(session, full=full)
+
+
+async def sweep_in(session: AsyncSession, *, full: bool = False) -> dict[str, Any]:
+    """``sweep`` in the caller's unit of work (an admin's "run now"); flushes, never commits."""
+    grouped = await clusters.group_all(session) if full else 0
+    assessed = await clusters.assess(session)
+    result = await detect.run(session, full=full, changed=assessed)
     return {
         "grouped": grouped,
         "assessed": len(assessed),
