@@ -15,6 +15,7 @@ from saaskit.admin.pages import (
     outbox,
     overview,
     system,
+    trust,
     users,
 )
 
@@ -30,6 +31,7 @@ for module in (
     notifications,
     analytics,
     analytics_funnels,
+    trust,
     system,
 ):
     router.include_router(module.router)
