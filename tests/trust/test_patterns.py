@@ -179,6 +179,8 @@ async def test_thresholds_are_data(session: AsyncSession) -> None:
         ({"card_testing": {"action": "delete_account"}}, {}, "rules.card_testing.action"),
         ({"card_testing": {"auto_action_confidence": 2}}, {}, "rules.card_testing.auto_action_confidence"),
         ({}, {"shared_network_members": -1}, "clusters.shared_network_members"),
+        ({"failing_cards": {"window_hours": 10**30}}, {}, "rules.failing_cards.window_hours"),
+        ({"card_testing": {"window_minutes": 2.5}}, {}, "rules.card_testing.window_minutes"),
     ]:
         with pytest.raises(Unprocessable) as refused:
             await rules.save(session, bad_rules, bad_clusters)

@@ -73,22 +73,29 @@ WITH pending AS (
   SELECT id, cluster_type, user_ids, cleared_user_ids, is_shared_network FROM account_clusters
   WHERE {where}
   ORDER BY last_joined_at LIMIT :batch FOR UPDATE SKIP LOCKED
-), members AS (
+), members AS MATERIALIZED (
   SELECT p.id AS cluster_id, m.user_id FROM pending p CROSS JOIN LATERAL unnest(p.user_ids) AS m(user_id)
   WHERE NOT (m.user_id = ANY (p.cleared_user_ids))
+), trialists AS (
+  SELECT s.user_id FROM subscriptions s
+  WHERE s.trial_start IS NOT NULL AND s.user_id IN (SELECT user_id FROM members)
+  UNION
+  SELECT o.user_id FROM organization_members o JOIN subscriptions s ON s.organization_id = o.organization_id
+  WHERE o.role = 'owner' AND s.trial_start IS NOT NULL AND o.user_id IN (SELECT user_id FROM members)
+), failed AS (
+  SELECT DISTINCT t.user_id FROM payment_transactions t
+  WHERE t.status = 'failed' AND t.user_id IN (SELECT user_id FROM members)
 )
+-- Set-based (hash joins), not a subquery per member: 2,500 clusters took a minute that way.
 SELECT p.id, p.cluster_type, p.is_shared_network,
   count(m.user_id) AS members,
-  count(m.user_id) FILTER (WHERE EXISTS (
-    SELECT 1 FROM subscriptions s WHERE s.trial_start IS NOT NULL AND (s.user_id = m.user_id
-      OR s.organization_id IN (SELECT o.organization_id FROM organization_members o
-                               WHERE o.user_id = m.user_id AND o.role = 'owner')))) AS trials,
-  count(m.user_id) FILTER (WHERE EXISTS (
-    SELECT 1 FROM payment_transactions t WHERE t.user_id = m.user_id AND t.status = 'failed'))
-    AS failed_payers,
-  count(m.user_id) FILTER (WHERE u.status IN ('suspended', 'banned')) AS banned
+  count(tr.user_id) AS trials,
+  count(f.user_id) AS failed_payers,
+  count(u.id) FILTER (WHERE u.status IN ('suspended', 'banned')) AS banned
 FROM pending p
 LEFT JOIN members m ON m.cluster_id = p.id
+LEFT JOIN trialists tr ON tr.user_id = m.user_id
+LEFT JOIN failed f ON f.user_id = m.user_id
 LEFT JOIN users u ON u.id = m.user_id
 GROUP BY p.id, p.cluster_type, p.is_shared_network
 """

@@ -16,6 +16,7 @@ from saaskit.kit.errors import Unprocessable
 from saaskit.system import service as system_service
 
 RULES_KEY = "trust.rules"
+MAX_FIGURE = 1_000_000
 CLUSTERS_KEY = "trust.clusters"
 
 # What an automatic action may be, and the action_taken it records.
@@ -104,8 +105,12 @@ def _merge(defaults: dict[str, Any], given: Any) -> dict[str, Any]:
 def _same_kind(default: Any, value: Any) -> bool:
     if isinstance(default, bool):
         return isinstance(value, bool)
-    if isinstance(default, int | float):
-        return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+    # Bounded: a figure goes into SQL as a parameter (an int beyond bigint would fail there), and
+    # a count or a length of time stays whole (make_interval takes whole minutes).
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_FIGURE
+    if isinstance(default, float):
+        return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= MAX_FIGURE
     if isinstance(default, str):
         return isinstance(value, str) and (default not in AUTOMATIC_ACTIONS or value in AUTOMATIC_ACTIONS)
     return False
