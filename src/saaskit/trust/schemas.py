@@ -59,7 +59,7 @@ class PatternOut(Output):
     cluster_id: uuid.UUID | None
     detected_at: datetime
     confidence_score: Decimal = Field(description="0 to 1.")
-    evidence: dict[str, Any] = Field(
+    evidence: dict[str, str | int | float | list[str] | None] = Field(
         description="What produced it: signals (hashes, counts) and related ids."
     )
     auto_flagged: bool
@@ -98,19 +98,21 @@ class ClusterActionIn(Input):
 
 class ActionOut(BaseModel):
     message: str
-    data: dict[str, Any]
+    data: dict[str, str | int | bool | None] = Field(description="What changed (action_taken, counts).")
 
 
 class RuleOut(BaseModel):
     rule: str
-    figures: dict[str, Any] = Field(description="Thresholds, confidences and the automatic action.")
+    figures: dict[str, bool | int | float | str] = Field(
+        description="Thresholds, confidences and the automatic action."
+    )
     fired_count: int = Field(description="Patterns the rule created, ever.")
     last_fired_at: datetime | None
 
 
 class RulesOut(BaseModel):
     rules: list[RuleOut]
-    clusters: dict[str, Any] = Field(description="The risk levels' figures and the shared-network size.")
+    clusters: dict[str, int] = Field(description="The risk levels' figures and the shared-network size.")
 
 
 class RulesIn(Input):
