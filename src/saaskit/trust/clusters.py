@@ -51,6 +51,7 @@ INSERT INTO account_clusters AS c
   (cluster_type, identifier_hash, user_ids, first_detected_at, is_shared_network)
 SELECT kind, hash, users[1:500], now(), kind = 'ip_hash' AND cardinality(users) >= :shared
 FROM groups
+ORDER BY hash, kind  -- the hook's lock order (trust/sql/clusters.sql): no deadlock with sign-ups
 ON CONFLICT (identifier_hash, cluster_type) DO UPDATE SET
   user_ids = (c.user_ids || ARRAY(
     SELECT n FROM unnest(excluded.user_ids) AS n WHERE NOT (n = ANY (c.user_ids))))[1:500],

@@ -27,6 +27,12 @@ BEGIN
   SELECT DISTINCT ON (s.hash, s.kind) s.kind, s.hash, ARRAY[p_user_id]
   FROM unnest(p_cluster_types, p_hashes) AS s(kind, hash)
   WHERE s.hash IS NOT NULL AND s.hash <> ''
+    -- A plain read first: a member signing in again, or anyone behind a shared network, takes no
+    -- row lock (ON CONFLICT would lock the row even to do nothing).
+    AND NOT EXISTS (SELECT 1 FROM account_clusters e
+                    WHERE e.identifier_hash = s.hash AND e.cluster_type = s.kind
+                      AND (p_user_id = ANY (e.user_ids) OR e.is_shared_network OR cardinality(e.user_ids) >= 500))
+  -- Rows are locked in (hash, type) order, here and in the bulk grouping: no deadlock between them.
   ORDER BY s.hash, s.kind
   ON CONFLICT (identifier_hash, cluster_type) DO UPDATE SET
     user_ids = c.user_ids || p_user_id,
