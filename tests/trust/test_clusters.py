@@ -172,3 +172,13 @@ async def test_only_the_service_reaches_the_tables(session: AsyncSession) -> Non
                 {"u": str(victim)},
             )
     assert await signals.restrictions(session, victim) == set()
+
+
+async def test_erasure_takes_the_account_out_of_its_clusters(session: AsyncSession) -> None:
+    device = "erase-" + uuid.uuid4().hex
+    alone = "erase-alone-" + uuid.uuid4().hex
+    leaving, staying = await account(session, device=device, ip=alone), await account(session, device=device)
+    await clusters.forget(session, leaving)
+    _, members, count, _, _, _ = await cluster_of(session, signals.DEVICE, device)
+    assert members == [staying] and count == 1
+    assert await sql(session, "SELECT id FROM account_clusters WHERE identifier_hash = :h", h=alone) == []

@@ -190,3 +190,23 @@ async def assess(
     if payload:
         await session.execute(SAVE_RISK_SQL, {"rows": orjson.dumps(payload).decode()})
     return [row.id for row in rows]
+
+
+FORGET_SQL = text("""
+UPDATE account_clusters SET user_ids = array_remove(user_ids, CAST(:u AS uuid)),
+  cleared_user_ids = array_remove(cleared_user_ids, CAST(:u AS uuid)), assessed_at = NULL, updated_at = now()
+WHERE user_ids @> ARRAY[CAST(:u AS uuid)]
+RETURNING id
+""")
+# A statement of its own: a DELETE in the UPDATE's statement would not see the emptied arrays.
+DROP_EMPTY_SQL = text(
+    "DELETE FROM account_clusters WHERE id = ANY (CAST(:ids AS uuid[])) AND cardinality(user_ids) = 0"
+)
+
+
+async def forget(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Erasure: take the account out of every cluster (a cluster left empty goes). Its abuse
+    patterns go with the user row (ON DELETE CASCADE); the privacy domain's erasure calls this."""
+    changed = [str(row.id) for row in await session.execute(FORGET_SQL, {"u": str(user_id)})]
+    if changed:
+        await session.execute(DROP_EMPTY_SQL, {"ids": changed})
