@@ -42,6 +42,7 @@ from saaskit.tracking.buffer import IngestBuffer
 from saaskit.tracking.endpoints import repairing_routers
 from saaskit.tracking.endpoints import routers as tracking_routers
 from saaskit.tracking.latency import LatencyRecorder
+from saaskit.trust import endpoints as trust_endpoints
 from saaskit.webhooks import endpoints as webhooks_endpoints
 
 # Order matters for speed: routes are matched in order, so the hottest (ingestion) come first.
@@ -78,6 +79,7 @@ ROUTERS: list[APIRouter] = [
     integrations_endpoints.router,
     webhooks_endpoints.router,
     webhooks_endpoints.catalog_router,
+    trust_endpoints.router,
 ]
 
 # Every operation documents its errors with their one shape (kit/errors.py); "4XX" also takes the

@@ -39,6 +39,7 @@ TASK_MODULES = [
     "saaskit.system.tasks",
     "saaskit.privacy.tasks",
     "saaskit.webhooks.tasks",
+    "saaskit.trust.tasks",
 ]
 
 # The connector is a placeholder until ``bind`` gives it a real address.

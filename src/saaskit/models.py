@@ -23,6 +23,7 @@ from saaskit.privacy import models as privacy_models
 from saaskit.system import models as system_models
 from saaskit.tenancy import models as tenancy_models
 from saaskit.tracking import models as tracking_models
+from saaskit.trust import models as trust_models
 from saaskit.webhooks import models as webhooks_models
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "system_models",
     "tenancy_models",
     "tracking_models",
+    "trust_models",
     "two_factor_models",
     "webhooks_models",
 ]

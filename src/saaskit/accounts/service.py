@@ -23,6 +23,7 @@ from saaskit.kit.state import Runtime
 from saaskit.privacy import service as privacy
 from saaskit.system import service as system_service
 from saaskit.tracking.records import record_activity
+from saaskit.trust import signals as trust_signals
 
 INVALID_CREDENTIALS = "The e-mail or password is wrong."
 PROFILE_FIELDS = ("first_name", "last_name", "bio", "locale", "date_format", "time_format")
@@ -286,6 +287,12 @@ async def _open_session(
     if client.country_code:
         user.country_code = client.country_code
     await session.flush()
+    # Trust and safety: the IP and device of every sign-up and sign-in, grouped (one statement).
+    await trust_signals.observe(
+        session,
+        user.id,
+        [(trust_signals.IP, client.ip_hash), (trust_signals.DEVICE, row.device_fingerprint_hash)],
+    )
     await session.refresh(row)
     await session.refresh(user)
     # Signing in during an erasure's grace period cancels it (docs/privacy.md).

@@ -27,6 +27,7 @@ from saaskit.billing.sync import now
 from saaskit.kit.errors import Conflict, NotFound, Unprocessable
 from saaskit.kit.hashing import keyed_hash
 from saaskit.kit.state import Runtime
+from saaskit.trust import signals as trust_signals
 
 Obj = dict[str, Any]
 
@@ -110,6 +111,10 @@ async def upsert(
         select(PaymentMethod).where(PaymentMethod.provider_payment_method_id == method["id"])
     )
     assert row is not None
+    if owner.user_id is not None:
+        # Trust and safety: the same card on several accounts (an organization's card is grouped
+        # by the periodic job, through its owner).
+        await trust_signals.observe(session, owner.user_id, [(trust_signals.CARD, row.card_fingerprint_hash)])
     if make_default:
         await set_default(session, owner, row.provider_payment_method_id)
         await session.refresh(row)

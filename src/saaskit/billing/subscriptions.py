@@ -24,6 +24,7 @@ from saaskit.billing.stripe_client import Answer, gateway
 from saaskit.kit.errors import Conflict, NotFound, PaymentRequired
 from saaskit.kit.pagination import keyset_page
 from saaskit.kit.state import Runtime
+from saaskit.trust import signals as trust_signals
 
 
 async def _plan(session: AsyncSession, plan_id: uuid.UUID) -> SubscriptionPlan:
@@ -89,7 +90,11 @@ async def subscribe(
             field="plan_id",
             code="already_subscribed",
         )
-    if plan.trial_period_days == 0 and not await _has_payment_method(session, owner):
+    # Trust and safety (docs/trust.md): an account found abusing trials gets none, and one
+    # required to add a card must have one even for a plan with a trial.
+    restricted = await trust_signals.restrictions(session, owner.user_id) if owner.user_id else set()
+    trial_days = 0 if "trial_blocked" in restricted else plan.trial_period_days
+    if (trial_days == 0 or "card_required" in restricted) and not await _has_payment_method(session, owner):
         raise PaymentRequired(
             "add a payment method first (SetupIntent flow)",
             field="payment_method",
@@ -114,7 +119,7 @@ async def subscribe(
         customer=customer,
         price_id=plan.stripe_price_id or "",
         metadata={**owner.metadata, "saaskit_plan_id": str(plan.id)},
-        trial_period_days=plan.trial_period_days,
+        trial_period_days=trial_days,
         stripe_coupon_id=coupon.stripe_coupon_id if coupon else None,
         idempotency_key=key,
     )

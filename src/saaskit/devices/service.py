@@ -20,6 +20,7 @@ from saaskit.kit.errors import Forbidden, NotFound
 from saaskit.kit.hashing import keyed_hash
 from saaskit.kit.state import Runtime
 from saaskit.tracking.records import record_system_event
+from saaskit.trust import signals as trust_signals
 
 logger = logging.getLogger(__name__)
 
@@ -143,6 +144,7 @@ async def register(
     )
     session.add(dashboard)
     await session.flush()
+    await trust_signals.observe(session, user_id, [(trust_signals.DEVICE, hashed)])
     await session.refresh(dashboard)
     if body.bind_session and auth_session_id is not None:
         await bind_session(session, auth_session_id, dashboard.id)

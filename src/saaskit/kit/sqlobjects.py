@@ -51,6 +51,7 @@ DOMAIN_ORDER: tuple[str, ...] = (
     "flags",
     "experiments",
     "privacy",
+    "trust",
 )
 # Objects in the public schema that are not ours: the job queue's (procrastinate's own schema file).
 FOREIGN_PREFIX = "procrastinate"

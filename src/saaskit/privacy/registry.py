@@ -78,6 +78,23 @@ RULES: tuple[Rule, ...] = (
         ACCOUNT + ": API keys the person holds or created (they act with the person's access, which ends)",
     ),
     _d("idempotency_keys", "stored answers of the person's requests"),
+    # -- trust and safety: what was about the person goes; a shared identifier stays only while
+    # two or more other accounts share it (theirs too)
+    _d(
+        "abuse_patterns",
+        "abuse patterns about the person (their evidence names the person's signals)",
+        export=False,
+    ),
+    _x("abuse_patterns", "reviewed_by", "a pattern the person reviewed"),
+    _x("account_clusters", "reviewed_by", "a cluster the person reviewed"),
+    Rule(
+        "account_clusters",
+        "user_ids",
+        "delete",
+        "the person leaves every cluster; a cluster left with fewer than two accounts goes",
+        export=False,
+        via="app_trust_forget",
+    ),
     _x("webhook_endpoints", "created_by", "the organization's endpoint stays; who created it goes"),
     _x("integrations", "connected_by_user_id", "the organization's integration stays; who connected it goes"),
     _x(

@@ -19,6 +19,7 @@ from saaskit.admin.pages import (
     persons,
     privacy,
     system,
+    trust,
     users,
     webhooks,
 )
@@ -39,6 +40,7 @@ for module in (
     analytics,
     analytics_funnels,
     privacy,
+    trust,
     system,
     webhooks,
 ):

@@ -16,6 +16,7 @@ from saaskit.devices import operator as device_actions
 from saaskit.kit.deps import DbSession
 from saaskit.kit.errors import BadRequest
 from saaskit.notifications import service as notifications
+from saaskit.trust import service as trust
 
 router = APIRouter(prefix="/admin/users", include_in_schema=False)
 
@@ -59,12 +60,21 @@ async def user_page(request: Request, user_id: str, admin: AdminDep, session: Db
     live_sessions = await queries.live_session_count(session, page.user.id)
     notices = await notifications.recent_for_user(session, page.user.id, limit=10)
     unread = await notifications.unread_count(session, page.user.id)
-    return render(
-        request,
-        "users/detail.html",
-        {"page": page, "u": page.user, "live_sessions": live_sessions, "notices": notices, "unread": unread},
-        section="users",
+    trust_clusters = await trust.queue(
+        session, trust.ClusterFilter(reviewed=None, user_id=page.user.id, include_low=True)
     )
+    trust_patterns, _ = await trust.list_patterns(
+        session, trust.PatternFilter(user_id=page.user.id, open_only=False), limit=50, cursor=None
+    )
+    context = {
+        "page": page,
+        "u": page.user,
+        "live_sessions": live_sessions,
+        "notices": notices,
+        "unread": unread,
+    }
+    context |= {"trust_clusters": trust_clusters, "trust_patterns": trust_patterns}
+    return render(request, "users/detail.html", context, section="users")
 
 
 def _back(user_id: str) -> str:

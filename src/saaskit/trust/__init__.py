@@ -1,0 +1,2 @@
+"""Trust and safety: related accounts (``account_clusters``), abuse patterns found by rules
+(``abuse_patterns``), their review and actions (docs/trust.md)."""
