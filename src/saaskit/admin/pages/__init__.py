@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from saaskit.admin.pages import (
     analytics,
     analytics_funnels,
+    api_keys,
     auth,
     billing,
     devices,
@@ -29,6 +30,7 @@ for module in (
     auth,
     overview,
     users,
+    api_keys,
     orgs,
     devices,
     billing,

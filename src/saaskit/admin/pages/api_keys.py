@@ -41,4 +41,5 @@ async def list_api_keys(
         "kinds": queries.KINDS,
         "states": queries.STATES,
     }
-    return page_or_fragment(request, "api_keys/list.html", "api_keys/_table.html", context, section="users")
+    page, fragment = "api_keys/list.html", "api_keys/_table.html"
+    return page_or_fragment(request, page, fragment, context, section="api-keys")
