@@ -10,7 +10,8 @@ baselines and HTTP phases:
 
   baseline  raw COPY into ``events`` with psql's ``\\copy`` (rows/s), and single-row INSERTs
             with pgbench from 8 connections (rows/s); both C clients, no Python in the way
-  batch     PostHog ``/batch`` and ``/api/events/batch``, 100 events per request (events/s)
+  batch     PostHog ``/batch`` and ``/api/events/batch``, 100 events per request (events/s); and
+            ``/batch`` again with ``$set`` / ``$set_once`` on every event (persons updated)
   single    one event per request through ``/e`` and ``/api/events`` at 32 clients
             (requests/s, p50, p99)
 
@@ -44,6 +45,11 @@ from saaskit.kit.ids import uuid7
 from saaskit.tracking.ingest import EVENT_COLUMNS, INSERT_EVENTS
 
 PROPERTIES = '{"$current_url":"https://tv.example.com/screen/7","$browser":"Chrome","$os":"Android","widget":"calendar"}'
+
+# The same events carrying person properties, as posthog-js sends after identify: each one reads
+# and locks its person (flags.persons.apply) besides being stored. Compared with the plain batch
+# of the same run, it gives the persons' cost on the capture path.
+PERSON_PROPERTIES = PROPERTIES[:-1] + ',"$set":{"plan":"pro","screen":7},"$set_once":{"first_screen":7}}'
 
 LUA = (Path(__file__).parent / "ingest.lua").read_text()
 # The rate limits of ingestion (docs/limits.md) stay on, so their cost is measured, but are raised
@@ -190,19 +196,20 @@ def main() -> None:
         insert_rate = insert_baseline(owner_url, org_id, args.duration)
         phases: dict[str, tuple[HttpResult, int]] = {}
         modes = (
-            ("posthog-batch", args.batch_clients, 100),
-            ("native-batch", args.batch_clients, 100),
-            ("posthog-single", args.clients, 1),
-            ("native-single", args.clients, 1),
+            ("posthog-batch", "posthog-batch", args.batch_clients, 100, PROPERTIES),
+            ("posthog-batch-persons", "posthog-batch", args.batch_clients, 100, PERSON_PROPERTIES),
+            ("native-batch", "native-batch", args.batch_clients, 100, PROPERTIES),
+            ("posthog-single", "posthog-single", args.clients, 1, PROPERTIES),
+            ("native-single", "native-single", args.clients, 1, PROPERTIES),
         )
-        for phase, (mode, clients, per_request) in enumerate(modes, start=1):
+        for phase, (mode, lua_mode, clients, per_request, properties) in enumerate(modes, start=1):
             name = f"bench_{mode.replace('-', '_')}"
             result = run_wrk(
                 base,
                 LUA,
                 clients=clients,
                 seconds=args.duration,
-                args=(mode, key, name, phase, PROPERTIES, args.ids),
+                args=(lua_mode, key, name, phase, properties, args.ids),
             )
             phases[mode] = (result, per_request)
             print(
@@ -222,6 +229,7 @@ def main() -> None:
         ]
         labels = {
             "posthog-batch": "POST /batch/ (PostHog, 100/request)",
+            "posthog-batch-persons": "POST /batch/ with $set / $set_once on every event",
             "native-batch": "POST /api/events/batch (100/request)",
             "posthog-single": "POST /e/ (single event)",
             "native-single": "POST /api/events (single event)",
@@ -255,6 +263,12 @@ def main() -> None:
                         f"{result.requests_per_second / insert_rate:.2f} x",
                     )
                 )
+        plain, persons = (
+            phases[m][0].requests_per_second for m in ("posthog-batch", "posthog-batch-persons")
+        )
+        rows.append(
+            ("persons' cost: batch with $set over plain batch", "", "/batch/", f"{persons / plain:.2f} x")
+        )
         print()
         report(rows)
         print(f"\nerrors: {sum(r.errors for r, _ in phases.values())}")
