@@ -329,3 +329,45 @@ async def test_identified_persons_merge_only_dangerously(
     ) == ({"name": "Bob", "plan": "pro"},)
     await capture("$merge_dangerously", "bob", alias="alice")
     assert await persons_of() == {"a-device": ["a-device", "alice", "b-device", "bob", "c-device"]}
+
+
+async def test_person_changes_in_one_batch_apply_in_event_order(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    """Property-only changes are gathered and applied together; links and $unset cut the batch:
+    the result equals applying the events one by one."""
+    project = await make_project(client)
+
+    def event(name: str, distinct_id: str, **properties: Any) -> dict[str, Any]:
+        return {
+            "uuid": str(uuid.uuid4()),
+            "event": name,
+            "distinct_id": distinct_id,
+            "properties": properties,
+        }
+
+    batch = [
+        event("e", "a", **{"$set": {"x": 1}, "$set_once": {"y": 1}}),
+        event("e", "a", **{"$set_once": {"y": 2, "z": 2}}),
+        event("e", "b", **{"$set": {"x": 5}}),
+        event("e", "a", **{"$set": {"x": 3}}),
+        event("$identify", "b", **{"$anon_distinct_id": "a"}),  # a's person merges into b's: b's wins
+        event("e", "a", **{"$unset": ["z"]}),
+        event("e", "b", **{"$set_once": {"w": 1, "y": 7}, "$set": {"x": 9}}),
+        event("e", "c", **{"$set": {"v": [1, {"deep": True}]}}),
+        event("e", "c", **{"$set": {"v": [1, {"deep": True}]}}),  # the same again: no change
+    ]
+    sent = await client.post("/batch/", json={"api_key": project.key, "batch": batch})
+    assert sent.status_code == 200, sent.text
+    rows = await session.execute(
+        text(
+            "SELECT array_agg(d.distinct_id ORDER BY d.distinct_id), min(p.properties::text) FROM persons p "
+            "JOIN person_distinct_ids d ON d.person_id = p.id WHERE p.organization_id = :org "
+            "GROUP BY p.id ORDER BY 1"
+        ),
+        {"org": project.org_id},
+    )
+    assert [tuple(r) for r in rows.all()] == [
+        (["a", "b"], '{"w": 1, "x": 9, "y": 1}'),
+        (["c"], '{"v": [1, {"deep": true}]}'),
+    ]

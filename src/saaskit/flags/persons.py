@@ -28,6 +28,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.flags.models import Person, PersonDistinctId, PersonGroup
 
+# orjson with the repairs capture applies (nesting past its limit, NUL): properties are stored as sent.
+from saaskit.tracking.sanitize import dumps
+
 LINKING_EVENTS = ("$identify", "$create_alias", "$merge_dangerously")
 # Events capture hands to ``person_update`` whatever their properties.
 EVENTS = (*LINKING_EVENTS, "$groupidentify")
@@ -187,25 +190,99 @@ async def _link(
     return person_id
 
 
+async def _apply_one(session: AsyncSession, organization_id: uuid.UUID, change: dict[str, Any]) -> None:
+    """One event's change, alone: links ids (and merges persons), then sets its properties."""
+    ids: list[str] = change["ids"]
+    person_id = await _link(
+        session, organization_id, ids, merge_identified=change.get("event") == "$merge_dangerously"
+    )
+    if change["set"] or change["set_once"] or change["unset"]:
+        current = await session.get(Person, person_id, with_for_update=True, populate_existing=True)
+        assert current is not None
+        properties = {**change["set_once"], **current.properties, **change["set"]}
+        for key in change["unset"]:
+            properties.pop(key, None)
+        if properties != current.properties:
+            current.properties = properties
+            await session.flush()
+
+
+# Several events' $set / $set_once at once: persons made for the ids that have none (a
+# concurrent transaction that links one first keeps its link: DO NOTHING, then read again), then
+# one UPDATE that writes only the persons whose properties change (rows it does not change are
+# not locked: repeated $set of the same values, the common case, costs no write and no wait).
+MISSING_IDS = text(
+    "SELECT d FROM unnest(CAST(:ids AS text[])) AS d WHERE NOT EXISTS (SELECT 1 FROM person_distinct_ids p "
+    "WHERE p.organization_id = :org AND p.distinct_id = d)"
+)
+NEW_PERSONS = text(
+    "INSERT INTO persons (id, organization_id) "
+    "SELECT CAST(i AS uuid), :org FROM unnest(CAST(:ids AS text[])) i"
+)
+NEW_LINKS = text(
+    "INSERT INTO person_distinct_ids (organization_id, distinct_id, person_id) "
+    "SELECT :org, d, CAST(p AS uuid) FROM unnest(CAST(:dids AS text[]), CAST(:pids AS text[])) AS x(d, p) "
+    "ON CONFLICT (organization_id, distinct_id) DO NOTHING"
+)
+UNUSED_PERSONS = text(
+    "DELETE FROM persons WHERE id = ANY(CAST(:ids AS uuid[])) AND NOT EXISTS "
+    "(SELECT 1 FROM person_distinct_ids p WHERE p.person_id = persons.id)"
+)
+PERSON_OF = text(
+    "SELECT distinct_id, person_id FROM person_distinct_ids "
+    "WHERE organization_id = :org AND distinct_id = ANY(CAST(:ids AS text[]))"
+)
+SET_PROPERTIES = text("""
+UPDATE persons p SET properties = c.set_once || p.properties || c.set, updated_at = now()
+FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS c(person_id uuid, set jsonb, set_once jsonb)
+WHERE p.id = c.person_id AND p.properties IS DISTINCT FROM (c.set_once || p.properties || c.set)
+""")
+
+
+async def _apply_properties(
+    session: AsyncSession, organization_id: uuid.UUID, changes: list[tuple[str, dict[str, Any]]]
+) -> None:
+    """Events' ``$set`` / ``$set_once`` (no links, no ``$unset``), in order, in a few statements.
+
+    Per person, in event order: ``$set`` last write wins, ``$set_once`` first write wins; applied
+    together as ``set_once || properties || set``, which equals applying them one by one."""
+    ids = list(dict.fromkeys(distinct_id for distinct_id, _ in changes))
+    params = {"org": organization_id, "ids": ids}
+    missing = [row[0] for row in (await session.execute(MISSING_IDS, params)).all()]
+    if missing:
+        created = [str(uuid.uuid4()) for _ in missing]
+        await session.execute(NEW_PERSONS, {"org": organization_id, "ids": created})
+        await session.execute(NEW_LINKS, {"org": organization_id, "dids": missing, "pids": created})
+        await session.execute(UNUSED_PERSONS, {"ids": created})  # lost a race: the other link stands
+    person_of = {row.distinct_id: row.person_id for row in (await session.execute(PERSON_OF, params)).all()}
+    merged: dict[uuid.UUID, dict[str, dict[str, Any]]] = {}
+    for distinct_id, change in changes:
+        person = merged.setdefault(person_of[distinct_id], {"set": {}, "set_once": {}})
+        person["set"].update(change["set"])
+        person["set_once"] = {**change["set_once"], **person["set_once"]}
+    rows = [{"person_id": str(p), **c} for p, c in merged.items()]
+    await session.execute(SET_PROPERTIES, {"rows": dumps(rows)})
+
+
 async def apply(session: AsyncSession, organization_id: uuid.UUID, updates: list[dict[str, Any]]) -> None:
-    """Apply events' person updates in order (one organization, the caller's transaction)."""
+    """Apply events' person updates in order (one organization, the caller's transaction).
+
+    Changes that only set properties of one id are gathered and applied together
+    (``_apply_properties``); a link or an ``$unset`` first applies what was gathered, then
+    itself alone, so the order of events is kept."""
+    gathered: list[tuple[str, dict[str, Any]]] = []
     for change in updates:
         if "group" in change:
             await _set_group(session, organization_id, change["group"], change["set"])
-            continue
-        ids: list[str] = change["ids"]
-        person_id = await _link(
-            session, organization_id, ids, merge_identified=change.get("event") == "$merge_dangerously"
-        )
-        if change["set"] or change["set_once"] or change["unset"]:
-            current = await session.get(Person, person_id, with_for_update=True, populate_existing=True)
-            assert current is not None
-            properties = {**change["set_once"], **current.properties, **change["set"]}
-            for key in change["unset"]:
-                properties.pop(key, None)
-            if properties != current.properties:
-                current.properties = properties
-                await session.flush()
+        elif len(change["ids"]) == 1 and not change["unset"]:
+            gathered.append((change["ids"][0], change))
+        else:
+            if gathered:
+                await _apply_properties(session, organization_id, gathered)
+                gathered = []
+            await _apply_one(session, organization_id, change)
+    if gathered:
+        await _apply_properties(session, organization_id, gathered)
 
 
 IDENTITY_OF = text("""
