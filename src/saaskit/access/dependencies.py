@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.access.service import Access, resolve
 from saaskit.accounts import api_keys
-from saaskit.accounts.dependencies import CurrentUser
+from saaskit.accounts.dependencies import CurrentUser, Principal
 from saaskit.audit import service as audit
 from saaskit.audit.service import Actor
 from saaskit.kit.deps import Client, ClientDep, DbSession
@@ -89,6 +89,30 @@ def refuse_without_required_two_factor(access: Access) -> None:
         )
 
 
+async def principal_access(
+    session: AsyncSession,
+    principal: Principal,
+    organization_id: uuid.UUID,
+    *,
+    team_id: uuid.UUID | None = None,
+    workspace_id: uuid.UUID | None = None,
+) -> Access | None:
+    """The caller's access to the organization (None: none at all): the person's, narrowed to
+    the key's scopes and organization when the request came with an API key. Every check of a
+    caller's access goes through here, so no path forgets the key's limits."""
+    access = await resolve(
+        session,
+        user_id=principal.user_id,
+        organization_id=organization_id,
+        is_platform_admin=principal.is_admin,
+        team_id=team_id,
+        workspace_id=workspace_id,
+    )
+    if access is not None and principal.api_key is not None:
+        access = api_keys.limit_access(access, principal.api_key)
+    return access
+
+
 def org_access(
     *any_of: str, allow_archived: bool = False, allow_deleted: bool = False, two_factor_exempt: bool = False
 ) -> Callable[..., Awaitable[OrgRequest]]:
@@ -101,16 +125,9 @@ def org_access(
     ) -> OrgRequest:
         team_id = _path_uuid(request, "team_id")
         workspace_id = _path_uuid(request, "workspace_id")
-        access = await resolve(
-            session,
-            user_id=principal.user_id,
-            organization_id=org_id,
-            is_platform_admin=principal.is_admin,
-            team_id=team_id,
-            workspace_id=workspace_id,
+        access = await principal_access(
+            session, principal, org_id, team_id=team_id, workspace_id=workspace_id
         )
-        if access is not None and principal.api_key is not None:
-            access = api_keys.limit_access(access, principal.api_key)
         if access is None or (access.is_deleted and not allow_deleted):
             raise NotFound("no such organization", field="org_id")
         if not two_factor_exempt:

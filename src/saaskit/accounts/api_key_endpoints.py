@@ -65,7 +65,6 @@ async def create_personal(
     body: ApiKeyIn, request: Request, session: DbSession, principal: CurrentUser, client: ClientDep
 ) -> ApiKeyCreated:
     _no_key(principal)
-    now = await api_keys.now(session)
     row, key = await api_keys.create(
         session,
         _actor(request, principal, client),
@@ -73,7 +72,7 @@ async def create_personal(
         access=None,
         name=body.name,
         scopes=body.scopes,
-        expires_at=api_keys.expiry(now, body.expires_in_days),
+        expires_at=await api_keys.expiry(session, body.expires_in_days),
         rate_limit_per_minute=body.rate_limit_per_minute,
     )
     return _created(row, key)
@@ -138,7 +137,6 @@ async def create_organization(
     body: ApiKeyIn, session: DbSession, org: Manage, principal: CurrentUser
 ) -> ApiKeyCreated:
     _no_key(principal)
-    now = await api_keys.now(session)
     row, key = await api_keys.create(
         session,
         org.actor,
@@ -146,7 +144,7 @@ async def create_organization(
         access=org.access,
         name=body.name,
         scopes=body.scopes,
-        expires_at=api_keys.expiry(now, body.expires_in_days),
+        expires_at=await api_keys.expiry(session, body.expires_in_days),
         rate_limit_per_minute=body.rate_limit_per_minute,
     )
     return _created(row, key)

@@ -23,7 +23,6 @@ from saaskit.access.service import Access
 from saaskit.accounts.api_key_models import ApiKey
 from saaskit.audit import service as audit
 from saaskit.audit.service import Actor
-from saaskit.kit.db import Context, current_context, set_context
 from saaskit.kit.errors import Conflict, Forbidden, NotFound, Unprocessable
 from saaskit.kit.hashing import new_token, token_hash
 from saaskit.kit.pagination import keyset_page
@@ -77,19 +76,10 @@ async def authenticate(session: AsyncSession, key: str) -> Authenticated | None:
     return Authenticated(grant, row.user_id, row.user_role, bool(row.audit_due))
 
 
-async def _record(session: AsyncSession, actor: Actor, **row: Any) -> None:
-    """An activity row about a key, written with the service context: a personal key's rows
-    have no organization, and a key's use is recorded before any organization is resolved."""
-    previous = current_context(session)
-    await set_context(session, Context(user_id=previous.user_id, service=True))
-    await audit.record(session, actor, **row)
-    await set_context(session, previous)
-
-
 async def record_use(session: AsyncSession, authenticated: Authenticated, actor: Actor) -> None:
     """The hourly ``api_key.used`` activity row (``audit_due``): a busy key writes one an hour."""
     grant = authenticated.grant
-    await _record(
+    await audit.record_as_service(
         session,
         actor,
         organization_id=grant.organization_id,
@@ -125,14 +115,16 @@ def limit_access(access: Access, grant: KeyGrant) -> Access | None:
     )
 
 
-async def now(session: AsyncSession) -> datetime:
+async def _now(session: AsyncSession) -> datetime:
+    """The transaction's time, the clock every key's expiry is compared with."""
     moment: datetime | None = await session.scalar(select(func.now()))
     assert moment is not None
     return moment
 
 
-def expiry(now: datetime, days: int | None) -> datetime | None:
-    return None if days is None else now + timedelta(days=days)
+async def expiry(session: AsyncSession, days: int | None) -> datetime | None:
+    """When a key made now for ``days`` stops working (None: never)."""
+    return None if days is None else await _now(session) + timedelta(days=days)
 
 
 def _check_scopes(scopes: list[str], access: Access | None) -> list[str]:
@@ -177,7 +169,7 @@ async def create(
     session.add(row)
     await session.flush()
     await session.refresh(row)
-    await _record(
+    await audit.record_as_service(
         session,
         actor,
         organization_id=row.organization_id,
@@ -239,9 +231,9 @@ async def revoke(
 ) -> ApiKey:
     row = await _get(session, key_id, user_id, organization_id)
     if row.revoked_at is None:
-        row.revoked_at = await session.scalar(select(func.now()))
+        row.revoked_at = await _now(session)
         await session.flush()
-        await _record(
+        await audit.record_as_service(
             session,
             actor,
             organization_id=row.organization_id,
@@ -267,8 +259,7 @@ async def rotate(
     """A new key with the same name, scopes and limits; the old one keeps working for
     ``overlap`` (so servers can be switched over), then expires."""
     old = await _get(session, key_id, user_id, organization_id)
-    now = await session.scalar(select(func.now()))
-    assert now is not None
+    now = await _now(session)
     if old.revoked_at is not None or (old.expires_at is not None and old.expires_at <= now):
         raise Conflict("the key is revoked or expired: create a new one", field="key_id")
     if old.replaced_by is not None:
@@ -289,7 +280,7 @@ async def rotate(
         .where(ApiKey.id == old.id)
         .values(replaced_by=new.id, expires_at=func.least(func.coalesce(ApiKey.expires_at, ends), ends))
     )
-    await _record(
+    await audit.record_as_service(
         session,
         actor,
         organization_id=old.organization_id,

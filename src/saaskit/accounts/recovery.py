@@ -32,11 +32,11 @@ from saaskit import mail
 from saaskit.accounts import service, tokens
 from saaskit.accounts.models import User
 from saaskit.accounts.password_policy import check_new_password
-from saaskit.audit.operator import record_user
+from saaskit.audit import service as audit_service
 from saaskit.audit.service import Actor
 from saaskit.jobs import defer
 from saaskit.kit import crypto
-from saaskit.kit.db import Context, current_context, set_context
+from saaskit.kit.db import Context, set_context
 from saaskit.kit.errors import Forbidden
 from saaskit.kit.ratelimit import LOCKOUT, limiter_of
 from saaskit.kit.state import Runtime
@@ -68,10 +68,17 @@ async def audit(
 ) -> None:
     """The audit row of an account event (platform-wide: written in the service context, which
     is restored afterwards)."""
-    before = current_context(session)
-    await set_context(session, Context(user_id=user_id, service=True))
-    await record_user(session, actor, user_id, email, action, description, metadata or {})
-    await set_context(session, before)
+    await audit_service.record_as_service(
+        session,
+        actor,
+        organization_id=None,
+        action=action,
+        entity_type="user",
+        entity_id=user_id,
+        entity_name=email,
+        description=description,
+        metadata=metadata or {},
+    )
 
 
 # -- asking ------------------------------------------------------------------------------------

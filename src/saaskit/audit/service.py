@@ -12,6 +12,7 @@ from sqlalchemy import Select, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.audit.models import Activity
+from saaskit.kit.db import Context, current_context, set_context
 from saaskit.kit.pagination import keyset_page
 
 
@@ -58,6 +59,19 @@ async def record(
             ip_address_hash=actor.ip_hash,
         )
     )
+
+
+async def record_as_service(session: AsyncSession, actor: Actor, **row: Any) -> None:
+    """``record``, for a row the acting context may not insert: a platform-wide row (no
+    organization) written by a person about their own account, or a row written before any
+    organization is resolved. The insert alone runs in the service context; the caller's
+    context is restored afterwards, whatever happens."""
+    previous = current_context(session)
+    await set_context(session, Context(user_id=previous.user_id, service=True))
+    try:
+        await record(session, actor, **row)
+    finally:
+        await set_context(session, previous)
 
 
 @dataclass(frozen=True)

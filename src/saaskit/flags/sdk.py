@@ -22,8 +22,7 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from saaskit.access.service import resolve
-from saaskit.accounts import api_keys
+from saaskit.access.dependencies import principal_access
 from saaskit.accounts.dependencies import optional_principal
 from saaskit.experiments import assignments
 from saaskit.flags import assets, service
@@ -211,14 +210,7 @@ async def definitions(request: Request) -> Response:
                     "authentication_required",
                     "send a saaskit session token of a member with flags:read (Authorization: Bearer ...)",
                 )
-            access = await resolve(
-                session,
-                user_id=principal.user_id,
-                organization_id=organization_id,
-                is_platform_admin=principal.is_admin,
-            )
-            if access is not None and principal.api_key is not None:
-                access = api_keys.limit_access(access, principal.api_key)
+            access = await principal_access(session, principal, organization_id)
             if access is None or not access.can("flags:read"):
                 return _failure(request, 403, "permission_denied", "this needs the permission flags:read")
             etag = (

@@ -12,9 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit import mail
 from saaskit.accounts.models import User
-from saaskit.audit.service import Actor, record
+from saaskit.audit.service import Actor, record_as_service
 from saaskit.jobs import defer
-from saaskit.kit.db import Context, current_context, set_context
 from saaskit.kit.errors import Conflict, Gone, NotFound
 from saaskit.kit.hashing import keyed_hash, new_token, token_hash
 from saaskit.kit.state import Runtime
@@ -31,11 +30,7 @@ async def _audit(
     session: AsyncSession, actor: Actor, action: str, request: PrivacyRequest, description: str
 ) -> None:
     # entity_id is the person's id: pseudonymised by the erasure (erasure.pseudonymise_subject).
-    # A platform-wide audit row (no organization) is the service's to write: the person's own
-    # context cannot, so the insert alone runs in the service context, then the caller's returns.
-    previous = current_context(session)
-    await set_context(session, Context(user_id=previous.user_id, service=True))
-    await record(
+    await record_as_service(
         session,
         actor,
         organization_id=None,
@@ -45,7 +40,6 @@ async def _audit(
         description=description,
         metadata={"request_id": str(request.id), "kind": request.kind, "by_admin": request.by_admin},
     )
-    await set_context(session, previous)
 
 
 async def _open_request(

@@ -29,7 +29,7 @@ from saaskit.accounts.schemas import DeviceIn
 from saaskit.accounts.service import ClientInfo, IssuedSession, SignInRefused, TwoFactorRequired
 from saaskit.audit import service as audit
 from saaskit.audit.service import Actor
-from saaskit.kit.db import Context, current_context, set_context
+from saaskit.kit.db import Context, set_context
 from saaskit.kit.errors import Conflict, Forbidden
 from saaskit.kit.ratelimit import limiter_of
 from saaskit.kit.state import Runtime
@@ -68,10 +68,8 @@ def _require_verified_email(identity: Identity) -> str:
 async def _audit(
     session: AsyncSession, actor: Actor, user: User, action: str, text: str, **details: str
 ) -> None:
-    """A platform-level audit row about ``user`` (the service context, for this statement only)."""
-    previous = current_context(session)
-    await set_context(session, Context(user_id=previous.user_id, service=True))
-    await audit.record(
+    """A platform-level audit row about ``user``."""
+    await audit.record_as_service(
         session,
         actor,
         organization_id=None,
@@ -82,7 +80,6 @@ async def _audit(
         description=text,
         metadata=details or None,
     )
-    await set_context(session, previous)
 
 
 async def _link(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import exists, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -78,17 +78,27 @@ async def list_flags(
     return [(flag, org) for flag, org in rows], next_cursor
 
 
-async def flag_with_org(session: AsyncSession, flag_id: uuid.UUID) -> tuple[FeatureFlag, Organization]:
+# Rows of a tenant table the admin shows with their organization (one query for each kind).
+Owned = TypeVar("Owned", FeatureFlag, Experiment, Person)
+
+
+async def with_organization(
+    session: AsyncSession, model: type[Owned], row_id: uuid.UUID, what: str, field: str
+) -> tuple[Owned, Organization]:
     row = (
         await session.execute(
-            select(FeatureFlag, Organization)
-            .join(Organization, Organization.id == FeatureFlag.organization_id)
-            .where(FeatureFlag.id == flag_id)
+            select(model, Organization)
+            .join(Organization, Organization.id == model.organization_id)
+            .where(model.id == row_id)
         )
     ).one_or_none()
     if row is None:
-        raise NotFound("There is no feature flag with this id.", field="flag_id")
+        raise NotFound(f"There is no {what} with this id.", field=field)
     return row[0], row[1]
+
+
+async def flag_with_org(session: AsyncSession, flag_id: uuid.UUID) -> tuple[FeatureFlag, Organization]:
+    return await with_organization(session, FeatureFlag, flag_id, "feature flag", "flag_id")
 
 
 OBSERVED_SQL = text("""
@@ -189,16 +199,7 @@ async def list_experiments(
 async def experiment_with_org(
     session: AsyncSession, experiment_id: uuid.UUID
 ) -> tuple[Experiment, Organization]:
-    row = (
-        await session.execute(
-            select(Experiment, Organization)
-            .join(Organization, Organization.id == Experiment.organization_id)
-            .where(Experiment.id == experiment_id)
-        )
-    ).one_or_none()
-    if row is None:
-        raise NotFound("There is no experiment with this id.", field="experiment_id")
-    return row[0], row[1]
+    return await with_organization(session, Experiment, experiment_id, "experiment", "experiment_id")
 
 
 async def experiment_key_taken(session: AsyncSession, organization_id: uuid.UUID, key: str) -> bool:

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.accounts.models import User
 from saaskit.admin.queries.common import contains_pattern
+from saaskit.admin.queries.flags import with_organization
 from saaskit.flags.models import Person, PersonDistinctId, PersonGroup
-from saaskit.kit.errors import NotFound
 from saaskit.kit.pagination import keyset_page
 from saaskit.tenancy.models import Organization, OrganizationMember
 from saaskit.tracking.models import Event, TrackingIdentity
@@ -90,16 +90,7 @@ def _group_keys(events: list[Event]) -> set[tuple[str, str]]:
 
 
 async def person_page(session: AsyncSession, person_id: uuid.UUID) -> PersonPage:
-    row = (
-        await session.execute(
-            select(Person, Organization)
-            .join(Organization, Organization.id == Person.organization_id)
-            .where(Person.id == person_id)
-        )
-    ).one_or_none()
-    if row is None:
-        raise NotFound("There is no person with this id.", field="person_id")
-    person, org = row
+    person, org = await with_organization(session, Person, person_id, "person", "person_id")
     distinct_ids = list(
         await session.scalars(
             select(PersonDistinctId)
