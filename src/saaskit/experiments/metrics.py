@@ -1,11 +1,11 @@
 """An experiment metric's value per assigned person, in SQL, summed per variant.
 
-Whose events: an assignment stands for a person, keyed as funnels and retention key people
-(``insights/people.py``: the user, else the linked person of the distinct id, else the id), and
-their events are those whose person has that key: the user's own (``events.user_id``) and those
-sent under any distinct id linked to them (``tracking_identities``, ``person_distinct_ids``:
-``$identify``, ``$create_alias``). So an anonymous visitor's events before they signed up count
-once their ids are linked, whenever the link arrives, and each event counts once.
+Whose events: an assignment stands for a person, and their events are those attributed to the
+assignment's user (``events.user_id``) plus those sent under any distinct id linked to them:
+the assignment's own distinct id, the user's distinct ids (``tracking_identities``) and every
+distinct id of the same PostHog person (``person_distinct_ids``: ``$identify``,
+``$create_alias``). So an anonymous visitor's events before they signed up count once their ids
+are linked, whenever the link arrives. An event matching both ways counts once (``UNION``).
 Only events at or after the assignment and up to the experiment's end (or now) count.
 
 Each metric gives one value per assignment; the variant's ``n``, ``sum`` and ``sum of squares``
@@ -34,35 +34,41 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.experiments.models import Experiment
 from saaskit.experiments.schemas import Metric
-from saaskit.insights.people import PERSON, PERSON_JOIN
 
-# The assignments and the person each stands for, keyed as statistics key people
-# (insights/people.py): the user, else the linked person of the distinct id, else the id.
+# The assignments and the distinct ids of the person each stands for.
 SUBJECTS = """
 assigned AS (
-  SELECT a.id, a.variant_index, a.assigned_at,
-         coalesce(a.user_id::text, (SELECT k.person FROM person_keys k
-                                    WHERE k.organization_id = :org AND k.distinct_id = a.distinct_id),
-                  a.distinct_id) AS person
-  FROM experiment_assignments a WHERE a.experiment_id = :experiment_id
+  SELECT id, user_id, distinct_id, variant_index, assigned_at
+  FROM experiment_assignments WHERE experiment_id = :experiment_id
+),
+seed_ids AS (
+  SELECT id AS assignment_id, distinct_id FROM assigned WHERE distinct_id IS NOT NULL
+  UNION
+  SELECT a.id, t.distinct_id FROM assigned a
+  JOIN tracking_identities t ON t.organization_id = :org AND t.user_id = a.user_id
+),
+subject_ids AS (
+  SELECT assignment_id, distinct_id FROM seed_ids
+  UNION
+  SELECT s.assignment_id, d2.distinct_id FROM seed_ids s
+  JOIN person_distinct_ids d1 ON d1.organization_id = :org AND d1.distinct_id = s.distinct_id
+  JOIN person_distinct_ids d2 ON d2.person_id = d1.person_id
 )"""
 
 # Their events after assignment (one row per event and assignment), restricted to the names
 # the metric reads unless it reads any event; ``value`` is the numeric property, if any.
-SUBJECT_EVENTS = (
-    """
+SUBJECT_EVENTS = """
 subject_events AS (
   SELECT a.id AS assignment_id, e.id AS event_id, e.timestamp, e.event_name, {value} AS value
-  FROM events e """
-    + PERSON_JOIN
-    + """
-  JOIN assigned a ON a.person = """
-    + PERSON
-    + """
-  WHERE e.organization_id = :org AND e.timestamp >= (SELECT min(assigned_at) FROM assigned)
-    AND e.timestamp >= a.assigned_at AND e.timestamp <= :until {names}
+  FROM assigned a JOIN events e ON e.organization_id = :org AND e.user_id = a.user_id
+  WHERE e.timestamp >= a.assigned_at AND e.timestamp <= :until {names}
+  UNION
+  SELECT s.assignment_id, e.id, e.timestamp, e.event_name, {value}
+  FROM subject_ids s
+  JOIN assigned a ON a.id = s.assignment_id
+  JOIN events e ON e.organization_id = :org AND e.distinct_id = s.distinct_id
+  WHERE e.timestamp >= a.assigned_at AND e.timestamp <= :until {names}
 )"""
-)
 
 PER_VARIANT = """
 SELECT variant_index, count(*) AS n, coalesce(sum(value), 0) AS total,
