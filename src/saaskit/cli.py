@@ -141,6 +141,7 @@ def partitions_command(
     ] = False,
 ) -> None:
     """Show the analytics tables' time partitions (rows, size, range); create or drop them."""
+    from saaskit.system.archive import archiver
     from saaskit.tracking import partitions
 
     async def work(runtime: Runtime) -> tuple[list[partitions.PartitionInfo], list[str], list[str]]:
@@ -152,6 +153,7 @@ def partitions_command(
                     session,
                     detail_months=privacy.detail_months,
                     retention_days=privacy.partition_retention_days,
+                    before_drop=archiver(runtime.settings),
                 )
                 if drop_expired
                 else []

@@ -80,14 +80,10 @@ class LocalTarget:
         return self._path(key).read_text()
 
     def keys(self, prefix: str) -> list[str]:
-        folder = self._path(prefix).parent if not prefix.endswith("/") else self._path(prefix)
-        if not folder.is_dir():
+        if not self.root.is_dir():
             return []
-        return sorted(
-            str(p.relative_to(self.root))
-            for p in folder.iterdir()
-            if p.is_file() and str(p.relative_to(self.root)).startswith(prefix.rstrip("/"))
-        )
+        found = (str(p.relative_to(self.root)) for p in self.root.rglob("*") if p.is_file())
+        return sorted(key for key in found if key.startswith(prefix) and not key.endswith(".partial"))
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
