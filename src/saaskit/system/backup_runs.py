@@ -254,6 +254,29 @@ def is_due(last: BackupRun | None, every_hours: float, now: datetime) -> bool:
     return last.started_at <= now - wait + timedelta(minutes=10)
 
 
+def describe(settings: Settings) -> dict[str, Any]:
+    """The backup configuration in words, for the admin (no secret, no network call)."""
+    backup = settings.backup
+    where = [f"local directory {backup_dir(settings)}"] if backup.local else []
+    if backup.s3_bucket:
+        endpoint = f" at {backup.s3_endpoint_url}" if backup.s3_endpoint_url else ""
+        where.append(f"s3://{backup.s3_bucket}/{backup.s3_prefix}backups/{endpoint}")
+    try:
+        key = encryption_key(settings)
+        encryption = f"AES-256-GCM, key {crypto.key_id(key)}" if key else "off (no key configured)"
+    except BackupError as error:
+        encryption = f"misconfigured: {error}"
+    return {
+        "targets": where or ["none: backups cannot be made"],
+        "encryption": encryption,
+        "schedule": f"every {backup.schedule_hours:g} hours" if backup.schedule_hours else "off",
+        "retention": f"the newest {backup.keep_count}"
+        + (f", none older than {backup.keep_days} days" if backup.keep_days else ""),
+        "restore_tests": f"every {backup.restore_test_days:g} days" if backup.restore_test_days else "off",
+        "archive": "on" if settings.archive.enabled else "off",
+    }
+
+
 def owner_access(settings: Settings) -> tuple[str, Path]:
     """The owner's URL and the matching client programs, for jobs: the external server's URL
     and the programs on PATH, or the embedded server's socket and its own binaries."""

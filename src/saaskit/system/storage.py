@@ -140,10 +140,14 @@ class S3Target:
             raise StorageError(f"upload of {key} to {self.name} failed: {error}") from None
         whole = b64encode(bytes.fromhex(sha256)).decode()
         stored = head.get("ChecksumSHA256")
+        problem = None
         if head.get("ContentLength") != size or head.get("Metadata", {}).get("sha256") != sha256:
-            raise StorageError(f"{self.name}:{key} does not match what was sent")
-        if stored and "-" not in stored and stored != whole:
-            raise StorageError(f"{self.name}:{key}: the bucket's SHA-256 differs from the file's")
+            problem = "does not match what was sent"
+        elif stored and "-" not in stored and stored != whole:
+            problem = "the bucket's SHA-256 differs from the file's"
+        if problem is not None:
+            self.delete(key)
+            raise StorageError(f"{self.name}:{key}: {problem}")
 
     def get(self, key: str, target: Path, sha256: str | None) -> None:
         try:
