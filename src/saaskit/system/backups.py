@@ -128,7 +128,11 @@ def _dump(command: list[str], tables: int, progress: Progress | None) -> None:
     """pg_dump --verbose names each table as it dumps its rows: that is the progress."""
     tail: list[str] = []
     done = 0
-    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as process:
+    try:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    except OSError as error:
+        raise BackupError(f"pg_dump could not start: {error}") from None
+    with process:
         assert process.stderr is not None
         for line in process.stderr:
             tail = [*tail, line][-40:]
