@@ -38,7 +38,7 @@ from psycopg import sql
 from saaskit.kit.db import database_name, libpq_url, with_database
 from saaskit.system import crypto
 
-# Told (phase, done, total) as a backup goes: "dump" counts tables, "encrypt" and "upload" bytes.
+# Told (phase, done, total) as a backup goes: "dump" counts tables, "upload" bytes.
 Progress = Callable[[str, int, int], None]
 
 MANIFEST_SUFFIX = ".json"

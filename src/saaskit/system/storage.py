@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from saaskit.config import BackupSettings, Settings
+from saaskit.system.backups import BackupError
 
 
-class StorageError(Exception):
+class StorageError(BackupError):
     """A file that could not be stored or fetched intact; the message says why."""
 
 
@@ -165,7 +166,10 @@ class S3Target:
             raise StorageError(f"upload of {key} to {self.name} failed: {error}") from None
 
     def get_text(self, key: str) -> str:
-        body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+        except Exception as error:
+            raise StorageError(f"download of {key} from {self.name} failed: {error}") from None
         return bytes(body).decode()
 
     def keys(self, prefix: str) -> list[str]:
@@ -179,7 +183,10 @@ class S3Target:
         return sorted(found)
 
     def delete(self, key: str) -> None:
-        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        except Exception as error:
+            raise StorageError(f"deleting {key} from {self.name} failed: {error}") from None
 
     def exists(self, key: str) -> bool:
         try:

@@ -9,6 +9,7 @@ that knows better), else from the settings (system/backup_runs.owner_access).
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from saaskit.kit.db import SERVICE
 from saaskit.kit.state import Runtime
 from saaskit.system import backup_runs, database
 from saaskit.system.backups import BackupError
+
+logger = logging.getLogger(__name__)
 
 
 @jobs.periodic(cron="23 3 * * *", periodic_id="daily")
@@ -54,10 +57,12 @@ async def backup_if_due(runtime: Runtime, now: datetime) -> dict[str, Any]:
     try:
         owner_url, tools = _access(runtime)
         made = await asyncio.to_thread(backup_runs.make_backup, runtime.settings, owner_url, tools)
-    except BackupError as error:
+    except Exception as error:  # whatever it was, the admins are told
+        logger.exception("the scheduled backup failed")
+        message = str(error) if isinstance(error, BackupError) else f"{type(error).__name__}: {error}"
         async with runtime.db.session(SERVICE) as session:
-            await backup_runs.record(session, kind="backup", started_at=started, error=str(error))
-        return {"due": True, "error": str(error)}
+            await backup_runs.record(session, kind="backup", started_at=started, error=message)
+        return {"due": True, "error": message}
     async with runtime.db.session(SERVICE) as session:
         await backup_runs.record(
             session,
@@ -87,10 +92,12 @@ async def restore_test_if_due(runtime: Runtime, now: datetime) -> dict[str, Any]
     try:
         owner_url, tools = _access(runtime)
         test = await asyncio.to_thread(backup_runs.restore_test, runtime.settings, owner_url, tools)
-    except BackupError as failure:
+    except Exception as failure:  # whatever it was, the admins are told
+        logger.exception("the restore test failed")
+        message = str(failure) if isinstance(failure, BackupError) else f"{type(failure).__name__}: {failure}"
         async with runtime.db.session(SERVICE) as session:
-            await backup_runs.record(session, kind="restore_test", started_at=started, error=str(failure))
-        return {"due": True, "error": str(failure)}
+            await backup_runs.record(session, kind="restore_test", started_at=started, error=message)
+        return {"due": True, "error": message}
     report = test.report
     differ = None if report.ok else f"{len(report.mismatches)} tables differ from the manifest"
     detail = {"tables": report.tables, "rows": report.rows, "mismatches": report.mismatches[:20]}
