@@ -63,22 +63,32 @@ def make_backup(settings: Settings, owner_url: str, tools: Path, progress: Progr
     try:
         backup = backups.create(owner_url, staging, tools, key=key, progress=progress)
         for target in targets:
-            if target is local:
-                continue
-            if progress is not None:
-                progress("upload", 0, backup.size_bytes)
-            try:
-                target.put(staging / backup.file, backup.file, backup.sha256)
-                target.put_text(backup.manifest, backup.to_json())
-            except StorageError as error:
-                raise BackupError(str(error)) from None
-            if progress is not None:
-                progress("upload", backup.size_bytes, backup.size_bytes)
+            if target is not local:
+                _upload(target, staging, backup, progress)
     finally:
         if local is None:
             shutil.rmtree(staging, ignore_errors=True)
     pruned = {t.name: prune(t, settings.backup.keep_count, settings.backup.keep_days) for t in targets}
     return Made(backup, [t.name for t in targets], {k: v for k, v in pruned.items() if v})
+
+
+def _upload(target: Target, staging: Path, backup: Backup, progress: Progress | None) -> None:
+    """The dump, then its manifest (a manifest in a target means its dump is complete there)."""
+    sent = 0
+
+    def uploaded(size: int) -> None:
+        nonlocal sent
+        sent += size
+        if progress is not None:
+            progress("upload", min(sent, backup.size_bytes), backup.size_bytes)
+
+    uploaded(0)
+    try:
+        target.put(staging / backup.file, backup.file, backup.sha256, uploaded)
+        target.put_text(backup.manifest, backup.to_json())
+    except StorageError as error:
+        raise BackupError(str(error)) from None
+    uploaded(backup.size_bytes)  # the total, whatever the callbacks counted
 
 
 def _manifests(target: Target) -> list[Backup]:

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from saaskit.config import Settings, get_settings
 from saaskit.kit.bootstrap import Environment
@@ -111,7 +111,10 @@ def backup_list(directory: BackupDir = None) -> None:
     except BackupError as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(1) from None
-    table = Table("id", "created (UTC)", "revision", "tables", "rows", "size", "encrypted", "where")
+    # Ids whole on any terminal (an operator copies them): the other columns wrap instead.
+    table = Table(
+        Column("id", no_wrap=True), "created (UTC)", "revision", "tables", "rows", "size", "key", "where"
+    )
     for item in listed:
         b = item.backup
         table.add_row(
@@ -170,7 +173,8 @@ def archive_list() -> None:
     from saaskit.system import archive, storage
 
     target = storage.archive_target(get_settings())
-    table = Table("id", "table", "from (UTC)", "to (UTC)", "rows", "size", "archived (UTC)")
+    columns = ("table", "from (UTC)", "to (UTC)", "rows", "size", "archived (UTC)")
+    table = Table(Column("id", no_wrap=True), *columns)
     for a in archive.list_archives(target):
         table.add_row(
             a.id,

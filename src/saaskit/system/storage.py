@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,10 +30,13 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+Sent = Callable[[int], None]  # told each chunk's size as an upload goes
+
+
 class Target(Protocol):
     name: str
 
-    def put(self, source: Path, key: str, sha256: str) -> None: ...
+    def put(self, source: Path, key: str, sha256: str, progress: Sent | None = None) -> None: ...
     def get(self, key: str, target: Path, sha256: str | None) -> None: ...
     def put_text(self, key: str, text: str) -> None: ...
     def get_text(self, key: str) -> str: ...
@@ -55,7 +59,7 @@ class LocalTarget:
     def _path(self, key: str) -> Path:
         return self.root / key
 
-    def put(self, source: Path, key: str, sha256: str) -> None:
+    def put(self, source: Path, key: str, sha256: str, progress: Sent | None = None) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         if source.resolve() != path.resolve():
@@ -123,7 +127,8 @@ class S3Target:
     def _key(self, key: str) -> str:
         return self.prefix + key
 
-    def put(self, source: Path, key: str, sha256: str) -> None:
+    def put(self, source: Path, key: str, sha256: str, progress: Sent | None = None) -> None:
+        """Upload ``source``; ``progress`` is told the bytes sent as they go."""
         from base64 import b64encode
 
         size = source.stat().st_size
@@ -135,6 +140,7 @@ class S3Target:
                 self.bucket,
                 self._key(key),
                 ExtraArgs={"ChecksumAlgorithm": "SHA256", "Metadata": {"sha256": sha256}},
+                Callback=progress,
             )
             head = self.client.head_object(Bucket=self.bucket, Key=self._key(key), ChecksumMode="ENABLED")
         except Exception as error:  # botocore's errors: network, credentials, the bucket
