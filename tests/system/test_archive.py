@@ -144,3 +144,28 @@ async def test_encrypted_archives_in_the_bucket(
         )
     restored = archive.restore_archive(target, found.id, db.owner_url, "events_back", crypto.parse_key(key))
     assert restored.ok and _restored_rows(db, "events_back") == original
+
+
+async def test_a_failed_export_keeps_the_partition(
+    fresh_database: DbUnderTest, tmp_path: Path, s3_endpoint: str
+) -> None:
+    """The hourly partition job's path (partitions.drop_expired with the archiver): the bucket
+    does not exist, so the export fails and the partition is not dropped."""
+    from saaskit.tracking import partitions
+
+    db = fresh_database
+    _prepare(db)
+    settings = make_settings(
+        archive=ArchiveSettings(enabled=True),
+        backup=backup_settings(tmp_path / "backups", s3_endpoint, "no-such-bucket"),
+    )
+    runtime = runtime_for(settings, db.app_url(settings), TEST_SECRET, pool_size=1)
+    try:
+        with pytest.raises(archive.ArchiveError, match=r"upload of .* failed"):
+            async with runtime.db.session(SERVICE) as session:
+                await partitions.drop_expired(
+                    session, datetime(2026, 1, 15, tzinfo=UTC), before_drop=archive.archiver(settings)
+                )
+    finally:
+        await runtime.db.dispose()
+    assert _partition_exists(db)
