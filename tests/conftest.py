@@ -30,7 +30,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from saaskit.app import create_app
-from saaskit.config import AuthSettings, DatabaseSettings, RateLimitSettings, Settings
+from saaskit.config import ArchiveSettings, AuthSettings, DatabaseSettings, RateLimitSettings, Settings
 from saaskit.kit.bootstrap import build_runtime
 from saaskit.kit.db import (
     SERVICE,
@@ -83,6 +83,8 @@ def make_settings(**overrides: object) -> Settings:
         "rate_limit": RateLimitSettings(sign_up_per_ip="100000/hour"),
         "log_level": "WARNING",
         "database": DatabaseSettings(app_role=APP_ROLE),
+        # Archival writes files under data_dir: its own tests turn it on with a directory of theirs.
+        "archive": ArchiveSettings(enabled=False),
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

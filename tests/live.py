@@ -27,6 +27,10 @@ TEST_SERVER_ENV = {
     "SAASKIT_DATABASE_APP_ROLE": "saaskit_test_app",
     # As in tests.conftest.make_settings: tests sign up many users from one address.
     "SAASKIT_RATE_LIMIT_SIGN_UP_PER_IP": "100000/hour",
+    # No scheduled backup or restore test of the test database when a test runs past minute 7
+    # (tests/system/test_backup_jobs.py tests those jobs).
+    "SAASKIT_BACKUP_SCHEDULE_HOURS": "0",
+    "SAASKIT_BACKUP_RESTORE_TEST_DAYS": "0",
 }
 
 

@@ -22,6 +22,8 @@ from saaskit.insights.cli import rollup_command
 from saaskit.kit.bootstrap import Environment
 from saaskit.kit.db import SERVICE, database_name, libpq_url
 from saaskit.kit.state import Runtime
+from saaskit.system.cli import BackupDir, archive_app, backup_app, settings_with_dir
+from saaskit.system.cli import tools as _tools
 
 app = typer.Typer(
     help="saaskit: the back office of a SaaS product.",
@@ -39,8 +41,8 @@ app.add_typer(users_app, name="users")
 app.add_typer(db_app, name="db")
 app.add_typer(migrate_app, name="migrate")
 app.add_typer(billing_app, name="billing")
-backup_app = typer.Typer(help="Dump the database with a manifest; list backups.", no_args_is_help=True)
 app.add_typer(backup_app, name="backup")
+app.add_typer(archive_app, name="archive")
 
 app.command("rollup")(rollup_command)
 app.command("demo")(demo_command)
@@ -141,6 +143,7 @@ def partitions_command(
     ] = False,
 ) -> None:
     """Show the analytics tables' time partitions (rows, size, range); create or drop them."""
+    from saaskit.system.archive import archiver
     from saaskit.tracking import partitions
 
     async def work(runtime: Runtime) -> tuple[list[partitions.PartitionInfo], list[str], list[str]]:
@@ -152,6 +155,7 @@ def partitions_command(
                     session,
                     detail_months=privacy.detail_months,
                     retention_days=privacy.partition_retention_days,
+                    before_drop=archiver(runtime.settings),
                 )
                 if drop_expired
                 else []
@@ -397,66 +401,7 @@ def db_health() -> None:
 
 
 # -- backups -----------------------------------------------------------------------------------
-def _backup_dir(directory: Path | None) -> Path:
-    return directory or get_settings().data_dir / "backups"
-
-
-def _tools(env: Environment) -> Path:
-    """The client programs matching the server: the embedded server's own, else those on PATH."""
-    import shutil
-
-    if env.embedded is not None:
-        return env.embedded.tool("pg_dump").parent
-    found = shutil.which("pg_dump")
-    if found is None:
-        console.print(
-            "[red]pg_dump not found on PATH: install the PostgreSQL client of the server's version[/red]"
-        )
-        raise typer.Exit(1)
-    return Path(found).parent
-
-
-BackupDir = Annotated[
-    Path | None, typer.Option("--dir", help="Where backups are kept (default: <data_dir>/backups).")
-]
-
-
-@backup_app.command("create")
-def backup_create(directory: BackupDir = None, keep: Annotated[int, typer.Option(min=1)] = 14) -> None:
-    """A consistent dump of the whole database and its manifest (rows and checksums per table);
-    keeps the newest --keep backups."""
-    from saaskit.system import backups
-
-    target = _backup_dir(directory)
-    with Environment(get_settings()) as env, console.status("dumping the database ..."):
-        backup = backups.create(env.urls.owner, target, _tools(env))
-        pruned = backups.prune(target, keep)
-    console.print(
-        f"backup {backup.id}: {len(backup.tables)} tables, {backup.rows:,} rows, "
-        f"{backup.size_bytes / 1e6:,.1f} MB, sha256 {backup.sha256[:16]}... in {target}"
-    )
-    if pruned:
-        console.print(f"removed {len(pruned)} older backups")
-
-
-@backup_app.command("list")
-def backup_list(directory: BackupDir = None) -> None:
-    """The backups, newest first."""
-    from rich.table import Table
-
-    from saaskit.system import backups
-
-    table = Table("id", "created (UTC)", "revision", "tables", "rows", "size")
-    for b in backups.list_backups(_backup_dir(directory)):
-        table.add_row(
-            b.id,
-            b.created_at[:19],
-            b.revision or "",
-            str(len(b.tables)),
-            f"{b.rows:,}",
-            f"{b.size_bytes / 1e6:,.1f} MB",
-        )
-    console.print(table)
+# saaskit backup ... and saaskit archive ... are in system/cli.py.
 
 
 @app.command("restore")
@@ -467,18 +412,24 @@ def restore_command(
     replace: Annotated[bool, typer.Option("--replace", help="Drop the database first if it exists.")] = False,
 ) -> None:
     """Restore a backup into a new database on the same server and check every table against
-    the manifest. Never into an existing database without --replace."""
-    from saaskit.system import backups
+    the manifest. Never into an existing database without --replace. The backup comes from the
+    local directory, else is downloaded from the bucket (its SHA-256 checked); an encrypted one
+    needs the key it was made with."""
+    import tempfile
 
-    source = _backup_dir(directory)
+    from saaskit.system import backup_runs, backups
+
+    settings = settings_with_dir(directory)
     try:
-        backup = backups.find(source, backup_id)
-        with Environment(get_settings()) as env:
+        key = backup_runs.encryption_key(settings)
+        with Environment(settings) as env, tempfile.TemporaryDirectory(prefix="saaskit-restore-") as scratch:
             if database == database_name(env.urls.owner) and not replace:
                 raise backups.BackupError(f"{database} is the live database: pass --replace to overwrite it")
-            with console.status(f"restoring {backup.id} into {database} ..."):
+            with console.status("fetching the backup ..."):
+                backup, source, where = backup_runs.fetch(settings, backup_id, Path(scratch))
+            with console.status(f"restoring {backup.id} (from {where}) into {database} ..."):
                 report = backups.restore(
-                    backup, source, env.urls.owner, database, _tools(env), replace=replace
+                    backup, source, env.urls.owner, database, _tools(env), replace=replace, key=key
                 )
     except backups.BackupError as error:
         console.print(f"[red]{error}[/red]")

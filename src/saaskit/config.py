@@ -595,6 +595,65 @@ class WebhookSettings(BaseSettings):
     )
 
 
+class BackupSettings(BaseSettings):
+    """Backups, their targets and encryption, restore tests (docs/operations.md)."""
+
+    model_config = SettingsConfigDict(env_prefix="SAASKIT_BACKUP_", extra="ignore")
+
+    dir: Path | None = Field(default=None, description="Local backup directory. Unset: <data_dir>/backups.")
+    local: bool = Field(
+        default=True, description="Keep backups in the local directory (off: the bucket only)."
+    )
+    schedule_hours: float = Field(
+        default=24.0,
+        ge=0,
+        le=24 * 31,
+        description="`serve` makes a backup when the newest is this old (checked hourly; 0: never).",
+    )
+    keep_count: int = Field(default=14, ge=1, description="Backups kept at least (the newest).")
+    keep_days: int = Field(
+        default=30, ge=0, description="Older backups beyond keep_count are deleted after this many days."
+    )
+    encryption_key: SecretStr | None = Field(
+        default=None, description="Key (base64 of 32 bytes, `saaskit backup keygen`): backups are encrypted."
+    )
+    encryption_key_file: Path | None = Field(
+        default=None, description="A file holding the key instead (one line of base64)."
+    )
+    s3_bucket: str | None = Field(default=None, description="S3-compatible bucket; unset: no bucket.")
+    s3_prefix: str = Field(default="saaskit/", description="Key prefix inside the bucket.")
+    s3_endpoint_url: str | None = Field(
+        default=None, description="Endpoint of a non-AWS store (MinIO, R2, B2 ...). Unset: AWS."
+    )
+    s3_region: str | None = Field(default=None, description="The bucket's region.")
+    s3_access_key_id: str | None = Field(default=None, description="Unset: boto3's usual chain.")
+    s3_secret_access_key: SecretStr | None = Field(default=None, description="Secret of the key id.")
+    restore_test_days: float = Field(
+        default=7.0,
+        ge=0,
+        le=365,
+        description="The newest backup is restored into a scratch database and compared when the last "
+        "restore test is this old (checked daily; 0: never).",
+    )
+
+
+class ArchiveSettings(BaseSettings):
+    """Cold storage of partitions past retention (docs/operations.md, "Archival")."""
+
+    model_config = SettingsConfigDict(env_prefix="SAASKIT_ARCHIVE_", extra="ignore")
+
+    enabled: bool = Field(
+        default=True, description="Export a partition to Parquet before retention drops it."
+    )
+    dir: Path | None = Field(
+        default=None,
+        description="Local archive directory (when no bucket is set). Unset: <data_dir>/archive.",
+    )
+    to_bucket: bool = Field(
+        default=True, description="With a backup bucket set, archives go to it (prefix + archive/)."
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SAASKIT_", extra="ignore")
 
@@ -622,6 +681,8 @@ class Settings(BaseSettings):
     oidc: OidcSettings = Field(default_factory=OidcSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    backup: BackupSettings = Field(default_factory=BackupSettings)
+    archive: ArchiveSettings = Field(default_factory=ArchiveSettings)
 
 
 @lru_cache(maxsize=1)

@@ -105,6 +105,16 @@ KINDS: dict[str, Kind] = {
             email_default=False,
         ),
         Kind(
+            "operations",
+            "Operations",
+            "A backup or a restore test failed (platform admins are told). Always sent.",
+            severity="critical",
+            body="Open System, Backups in the admin to see why.",
+            switchable=False,
+            has_email=False,
+            email_default=False,
+        ),
+        Kind(
             "broadcast",
             "Announcements",
             "News and announcements from the team running the service.",

@@ -97,12 +97,17 @@ async def plan(session: AsyncSession, settings: Settings, now: datetime | None =
 
 async def apply(session: AsyncSession, settings: Settings, now: datetime | None = None) -> list[Item]:
     """Remove what ``plan`` lists; returns what was removed."""
+    from saaskit.system.archive import archiver
+
     now = now or datetime.now(UTC)
     done = [item for item in await plan(session, settings, now) if item.removes != "rows"]
-    for item in done:
-        await session.execute(
-            text("SELECT app_drop_partition(:parent, :name)"), {"parent": item.table, "name": item.removes}
-        )
+    privacy = settings.privacy
+    # Archived to cold storage first (when archival is on), then dropped.
+    before_drop = archiver(settings)
+    for info in await partitions.expired(
+        session, now, privacy.detail_months, privacy.partition_retention_days
+    ):
+        await partitions.drop(session, info, before_drop)
     for table, rule, where in _rows(settings):
         if table == "activities":  # append-only: through its SECURITY DEFINER function
             cutoff = (

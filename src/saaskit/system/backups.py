@@ -11,6 +11,11 @@ dump) carries the fingerprints, the dump's SHA-256, the server version and the s
 creates the database, runs ``pg_restore`` and fingerprints every table again: the report lists
 any table whose rows or checksum differ from the manifest (none, for a good backup).
 
+A backup may be encrypted (``key``: system/crypto.py): the dump is then stored as
+``saaskit-<id>.dump.enc`` and its manifest's SHA-256 is the encrypted file's, so damage in
+transit is found without the key; the manifest itself (counts and checksums, no data) stays
+readable. ``progress`` is told how far the dump is (tables dumped of all tables).
+
 The client programs are the server's: the embedded server's own binaries, or those on PATH for
 an external server (pg_dump must be at least the server's major version).
 """
@@ -21,6 +26,7 @@ import hashlib
 import json
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +36,10 @@ import psycopg
 from psycopg import sql
 
 from saaskit.kit.db import database_name, libpq_url, with_database
+from saaskit.system import crypto
+
+# Told (phase, done, total) as a backup goes: "dump" counts tables, "upload" bytes.
+Progress = Callable[[str, int, int], None]
 
 MANIFEST_SUFFIX = ".json"
 DUMP_SUFFIX = ".dump"
@@ -55,10 +65,26 @@ class Backup:
     size_bytes: int
     sha256: str
     tables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    encrypted_with: str | None = None  # the key id (crypto.key_id), when encrypted
 
     @property
     def rows(self) -> int:
         return sum(int(t["rows"]) for t in self.tables.values())
+
+    @property
+    def file(self) -> str:
+        return f"saaskit-{self.id}{DUMP_SUFFIX}" + (crypto.SUFFIX if self.encrypted_with else "")
+
+    @property
+    def manifest(self) -> str:
+        return f"saaskit-{self.id}{MANIFEST_SUFFIX}"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> Backup:
+        return cls(**json.loads(text))
 
 
 @dataclass
@@ -98,6 +124,29 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _dump(command: list[str], tables: int, progress: Progress | None) -> None:
+    """pg_dump --verbose names each table as it dumps its rows: that is the progress."""
+    tail: list[str] = []
+    done = 0
+    try:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    except OSError as error:
+        raise BackupError(f"pg_dump could not start: {error}") from None
+    with process:
+        assert process.stderr is not None
+        for line in process.stderr:
+            tail = [*tail, line][-40:]
+            if "dumping contents of table" in line:
+                done += 1
+                if progress is not None:
+                    progress("dump", min(done, tables), tables)
+        code = process.wait()
+    if code != 0:
+        raise BackupError(f"pg_dump failed ({code}): {''.join(tail)[-2000:]}")
+    if progress is not None:
+        progress("dump", tables, tables)
+
+
 def _run(command: list[str]) -> None:
     # Files, not pipes: a long dump must not block on a full pipe nobody reads.
     with tempfile.TemporaryFile("w+") as out:
@@ -107,8 +156,16 @@ def _run(command: list[str]) -> None:
             raise BackupError(f"{Path(command[0]).name} failed ({done.returncode}): {out.read()[-2000:]}")
 
 
-def create(owner_url: str, directory: Path, tools: Path) -> Backup:
-    """A dump of the database at ``owner_url`` in ``directory``, with its manifest."""
+def create(
+    owner_url: str,
+    directory: Path,
+    tools: Path,
+    *,
+    key: bytes | None = None,
+    progress: Progress | None = None,
+) -> Backup:
+    """A dump of the database at ``owner_url`` in ``directory`` (encrypted with ``key`` if
+    given), with its manifest."""
     directory.mkdir(parents=True, exist_ok=True)
     now = datetime.now(UTC)
     backup_id = now.strftime("%Y%m%dT%H%M%S%fZ")
@@ -125,18 +182,26 @@ def create(owner_url: str, directory: Path, tools: Path) -> Backup:
             if conn.execute("SELECT to_regclass('public.alembic_version')").fetchone() != (None,)
             else None
         )
-        _run(
+        _dump(
             [
                 str(tools / "pg_dump"),
                 "--format=custom",
+                "--verbose",
                 f"--snapshot={snapshot[0]}",
                 f"--file={partial}",
                 f"--dbname={url}",
-            ]
+            ],
+            len(tables),
+            progress,
         )
         version = conn.info.server_version
         conn.rollback()
-    partial.rename(dump)
+    if key is not None:
+        crypto.encrypt_file(partial, dump.with_name(dump.name + crypto.SUFFIX), key)
+        partial.unlink()
+        dump = dump.with_name(dump.name + crypto.SUFFIX)
+    else:
+        partial.rename(dump)
     backup = Backup(
         id=backup_id,
         created_at=now.isoformat(),
@@ -146,8 +211,9 @@ def create(owner_url: str, directory: Path, tools: Path) -> Backup:
         size_bytes=dump.stat().st_size,
         sha256=_sha256(dump),
         tables=tables,
+        encrypted_with=crypto.key_id(key) if key is not None else None,
     )
-    (directory / f"saaskit-{backup_id}{MANIFEST_SUFFIX}").write_text(json.dumps(asdict(backup), indent=1))
+    (directory / backup.manifest).write_text(backup.to_json())
     return backup
 
 
@@ -156,7 +222,7 @@ def list_backups(directory: Path) -> list[Backup]:
     found = []
     for manifest in sorted(directory.glob(f"saaskit-*{MANIFEST_SUFFIX}"), reverse=True):
         try:
-            found.append(Backup(**json.loads(manifest.read_text())))
+            found.append(Backup.from_json(manifest.read_text()))
         except (ValueError, TypeError):
             continue
     return found
@@ -175,15 +241,43 @@ def find(directory: Path, backup_id: str | None) -> Backup:
 
 
 def restore(
-    backup: Backup, directory: Path, server_url: str, database: str, tools: Path, *, replace: bool = False
+    backup: Backup,
+    directory: Path,
+    server_url: str,
+    database: str,
+    tools: Path,
+    *,
+    replace: bool = False,
+    key: bytes | None = None,
 ) -> RestoreReport:
-    """Restore ``backup`` into ``database`` on the server of ``server_url`` (a role that may
-    create databases), then compare every table with the manifest."""
-    dump = directory / f"saaskit-{backup.id}{DUMP_SUFFIX}"
+    """Restore ``backup`` (its file in ``directory``) into ``database`` on the server of
+    ``server_url`` (a role that may create databases), then compare every table with the
+    manifest. An encrypted backup needs its ``key``: a wrong or missing one is refused before
+    anything is created."""
+    dump = directory / backup.file
     if not dump.exists():
         raise BackupError(f"the dump {dump.name} is missing")
     if _sha256(dump) != backup.sha256:
         raise BackupError(f"{dump.name} does not match its manifest's SHA-256: the file is damaged")
+    if backup.encrypted_with is None:
+        return _restore_plain(backup, dump, server_url, database, tools, replace=replace)
+    if key is None:
+        raise BackupError(
+            f"{dump.name} is encrypted (key {backup.encrypted_with}): set SAASKIT_BACKUP_ENCRYPTION_KEY "
+            "or SAASKIT_BACKUP_ENCRYPTION_KEY_FILE to that key"
+        )
+    with tempfile.TemporaryDirectory(dir=directory, prefix=".restore-") as scratch:
+        plain = Path(scratch) / f"saaskit-{backup.id}{DUMP_SUFFIX}"
+        try:
+            crypto.decrypt_file(dump, plain, key)
+        except crypto.CryptoError as error:
+            raise BackupError(str(error)) from None
+        return _restore_plain(backup, plain, server_url, database, tools, replace=replace)
+
+
+def _restore_plain(
+    backup: Backup, dump: Path, server_url: str, database: str, tools: Path, *, replace: bool
+) -> RestoreReport:
     admin_url = libpq_url(with_database(server_url, "postgres"))
     with psycopg.connect(admin_url, autocommit=True) as admin:
         exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
@@ -225,7 +319,7 @@ def prune(directory: Path, keep: int) -> list[str]:
     """Delete all but the newest ``keep`` backups; the ids deleted."""
     deleted = []
     for backup in list_backups(directory)[keep:]:
-        for suffix in (DUMP_SUFFIX, MANIFEST_SUFFIX):
-            (directory / f"saaskit-{backup.id}{suffix}").unlink(missing_ok=True)
+        for name in (backup.file, backup.manifest):
+            (directory / name).unlink(missing_ok=True)
         deleted.append(backup.id)
     return deleted

@@ -9,7 +9,7 @@ only the tables and the partition-name shape below.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
@@ -207,18 +207,30 @@ async def expired(
     return out
 
 
+# Called with each partition before it is dropped (system/archive.py exports it to cold storage);
+# raising keeps the partition.
+BeforeDrop = Callable[[AsyncSession, "PartitionInfo"], Awaitable[object]]
+
+
+async def drop(session: AsyncSession, info: PartitionInfo, before_drop: BeforeDrop | None = None) -> None:
+    if before_drop is not None:
+        await before_drop(session, info)
+    await session.execute(
+        text("SELECT app_drop_partition(:parent, :name)"), {"parent": info.parent, "name": info.name}
+    )
+
+
 async def drop_expired(
     session: AsyncSession,
     now: datetime | None = None,
     detail_months: int = DEFAULT_DETAIL_MONTHS,
     retention_days: Mapping[str, int] | None = None,
+    before_drop: BeforeDrop | None = None,
 ) -> list[str]:
-    """Drop the partitions ``expired`` lists."""
+    """Drop the partitions ``expired`` lists (each archived first by ``before_drop``, if given)."""
     dropped: list[str] = []
     for info in await expired(session, now, detail_months, retention_days):
-        await session.execute(
-            text("SELECT app_drop_partition(:parent, :name)"), {"parent": info.parent, "name": info.name}
-        )
+        await drop(session, info, before_drop)
         dropped.append(info.name)
     return dropped
 

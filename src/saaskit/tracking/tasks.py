@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.jobs import jobs, runtime_of
 from saaskit.kit.db import SERVICE
+from saaskit.system.archive import archiver
 from saaskit.tracking import partitions
 
 
@@ -20,7 +21,10 @@ async def maintain_partitions(context: JobContext, timestamp: int) -> dict[str, 
         created = await partitions.ensure_ahead(session)
         privacy = runtime.settings.privacy
         dropped = await partitions.drop_expired(
-            session, detail_months=privacy.detail_months, retention_days=privacy.partition_retention_days
+            session,
+            detail_months=privacy.detail_months,
+            retention_days=privacy.partition_retention_days,
+            before_drop=archiver(runtime.settings),
         )
         forgotten = await forget_old_receipts(session)
     return {"created": created, "dropped": dropped, "receipts_forgotten": [str(forgotten)]}

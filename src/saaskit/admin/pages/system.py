@@ -1,4 +1,5 @@
-"""System: events and errors (with resolve), request latency per route, storage."""
+"""System: events and errors (with resolve), request latency per route, storage, database health,
+backups and restore tests."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from saaskit.admin.pages.common import PAGE_SIZE, Cursor, ShortText, choice, pag
 from saaskit.admin.queries import system as queries
 from saaskit.admin.security import AdminDep
 from saaskit.admin.web import is_htmx, redirect, render
-from saaskit.kit.deps import DbSession
-from saaskit.system import database
+from saaskit.kit.deps import DbSession, RuntimeDep
+from saaskit.system import backup_runs, database
 from saaskit.tracking import operator as tracking_actions
 from saaskit.tracking import triage
 
@@ -191,6 +192,22 @@ async def database_page(request: Request, admin: AdminDep, session: DbSession) -
     )
     context = {"health": report, "growth": growth if history else None, "tab": "database"}
     return render(request, "system/database.html", context, section="system")
+
+
+@router.get("/backups")
+async def backups_page(
+    request: Request, admin: AdminDep, session: DbSession, runtime: RuntimeDep
+) -> Response:
+    settings = runtime.settings
+    runs = await backup_runs.recent_runs(session, limit=30)
+    context = {
+        "config": backup_runs.describe(settings),
+        "last_backup": await backup_runs.last_run(session, "backup"),
+        "last_test": await backup_runs.last_run(session, "restore_test"),
+        "runs": runs,
+        "tab": "backups",
+    }
+    return render(request, "system/backups.html", context, section="system")
 
 
 @router.get("/storage")
