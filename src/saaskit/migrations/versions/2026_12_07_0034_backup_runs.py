@@ -2,7 +2,7 @@
 tab; only the service context (platform admins, jobs) reads or writes them (row-level security).
 The ``operations`` notification kind (a failed backup or restore test, told to platform admins).
 
-Revision ID: 0043
+Revision ID: 0034
 Revises: 0033
 Create Date: 2026-12-07 11:20:00.000000
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0043"
+revision: str = "0034"
 down_revision: str | Sequence[str] | None = "0033"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
