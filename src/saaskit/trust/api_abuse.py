@@ -41,12 +41,12 @@ WITH tallies AS (
   SELECT * FROM abuse_source_tallies
   WHERE kind = 'sign_in_failed' AND minute >= now() - make_interval(mins => :minutes)
 ), sources AS (
-  SELECT source_hash, sum(count) AS failures, count(DISTINCT subject) AS accounts,
+  SELECT source_hash, sum(count)::bigint AS failures, count(DISTINCT subject) AS accounts,
          min(minute) AS first_at, max(minute) AS last_at
   FROM tallies GROUP BY source_hash
   HAVING sum(count) >= :min_failures AND count(DISTINCT subject) >= :min_accounts
 )
-SELECT s.source_hash, s.failures, s.accounts, s.first_at, s.last_at, t.user_id, sum(t.count) AS tried,
+SELECT s.source_hash, s.failures, s.accounts, s.first_at, s.last_at, t.user_id, sum(t.count)::bigint AS tried,
   EXISTS (SELECT 1 FROM user_sessions us WHERE us.user_id = t.user_id
           AND us.ip_address_hash = s.source_hash AND us.started_at >= s.first_at) AS signed_in
 FROM sources s JOIN tallies t ON t.source_hash = s.source_hash AND t.user_id IS NOT NULL
@@ -55,7 +55,7 @@ GROUP BY s.source_hash, s.failures, s.accounts, s.first_at, s.last_at, t.user_id
 
 RATE_LIMIT_HITS = f"""
 WITH refused AS (
-  SELECT source_hash, subject AS limit_name, sum(count) AS refusals, count(DISTINCT minute) AS minutes,
+  SELECT source_hash, subject AS limit_name, sum(count)::bigint AS refusals, count(DISTINCT minute) AS minutes,
          min(minute) AS first_at, max(minute) AS last_at,
          CASE WHEN source_hash ~ '{UUID_RE}' THEN source_hash::uuid END AS id
   FROM abuse_source_tallies
@@ -75,8 +75,8 @@ WHERE r.id IS NOT NULL AND (u.id IS NOT NULL OR k.id IS NOT NULL OR g.id IS NOT 
 
 JUNK_INGESTION = f"""
 WITH keys AS (
-  SELECT source_hash, coalesce(sum(count) FILTER (WHERE kind = 'ingest_rejected'), 0) AS rejected,
-         sum(count) AS events, min(minute) AS first_at, max(minute) AS last_at
+  SELECT source_hash, coalesce(sum(count) FILTER (WHERE kind = 'ingest_rejected'), 0)::bigint AS rejected,
+         sum(count)::bigint AS events, min(minute) AS first_at, max(minute) AS last_at
   FROM abuse_source_tallies
   WHERE kind IN ('ingest_accepted', 'ingest_rejected') AND minute >= now() - make_interval(mins => :minutes)
   GROUP BY source_hash HAVING sum(count) >= :min_events
