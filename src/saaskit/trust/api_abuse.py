@@ -55,8 +55,8 @@ GROUP BY s.source_hash, s.failures, s.accounts, s.first_at, s.last_at, t.user_id
 
 RATE_LIMIT_HITS = f"""
 WITH refused AS (
-  SELECT source_hash, subject AS limit_name, sum(count)::bigint AS refusals, count(DISTINCT minute) AS minutes,
-         min(minute) AS first_at, max(minute) AS last_at,
+  SELECT source_hash, subject AS limit_name, sum(count)::bigint AS refusals,
+         count(DISTINCT minute) AS minutes, min(minute) AS first_at, max(minute) AS last_at,
          CASE WHEN source_hash ~ '{UUID_RE}' THEN source_hash::uuid END AS id
   FROM abuse_source_tallies
   WHERE kind = 'rate_limited' AND minute >= now() - make_interval(mins => :minutes)
