@@ -34,6 +34,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.demo import abuse_api
+from saaskit.demo.people import ABUSE_DOMAIN
 from saaskit.kit.db import SERVICE
 from saaskit.kit.state import Runtime
 from saaskit.trust import clusters, detect
@@ -266,4 +267,19 @@ async def add_to_demo(runtime: Runtime, users: int) -> Report:
             ).all()
         )
         truth = await inject(session, users, among=among)
+        # The demo's own trial farms (demo/people.py: sign-up bursts on one device and IP, at
+        # ABUSE_DOMAIN) are abuse too: every trial of a farm after its first.
+        farmed = await session.scalars(DEMO_FARM_TRIALS, {"domain": f"%@{ABUSE_DOMAIN}"})
+        truth.expected["trial_from_cluster"] |= set(farmed.all())
         return await measure(session, truth)
+
+
+DEMO_FARM_TRIALS = text("""
+WITH trials AS (
+  SELECT u.id, u.device_fingerprint_hash AS device, s.trial_start,
+         row_number() OVER (PARTITION BY u.device_fingerprint_hash ORDER BY s.trial_start, s.id) AS n
+  FROM users u JOIN subscriptions s ON s.user_id = u.id AND s.trial_start IS NOT NULL
+  WHERE u.email LIKE :domain AND u.device_fingerprint_hash IS NOT NULL
+)
+SELECT DISTINCT id FROM trials WHERE n > 1
+""")
