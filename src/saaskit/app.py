@@ -32,6 +32,7 @@ from saaskit.kit.errors import install_error_handlers
 from saaskit.kit.middleware import Edge
 from saaskit.kit.schemas import ErrorAnswer
 from saaskit.kit.state import Runtime
+from saaskit.kit.tallies import tallies_of
 from saaskit.mail import endpoints as mail_endpoints
 from saaskit.notifications import endpoints as notifications_endpoints
 from saaskit.privacy import endpoints as privacy_endpoints
@@ -138,6 +139,7 @@ def create_app(runtime: Runtime, *, dispose_on_shutdown: bool = True) -> FastAPI
         flusher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await flusher
+        await tallies_of(runtime).write()  # the last second's abuse tallies (kit/tallies.py)
         if dispose_on_shutdown:
             await runtime.db.dispose()
 

@@ -58,13 +58,16 @@ async def test_serve_demo_seeds_an_empty_database_once(
     admin = await seed_demo_if_empty(fresh_database.owner_url, fresh_runtime, users=300, days=20, seed=3)
     assert admin is not None and admin.email == DEMO_ADMIN_EMAIL and len(admin.password) >= 10
     with psycopg.connect(url) as conn:
-        users, activity = conn.execute(
-            "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM activity_events)"
+        # The trust scenario's accounts (demo/abuse.py) are at @demo.invalid; the load's are not.
+        users, activity, patterns = conn.execute(
+            "SELECT (SELECT count(*) FROM users WHERE email NOT LIKE '%@demo.invalid'), "
+            "(SELECT count(*) FROM activity_events), (SELECT count(*) FROM abuse_patterns)"
         ).fetchone()  # type: ignore[misc]
         role, password_hash = conn.execute(
             "SELECT role, password_hash FROM users WHERE email = %s", (DEMO_ADMIN_EMAIL,)
         ).fetchone()  # type: ignore[misc]
     assert users == 301 and activity > 0 and role == "admin"
+    assert patterns > 0  # the admin's trust queue has content
     assert await fresh_runtime.passwords.verify(password_hash, admin.password)
 
     assert (
@@ -72,9 +75,10 @@ async def test_serve_demo_seeds_an_empty_database_once(
     )
     with psycopg.connect(url) as conn:
         again = conn.execute(
-            "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM activity_events)"
+            "SELECT (SELECT count(*) FROM users WHERE email NOT LIKE '%@demo.invalid'), "
+            "(SELECT count(*) FROM activity_events), (SELECT count(*) FROM abuse_patterns)"
         ).fetchone()
-    assert again == (users, activity)
+    assert again == (users, activity, patterns)
 
     # A failed invoice.paid delivery of the demo goes through the real handler when reprocessed.
     with psycopg.connect(url) as conn:

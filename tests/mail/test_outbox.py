@@ -56,6 +56,7 @@ SAMPLE: dict[str, Any] = {
     "reason": "Your card was declined.",
     "auto_topup_disabled": True,
     "ends_on": "2027-04-01",
+    "advice": "Change your password <now> & turn on two-factor sign-in.",
 }
 
 

@@ -76,6 +76,21 @@ async def test_queue_cluster_page_and_account_page(client: httpx.AsyncClient, se
         data={"csrf_token": csrf, "action": "note", "note": "x", "back": "https://evil.example/"},
     )
     assert answer.headers["location"] == "/admin/trust"
+    # A warning from the queue: the account is told (in the app; the mail is queued), audited.
+    warned_id = (await sql(session, "SELECT id FROM abuse_patterns WHERE user_id = :u", u=farm[2]))[0][0]
+    answer = await client.post(
+        f"/admin/trust/patterns/{warned_id}/action", data={"csrf_token": csrf, "action": "warn"}
+    )
+    assert answer.status_code == 303
+    told = await sql(
+        session,
+        "SELECT (SELECT count(*) FROM notifications WHERE user_id = :u AND kind = 'account_warning'), "
+        "(SELECT count(*) FROM email_outbox WHERE user_id = :u AND template = 'account_warning'), "
+        "(SELECT action_taken FROM abuse_patterns WHERE id = :p)",
+        u=farm[2],
+        p=warned_id,
+    )
+    assert tuple(told[0]) == (1, 1, "warned")
     answer = await client.post(
         f"/admin/trust/clusters/{cluster_id}/action", data={"csrf_token": csrf, "action": "shared_network"}
     )

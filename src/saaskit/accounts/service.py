@@ -20,6 +20,7 @@ from saaskit.kit.errors import Conflict, Forbidden, NotFound, Unprocessable
 from saaskit.kit.hashing import keyed_hash, new_token, token_hash
 from saaskit.kit.ratelimit import LOCKOUT, RateLimited, limiter_of
 from saaskit.kit.state import Runtime
+from saaskit.kit.tallies import SIGN_IN_FAILED, tallies_of
 from saaskit.privacy import service as privacy
 from saaskit.system import service as system_service
 from saaskit.tracking.records import record_activity
@@ -221,6 +222,12 @@ async def sign_in(
         return SignInRefused(429, exc.code, exc.message, retry_after=exc.retry_after)
     usable = found is not None and found.may_sign_in
     if not await runtime.passwords.verify(found.password_hash if found and usable else None, password):
+        # Per source and e-mail hash, for the credential-stuffing rule (docs/trust.md): no I/O here,
+        # the buffer is written at most once a second (kit/tallies.py).
+        tallies = tallies_of(runtime)
+        if client.ip_hash:
+            tallies.add(SIGN_IN_FAILED, client.ip_hash, account, user_id=found.id if found else None)
+            await tallies.write_if_due()
         if found is not None:
             await session.execute(
                 update(User)

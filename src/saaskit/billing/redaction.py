@@ -313,6 +313,18 @@ OBJECTS: dict[str, dict[str, Spec]] = {
         "charge": KEEP,
         "payment_intent": KEEP,
     },
+    # A chargeback: which payment, how much, where it stands (billing/disputes.py). Its evidence
+    # (names, e-mail and IP addresses, documents) is never stored.
+    "dispute": {
+        **_COMMON,
+        "charge": "charge",
+        "payment_intent": "payment_intent",
+        "amount": KEEP,
+        "currency": KEEP,
+        "status": KEEP,
+        "reason": KEEP,
+        "is_charge_refundable": KEEP,
+    },
     "setup_intent": {
         **_COMMON,
         "customer": "customer",

@@ -14,7 +14,9 @@ precision and recall (docs/trust.md, "Precision and recall").
 - bad payers: 3 or 4 declined real-amount payments over two days;
 - shared stolen cards: pairs of unrelated accounts on one card;
 - refund after credits: top-ups refunded after the credits were spent (and, as look-alikes,
-  refunds of unspent credits).
+  refunds of unspent credits);
+- API abuse (demo/abuse_api.py): credential-stuffing runs, API keys hammering their rate limit,
+  ingestion keys sending junk, each with its look-alikes.
 
 Every hash is random hex (what a keyed hash looks like): nothing here is a real identifier.
 ``measure`` runs the hourly sweep's work and compares each rule's findings with the truth (in a
@@ -31,6 +33,10 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from saaskit.demo import abuse_api
+from saaskit.demo.people import ABUSE_DOMAIN
+from saaskit.kit.db import SERVICE
+from saaskit.kit.state import Runtime
 from saaskit.trust import clusters, detect
 
 HEX = "md5(random()::text || clock_timestamp()::text)"
@@ -100,25 +106,17 @@ async def _cards(session: AsyncSession, user_ids: list[uuid.UUID], card: str | N
     )
 
 
-async def inject(session: AsyncSession, users: int, *, seed: float = 0.42) -> Truth:
-    """Write the scenario for about ``users`` normal accounts; returns the truth."""
+async def inject(
+    session: AsyncSession, users: int, *, seed: float = 0.42, among: list[uuid.UUID] | None = None
+) -> Truth:
+    """Write the scenario for about ``users`` normal accounts; returns the truth. ``among``: the
+    normal accounts already there (the demo's), instead of new ones."""
     await _exec(session, "SELECT setseed(:s)", s=seed)
     truth = Truth(users=users)
-    normal = await _users(
-        session, "normal", users, device_fingerprint_hash=HEX, signup_ip_hash=HEX, credits_cents="0"
-    )
-    # Households: every fourth user shares the previous user's IP (a couple, flatmates).
-    await _exec(
-        session,
-        "UPDATE users u SET last_known_ip_hash = p.signup_ip_hash FROM unnest(CAST(:ids AS uuid[])) "
-        "WITH ORDINALITY AS a(id, n) JOIN unnest(CAST(:ids AS uuid[])) WITH ORDINALITY AS b(id, n) "
-        "ON b.n = a.n - 1 JOIN users p ON p.id = b.id WHERE u.id = a.id AND a.n % 4 = 0",
-        ids=[str(u) for u in normal],
-    )
-    await _trials(session, normal[::10])
-    await _declines(session, normal[3::20], 1, "2900", 2880)
-    await _cards(session, normal[1 : len(normal) : 3])
-
+    if among is None:
+        normal = await _normal_users(session, users)
+    else:
+        normal = among
     office_ip = uuid.uuid4().hex
     office = await _users(session, "office", 40, device_fingerprint_hash=HEX, signup_ip_hash=f"'{office_ip}'")
     org = (
@@ -183,7 +181,27 @@ async def inject(session: AsyncSession, users: int, *, seed: float = 0.42) -> Tr
         ids=[str(u) for u in refunders + honest],
     )
     truth.expected["refund_after_credits"] = set(refunders)
+    truth.expected.update(await abuse_api.inject(session, normal, users))
     return truth
+
+
+async def _normal_users(session: AsyncSession, users: int) -> list[uuid.UUID]:
+    normal = await _users(
+        session, "normal", users, device_fingerprint_hash=HEX, signup_ip_hash=HEX, credits_cents="0"
+    )
+    # Households: every fourth user shares the previous user's IP (a couple, flatmates).
+    await _exec(
+        session,
+        "UPDATE users u SET last_known_ip_hash = p.signup_ip_hash FROM unnest(CAST(:ids AS uuid[])) "
+        "WITH ORDINALITY AS a(id, n) JOIN unnest(CAST(:ids AS uuid[])) WITH ORDINALITY AS b(id, n) "
+        "ON b.n = a.n - 1 JOIN users p ON p.id = b.id WHERE u.id = a.id AND a.n % 4 = 0",
+        ids=[str(u) for u in normal],
+    )
+
+    await _trials(session, normal[::10])
+    await _declines(session, normal[3::20], 1, "2900", 2880)
+    await _cards(session, normal[1 : len(normal) : 3])
+    return normal
 
 
 @dataclass
@@ -230,3 +248,38 @@ async def measure(session: AsyncSession, truth: Truth) -> Report:
     ]
     flagged = set().union(*found.values()) if found else set()
     return Report(scores, len(truth.office & flagged), grouped - started, swept - grouped)
+
+
+async def add_to_demo(runtime: Runtime, users: int) -> Report:
+    """``saaskit demo`` and ``serve --demo``: the scenario among the demo's own accounts (they are
+    the normal users), then the hourly sweep's work, so the review queue has content at once.
+    Returns each rule's precision and recall on the demo (the demo's own data counts: a demo
+    account a rule flags is a false positive)."""
+    async with runtime.db.session(SERVICE) as session:
+        among = list(
+            (
+                await session.scalars(
+                    text(
+                        "SELECT id FROM users WHERE role = 'user' AND status = 'active' ORDER BY id LIMIT :n"
+                    ),
+                    {"n": users},
+                )
+            ).all()
+        )
+        truth = await inject(session, users, among=among)
+        # The demo's own trial farms (demo/people.py: sign-up bursts on one device and IP, at
+        # ABUSE_DOMAIN) are abuse too: every trial of a farm after its first.
+        farmed = await session.scalars(DEMO_FARM_TRIALS, {"domain": f"%@{ABUSE_DOMAIN}"})
+        truth.expected["trial_from_cluster"] |= set(farmed.all())
+        return await measure(session, truth)
+
+
+DEMO_FARM_TRIALS = text("""
+WITH trials AS (
+  SELECT u.id, u.device_fingerprint_hash AS device, s.trial_start,
+         row_number() OVER (PARTITION BY u.device_fingerprint_hash ORDER BY s.trial_start, s.id) AS n
+  FROM users u JOIN subscriptions s ON s.user_id = u.id AND s.trial_start IS NOT NULL
+  WHERE u.email LIKE :domain AND u.device_fingerprint_hash IS NOT NULL
+)
+SELECT DISTINCT id FROM trials WHERE n > 1
+""")

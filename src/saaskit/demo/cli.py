@@ -48,6 +48,14 @@ def demo_command(
         int | None,
         typer.Option(min=1, max=16, help="Worker processes for the big tables (default: 2 from 1M events)."),
     ] = None,
+    abuse: Annotated[
+        bool,
+        typer.Option(
+            "--abuse/--no-abuse",
+            help="Inject trust-and-safety abuse (trial farms, card testing, credential stuffing ...) "
+            "among the users and run the trust sweep, so the admin's review queue has content.",
+        ),
+    ] = True,
 ) -> None:
     """Fill an EMPTY database with realistic, consistent demo data (users, billing, devices,
     analytics), then build the rollups. Refuses (exit code 2) when the database has users."""
@@ -59,6 +67,7 @@ def demo_command(
             now=resolve_now(_until(until), datetime.now(UTC)),
             activity_events=activity_events,
             jobs=1,
+            abuse=abuse,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
@@ -94,6 +103,18 @@ def _print_summary(config: DemoConfig, summary: DemoSummary) -> None:
         for name, (rows, seconds) in sorted(summary.partitions.items()):
             table.add_row(name, f"{rows:,}", f"{seconds:,.1f}", f"{rows / seconds:,.0f}" if seconds else "")
         console.print(table)
+    if summary.abuse is not None:
+        table = Table("trust rule", "expected", "found", "precision", "recall")
+        for score in summary.abuse.scores:
+            table.add_row(
+                score.rule,
+                str(score.expected),
+                str(score.found),
+                f"{score.precision:.3f}",
+                f"{score.recall:.3f}",
+            )
+        console.print(table)
+        console.print(f"trust: the legitimate office's accounts flagged: {summary.abuse.office_flagged}")
     span = f"{config.first_day} .. {config.last_day}"
     mode = "triggers off, counters rebuilt" if summary.triggers_off else "triggers on"
     console.print(

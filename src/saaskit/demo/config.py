@@ -56,6 +56,9 @@ class DemoConfig:
     now: datetime
     activity_events: int | None = None  # None: derived from users x days
     jobs: int = 1  # worker processes for the partitioned tables (content does not depend on it)
+    # Inject the trust scenario (demo/abuse.py) after the load, and run the trust sweep: the admin's
+    # review queue then has content. Not part of the reproducible load (its hashes are random).
+    abuse: bool = False
 
     def __post_init__(self) -> None:
         if self.users < 10:

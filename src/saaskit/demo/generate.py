@@ -19,6 +19,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from saaskit.demo import abuse as demo_abuse
 from saaskit.demo import privacy as demo_privacy
 from saaskit.demo.accounts import account_tables
 from saaskit.demo.billing import Billing, build_billing
@@ -113,6 +114,7 @@ class DemoSummary:
     triggers_off: bool = False
     # time-partitioned tables: rows and seconds spent producing + loading them (summed over processes)
     partitions: dict[str, tuple[int, float]] = field(default_factory=dict)
+    abuse: demo_abuse.Report | None = None  # the trust scenario's precision and recall (config.abuse)
 
 
 def user_count(connection: psycopg.Connection[tuple[object, ...]]) -> int:
@@ -284,6 +286,8 @@ async def build_demo(owner_url: str, runtime: Runtime, config: DemoConfig, repor
     # The saved funnel's progress, as the nightly job would have it (the Analytics page's range).
     await nightly.compute_active(runtime, config.now.date())
     await demo_privacy.add_requests(runtime)  # the admin's Privacy page shows pending requests
+    if config.abuse:  # the admin's trust queue shows farms, card testers, stuffing runs ...
+        summary.abuse = await demo_abuse.add_to_demo(runtime, config.users)
     await asyncio.to_thread(analyze, owner_url, reporter, ROLLUP_TABLES, "analyze rollups", vacuum=False)
     summary.seconds = time.perf_counter() - started
     return summary

@@ -40,6 +40,7 @@ async def seed_demo_if_empty(
     seed: int = SERVE_SEED,
     now: datetime | None = None,
     reporter: Reporter | None = None,
+    abuse: bool = True,
 ) -> DemoAdmin | None:
     """Generate a demo (ending now) and create a demo admin, if the database has no users yet.
 
@@ -47,7 +48,9 @@ async def seed_demo_if_empty(
     second start, or a database in use): then nothing is written."""
     if await _has_users(runtime):
         return None
-    config = DemoConfig(users=users, days=days, seed=seed, now=now or resolve_now(None, datetime.now(UTC)))
+    config = DemoConfig(
+        users=users, days=days, seed=seed, now=now or resolve_now(None, datetime.now(UTC)), abuse=abuse
+    )
     try:
         await build_demo(owner_url, runtime, config, reporter or QuietReporter())
     except DemoRefused:

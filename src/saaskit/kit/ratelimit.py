@@ -54,6 +54,7 @@ from saaskit.kit.deps import Client, runtime_of
 from saaskit.kit.errors import TooManyRequests
 from saaskit.kit.models import Base
 from saaskit.kit.state import Runtime
+from saaskit.kit.tallies import RATE_LIMITED, Tallies, tallies_of
 
 logger = logging.getLogger(__name__)
 
@@ -296,8 +297,12 @@ class RateLimited(TooManyRequests):
 class RateLimiter:
     """The named limits of ``RateLimitSettings`` (and the sign-in lockout), each on its storage."""
 
-    def __init__(self, settings: Settings, db: Callable[[], Database]) -> None:
+    def __init__(
+        self, settings: Settings, db: Callable[[], Database], tallies: Tallies | None = None
+    ) -> None:
         self.settings = settings
+        # Refusals are counted per limit and identity for the API-abuse rules (docs/trust.md).
+        self.tallies = tallies or Tallies(db, settings.rate_limit.sync_seconds)
         self.enabled = settings.rate_limit.enabled
         self.storage = PostgresStorage(db)
         self.buffered = BufferedPostgresStorage(db, settings.rate_limit.sync_seconds)
@@ -363,10 +368,16 @@ class RateLimiter:
         if storage.sync_due():
             await storage.sync()
 
-    @staticmethod
     async def _refuse(
-        strategy: SlidingWindowCounterRateLimiter, name: str, item: RateLimitItem, identity: tuple[str, ...]
+        self,
+        strategy: SlidingWindowCounterRateLimiter,
+        name: str,
+        item: RateLimitItem,
+        identity: tuple[str, ...],
     ) -> None:
+        # A dictionary increment; the buffer is written at most once per interval (kit/tallies.py).
+        self.tallies.add(RATE_LIMITED, "/".join(identity), name)
+        await self.tallies.write_if_due()
         stats = await strategy.get_window_stats(item, name, *identity)
         raise RateLimited(name, item, max(1, math.ceil(stats.reset_time - time.time())))
 
@@ -382,7 +393,7 @@ class RateLimiter:
 def limiter_of(runtime: Runtime) -> RateLimiter:
     limiter = runtime.extras.get("rate_limiter")
     if not isinstance(limiter, RateLimiter):
-        limiter = RateLimiter(runtime.settings, lambda: runtime.db)
+        limiter = RateLimiter(runtime.settings, lambda: runtime.db, tallies_of(runtime))
         runtime.extras["rate_limiter"] = limiter
     return limiter
 

@@ -84,6 +84,15 @@ TEMPLATES: dict[str, MailTemplate] = {
             optional=("name", "changed_at"),
         ),
         MailTemplate(
+            "account_warning",
+            "account",
+            "A warning about your {{ product_name }} account",
+            "A platform admin's warning after a trust and safety review (docs/trust.md): what was "
+            "seen and what to do.",
+            required=("reason", "advice"),
+            optional=("name",),
+        ),
+        MailTemplate(
             "email_change_requested",
             "account",
             "Someone asked to change your {{ product_name }} e-mail address",

@@ -115,6 +115,15 @@ KINDS: dict[str, Kind] = {
             email_default=False,
         ),
         Kind(
+            "account_warning",
+            "Account warning",
+            "A warning from the team running the service about how the account is used (trust and "
+            "safety review). Always sent.",
+            severity="warning",
+            body="Read the warning; write to support if anything is unclear.",
+            switchable=False,
+        ),
+        Kind(
             "broadcast",
             "Announcements",
             "News and announcements from the team running the service.",

@@ -86,6 +86,11 @@ RULES: tuple[Rule, ...] = (
         export=False,
     ),
     _x("abuse_patterns", "reviewed_by", "a pattern the person reviewed"),
+    _d(
+        "abuse_source_tallies",
+        "counts of failed sign-ins on the person's account (the source is an IP hash)",
+        export=False,
+    ),
     _x("account_clusters", "reviewed_by", "a cluster the person reviewed"),
     Rule(
         "account_clusters",

@@ -213,6 +213,23 @@ def _token_of(event: dict[str, Any]) -> Any:
     return token
 
 
+def token_in(document: Any) -> tuple[str | None, int]:
+    """A rejected request's key and event count, best effort (the junk-ingestion tally, docs/trust.md):
+    the batch's token or the first event's, and how many events it held (1 if not a list)."""
+    events: Any = document
+    token: Any = None
+    if isinstance(document, dict):
+        events = document.get("batch", [document])
+        token = document.get("token", document.get("api_key"))
+    if not isinstance(events, list):
+        events = [events]
+    if token is None:
+        token = next((_token_of(e) for e in events[:10] if isinstance(e, dict) and _token_of(e)), None)
+    if not isinstance(token, str) or not token.strip() or len(token.strip()) > 64:
+        return None, len(events)
+    return token.strip(), max(1, len(events))
+
+
 _CANONICAL_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 

@@ -23,6 +23,8 @@ from saaskit.audit import service as audit
 from saaskit.audit.operator import Outcome
 from saaskit.audit.service import SYSTEM_ACTOR, Actor
 from saaskit.kit.errors import NotFound, Unprocessable
+from saaskit.kit.state import Runtime
+from saaskit.trust import notices
 from saaskit.trust.models import AbusePattern, AccountCluster
 from saaskit.trust.rules import AUTOMATIC_ACTIONS
 
@@ -103,9 +105,16 @@ async def _pattern(session: AsyncSession, pattern_id: uuid.UUID) -> AbusePattern
 
 
 async def act_on_pattern(
-    session: AsyncSession, actor: Actor, pattern_id: uuid.UUID, action: str, note: str | None = None
+    session: AsyncSession,
+    actor: Actor,
+    pattern_id: uuid.UUID,
+    action: str,
+    note: str | None = None,
+    *,
+    runtime: Runtime | None = None,
 ) -> Outcome:
-    """A platform admin's decision on one pattern."""
+    """A platform admin's decision on one pattern. "warn" also tells the account (in the app and
+    by e-mail: trust/notices.py), which needs ``runtime``."""
     if action not in PATTERN_ACTIONS:
         raise Unprocessable(f"action: must be one of {', '.join(PATTERN_ACTIONS)}", field="action")
     if action == "note" and not (note and note.strip()):
@@ -120,6 +129,12 @@ async def act_on_pattern(
         details["revoked_sessions"] = await accounts.set_status(session, user, PATTERN_TAKEN[action])
     elif action == "false_positive":
         details.update(await _clear(session, pattern, user))
+    elif action == "warn":
+        if runtime is None:
+            raise ValueError("warning an account needs the runtime (its notice is mailed)")
+        told = await notices.warn(session, runtime, user.id, pattern.rule, pattern.id)
+        details["notification_id"] = str(told.notification_id) if told.notification_id else None
+        details["mail_id"] = str(told.mail_id) if told.mail_id else None
     if note:
         stamp = f"[{actor.user_id}] {note.strip()}"
         pattern.admin_notes = f"{pattern.admin_notes}\n{stamp}" if pattern.admin_notes else stamp

@@ -78,9 +78,10 @@ SELECT * FROM unrelated WHERE cardinality(others) + 1 >= :min_accounts
 
 REFUND_AFTER_CREDITS = f"""
 SELECT {PAYER} AS user_id, t.organization_id, t.id AS transaction_id, t.credits_cents, t.refunded_cents,
-       u.credits_cents AS balance_cents
+       t.disputed_cents, t.dispute_status, u.credits_cents AS balance_cents
 FROM payment_transactions t JOIN users u ON u.id = {PAYER}
-WHERE t.kind IN ('topup', 'auto_topup') AND t.refunded_cents > 0 AND t.credited_at IS NOT NULL
+WHERE t.kind IN ('topup', 'auto_topup') AND (t.refunded_cents > 0 OR t.disputed_cents > 0)
+  AND t.credited_at IS NOT NULL
   AND t.credits_cents > 0 AND (:full OR t.updated_at >= :since)
   AND (t.credits_cents - least(u.credits_cents, t.credits_cents))::float8 / t.credits_cents >= :min_share
 """
@@ -122,11 +123,11 @@ class RunResult:
     actions: dict[str, int] = field(default_factory=dict)
 
 
-def _bounded(value: float) -> float:
+def bounded(value: float) -> float:
     return round(max(0.0, min(1.0, value)), 3)
 
 
-async def _rows(session: AsyncSession, query: str, **params: Any) -> Sequence[Any]:
+async def rows_of(session: AsyncSession, query: str, **params: Any) -> Sequence[Any]:
     return (await session.execute(text(query), params)).all()
 
 
@@ -134,7 +135,7 @@ async def trial_from_cluster(
     session: AsyncSession, figures: dict[str, Any], scope: dict[str, Any]
 ) -> list[Finding]:
     found = []
-    for row in await _rows(session, TRIAL_FROM_CLUSTER, **scope):
+    for row in await rows_of(session, TRIAL_FROM_CLUSTER, **scope):
         prior = len(row.prior_users)
         if prior < figures["min_prior_trials"]:
             continue
@@ -145,7 +146,7 @@ async def trial_from_cluster(
             Finding(
                 "trial_from_cluster",
                 row.user_id,
-                _bounded(confidence),
+                bounded(confidence),
                 {
                     "cluster_type": row.cluster_type,
                     "identifier_hash": row.identifier_hash,
@@ -165,7 +166,7 @@ async def _failures(
     session: AsyncSession, rule: str, figures: dict[str, Any], minutes: int, max_amount: int, bucket: str
 ) -> list[Finding]:
     found = []
-    rows = await _rows(
+    rows = await rows_of(
         session, FAILURES, minutes=minutes, max_amount=max_amount, min_failures=figures["min_failures"]
     )
     for row in rows:
@@ -177,7 +178,7 @@ async def _failures(
             Finding(
                 rule,
                 row.user_id,
-                _bounded(confidence),
+                bounded(confidence),
                 {
                     "failed_payments": row.failures,
                     "first_failure_at": row.first_at.isoformat(),
@@ -195,7 +196,7 @@ async def _failures(
 
 async def shared_card(session: AsyncSession, figures: dict[str, Any], scope: dict[str, Any]) -> list[Finding]:
     found = []
-    rows = await _rows(
+    rows = await rows_of(
         session,
         SHARED_CARD,
         full=scope["full"],
@@ -209,7 +210,7 @@ async def shared_card(session: AsyncSession, figures: dict[str, Any], scope: dic
             Finding(
                 "shared_card",
                 row.user_id,
-                _bounded(confidence),
+                bounded(confidence),
                 {
                     "card_fingerprint_hash": row.identifier_hash,
                     "unrelated_accounts": [str(u) for u in row.others],
@@ -226,7 +227,7 @@ async def refund_after_credits(
     session: AsyncSession, figures: dict[str, Any], scope: dict[str, Any]
 ) -> list[Finding]:
     found = []
-    rows = await _rows(
+    rows = await rows_of(
         session,
         REFUND_AFTER_CREDITS,
         full=scope["full"],
@@ -239,11 +240,13 @@ async def refund_after_credits(
             Finding(
                 "refund_after_credits",
                 row.user_id,
-                _bounded(figures["base_confidence"]),
+                bounded(figures["base_confidence"]),
                 {
                     "transaction_id": str(row.transaction_id),
                     "credits_cents": row.credits_cents,
                     "refunded_cents": row.refunded_cents,
+                    "disputed_cents": row.disputed_cents,
+                    "dispute_status": row.dispute_status,
                     "credits_spent_cents": spent,
                 },
                 str(row.transaction_id),
@@ -280,6 +283,9 @@ async def findings(
         found += await shared_card(session, enabled["shared_card"], scope)
     if "refund_after_credits" in enabled:
         found += await refund_after_credits(session, enabled["refund_after_credits"], scope)
+    from saaskit.trust import api_abuse  # it imports this module (Finding)
+
+    found += await api_abuse.findings(session, enabled)
     return found
 
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 
 from saaskit.accounts.dependencies import AdminUser
 from saaskit.audit.dependencies import AdminActor
-from saaskit.kit.deps import DbSession
+from saaskit.kit.deps import DbSession, RuntimeDep
 from saaskit.kit.pagination import CursorParam, LimitParam, Page
 from saaskit.trust import actions, rules, service, tasks
 from saaskit.trust.schemas import (
@@ -104,9 +104,11 @@ async def list_patterns(
     "/patterns/{pattern_id}/actions", response_model=ActionOut, summary="Warn, suspend, ban, clear, note"
 )
 async def act_on_pattern(
-    pattern_id: uuid.UUID, body: PatternActionIn, actor: AdminActor, session: DbSession
+    pattern_id: uuid.UUID, body: PatternActionIn, actor: AdminActor, session: DbSession, runtime: RuntimeDep
 ) -> ActionOut:
-    outcome = await actions.act_on_pattern(session, actor, pattern_id, body.action, body.note)
+    outcome = await actions.act_on_pattern(
+        session, actor, pattern_id, body.action, body.note, runtime=runtime
+    )
     return ActionOut(message=outcome.message, data=outcome.data)
 
 

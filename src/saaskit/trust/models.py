@@ -282,3 +282,54 @@ class AbuseRuleFiring(Base):
     last_fired_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), comment="When it last created a pattern (UTC)."
     )
+
+
+TALLY_KINDS = ("sign_in_failed", "rate_limited", "ingest_accepted", "ingest_rejected")
+
+
+class AbuseSourceTally(Base):
+    """What the API-abuse rules read (trust/api_abuse.py): per source and minute, how many sign-ins
+    failed, requests the rate limiter refused, and events an ingestion key sent (accepted or
+    rejected). Written in batches from each process's buffer (kit/tallies.py) through the SECURITY
+    DEFINER ``app_trust_tally``; kept ``trust.tallies`` retention hours (the hourly sweep purges)."""
+
+    __tablename__ = "abuse_source_tallies"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {TALLY_KINDS}", name="kind_known"),
+        Index("idx_abuse_source_tallies_minute", "minute"),
+        Index("idx_abuse_source_tallies_user_id", "user_id", postgresql_where=text("user_id IS NOT NULL")),
+        {
+            "comment": "Per-source, per-minute counts of failed sign-ins, rate-limit refusals and ingested "
+            "events (accepted / rejected), for the API-abuse rules (docs/trust.md). Hashes and ids only, "
+            "never a raw IP or e-mail. RLS: service only; written through app_trust_tally."
+        },
+    )
+
+    kind: Mapped[str] = mapped_column(
+        Text,
+        primary_key=True,
+        comment="sign_in_failed, rate_limited, ingest_accepted or ingest_rejected.",
+    )
+    source_hash: Mapped[str] = mapped_column(
+        Text,
+        primary_key=True,
+        comment="Where it came from: the keyed hash of the client IP (sign_in_failed); the limiter's "
+        "identity, parts joined by '/' (rate_limited: IP or e-mail hashes, user, API key or organization "
+        "ids); the ingestion key's SHA-256, as in ingestion_keys.key_hash (ingest_*).",
+    )
+    subject: Mapped[str] = mapped_column(
+        Text,
+        primary_key=True,
+        comment="What it was about: the keyed hash of the e-mail tried (sign_in_failed), the limit's "
+        "name (rate_limited), empty for ingestion.",
+    )
+    minute: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), primary_key=True, comment="The minute counted (UTC, truncated)."
+    )
+    user_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True),
+        ForeignKey("users.id", ondelete="CASCADE"),
+        comment="The account concerned when known: the account a failed sign-in tried (null for an "
+        "unknown e-mail).",
+    )
+    count: Mapped[int] = mapped_column(BigInteger, nullable=False, comment="How many in that minute.")

@@ -77,6 +77,39 @@ DEFAULT_RULES: dict[str, dict[str, Any]] = {
         "action": "require_card",
         "auto_action_confidence": 0.9,
     },
+    # API abuse (trust/api_abuse.py), over the per-source tallies of the last window_minutes.
+    "credential_stuffing": {
+        "pattern_type": "api_abuse",
+        "enabled": True,
+        "window_minutes": 60,
+        "min_failures": 20,
+        "min_accounts": 10,
+        "base_confidence": 0.5,
+        "signed_in_confidence": 0.9,
+        "action": "none",
+        "auto_action_confidence": 1.0,
+    },
+    "rate_limit_hits": {
+        "pattern_type": "api_abuse",
+        "enabled": True,
+        "window_minutes": 60,
+        "min_refusals": 100,
+        "min_minutes": 10,
+        "base_confidence": 0.5,
+        "per_extra_minute": 0.01,
+        "action": "none",
+        "auto_action_confidence": 1.0,
+    },
+    "junk_ingestion": {
+        "pattern_type": "api_abuse",
+        "enabled": True,
+        "window_minutes": 60,
+        "min_events": 200,
+        "min_junk_share": 0.5,
+        "base_confidence": 0.5,
+        "action": "none",
+        "auto_action_confidence": 1.0,
+    },
 }
 
 DEFAULT_CLUSTERS: dict[str, Any] = {

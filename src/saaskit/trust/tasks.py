@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from saaskit.jobs import jobs, runtime_of
 from saaskit.kit.db import SERVICE
 from saaskit.kit.state import Runtime
-from saaskit.trust import clusters, detect
+from saaskit.trust import api_abuse, clusters, detect
 
 
 async def sweep(runtime: Runtime, *, full: bool = False) -> dict[str, Any]:
@@ -24,10 +24,12 @@ async def sweep(runtime: Runtime, *, full: bool = False) -> dict[str, Any]:
 async def sweep_in(session: AsyncSession, *, full: bool = False) -> dict[str, Any]:
     """``sweep`` in the caller's unit of work (an admin's "run now"); flushes, never commits."""
     grouped = await clusters.group_all(session) if full else 0
+    purged = await api_abuse.purge(session) if full else 0
     assessed = await clusters.assess(session)
     result = await detect.run(session, full=full, changed=assessed)
     return {
         "grouped": grouped,
+        "tallies_purged": purged,
         "assessed": len(assessed),
         "findings": result.findings,
         "fired": result.fired,

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from saaskit.admin.pages.common import choice, parse_id
 from saaskit.admin.security import AdminDep
 from saaskit.admin.web import is_htmx, redirect, render
-from saaskit.kit.deps import DbSession
+from saaskit.kit.deps import DbSession, runtime_of
 from saaskit.kit.errors import NotFound, Unprocessable
 from saaskit.trust import actions, service
 from saaskit.trust.models import CLUSTER_TYPES, PATTERN_TYPES, RISK_LEVELS
@@ -127,7 +127,9 @@ async def act_on_pattern(
     pid: uuid.UUID = parse_id(pattern_id, "pattern")
     target = _back(back, "/admin/trust")
     try:
-        outcome = await actions.act_on_pattern(session, admin.actor, pid, action, note.strip() or None)
+        outcome = await actions.act_on_pattern(
+            session, admin.actor, pid, action, note.strip() or None, runtime=runtime_of(request)
+        )
     except Unprocessable as exc:
         return redirect(request, target, flash=("error", exc.message))
     return redirect(request, target, flash=("success", outcome.message))

@@ -1,4 +1,4 @@
-"""Payments and payment methods: ``payment_intent.*``, ``charge.refunded``,
+"""Payments and payment methods: ``payment_intent.*``, ``charge.refunded``, ``charge.dispute.*``,
 ``setup_intent.succeeded`` and ``payment_method.attached|detached``.
 
 PaymentIntents are acted on only when saaskit created them (its transaction id is in their
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from saaskit.billing import credits, payment_methods, shapes
+from saaskit.billing import credits, disputes, payment_methods, shapes
 from saaskit.billing.handlers import Event, Obj, Outcome, handles
 from saaskit.billing.owners import Owner, owner_for_customer
 from saaskit.billing.stripe_client import gateway
@@ -35,6 +35,15 @@ async def charge_refunded(session: AsyncSession, runtime: Runtime, event: Event)
         return Outcome(note="no matching payment")
     owner = Owner(**{"user_id": row.user_id} if row.user_id else {"organization_id": row.organization_id})
     return Outcome(owner=owner, note=f"{row.refunded_cents} cents refunded")
+
+
+@handles("charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed")
+async def charge_disputed(session: AsyncSession, runtime: Runtime, event: Event) -> Outcome:
+    row = await disputes.apply_dispute(session, event.object)
+    if row is None:
+        return Outcome(note="no matching payment")
+    owner = Owner(**{"user_id": row.user_id} if row.user_id else {"organization_id": row.organization_id})
+    return Outcome(owner=owner, note=f"{row.disputed_cents} cents disputed ({row.dispute_status})")
 
 
 async def _fetch_method(runtime: Runtime, event: Event) -> Obj:

@@ -83,6 +83,9 @@ class PaymentTransaction(Base):
         CheckConstraint(
             "refunded_cents >= 0 AND refunded_cents <= amount_cents", name="refund_within_amount"
         ),
+        CheckConstraint(
+            "disputed_cents >= 0 AND disputed_cents <= amount_cents", name="dispute_within_amount"
+        ),
         Index("idx_payment_transactions_user_id", "user_id"),
         Index("idx_payment_transactions_organization_id", "organization_id"),
         Index("idx_payment_transactions_created_at", "created_at"),
@@ -112,6 +115,17 @@ class PaymentTransaction(Base):
     )
     refunded_cents: Mapped[int] = mapped_column(
         Integer, nullable=False, server_default=text("0"), comment="Refunded so far, cents."
+    )
+    disputed_cents: Mapped[int] = mapped_column(
+        Integer,
+        nullable=False,
+        server_default=text("0"),
+        comment="Amount the cardholder disputed (chargeback, charge.dispute.*), cents; 0: never disputed.",
+    )
+    dispute_status: Mapped[str | None] = mapped_column(
+        Text,
+        comment="Stripe's status of the dispute, last heard (warning_needs_response, needs_response, "
+        "under_review, won, lost ...); null: never disputed.",
     )
     stripe_payment_intent_id: Mapped[str | None] = mapped_column(
         Text, unique=True, comment="Stripe PaymentIntent (pi_...): one row per payment intent."

@@ -12,9 +12,11 @@ from fastapi.responses import JSONResponse, Response
 
 from saaskit.kit.deps import Client
 from saaskit.kit.errors import error_body
+from saaskit.kit.hashing import token_hash
 from saaskit.kit.ratelimit import RateLimited, limiter_of
+from saaskit.kit.tallies import INGEST_ACCEPTED, INGEST_REJECTED, tallies_of
 from saaskit.tracking import identity, ingest
-from saaskit.tracking.capture import CaptureError, decode_payload, parse
+from saaskit.tracking.capture import CaptureError, decode_payload, parse, token_in
 from saaskit.tracking.endpoints.attribution import write_events
 from saaskit.tracking.schemas import CaptureAccepted
 
@@ -74,8 +76,9 @@ async def _capture(request: Request, runtime: Any) -> Response:
     await limiter.hit("capture_per_ip", Client(request, runtime).ip_hash)
     path = request.url.path
     query = dict(request.query_params)
+    document: Any = None
     try:
-        document: Any = decode_payload(
+        document = decode_payload(
             path=path,
             query=query,
             content_type=request.headers.get("content-type", "").split(";")[0].strip().lower(),
@@ -91,6 +94,8 @@ async def _capture(request: Request, runtime: Any) -> Response:
             secret=runtime.secret,
         )
     except CaptureError as exc:
+        if document is not None:
+            await _tally_rejected(runtime, document)
         return _failure(request, exc.status, ERROR_CODES.get(exc.status, "error"), exc.message)
     organization_id = await identity.cached_organization(parsed.token)
     if organization_id is None:
@@ -99,11 +104,31 @@ async def _capture(request: Request, runtime: Any) -> Response:
     if organization_id is None:
         return _failure(request, 401, "invalid_ingestion_key", "unknown or rotated project api_key")
     await limiter.hit("capture_per_key", str(organization_id))
+    # Per key and minute, for the junk-ingestion rule: a dictionary increment (kit/tallies.py).
+    tallies = tallies_of(runtime)
+    tallies.add(INGEST_ACCEPTED, token_hash(parsed.token), count=parsed.received)
+    await tallies.write_if_due()
     if parsed.events:
         country = Client(request, runtime).country_code
         attribution = ingest.Attribution(organization_id=organization_id, country_code=country)
         await write_events(request, attribution, parsed.events)
     return Response(OK, media_type="application/json", headers=_cors(request))
+
+
+async def _tally_rejected(runtime: Any, document: Any) -> None:
+    """Count a rejected request's events against its key, when it names a known key (unknown
+    tokens are not counted: made-up keys must not fill the table)."""
+    token, events = token_in(document)
+    if token is None:
+        return
+    organization_id = await identity.cached_organization(token)
+    if organization_id is None:
+        async with runtime.db.session() as session:
+            organization_id = await identity.organization_for_key(session, token)
+    if organization_id is not None:
+        tallies = tallies_of(runtime)
+        tallies.add(INGEST_REJECTED, token_hash(token), count=events)
+        await tallies.write_if_due()
 
 
 async def preflight(request: Request) -> Response:
