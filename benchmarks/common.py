@@ -10,6 +10,7 @@ would take much of the CPU the server needs.
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
 import re
@@ -21,7 +22,8 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -58,6 +60,124 @@ class HttpResult:
         return self.requests - self.errors
 
 
+RESULTS = ROOT / "benchmarks" / "results"
+# The ``saaskit serve`` process started by ``serve`` (its API processes are it and its children).
+_served: list[subprocess.Popen[bytes]] = []
+
+
+def _cpu_times() -> list[int]:
+    """The aggregate ``cpu`` line of /proc/stat: user nice system idle iowait irq softirq steal."""
+    with Path("/proc/stat").open() as handle:
+        return [int(v) for v in handle.readline().split()[1:9]]
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def api_processes() -> list[int]:
+    """The Python processes of the ``serve`` started here (uvicorn's supervisor when
+    --workers > 1, and its workers); not the embedded PostgreSQL."""
+    pids: list[int] = []
+    pending = [p.pid for p in _served if p.poll() is None]
+    while pending:
+        pid = pending.pop()
+        with contextlib.suppress(OSError):
+            if "python" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode():
+                pids.append(pid)
+                pending += _children(pid)
+    return pids
+
+
+def rss_mb(pid: int) -> float:
+    with contextlib.suppress(OSError), Path(f"/proc/{pid}/status").open() as handle:
+        for line in handle:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def api_rss_mb() -> float:
+    """The largest RSS of the API processes (the target is per process)."""
+    return max((rss_mb(pid) for pid in api_processes()), default=0.0)
+
+
+@dataclass
+class Machine:
+    """What the machine did during a phase: CPU steal (the hypervisor gave our vCPUs to someone
+    else, from /proc/stat), busy share of all CPUs, the load average at the end, and the API
+    processes' largest RSS at the end. Start one before the phase, ``stop()`` after it."""
+
+    start: list[int] = field(default_factory=_cpu_times)
+    steal_pct: float = 0.0
+    busy_pct: float = 0.0
+    load: float = 0.0
+    rss_mb: float = 0.0
+
+    def stop(self) -> Machine:
+        end = _cpu_times()
+        delta = [b - a for a, b in zip(self.start, end, strict=True)]
+        total = sum(delta) or 1
+        self.steal_pct = 100 * delta[7] / total
+        self.busy_pct = 100 * (total - delta[3] - delta[4]) / total
+        self.load = os.getloadavg()[0]
+        self.rss_mb = api_rss_mb()
+        return self
+
+    def describe(self) -> str:
+        return f"load {self.load:.1f}, steal {self.steal_pct:.1f}%, API RSS {self.rss_mb:.0f} MB"
+
+
+def git_commit() -> str:
+    completed = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=False
+    )
+    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=ROOT, check=False).returncode
+    return (completed.stdout.strip() or "unknown") + ("+dirty" if dirty else "")
+
+
+CSV_FIELDS = (
+    "time",
+    "commit",
+    "run",
+    "measure",
+    "figure",
+    "unit",
+    "baseline",
+    "baseline_figure",
+    "ratio",
+    "p50_ms",
+    "p99_ms",
+    "errors",
+    "load",
+    "steal_pct",
+    "busy_pct",
+    "api_rss_mb",
+    "notes",
+)
+
+
+def append_csv(benchmark: str, rows: list[dict[str, object]]) -> Path:
+    """Append the run's figures to ``benchmarks/results/<benchmark>.csv`` (header written once):
+    one row per measure, with the commit, so runs compare across commits."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{benchmark}.csv"
+    new = not path.exists()
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    commit = git_commit()
+    with path.open("a", newline="") as handle:
+        writer = csv.DictWriter(handle, CSV_FIELDS, extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        for row in rows:
+            writer.writerow({"time": stamp, "commit": commit, **row})
+    return path
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -82,6 +202,7 @@ def serve(workers: int, data_dir: Path, env: dict[str, str] | None = None) -> It
         cwd=ROOT,
     )
     base = f"http://127.0.0.1:{port}"
+    _served.append(process)
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -95,6 +216,7 @@ def serve(workers: int, data_dir: Path, env: dict[str, str] | None = None) -> It
             time.sleep(0.3)
         yield base, EmbeddedPostgres(data_dir).url("saaskit")
     finally:
+        _served.remove(process)
         process.send_signal(signal.SIGINT)
         try:
             process.wait(60)
