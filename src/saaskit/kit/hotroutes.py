@@ -18,6 +18,7 @@ do not handle goes on to the server-error middleware. Measured in docs/ingestion
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
@@ -108,9 +109,17 @@ async def json_body(request: Request) -> Any:
         return raw  # as FastAPI: not JSON, so the body fails validation (422)
     try:
         return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        error = {"type": "json_invalid", "loc": ("body", exc.pos), "msg": "JSON decode error", "input": {}}
-        raise RequestValidationError([{**error, "ctx": {"error": exc.msg}}]) from None
+    except orjson.JSONDecodeError:
+        pass
+    # What orjson refuses but Python's json (FastAPI's parser) reads: integers past 64 bits,
+    # lone surrogates, deep nesting. The endpoints repair those values; the rare path.
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        pos = getattr(exc, "pos", 0)
+        message = getattr(exc, "msg", str(exc))
+        error = {"type": "json_invalid", "loc": ("body", pos), "msg": "JSON decode error", "input": {}}
+        raise RequestValidationError([{**error, "ctx": {"error": message}}]) from None
 
 
 def validated(model: type[Model], document: Any) -> Model:
