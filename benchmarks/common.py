@@ -101,6 +101,17 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def api_cpu_seconds() -> float:
+    """CPU time (user + system) of the API processes so far: per request, the cost of the
+    Python side, much less sensitive than throughput to what else runs on the machine."""
+    total = 0
+    for pid in api_processes():
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def api_rss_mb() -> float:
     """The largest RSS of the API processes (the target is per process)."""
     return max((rss_mb(pid) for pid in api_processes()), default=0.0)
@@ -113,6 +124,8 @@ class Machine:
     processes' largest RSS at the end. Start one before the phase, ``stop()`` after it."""
 
     start: list[int] = field(default_factory=_cpu_times)
+    api_cpu_start: float = field(default_factory=api_cpu_seconds)
+    api_cpu: float = 0.0
     steal_pct: float = 0.0
     busy_pct: float = 0.0
     load: float = 0.0
@@ -126,7 +139,12 @@ class Machine:
         self.busy_pct = 100 * (total - delta[3] - delta[4]) / total
         self.load = os.getloadavg()[0]
         self.rss_mb = api_rss_mb()
+        self.api_cpu = api_cpu_seconds() - self.api_cpu_start
         return self
+
+    def cpu_us_per(self, requests: int) -> float:
+        """The API processes' CPU per request during the phase, in microseconds."""
+        return 1e6 * self.api_cpu / requests if requests else 0.0
 
     def describe(self) -> str:
         return f"load {self.load:.1f}, steal {self.steal_pct:.1f}%, API RSS {self.rss_mb:.0f} MB"
@@ -157,6 +175,7 @@ CSV_FIELDS = (
     "steal_pct",
     "busy_pct",
     "api_rss_mb",
+    "api_cpu_us_per_request",
     "notes",
 )
 

@@ -190,6 +190,7 @@ def main() -> None:
         default="random",
         help="event uuids everywhere: random (uuid4, posthog-python) or ordered (UUIDv7, posthog-js)",
     )
+    parser.add_argument("--only", help="comma-separated HTTP phases, e.g. posthog-single,native-batch")
     parser.add_argument("--soak", type=int, default=0, help="seconds of mixed traffic (soak mode)")
     parser.add_argument("--soak-interval", type=int, default=30, help="seconds per soak report line")
     args = parser.parse_args()
@@ -226,6 +227,8 @@ def main() -> None:
             ("native-single", "native-single", args.clients, 1, PROPERTIES),
         )
         for phase, (mode, lua_mode, clients, per_request, properties) in enumerate(modes, start=1):
+            if args.only and mode not in args.only.split(","):
+                continue
             name = f"bench_{mode.replace('-', '_')}"
             machine = Machine()
             result = run_wrk(
@@ -237,7 +240,11 @@ def main() -> None:
             )
             machine.stop()
             phases[mode] = (result, per_request, machine)
-            print(f"  {mode}: {result.requests_per_second:,.0f} req/s ({machine.describe()})", flush=True)
+            print(
+                f"  {mode}: {result.requests_per_second:,.0f} req/s, API CPU "
+                f"{machine.cpu_us_per(result.requests):,.0f} us/request ({machine.describe()})",
+                flush=True,
+            )
         rows: list[tuple[str, ...]] = [
             ("measure", "figure", "baseline", "ratio", "load / steal / API RSS"),
             (
@@ -289,7 +296,8 @@ def main() -> None:
                 rows.append(
                     (
                         labels[mode],
-                        f"{rate:,.0f} events/s  p99 {result.p99_ms:.0f} ms",
+                        f"{rate:,.0f} events/s  p99 {result.p99_ms:.0f} ms  "
+                        f"API CPU {machine.cpu_us_per(result.requests):,.0f} us/req",
                         "COPY",
                         f"{rate / copy_rate:.2f} x",
                         machine.describe(),
@@ -303,7 +311,8 @@ def main() -> None:
                     (
                         labels[mode],
                         f"{result.requests_per_second:,.0f} req/s  p50 {result.p50_ms:.1f} ms  "
-                        f"p99 {result.p99_ms:.1f} ms",
+                        f"p99 {result.p99_ms:.1f} ms  "
+                        f"API CPU {machine.cpu_us_per(result.requests):,.0f} us/req",
                         "INSERT",
                         f"{result.requests_per_second / insert_rate:.2f} x",
                         machine.describe(),
@@ -321,12 +330,19 @@ def main() -> None:
                         result,
                     )
                 )
-        plain, persons = (
-            phases[m][0].requests_per_second for m in ("posthog-batch", "posthog-batch-persons")
-        )
-        rows.append(
-            ("persons' cost: batch with $set over plain batch", "", "/batch/", f"{persons / plain:.2f} x", "")
-        )
+        if "posthog-batch" in phases and "posthog-batch-persons" in phases:
+            plain, persons = (
+                phases[m][0].requests_per_second for m in ("posthog-batch", "posthog-batch-persons")
+            )
+            rows.append(
+                (
+                    "persons' cost: batch with $set over plain batch",
+                    "",
+                    "/batch/",
+                    f"{persons / plain:.2f} x",
+                    "",
+                )
+            )
         print()
         report(rows)
         print(f"\nerrors: {sum(r.errors for r, _, _ in phases.values())}")
@@ -360,6 +376,7 @@ def _csv_row(
         "steal_pct": f"{machine.steal_pct:.1f}",
         "busy_pct": f"{machine.busy_pct:.0f}",
         "api_rss_mb": f"{machine.rss_mb:.0f}",
+        "api_cpu_us_per_request": f"{machine.cpu_us_per(result.requests):.0f}" if result else "",
     }
 
 
