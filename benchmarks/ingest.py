@@ -49,6 +49,7 @@ import httpx
 import psycopg
 
 from benchmarks.common import HttpResult, Machine, append_csv, report, run_pgbench, run_wrk, serve
+from benchmarks.profiling import profiled
 from benchmarks.soak import soak
 from saaskit.kit.db import libpq_url
 from saaskit.kit.embedded import _bin_dir
@@ -191,6 +192,9 @@ def main() -> None:
         help="event uuids everywhere: random (uuid4, posthog-python) or ordered (UUIDv7, posthog-js)",
     )
     parser.add_argument("--only", help="comma-separated HTTP phases, e.g. posthog-single,native-batch")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy the API process in each HTTP phase (see profiling.py)"
+    )
     parser.add_argument("--soak", type=int, default=0, help="seconds of mixed traffic (soak mode)")
     parser.add_argument("--soak-interval", type=int, default=30, help="seconds per soak report line")
     args = parser.parse_args()
@@ -219,6 +223,7 @@ def main() -> None:
         insert_rate = insert_baseline(owner_url, org_id, args.duration)
         insert_machine = machine.stop()
         phases: dict[str, tuple[HttpResult, int, Machine]] = {}
+        profiles: dict[str, list[str]] = {}
         modes = (
             ("posthog-batch", "posthog-batch", args.batch_clients, 100, PROPERTIES),
             ("posthog-batch-persons", "posthog-batch", args.batch_clients, 100, PERSON_PROPERTIES),
@@ -231,14 +236,16 @@ def main() -> None:
                 continue
             name = f"bench_{mode.replace('-', '_')}"
             machine = Machine()
-            result = run_wrk(
-                base,
-                LUA,
-                clients=clients,
-                seconds=args.duration,
-                args=(lua_mode, key, name, phase, properties, args.ids),
-            )
+            with profiled(f"ingest-{mode}", args.duration - 1 if args.profile else 0) as profile:
+                result = run_wrk(
+                    base,
+                    LUA,
+                    clients=clients,
+                    seconds=args.duration,
+                    args=(lua_mode, key, name, phase, properties, args.ids),
+                )
             machine.stop()
+            profiles[mode] = profile
             phases[mode] = (result, per_request, machine)
             print(
                 f"  {mode}: {result.requests_per_second:,.0f} req/s, API CPU "
@@ -348,6 +355,10 @@ def main() -> None:
         print(f"\nerrors: {sum(r.errors for r, _, _ in phases.values())}")
         for line in checks:
             print(line)
+        for mode, lines in profiles.items():
+            if lines:
+                print(f"\n{labels[mode]}, {lines[0]}")
+                print("\n".join(lines[1:]))
         print(f"\nappended to {append_csv('ingest', csv_rows)}")
 
 
