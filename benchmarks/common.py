@@ -79,11 +79,16 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def api_processes() -> list[int]:
+def last_served_pid() -> int:
+    """The pid of the ``serve`` entered last (to measure one of several)."""
+    return _served[-1].pid
+
+
+def api_processes(root: int | None = None) -> list[int]:
     """The Python processes of the ``serve`` started here (uvicorn's supervisor when
-    --workers > 1, and its workers); not the embedded PostgreSQL."""
+    --workers > 1, and its workers); not the embedded PostgreSQL. ``root``: only that serve's."""
     pids: list[int] = []
-    pending = [p.pid for p in _served if p.poll() is None]
+    pending = [p.pid for p in _served if p.poll() is None and root in (None, p.pid)]
     while pending:
         pid = pending.pop()
         with contextlib.suppress(OSError):
@@ -101,20 +106,20 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def api_cpu_seconds() -> float:
+def api_cpu_seconds(root: int | None = None) -> float:
     """CPU time (user + system) of the API processes so far: per request, the cost of the
     Python side, much less sensitive than throughput to what else runs on the machine."""
     total = 0
-    for pid in api_processes():
+    for pid in api_processes(root):
         with contextlib.suppress(OSError):
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def api_rss_mb() -> float:
+def api_rss_mb(root: int | None = None) -> float:
     """The largest RSS of the API processes (the target is per process)."""
-    return max((rss_mb(pid) for pid in api_processes()), default=0.0)
+    return max((rss_mb(pid) for pid in api_processes(root)), default=0.0)
 
 
 @dataclass
@@ -123,13 +128,17 @@ class Machine:
     else, from /proc/stat), busy share of all CPUs, the load average at the end, and the API
     processes' largest RSS at the end. Start one before the phase, ``stop()`` after it."""
 
+    root: int | None = None  # one serve's pid, when several run
     start: list[int] = field(default_factory=_cpu_times)
-    api_cpu_start: float = field(default_factory=api_cpu_seconds)
+    api_cpu_start: float = -1.0
     api_cpu: float = 0.0
     steal_pct: float = 0.0
     busy_pct: float = 0.0
     load: float = 0.0
     rss_mb: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.api_cpu_start = api_cpu_seconds(self.root)
 
     def stop(self) -> Machine:
         end = _cpu_times()
@@ -138,8 +147,8 @@ class Machine:
         self.steal_pct = 100 * delta[7] / total
         self.busy_pct = 100 * (total - delta[3] - delta[4]) / total
         self.load = os.getloadavg()[0]
-        self.rss_mb = api_rss_mb()
-        self.api_cpu = api_cpu_seconds() - self.api_cpu_start
+        self.rss_mb = api_rss_mb(self.root)
+        self.api_cpu = api_cpu_seconds(self.root) - self.api_cpu_start
         return self
 
     def cpu_us_per(self, requests: int) -> float:

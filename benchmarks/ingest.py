@@ -72,7 +72,9 @@ RATE_LIMITS = {
 }
 
 
-def setup_project(base: str) -> tuple[str, str]:
+def setup_project(base: str, tokens: dict[str, str] | None = None) -> tuple[str, str]:
+    """An owner, an organization and its ingestion key; the owner's session token goes to
+    ``tokens[base]`` when given."""
     with httpx.Client(base_url=base, timeout=30) as http:
         owner = http.post(
             "/api/auth/signup",
@@ -84,6 +86,8 @@ def setup_project(base: str) -> tuple[str, str]:
         )
         owner.raise_for_status()
         headers = {"Authorization": f"Bearer {owner.json()['token']}"}
+        if tokens is not None:
+            tokens[base] = owner.json()["token"]
         org = http.post("/api/orgs", json={"name": "Benchmark"}, headers=headers).json()
         key = http.post(f"/api/orgs/{org['id']}/ingestion-keys", headers=headers).json()["key"]
     return org["id"], key
