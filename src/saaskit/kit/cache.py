@@ -24,9 +24,6 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-import redis.asyncio as redis
-from redis.exceptions import RedisError
-
 from saaskit.config import CacheSettings
 
 logger = logging.getLogger(__name__)
@@ -71,7 +68,12 @@ class LocalCache:
 
 class RedisCache:
     def __init__(self, url: str) -> None:
-        self.client: redis.Redis = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        # Imported here: only a process configured with Redis pays its memory (about 10 MB).
+        import redis.asyncio as redis
+        from redis.exceptions import RedisError
+
+        self.client: Any = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        self.errors: tuple[type[Exception], ...] = (RedisError, OSError)
         self._warned_at = 0.0
 
     def _warn(self, exc: Exception) -> None:
@@ -83,7 +85,7 @@ class RedisCache:
         generation_key, value_key = PREFIX + "gen:" + key, PREFIX + "val:" + key
         try:
             generation, stored = await self.client.mget(generation_key, value_key)
-        except (RedisError, OSError) as exc:
+        except self.errors as exc:
             self._warn(exc)
             return await load()
         current = int(generation or 0)
@@ -97,14 +99,14 @@ class RedisCache:
                 await self.client.set(
                     value_key, str(current).encode() + b":" + value, px=max(1, int(ttl * 1000))
                 )
-            except (RedisError, OSError) as exc:
+            except self.errors as exc:
                 self._warn(exc)
         return value
 
     async def invalidate(self, key: str) -> None:
         try:
             await self.client.incr(PREFIX + "gen:" + key)
-        except (RedisError, OSError) as exc:
+        except self.errors as exc:
             self._warn(exc)
 
     async def close(self) -> None:
