@@ -194,6 +194,15 @@ def append_csv(benchmark: str, rows: list[dict[str, object]]) -> Path:
     one row per measure, with the commit, so runs compare across commits."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{benchmark}.csv"
+    if path.exists():
+        with path.open(newline="") as handle:
+            existing = list(csv.DictReader(handle))
+            header = list(existing[0].keys()) if existing else []
+        if header and header != list(CSV_FIELDS):  # columns added since: rewrite under the new header
+            with path.open("w", newline="") as handle:
+                writer = csv.DictWriter(handle, CSV_FIELDS, extrasaction="ignore")
+                writer.writeheader()
+                writer.writerows(existing)
     new = not path.exists()
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
     commit = git_commit()

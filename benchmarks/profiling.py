@@ -71,7 +71,7 @@ def profiled(name: str, seconds: int) -> Iterator[list[str]]:
         summary.extend(summarize([o for o in outputs if o.exists()]))
 
 
-def summarize(paths: list[Path], top: int = 14) -> list[str]:
+def summarize(paths: list[Path], top: int = 16) -> list[str]:
     inclusive: Counter[str] = Counter()
     layers: Counter[str] = Counter()
     total = 0
@@ -91,8 +91,11 @@ def summarize(paths: list[Path], top: int = 14) -> list[str]:
     lines = [f"profile: {total} samples; innermost frame by layer:"]
     lines += [f"  {100 * n / total:5.1f}%  {layer}" for layer, n in layers.most_common()]
     lines.append("inclusive (a function and what it calls):")
-    skip = ("<module>", "run (asyncio", "run_forever", "_run_once", "_run (asyncio", "run (uvicorn")
-    shown = [(f, n) for f, n in inclusive.most_common(200) if not f.startswith(skip)]
+    # The frames every sample shares (the CLI, the server, the event loop's own loop) say nothing.
+    roots = ("typer/", "runpy", "saaskit/cli.py", "saaskit/server.py", "asyncio/runners.py", "base_events.py")
+    shown = [
+        (f, n) for f, n in inclusive.most_common(300) if not any(r in f for r in roots) and n < 0.7 * total
+    ]
     lines += [f"  {100 * n / total:5.1f}%  {f}" for f, n in shown[:top]]
     return lines
 
@@ -103,3 +106,9 @@ def _layer(frames: list[str]) -> str:
             if any(n in frame for n in needles):
                 return layer
     return "other (C, interpreter, GC)"
+
+
+if __name__ == "__main__":  # summarize kept stacks again: python -m benchmarks.profiling FILE...
+    import sys
+
+    print("\n".join(summarize([Path(a) for a in sys.argv[1:]])))
