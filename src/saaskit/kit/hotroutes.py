@@ -10,7 +10,7 @@ on (method, path), then the endpoint. Everything else goes to the application un
 What stays the same: the routes are still declared on their routers (OpenAPI, tests calling the
 app, and any path not listed here); the edge middleware (``kit/middleware.py``) still wraps this
 layer, so body limits, input refusals and the per-route latency record apply as before (the
-matched route is put in the scope as the router would); an exception raised by the endpoint is
+route's template is put in the scope as the router would); an exception raised by the endpoint is
 answered by the application's own exception handlers, as FastAPI's would be, and anything they
 do not handle goes on to the server-error middleware. Measured in docs/ingestion.md.
 """
@@ -20,6 +20,7 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import orjson
@@ -28,35 +29,42 @@ from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 Model = TypeVar("Model", bound=BaseModel)
 
 
+@dataclass(frozen=True)
+class Template:
+    """What the edge's latency record reads of a matched route (``scope["route"].path``): a hot
+    route has no path parameters, so its template is its path."""
+
+    path: str
+
+
 class HotRoutes:
-    """``routes``: (method, path, endpoint). Each (method, path) must also be a route of the
-    application (the route object is looked up lazily, for the latency record's template)."""
+    """``routes``: (method, path, endpoint), each also declared on a router (for OpenAPI, and
+    for whatever does not come through this layer). Paths take no parameters."""
 
     def __init__(self, app: ASGIApp, routes: Iterable[tuple[str, str, Endpoint]] = ()) -> None:
         self.app = app
-        self.routes: dict[tuple[str, str], Endpoint] = {(m, p): e for m, p, e in routes}
-        self._route_objects: dict[tuple[str, str], BaseRoute | None] = {}
+        self.routes: dict[tuple[str, str], tuple[Endpoint, Template]] = {}
+        for method, path, endpoint in routes:
+            assert "{" not in path, f"hot routes take no path parameters: {path}"
+            self.routes[(method, path)] = (endpoint, Template(path))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        endpoint = (
+        found = (
             self.routes.get((scope.get("method", ""), scope.get("path", "")))
             if scope["type"] == "http"
             else None
         )
-        if endpoint is None:
+        if found is None:
             await self.app(scope, receive, send)
             return
-        route = self._route_object(scope)
-        if route is not None:
-            scope["route"] = route
-            scope["endpoint"] = endpoint
+        endpoint, template = found
+        scope["route"] = template
         request = Request(scope, receive, send)
         try:
             response = await endpoint(request)
@@ -68,19 +76,6 @@ class HotRoutes:
             if inspect.isawaitable(response):
                 response = await response
         await response(scope, receive, send)
-
-    def _route_object(self, scope: Scope) -> BaseRoute | None:
-        key = (scope["method"], scope["path"])
-        if key not in self._route_objects:
-            found = None
-            for route in getattr(scope.get("app"), "routes", ()):
-                if getattr(route, "path", None) == key[1] and key[0] in (
-                    getattr(route, "methods", None) or ()
-                ):
-                    found = route
-                    break
-            self._route_objects[key] = found
-        return self._route_objects[key]
 
 
 def _handler_for(app: Any, exc: Exception) -> Callable[..., Any] | None:
