@@ -111,4 +111,6 @@ def _layer(frames: list[str]) -> str:
 if __name__ == "__main__":  # summarize kept stacks again: python -m benchmarks.profiling FILE...
     import sys
 
+    if len(sys.argv) < 2 or sys.argv[1].startswith("-"):
+        raise SystemExit("usage: python -m benchmarks.profiling benchmarks/results/profiles/<file>.txt ...")
     print("\n".join(summarize([Path(a) for a in sys.argv[1:]])))
