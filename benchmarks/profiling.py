@@ -29,7 +29,8 @@ LAYERS = (
     ("saaskit group commit", ("tracking/buffer.py",)),
     ("saaskit heartbeat", ("devices/",)),
     ("saaskit other", ("saaskit/",)),
-    ("asyncio event loop", ("asyncio/", "uvloop")),
+    # Innermost Python frame is the runner: time inside uvloop's C loop (socket I/O, system calls).
+    ("event loop (uvloop in C: socket I/O, system calls)", ("asyncio/", "uvloop")),
 )
 
 
