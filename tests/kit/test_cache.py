@@ -157,7 +157,9 @@ async def test_flags_answer_a_change_at_once_through_the_cache(
     changed = await client.patch(f"{base}/{flag_id}", headers=project.owner.headers, json={"active": False})
     assert changed.status_code == 200, changed.text
     assert await flags() == {}
-    reactivated = await client.patch(f"{base}/{flag_id}", headers=project.owner.headers, json={"active": True})
+    reactivated = await client.patch(
+        f"{base}/{flag_id}", headers=project.owner.headers, json={"active": True}
+    )
     assert reactivated.status_code == 200
     assert await flags() == {"beta": True}
     deleted = await client.delete(f"{base}/{flag_id}", headers=project.owner.headers)
