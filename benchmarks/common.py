@@ -10,6 +10,7 @@ would take much of the CPU the server needs.
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
 import re
@@ -21,7 +22,8 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -58,6 +60,161 @@ class HttpResult:
         return self.requests - self.errors
 
 
+RESULTS = ROOT / "benchmarks" / "results"
+# The ``saaskit serve`` process started by ``serve`` (its API processes are it and its children).
+_served: list[subprocess.Popen[bytes]] = []
+
+
+def _cpu_times() -> list[int]:
+    """The aggregate ``cpu`` line of /proc/stat: user nice system idle iowait irq softirq steal."""
+    with Path("/proc/stat").open() as handle:
+        return [int(v) for v in handle.readline().split()[1:9]]
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def last_served_pid() -> int:
+    """The pid of the ``serve`` entered last (to measure one of several)."""
+    return _served[-1].pid
+
+
+def api_processes(root: int | None = None) -> list[int]:
+    """The Python processes of the ``serve`` started here (uvicorn's supervisor when
+    --workers > 1, and its workers); not the embedded PostgreSQL. ``root``: only that serve's."""
+    pids: list[int] = []
+    pending = [p.pid for p in _served if p.poll() is None and root in (None, p.pid)]
+    while pending:
+        pid = pending.pop()
+        with contextlib.suppress(OSError):
+            if "python" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode():
+                pids.append(pid)
+                pending += _children(pid)
+    return pids
+
+
+def rss_mb(pid: int) -> float:
+    with contextlib.suppress(OSError), Path(f"/proc/{pid}/status").open() as handle:
+        for line in handle:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def api_cpu_seconds(root: int | None = None) -> float:
+    """CPU time (user + system) of the API processes so far: per request, the cost of the
+    Python side, much less sensitive than throughput to what else runs on the machine."""
+    total = 0
+    for pid in api_processes(root):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def api_rss_mb(root: int | None = None) -> float:
+    """The largest RSS of the API processes (the target is per process)."""
+    return max((rss_mb(pid) for pid in api_processes(root)), default=0.0)
+
+
+@dataclass
+class Machine:
+    """What the machine did during a phase: CPU steal (the hypervisor gave our vCPUs to someone
+    else, from /proc/stat), busy share of all CPUs, the load average at the end, and the API
+    processes' largest RSS at the end. Start one before the phase, ``stop()`` after it."""
+
+    root: int | None = None  # one serve's pid, when several run
+    start: list[int] = field(default_factory=_cpu_times)
+    api_cpu_start: float = -1.0
+    api_cpu: float = 0.0
+    steal_pct: float = 0.0
+    busy_pct: float = 0.0
+    load: float = 0.0
+    rss_mb: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.api_cpu_start = api_cpu_seconds(self.root)
+
+    def stop(self) -> Machine:
+        end = _cpu_times()
+        delta = [b - a for a, b in zip(self.start, end, strict=True)]
+        total = sum(delta) or 1
+        self.steal_pct = 100 * delta[7] / total
+        self.busy_pct = 100 * (total - delta[3] - delta[4]) / total
+        self.load = os.getloadavg()[0]
+        self.rss_mb = api_rss_mb(self.root)
+        self.api_cpu = api_cpu_seconds(self.root) - self.api_cpu_start
+        return self
+
+    def cpu_us_per(self, requests: int) -> float:
+        """The API processes' CPU per request during the phase, in microseconds."""
+        return 1e6 * self.api_cpu / requests if requests else 0.0
+
+    def describe(self) -> str:
+        return f"load {self.load:.1f}, steal {self.steal_pct:.1f}%, API RSS {self.rss_mb:.0f} MB"
+
+
+def git_commit() -> str:
+    completed = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=False
+    )
+    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=ROOT, check=False).returncode
+    return (completed.stdout.strip() or "unknown") + ("+dirty" if dirty else "")
+
+
+CSV_FIELDS = (
+    "time",
+    "commit",
+    "run",
+    "measure",
+    "figure",
+    "unit",
+    "baseline",
+    "baseline_figure",
+    "ratio",
+    "p50_ms",
+    "p99_ms",
+    "errors",
+    "load",
+    "steal_pct",
+    "busy_pct",
+    "api_rss_mb",
+    "api_cpu_us_per_request",
+    "notes",
+)
+
+
+def append_csv(benchmark: str, rows: list[dict[str, object]]) -> Path:
+    """Append the run's figures to ``benchmarks/results/<benchmark>.csv`` (header written once):
+    one row per measure, with the commit, so runs compare across commits."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{benchmark}.csv"
+    if path.exists():
+        with path.open(newline="") as handle:
+            existing = list(csv.DictReader(handle))
+            header = list(existing[0].keys()) if existing else []
+        if header and header != list(CSV_FIELDS):  # columns added since: rewrite under the new header
+            with path.open("w", newline="") as handle:
+                writer = csv.DictWriter(handle, CSV_FIELDS, extrasaction="ignore")
+                writer.writeheader()
+                writer.writerows(existing)
+    new = not path.exists()
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    commit = git_commit()
+    with path.open("a", newline="") as handle:
+        writer = csv.DictWriter(handle, CSV_FIELDS, extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        for row in rows:
+            writer.writerow({"time": stamp, "commit": commit, **row})
+    return path
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -82,6 +239,7 @@ def serve(workers: int, data_dir: Path, env: dict[str, str] | None = None) -> It
         cwd=ROOT,
     )
     base = f"http://127.0.0.1:{port}"
+    _served.append(process)
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -95,6 +253,7 @@ def serve(workers: int, data_dir: Path, env: dict[str, str] | None = None) -> It
             time.sleep(0.3)
         yield base, EmbeddedPostgres(data_dir).url("saaskit")
     finally:
+        _served.remove(process)
         process.send_signal(signal.SIGINT)
         try:
             process.wait(60)

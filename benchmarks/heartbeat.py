@@ -52,7 +52,7 @@ from pathlib import Path
 
 import psycopg
 
-from benchmarks.common import HttpResult, run_pgbench, run_wrk, serve
+from benchmarks.common import HttpResult, Machine, append_csv, run_pgbench, run_wrk, serve
 from saaskit.devices.presence import QUERIES
 from saaskit.kit.db import libpq_url
 
@@ -239,6 +239,7 @@ def main() -> None:
     run = run_heartbeat_wrk if generator == "wrk" else run_python_client
     conns = args.baseline_connections
     rounds: list[tuple[float, float, HttpResult, str]] = []
+    machines: list[tuple[Machine, Machine]] = []  # (baseline phase, HTTP phase) per round
 
     with contextlib.ExitStack() as stack:
         if args.base_url:
@@ -262,11 +263,15 @@ def main() -> None:
                 f"round {number}: baseline {args.duration} s, HTTP {args.duration} s (load {load:.1f}) ...",
                 flush=True,
             )
+            baseline_machine = Machine()
             baseline_tps, baseline_ms = run_pgbench(owner_url, scripts["write"], conns, args.duration)
+            baseline_machine.stop()
             vacuum(owner_url)
             with psycopg.connect(libpq_url(owner_url), autocommit=True) as conn:
                 conn.execute(AGE_TOKENS_SQL)  # type: ignore[call-overload]
+            http_machine = Machine()
             http = run(base, args.clients, args.duration, args.users, (number * 37_000) % args.users)
+            machines.append((baseline_machine, http_machine.stop()))
             rounds.append((baseline_tps, baseline_ms, http, f"{load:.1f}/{os.getloadavg()[0]:.1f}"))
         if args.explain:
             print("\n" + explain_presence(owner_url) + "\n")
@@ -283,15 +288,40 @@ def main() -> None:
     )
     print(
         f"  {'round':<6} {'load':<10} {'baseline writes/s':>18} {'heartbeats/s':>13} {'ratio':>6} "
-        f"{'p50 ms':>7} {'p99 ms':>7} {'errors':>7}"
+        f"{'p50 ms':>7} {'p99 ms':>7} {'errors':>7} {'steal %':>14} {'API RSS MB':>10} {'API CPU us/req':>14}"
     )
     ratios = []
-    for index, (baseline_tps, _, http, load) in enumerate(rounds, start=1):
+    csv_rows: list[dict[str, object]] = []
+    for index, ((baseline_tps, _, http, load), (bm, hm)) in enumerate(
+        zip(rounds, machines, strict=True), start=1
+    ):
         ratio = http.requests_per_second / baseline_tps
         ratios.append(ratio)
+        cpu = hm.cpu_us_per(http.requests)
         print(
             f"  {index:<6} {load:<10} {baseline_tps:>18,.0f} {http.requests_per_second:>13,.0f} "
-            f"{ratio:>6.2f} {http.p50_ms:>7.1f} {http.p99_ms:>7.1f} {http.errors:>7}"
+            f"{ratio:>6.2f} {http.p50_ms:>7.1f} {http.p99_ms:>7.1f} {http.errors:>7} "
+            f"{bm.steal_pct:>6.1f} / {hm.steal_pct:>5.1f} {hm.rss_mb:>10.0f} {cpu:>14,.0f}"
+        )
+        csv_rows.append(
+            {
+                "run": f"workers={args.workers} users={args.users} clients={args.clients} round={index}",
+                "measure": "POST /api/heartbeat",
+                "figure": round(http.requests_per_second),
+                "unit": "req/s",
+                "baseline": "heartbeat writes (pgbench)",
+                "baseline_figure": round(baseline_tps),
+                "ratio": f"{ratio:.3f}",
+                "p50_ms": f"{http.p50_ms:.1f}",
+                "p99_ms": f"{http.p99_ms:.1f}",
+                "errors": http.errors,
+                "load": f"{hm.load:.2f}",
+                "steal_pct": f"{hm.steal_pct:.1f}",
+                "busy_pct": f"{hm.busy_pct:.0f}",
+                "api_rss_mb": f"{hm.rss_mb:.0f}",
+                "api_cpu_us_per_request": f"{cpu:.0f}",
+                "notes": f"baseline phase: load {bm.load:.2f}, steal {bm.steal_pct:.1f}%",
+            }
         )
     median_ratio = statistics.median(ratios)
     median_p99 = statistics.median(r[2].p99_ms for r in rounds)
@@ -301,6 +331,7 @@ def main() -> None:
         f"  median ratio {median_ratio:.2f} (target >= 0.30), median p99 {median_p99:.1f} ms "
         f"(target < 50 ms), {errors} errors: {'TARGET MET' if met else 'TARGET MISSED'}"
     )
+    print(f"  appended to {append_csv('heartbeat', csv_rows)}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 measured in the same run.
 
     uv run python -m benchmarks.ingest [--workers 1] [--duration 15] [--clients 32]
+    uv run python -m benchmarks.ingest --soak 600 [--soak-interval 30]   # mixed traffic, 10 min
 
 Starts ``saaskit serve`` (fresh embedded PostgreSQL, default settings: fsync on; the ingestion rate
 limits checked on every request but raised out of reach, see RATE_LIMITS) in a separate
@@ -19,6 +20,15 @@ The load generator is wrk; its Lua scripts give every event a unique uuid. Each 
 checks that no acknowledged event is missing (stored >= acknowledged: requests still in flight
 when wrk stops may be stored without having been acknowledged). Targets (DESIGN.md): batch
 >= 0.5 x COPY; single >= 0.3 x single-row INSERT, p99 < 50 ms.
+
+Beside every figure: the load average, the CPU steal seen during that phase (/proc/stat) and the
+API processes' RSS (target < 200 MB each). Every run appends its figures to
+``benchmarks/results/ingest.csv`` (``ingest-soak.csv`` for soak runs) with the commit.
+
+``--soak N``: N seconds of mixed traffic instead (``/batch`` at 4 clients, ``/e`` and
+``/api/events`` at 8 each, all at once), reported per ``--soak-interval``: throughput, p99, API
+RSS, load and steal per interval, so drift in latency or memory shows; at the end every
+acknowledged event must be stored.
 """
 
 from __future__ import annotations
@@ -38,7 +48,9 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from benchmarks.common import HttpResult, report, run_pgbench, run_wrk, serve
+from benchmarks.common import HttpResult, Machine, append_csv, report, run_pgbench, run_wrk, serve
+from benchmarks.profiling import profiled
+from benchmarks.soak import soak
 from saaskit.kit.db import libpq_url
 from saaskit.kit.embedded import _bin_dir
 from saaskit.kit.ids import uuid7
@@ -60,7 +72,9 @@ RATE_LIMITS = {
 }
 
 
-def setup_project(base: str) -> tuple[str, str]:
+def setup_project(base: str, tokens: dict[str, str] | None = None) -> tuple[str, str]:
+    """An owner, an organization and its ingestion key; the owner's session token goes to
+    ``tokens[base]`` when given."""
     with httpx.Client(base_url=base, timeout=30) as http:
         owner = http.post(
             "/api/auth/signup",
@@ -72,6 +86,8 @@ def setup_project(base: str) -> tuple[str, str]:
         )
         owner.raise_for_status()
         headers = {"Authorization": f"Bearer {owner.json()['token']}"}
+        if tokens is not None:
+            tokens[base] = owner.json()["token"]
         org = http.post("/api/orgs", json={"name": "Benchmark"}, headers=headers).json()
         key = http.post(f"/api/orgs/{org['id']}/ingestion-keys", headers=headers).json()["key"]
     return org["id"], key
@@ -179,6 +195,12 @@ def main() -> None:
         default="random",
         help="event uuids everywhere: random (uuid4, posthog-python) or ordered (UUIDv7, posthog-js)",
     )
+    parser.add_argument("--only", help="comma-separated HTTP phases, e.g. posthog-single,native-batch")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy the API process in each HTTP phase (see profiling.py)"
+    )
+    parser.add_argument("--soak", type=int, default=0, help="seconds of mixed traffic (soak mode)")
+    parser.add_argument("--soak-interval", type=int, default=30, help="seconds per soak report line")
     args = parser.parse_args()
 
     with ExitStack() as stack:
@@ -191,10 +213,21 @@ def main() -> None:
             f"{args.duration} s per phase (load {os.getloadavg()[0]:.1f})\n",
             flush=True,
         )
+        if args.soak:
+            soak(base, owner_url, key, args.soak, args.soak_interval, args.ids, LUA, PROPERTIES)
+            return
+        csv_rows: list[dict[str, object]] = []
+        machine = Machine()
         copy_rate = copy_baseline(owner_url, org_id, args.copy_rows, directory, args.ids)
+        copy_machine = machine.stop()
+        machine = Machine()
         statement_rate = statement_ceiling(owner_url, org_id, args.duration, args.ids)
+        statement_machine = machine.stop()
+        machine = Machine()
         insert_rate = insert_baseline(owner_url, org_id, args.duration)
-        phases: dict[str, tuple[HttpResult, int]] = {}
+        insert_machine = machine.stop()
+        phases: dict[str, tuple[HttpResult, int, Machine]] = {}
+        profiles: dict[str, list[str]] = {}
         modes = (
             ("posthog-batch", "posthog-batch", args.batch_clients, 100, PROPERTIES),
             ("posthog-batch-persons", "posthog-batch", args.batch_clients, 100, PERSON_PROPERTIES),
@@ -203,30 +236,56 @@ def main() -> None:
             ("native-single", "native-single", args.clients, 1, PROPERTIES),
         )
         for phase, (mode, lua_mode, clients, per_request, properties) in enumerate(modes, start=1):
+            if args.only and mode not in args.only.split(","):
+                continue
             name = f"bench_{mode.replace('-', '_')}"
-            result = run_wrk(
-                base,
-                LUA,
-                clients=clients,
-                seconds=args.duration,
-                args=(lua_mode, key, name, phase, properties, args.ids),
-            )
-            phases[mode] = (result, per_request)
+            machine = Machine()
+            with profiled(f"ingest-{mode}", args.duration - 1 if args.profile else 0) as profile:
+                result = run_wrk(
+                    base,
+                    LUA,
+                    clients=clients,
+                    seconds=args.duration,
+                    args=(lua_mode, key, name, phase, properties, args.ids),
+                )
+            machine.stop()
+            profiles[mode] = profile
+            phases[mode] = (result, per_request, machine)
             print(
-                f"  {mode}: {result.requests_per_second:,.0f} req/s (load {os.getloadavg()[0]:.1f})",
+                f"  {mode}: {result.requests_per_second:,.0f} req/s, API CPU "
+                f"{machine.cpu_us_per(result.requests):,.0f} us/request ({machine.describe()})",
                 flush=True,
             )
         rows: list[tuple[str, ...]] = [
-            ("measure", "figure", "baseline", "ratio"),
-            ("raw COPY into events (psql \\copy)", f"{copy_rate:,.0f} rows/s", "", ""),
-            ("raw single-row INSERT (pgbench, 8 connections)", f"{insert_rate:,.0f} rows/s", "", ""),
+            ("measure", "figure", "baseline", "ratio", "load / steal / API RSS"),
+            (
+                "raw COPY into events (psql \\copy)",
+                f"{copy_rate:,.0f} rows/s",
+                "",
+                "",
+                copy_machine.describe(),
+            ),
+            (
+                "raw single-row INSERT (pgbench, 8 connections)",
+                f"{insert_rate:,.0f} rows/s",
+                "",
+                "",
+                insert_machine.describe(),
+            ),
             (
                 "saaskit's batch INSERT alone (pgbench, 100 rows)",
                 f"{statement_rate:,.0f} rows/s",
                 "COPY",
                 f"{statement_rate / copy_rate:.2f} x",
+                statement_machine.describe(),
             ),
         ]
+        for label, rate, unit, m in (
+            ("raw COPY", copy_rate, "rows/s", copy_machine),
+            ("raw INSERT", insert_rate, "rows/s", insert_machine),
+            ("batch statement alone", statement_rate, "rows/s", statement_machine),
+        ):
+            csv_rows.append(_csv_row(args, label, rate, unit, m, baseline="", baseline_figure=None))
         labels = {
             "posthog-batch": "POST /batch/ (PostHog, 100/request)",
             "posthog-batch-persons": "POST /batch/ with $set / $set_once on every event",
@@ -235,7 +294,7 @@ def main() -> None:
             "native-single": "POST /api/events (single event)",
         }
         checks = []
-        for mode, (result, per_request) in phases.items():
+        for mode, (result, per_request, machine) in phases.items():
             name = f"bench_{mode.replace('-', '_')}"
             acknowledged = result.successful * per_request
             in_db = stored(owner_url, name)
@@ -248,32 +307,92 @@ def main() -> None:
                 rows.append(
                     (
                         labels[mode],
-                        f"{rate:,.0f} events/s  p99 {result.p99_ms:.0f} ms",
+                        f"{rate:,.0f} events/s  p99 {result.p99_ms:.0f} ms  "
+                        f"API CPU {machine.cpu_us_per(result.requests):,.0f} us/req",
                         "COPY",
                         f"{rate / copy_rate:.2f} x",
+                        machine.describe(),
                     )
+                )
+                csv_rows.append(
+                    _csv_row(args, labels[mode], rate, "events/s", machine, "COPY", copy_rate, result)
                 )
             else:
                 rows.append(
                     (
                         labels[mode],
                         f"{result.requests_per_second:,.0f} req/s  p50 {result.p50_ms:.1f} ms  "
-                        f"p99 {result.p99_ms:.1f} ms",
+                        f"p99 {result.p99_ms:.1f} ms  "
+                        f"API CPU {machine.cpu_us_per(result.requests):,.0f} us/req",
                         "INSERT",
                         f"{result.requests_per_second / insert_rate:.2f} x",
+                        machine.describe(),
                     )
                 )
-        plain, persons = (
-            phases[m][0].requests_per_second for m in ("posthog-batch", "posthog-batch-persons")
-        )
-        rows.append(
-            ("persons' cost: batch with $set over plain batch", "", "/batch/", f"{persons / plain:.2f} x")
-        )
+                csv_rows.append(
+                    _csv_row(
+                        args,
+                        labels[mode],
+                        result.requests_per_second,
+                        "req/s",
+                        machine,
+                        "INSERT",
+                        insert_rate,
+                        result,
+                    )
+                )
+        if "posthog-batch" in phases and "posthog-batch-persons" in phases:
+            plain, persons = (
+                phases[m][0].requests_per_second for m in ("posthog-batch", "posthog-batch-persons")
+            )
+            rows.append(
+                (
+                    "persons' cost: batch with $set over plain batch",
+                    "",
+                    "/batch/",
+                    f"{persons / plain:.2f} x",
+                    "",
+                )
+            )
         print()
         report(rows)
-        print(f"\nerrors: {sum(r.errors for r, _ in phases.values())}")
+        print(f"\nerrors: {sum(r.errors for r, _, _ in phases.values())}")
         for line in checks:
             print(line)
+        for mode, lines in profiles.items():
+            if lines:
+                print(f"\n{labels[mode]}, {lines[0]}")
+                print("\n".join(lines[1:]))
+        print(f"\nappended to {append_csv('ingest', csv_rows)}")
+
+
+def _csv_row(
+    args: argparse.Namespace,
+    measure: str,
+    figure: float,
+    unit: str,
+    machine: Machine,
+    baseline: str,
+    baseline_figure: float | None,
+    result: HttpResult | None = None,
+) -> dict[str, object]:
+    return {
+        "run": f"workers={args.workers} ids={args.ids} duration={args.duration}",
+        "measure": measure,
+        "figure": round(figure),
+        "unit": unit,
+        "baseline": baseline,
+        "baseline_figure": round(baseline_figure) if baseline_figure else "",
+        "ratio": f"{figure / baseline_figure:.3f}" if baseline_figure else "",
+        "p50_ms": f"{result.p50_ms:.1f}" if result else "",
+        "p99_ms": f"{result.p99_ms:.1f}" if result else "",
+        "errors": result.errors if result else "",
+        "load": f"{machine.load:.2f}",
+        "steal_pct": f"{machine.steal_pct:.1f}",
+        "busy_pct": f"{machine.busy_pct:.0f}",
+        "api_rss_mb": f"{machine.rss_mb:.0f}",
+        "api_cpu_us_per_request": f"{machine.cpu_us_per(result.requests):.0f}" if result else "",
+    }
 
 
 if __name__ == "__main__":

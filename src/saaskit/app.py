@@ -29,6 +29,7 @@ from saaskit.flags import sdk as flags_sdk
 from saaskit.insights.endpoints import routers as insights_routers
 from saaskit.integrations import endpoints as integrations_endpoints
 from saaskit.kit.errors import install_error_handlers
+from saaskit.kit.hotroutes import HotRoutes
 from saaskit.kit.middleware import Edge
 from saaskit.kit.schemas import ErrorAnswer
 from saaskit.kit.state import Runtime
@@ -40,6 +41,8 @@ from saaskit.system import endpoints as system_endpoints
 from saaskit.system import health
 from saaskit.tenancy.endpoints import routers as tenancy_routers
 from saaskit.tracking.buffer import IngestBuffer
+from saaskit.tracking.endpoints import capture as capture_endpoints
+from saaskit.tracking.endpoints import native as native_endpoints
 from saaskit.tracking.endpoints import repairing_routers
 from saaskit.tracking.endpoints import routers as tracking_routers
 from saaskit.tracking.latency import LatencyRecorder
@@ -82,6 +85,9 @@ ROUTERS: list[APIRouter] = [
     webhooks_endpoints.catalog_router,
     trust_endpoints.router,
 ]
+
+# Served by kit.hotroutes before FastAPI's routing (they stay declared on their routers too).
+HOT_ROUTES = (*devices_endpoints.HOT_ROUTES, *capture_endpoints.HOT_ROUTES, *native_endpoints.HOT_ROUTES)
 
 # Every operation documents its errors with their one shape (kit/errors.py); "4XX" also takes the
 # place of FastAPI's 422 schema ({"detail": [...]}), which is not what saaskit answers.
@@ -165,6 +171,8 @@ def create_app(runtime: Runtime, *, dispose_on_shutdown: bool = True) -> FastAPI
         route.path for router in repairing_routers for route in router.routes if isinstance(route, APIRoute)
     }
     http = runtime.settings.http
+    # Inside the edge (added first: the last added is the outermost), ahead of the router.
+    app.add_middleware(HotRoutes, routes=HOT_ROUTES)
     app.add_middleware(
         Edge,
         max_bytes=http.max_body_bytes,

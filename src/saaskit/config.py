@@ -335,6 +335,24 @@ class TrackingSettings(BaseSettings):
     )
 
 
+class CacheSettings(BaseSettings):
+    """Caches of hot reads (docs/operations.md, "Caching"): in-process by default, Redis when a
+    URL is set (then shared by every API process, and invalidated for all of them at once)."""
+
+    model_config = SettingsConfigDict(env_prefix="SAASKIT_CACHE_", extra="ignore")
+
+    redis_url: str | None = Field(
+        default=None, description="redis://host:port/db; unset: each process caches in its own memory."
+    )
+    flags_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long /flags and /decide reuse an organization's flag definitions (0: off). "
+        "A change is seen at once by the process that made it (and by all with Redis); by the "
+        "others within this time.",
+    )
+
+
 class PresenceSettings(BaseSettings):
     """Devices and presence (issue 4): when silence means offline, and how uptime is credited."""
 
@@ -672,6 +690,7 @@ class Settings(BaseSettings):
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     presence: PresenceSettings = Field(default_factory=PresenceSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
     stripe: StripeSettings = Field(default_factory=StripeSettings)
     product: ProductSettings = Field(default_factory=ProductSettings)
     mail: MailSettings = Field(default_factory=MailSettings)

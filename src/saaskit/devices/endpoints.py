@@ -43,6 +43,7 @@ from saaskit.devices.schemas import (
 from saaskit.kit.deps import Client, ClientDep, DbSession, RuntimeDep, runtime_of
 from saaskit.kit.errors import NotFound, Unauthorized
 from saaskit.kit.hashing import token_hash
+from saaskit.kit.hotroutes import json_body, validated
 from saaskit.kit.pagination import CursorParam, LimitParam, Page, keyset_page
 from saaskit.kit.ratelimit import limiter_of, rate_limit
 from saaskit.tracking import identity
@@ -87,6 +88,19 @@ async def track_visit(
     responses={401: {"description": "Not signed in, or the token is invalid"}},
 )
 async def heartbeat(body: HeartbeatIn, request: Request) -> Response:
+    return await _heartbeat(body, request)
+
+
+async def heartbeat_hot(request: Request) -> Response:
+    """``POST /api/heartbeat`` as a raw route of ``kit.hotroutes`` (body checked first, as the
+    declared route does): no routing or FastAPI request handling on the hottest path."""
+    return await _heartbeat(validated(HeartbeatIn, await json_body(request)), request)
+
+
+HOT_ROUTES = (("POST", "/api/heartbeat", heartbeat_hot),)
+
+
+async def _heartbeat(body: HeartbeatIn, request: Request) -> Response:
     # Authentication happens inside the one statement (app_heartbeat), not in a dependency
     # query of its own: see saaskit/devices/heartbeat.py for why. No dependencies either (the
     # hottest path): FastAPI's dependency machinery costs more than the work here.

@@ -160,6 +160,7 @@ async def _evaluate(request: Request, *, decide: bool) -> Response:
             groups=groups,
             group_properties={str(k): _dict(v) for k, v in _dict(body.get("group_properties")).items()},
             only_keys=[str(k) for k in keys] if isinstance(keys, list) else None,
+            runtime=runtime,
         )
         answers += await assignments.as_flags(
             session,

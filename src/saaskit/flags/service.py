@@ -4,6 +4,7 @@ distinct id. Flush, never commit."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,12 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.audit import service as audit
 from saaskit.audit.service import Actor
-from saaskit.flags import persons
+from saaskit.flags import cached, persons
 from saaskit.flags.evaluation import Result, evaluate, payload_for
 from saaskit.flags.models import FeatureFlag
 from saaskit.flags.schemas import FlagIn, FlagPatch
 from saaskit.kit.errors import Conflict, NotFound, Unprocessable
 from saaskit.kit.pagination import keyset_page
+from saaskit.kit.state import Runtime
 
 
 def _subject(flag: FeatureFlag) -> audit.Subject:
@@ -64,6 +66,7 @@ async def create_flag(
     except IntegrityError:
         raise Conflict(f"a flag with key {data.key!r} exists", field="key", code="flag_key_taken") from None
     await session.refresh(flag)
+    await cached.changed(session, organization_id)
     await audit.record_about(session, actor, _subject(flag), "created", f"Created feature flag {flag.key}.")
     return flag
 
@@ -109,6 +112,7 @@ async def update_flag(
         flag.version = FeatureFlag.version + 1
         await session.flush()
         await session.refresh(flag)
+        await cached.changed(session, organization_id)
         description = f"Changed feature flag {flag.key}: {', '.join(changed)}."
         await audit.record_about(session, actor, _subject(flag), "updated", description, {"changed": changed})
     return flag
@@ -120,6 +124,7 @@ async def delete_flag(
     flag = await get_flag(session, organization_id, flag_id)
     await session.delete(flag)
     await session.flush()
+    await cached.changed(session, organization_id)
     await audit.record_about(session, actor, _subject(flag), "deleted", f"Deleted feature flag {flag.key}.")
 
 
@@ -145,7 +150,7 @@ async def definitions_version(session: AsyncSession, organization_id: uuid.UUID)
     return f"{row[0]}-{row[1]}-{row[2].timestamp() if row[2] else 0}"
 
 
-def group_type_mapping(flags: list[FeatureFlag]) -> dict[str, str]:
+def group_type_mapping(flags: Sequence[FeatureFlag | cached.FlagDefinition]) -> dict[str, str]:
     """PostHog's ``{"0": "company"}``: group type index -> name, from the group flags."""
     mapping: dict[str, str] = {}
     for flag in flags:
@@ -155,7 +160,7 @@ def group_type_mapping(flags: list[FeatureFlag]) -> dict[str, str]:
     return mapping
 
 
-def as_definition(flag: FeatureFlag) -> dict[str, Any]:
+def as_definition(flag: FeatureFlag | cached.FlagDefinition) -> dict[str, Any]:
     """The flag as PostHog's local-evaluation endpoint describes it."""
     return {
         "id": flag.number,
@@ -172,7 +177,7 @@ def as_definition(flag: FeatureFlag) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Evaluated:
-    flag: FeatureFlag
+    flag: FeatureFlag | cached.FlagDefinition
     result: Result
 
     @property
@@ -189,11 +194,12 @@ async def evaluate_flags(
     groups: dict[str, str] | None = None,
     group_properties: dict[str, dict[str, Any]] | None = None,
     only_keys: list[str] | None = None,
+    runtime: Runtime | None = None,
 ) -> list[Evaluated]:
     """Every active flag for the id: the person's stored properties, overridden by those the
     SDK sent (PostHog's rule), and the groups the SDK named, with their stored properties
-    ($groupidentify) under those sent."""
-    flags = await all_flags(session, organization_id)
+    ($groupidentify) under those sent. With a runtime, the definitions come through its cache."""
+    flags = await cached.definitions(session, organization_id, runtime)
     mapping = group_type_mapping(flags)
     stored = await persons.properties_of(session, organization_id, distinct_id)
     properties = {**stored, **(person_properties or {})}

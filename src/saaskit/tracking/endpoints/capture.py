@@ -155,3 +155,12 @@ for _path in PATHS:
                 },
             )
         router.add_api_route(_variant, preflight, methods=["OPTIONS"], include_in_schema=False)
+
+
+# Served by kit.hotroutes ahead of FastAPI's router (the routes above stay declared for OpenAPI).
+HOT_ROUTES = tuple(
+    (method, variant, capture)
+    for path in PATHS
+    for variant in (path, path + "/")
+    for method in ("POST", "GET")
+)

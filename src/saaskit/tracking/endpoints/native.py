@@ -10,12 +10,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Body, Request
+from fastapi.responses import Response
 
 from saaskit.kit.deps import DbSession
 from saaskit.kit.errors import Unprocessable
+from saaskit.kit.hotroutes import json_body, validated
 from saaskit.tracking import ingest, ownership, records
-from saaskit.tracking.endpoints.attribution import Sender, SignedInSender, enter_context, write_events
+from saaskit.tracking.endpoints.attribution import (
+    Sender,
+    SignedInSender,
+    enter_context,
+    sender_of,
+    write_events,
+)
 from saaskit.tracking.privacy import hash_ip_properties
 from saaskit.tracking.sanitize import clean_text, may_hold_nul
 from saaskit.tracking.schemas import (
@@ -91,6 +100,31 @@ async def post_events(
         raise Unprocessable("events: required (a list of events)", field="events")
     events = parse_items(body, EventIn, "events")
     return _out(await write_events(request, sender, await _event_dicts(request, events)))
+
+
+def _answer(result: ingest.IngestResult) -> Response:
+    return Response(orjson.dumps(result.as_dict()), media_type="application/json")
+
+
+async def post_event_hot(request: Request) -> Response:
+    """``POST /api/events`` as the raw route of ``kit.hotroutes``: the same checks in the same
+    order as the declared route (sender, then body), no FastAPI machinery."""
+    sender = await sender_of(request)
+    event = validated(EventIn, await json_body(request))
+    return _answer(await write_events(request, sender, await _event_dicts(request, [event])))
+
+
+async def post_events_hot(request: Request) -> Response:
+    """``POST /api/events/batch`` as a raw route (see ``post_event_hot``)."""
+    sender = await sender_of(request)
+    body = await json_body(request)
+    if not isinstance(body, dict) or "events" not in body:
+        raise Unprocessable("events: required (a list of events)", field="events")
+    events = parse_items(body, EventIn, "events")
+    return _answer(await write_events(request, sender, await _event_dicts(request, events)))
+
+
+HOT_ROUTES = (("POST", "/api/events", post_event_hot), ("POST", "/api/events/batch", post_events_hot))
 
 
 @router.post("/page-views", response_model=IngestOut, summary="Store page views")
