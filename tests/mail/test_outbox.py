@@ -56,6 +56,8 @@ SAMPLE: dict[str, Any] = {
     "reason": "Your card was declined.",
     "auto_topup_disabled": True,
     "ends_on": "2027-04-01",
+    "hosted_invoice_url": "https://invoice.stripe.com/i/acct_1/test_abc?s=ap&x=1",
+    "action_taken": "downgraded",
 }
 
 
