@@ -16,6 +16,12 @@ from alembic import op
 
 OWNER = "(SELECT app_is_service()) OR user_id = app_user_id() OR organization_id = app_organization_id()"
 SERVICE = "(SELECT app_is_service())"
+# A person (or an organization's context) records its own spends; everything else (grants,
+# top-ups, refunds, adjustments) is written by the service: webhook jobs, platform admins.
+OWN_SPEND = (
+    "kind = 'spend' AND amount_cents < 0 "
+    "AND (user_id = app_user_id() OR organization_id = app_organization_id())"
+)
 RLS_UP = [
     statement
     for table in ("credit_ledger", "dunning_cases")
@@ -24,7 +30,7 @@ RLS_UP = [
         f"CREATE POLICY {table}_read ON {table} FOR SELECT USING ({OWNER})",
         f"CREATE POLICY {table}_write ON {table} FOR ALL USING ({SERVICE}) WITH CHECK ({SERVICE})",
     )
-]
+] + [f"CREATE POLICY credit_ledger_own_spend ON credit_ledger FOR INSERT WITH CHECK ({OWN_SPEND})"]
 OPENING = (
     "INSERT INTO credit_ledger (user_id, kind, amount_cents, balance_after_cents, reason, idempotency_key) "
     "SELECT id, 'adjustment', credits_cents, credits_cents, 'Opening balance (before the ledger)', "
