@@ -108,6 +108,7 @@ async def test_credit_pack_checkout_grants_once_by_webhook(billing_server: Billi
         assert b.post_event(event).status_code == 200
         assert (await eventually(lambda e=event: _processed(b, e["id"]))).processing_status == "processed"
     assert await b.scalar("SELECT credits_cents FROM users WHERE id = :u", u=user.id) == 2500
+    assert await b.scalar("SELECT total_spent_cents FROM users WHERE id = :u", u=user.id) == 2500
     rows = await b.sql(
         "SELECT kind, amount_cents, balance_after_cents, payment_transaction_id FROM credit_ledger WHERE user_id = :u",
         u=user.id,

@@ -98,12 +98,29 @@ async def test_concurrent_spends_and_grants_keep_balance_equal_to_the_sum(
         o=owner.user_id or owner.organization_id,
     )
     assert all(after >= 0 for _, after in rows)  # type: ignore[operator]
-    # The rows chain: ordered by balance_after's own story, each is the previous plus its amount.
-    by_after: dict[object, list[object]] = {}
-    for amount, after in rows:
-        by_after.setdefault(after, []).append(amount)
     assert len(rows) == 1 + 80 - outcomes["short"] + 15 + 1
+    assert _chains([(int(a), int(b)) for a, b in rows])  # type: ignore[call-overload]
     assert sum(amount for amount, _ in rows) == column  # type: ignore[misc]
+
+
+def _chains(rows: list[tuple[int, int]]) -> bool:
+    """Whether the rows can be put in one order where each starts from the previous one's
+    balance_after (from 0): the writes really were serial, none saw a stale balance."""
+    starting: dict[int, list[tuple[int, int]]] = {}
+    for amount, after in rows:
+        starting.setdefault(after - amount, []).append((amount, after))
+
+    def walk(balance: int, left: int) -> bool:
+        if left == 0:
+            return True
+        for i, (amount, after) in enumerate(starting.get(balance, [])):
+            starting[balance].pop(i)
+            if walk(after, left - 1):
+                return True
+            starting[balance].insert(i, (amount, after))
+        return False
+
+    return walk(0, len(rows))
 
 
 async def test_spend_endpoint_writes_the_ledger_and_history_pages(

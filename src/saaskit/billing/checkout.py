@@ -28,10 +28,11 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from saaskit.accounts.models import User
 from saaskit.billing import ledger, shapes, sync, tiers
 from saaskit.billing.models import PaymentTransaction, SubscriptionPlan
 from saaskit.billing.owners import Owner, ensure_customer
@@ -176,13 +177,14 @@ async def _transaction(session: AsyncSession, owner: Owner, checkout: Obj, credi
     if not intent_id:
         return None
     amount = _int(checkout.get("amount_total"))
-    await session.execute(
+    paid = amount if amount is not None else credits
+    inserted = await session.scalar(
         insert(PaymentTransaction)
         .values(
             **owner.columns,
             kind="topup",
             status="succeeded",
-            amount_cents=amount if amount is not None else credits,
+            amount_cents=paid,
             currency=str(checkout.get("currency") or "usd"),
             credits_cents=credits,
             stripe_payment_intent_id=intent_id,
@@ -191,7 +193,14 @@ async def _transaction(session: AsyncSession, owner: Owner, checkout: Obj, credi
             succeeded_at=sync.now(),
         )
         .on_conflict_do_nothing(index_elements=["stripe_payment_intent_id"])
+        .returning(PaymentTransaction.id)
     )
+    if inserted is not None and owner.user_id is not None:  # as a top-up counts (credits._credit_once)
+        await session.execute(
+            update(User)
+            .where(User.id == owner.user_id)
+            .values(total_spent_cents=User.total_spent_cents + paid)
+        )
     found: uuid.UUID | None = await session.scalar(
         select(PaymentTransaction.id).where(PaymentTransaction.stripe_payment_intent_id == intent_id)
     )
