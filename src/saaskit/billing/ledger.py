@@ -2,11 +2,13 @@
 
 ``post`` is the only way a balance moves (users.credits_cents, organizations.credits_cents):
 
-1. the owner's row is locked (``SELECT ... FOR UPDATE``): writes for one owner queue up;
-2. with an idempotency key, an existing row with that key is the answer (a new statement sees
-   rows committed while it waited for the lock, so two concurrent writers of one key record once);
-3. one statement updates the balance only if it stays >= 0 and inserts the ledger row with the
-   balance it produced (``balance_after_cents``).
+1. with an idempotency key (or a capped take-back), the owner's row is locked first
+   (``SELECT ... FOR UPDATE``) and an existing row with that key is the answer (a new statement
+   sees rows committed while it waited for the lock, so two concurrent writers of one key record
+   once);
+2. one statement updates the balance only if it stays >= 0 (its UPDATE holds the owner's row
+   lock: writes for one owner queue up) and inserts the ledger row with the balance it produced
+   (``balance_after_cents``).
 
 So the balance is always the sum of the owner's rows (``check`` proves it; the concurrency test
 runs it after many concurrent spends and grants) and never negative (a CHECK backs it too).
@@ -78,7 +80,9 @@ async def post(
     """Move the owner's balance by ``amount_cents`` and record it; see the module's docstring.
     Returns None when nothing moved (a capped take-back of an empty balance, a short spend with
     ``allow_short``)."""
-    current = await balance(session, owner, lock=True)
+    # The lock first only where a decision needs the balance or the key before moving: a plain
+    # spend or grant is the one statement below, whose UPDATE takes the same lock.
+    current = await balance(session, owner, lock=True) if key is not None or cap else None
     if key is not None:
         found = (
             await session.execute(
@@ -91,7 +95,7 @@ async def post(
         ).one_or_none()
         if found is not None:
             return Posted(found.id, found.amount_cents, found.balance_after_cents, replayed=True)
-    if cap and amount_cents < 0:
+    if cap and amount_cents < 0 and current is not None:
         amount_cents = max(amount_cents, -current)
     if amount_cents == 0:
         return None
@@ -112,6 +116,7 @@ async def post(
     if row is None:
         if allow_short:
             return None
+        current = await balance(session, owner)
         raise PaymentRequired(
             f"not enough credits: {current} cents left, {-amount_cents} needed",
             field="amount_cents",
