@@ -276,3 +276,12 @@ async def test_topups_refunds_and_expiries_go_through_the_ledger(fresh_runtime: 
     assert sorted(kinds) == sorted(
         [("grant", 300), ("grant", 200), ("spend", -100), ("expiry", -300), ("topup", 1000), ("refund", -400)]
     )
+
+
+async def test_a_grant_to_nobody_is_not_found_and_writes_nothing(fresh_runtime: Runtime) -> None:
+    from saaskit.kit.errors import NotFound
+
+    with pytest.raises(NotFound):
+        async with fresh_runtime.db.session(SERVICE) as session:
+            await ledger.post(session, Owner(organization_id=uuid.uuid4()), "grant", 100, reason="x")
+    assert await _rows(fresh_runtime, "SELECT count(*) FROM credit_ledger") == [(0,)]

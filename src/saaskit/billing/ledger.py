@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.billing.models import CreditLedgerEntry
 from saaskit.billing.owners import Owner
-from saaskit.kit.errors import BadRequest, PaymentRequired
+from saaskit.kit.errors import BadRequest, NotFound, PaymentRequired
 from saaskit.kit.pagination import keyset_page
 
 _TABLE = {True: "users", False: "organizations"}
@@ -113,6 +113,8 @@ async def post(
     }
     sql = text(_MOVE.format(table=_TABLE[owner.user_id is not None]))
     row = (await session.execute(sql, params)).one_or_none()
+    if row is None and amount_cents > 0:
+        raise NotFound("no such credit owner", field="user_id" if owner.user_id else "organization_id")
     if row is None:
         if allow_short:
             return None
