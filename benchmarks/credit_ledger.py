@@ -2,7 +2,7 @@
 ledger row in one statement) against the spend as it was before the ledger (the conditional
 UPDATE alone), in the same run on the same database.
 
-    uv run python -m benchmarks.credit_ledger [--spends 2000] [--tasks 8]
+    uv run python -m benchmarks.credit_ledger [--spends 2000] [--tasks 8] [--rounds 3]
 
 Starts ``saaskit serve`` (fresh embedded PostgreSQL, migrated) and uses its database directly:
 
@@ -10,13 +10,15 @@ Starts ``saaskit serve`` (fresh embedded PostgreSQL, migrated) and uses its data
   concurrent  ``--tasks`` tasks on separate connections spending from one user (they queue on
               its row lock) and from one user each: spends/s
 
-It prints each figure for the baseline and the ledger and the ledger's ratio over the baseline.
+Each case runs ``--rounds`` times, baseline and ledger alternated, and prints the medians and
+the ledger's ratio over the baseline.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import tempfile
 import time
 import uuid
@@ -65,7 +67,7 @@ async def _run(engine: AsyncEngine, users: list[uuid.UUID], spends: int, tasks: 
     return (spends // tasks * tasks) / (time.perf_counter() - started)
 
 
-async def measure(owner_url: str, spends: int, tasks: int) -> list[tuple[str, ...]]:
+async def measure(owner_url: str, spends: int, tasks: int, rounds: int) -> list[tuple[str, ...]]:
     engine = create_engine(owner_url, pool_size=tasks + 1, max_overflow=0)
     try:
         one = await _users(engine, 1)
@@ -77,8 +79,12 @@ async def measure(owner_url: str, spends: int, tasks: int) -> list[tuple[str, ..
             (f"{tasks} tasks, a user each", many, tasks),
         ):
             await _run(engine, users, max(50, spends // 10), n_tasks, True)  # warm-up
-            before = await _run(engine, users, spends, n_tasks, False)
-            after = await _run(engine, users, spends, n_tasks, True)
+            await _run(engine, users, max(50, spends // 10), n_tasks, False)
+            befores, afters = [], []
+            for _ in range(rounds):  # alternated, the median of each: the machine is shared
+                befores.append(await _run(engine, users, spends, n_tasks, False))
+                afters.append(await _run(engine, users, spends, n_tasks, True))
+            before, after = statistics.median(befores), statistics.median(afters)
             rows.append((label, f"{before:,.0f}", f"{after:,.0f}", f"{after / before:.2f}"))
         return rows
     finally:
@@ -89,9 +95,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--spends", type=int, default=2000)
     parser.add_argument("--tasks", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, serve(1, Path(tmp) / "data") as (_, owner_url):
-        report(asyncio.run(measure(owner_url, args.spends, args.tasks)))
+        report(asyncio.run(measure(owner_url, args.spends, args.tasks, args.rounds)))
 
 
 if __name__ == "__main__":
