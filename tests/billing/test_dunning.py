@@ -12,12 +12,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from saaskit.billing import dunning, ledger
+from saaskit.billing.models import DunningCase
 from saaskit.billing.owners import Owner
 from saaskit.config import DunningSettings
 from saaskit.kit.db import SERVICE
+from saaskit.kit.state import Runtime
 from tests.billing.conftest import Billing, event_of, eventually, sample
+from tests.factories import insert_org
 from tests.helpers import SignedUp
 
 pytestmark = pytest.mark.live
@@ -257,3 +261,56 @@ async def test_auto_topup_switches_on_when_the_saved_card_is_confirmed(billing_s
     other = await b.signup()
     await b.save_card(other)
     assert await b.scalar("SELECT auto_topup_enabled FROM users WHERE id = :u", u=other.id) is False
+
+
+async def test_an_organization_is_archived_when_suspended_and_none_only_tells(fresh_runtime: Runtime) -> None:
+    """The job's other actions, on cases as webhook processing leaves them (no Stripe call)."""
+    runtime = fresh_runtime
+    now = datetime.now(UTC)
+    async with runtime.db.session(SERVICE) as session:
+        suspended_org, told_org = await insert_org(session), await insert_org(session)
+        for org, invoice in ((suspended_org, "in_org_s"), (told_org, "in_org_n")):
+            session.add(
+                DunningCase(
+                    organization_id=org,
+                    stripe_invoice_id=invoice,
+                    status="open",
+                    attempt_count=4,
+                    first_failed_at=now - timedelta(days=20),
+                    grace_ends_at=now - timedelta(days=6),
+                )
+            )
+    suspend = DunningSettings(action="suspend")
+    only_tell = DunningSettings(action="none")
+    for org, settings in ((suspended_org, suspend), (told_org, only_tell)):
+        configured = dataclasses.replace(
+            runtime, settings=runtime.settings.model_copy(update={"dunning": settings})
+        )
+        async with runtime.db.session(SERVICE) as session:
+            await session.execute(
+                text(
+                    "UPDATE dunning_cases SET grace_ends_at = grace_ends_at + interval '100 days' "
+                    "WHERE organization_id <> :o"
+                ),
+                {"o": org},
+            )
+            counts = await dunning.run(session, configured, now)
+            await session.execute(
+                text(
+                    "UPDATE dunning_cases SET grace_ends_at = grace_ends_at - interval '100 days' "
+                    "WHERE organization_id <> :o"
+                ),
+                {"o": org},
+            )
+        assert counts["suspended" if settings is suspend else "closed"] == 1
+    async with runtime.db.session(SERVICE) as session:
+        archived = dict(
+            (await session.execute(text("SELECT id, archived_at IS NOT NULL FROM organizations"))).all()
+        )
+        statuses = dict(
+            (await session.execute(text("SELECT organization_id, status FROM dunning_cases"))).all()
+        )
+        audit = list((await session.execute(text("SELECT action FROM activities ORDER BY action"))).scalars())
+    assert archived == {suspended_org: True, told_org: False}
+    assert statuses == {suspended_org: "suspended", told_org: "closed"}
+    assert audit == ["billing.dunning_closed", "billing.dunning_suspended"]
