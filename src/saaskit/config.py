@@ -516,6 +516,29 @@ class BillingNoticeSettings(BaseSettings):
     )
 
 
+class DunningSettings(BaseSettings):
+    """Failed subscription payments (docs/billing.md, dunning): how long, and then what."""
+
+    model_config = SettingsConfigDict(env_prefix="SAASKIT_DUNNING_", extra="ignore")
+
+    grace_days: int = Field(
+        default=14,
+        ge=0,
+        le=90,
+        description="Days after the first failed payment of an invoice before the action is taken "
+        "(Stripe keeps retrying meanwhile; paying at any time ends the case).",
+    )
+    action: Literal["downgrade", "suspend", "none"] = Field(
+        default="downgrade",
+        description="After the grace period: downgrade (cancel the subscription at Stripe: the owner "
+        "falls to the free tier), suspend (the paying user's account is suspended, an organization "
+        "archived, read-only) or none (notices only).",
+    )
+    warn_days: int = Field(
+        default=3, ge=0, le=30, description="The 'payment overdue' notice goes out this many days before."
+    )
+
+
 class InvitationSettings(BaseSettings):
     """Invitations by e-mail (docs/permissions.md, "Invitations")."""
 
@@ -696,6 +719,7 @@ class Settings(BaseSettings):
     mail: MailSettings = Field(default_factory=MailSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     billing_notices: BillingNoticeSettings = Field(default_factory=BillingNoticeSettings)
+    dunning: DunningSettings = Field(default_factory=DunningSettings)
     invitations: InvitationSettings = Field(default_factory=InvitationSettings)
     oidc: OidcSettings = Field(default_factory=OidcSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)

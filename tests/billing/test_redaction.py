@@ -328,8 +328,8 @@ def test_card_fingerprint_is_kept_as_its_keyed_hash_only() -> None:
 
 def test_unknown_types_keep_ids_and_amounts_only() -> None:
     session = {
-        "id": "cs_1",
-        "object": "checkout.session",
+        "id": "qt_1",
+        "object": "quote",
         "customer_details": {"email": EMAIL, "name": NAME, "address": ADDRESS, "phone": PHONE},
         "customer_email": EMAIL,
         "amount_total": 1500,
@@ -337,15 +337,44 @@ def test_unknown_types_keep_ids_and_amounts_only() -> None:
         "customer": "cus_1",
         "metadata": METADATA,
     }
-    stored = _stored("checkout.session.completed", session)
+    stored = _stored("quote.finalized", session)
     assert stored["data"]["object"] == {
-        "id": "cs_1",
-        "object": "checkout.session",
+        "id": "qt_1",
+        "object": "quote",
         "status": "complete",
         "customer": "cus_1",
         "metadata": {"saaskit_user_id": METADATA["saaskit_user_id"]},
     }
     assert stored["request"] == {"id": None, "idempotency_key": None}
+
+
+def test_checkout_sessions_keep_what_completion_reads_only() -> None:
+    session = {
+        "id": "cs_1",
+        "object": "checkout.session",
+        "customer_details": {"email": EMAIL, "name": NAME, "address": ADDRESS, "phone": PHONE},
+        "customer_email": EMAIL,
+        "success_url": "https://app.example.com/billing?checkout=success",
+        "mode": "payment",
+        "payment_status": "paid",
+        "payment_intent": "pi_1",
+        "amount_total": 1500,
+        "currency": "usd",
+        "status": "complete",
+        "customer": "cus_1",
+        "metadata": METADATA,
+    }
+    stored = _stored("checkout.session.completed", session)["data"]["object"]
+    assert EMAIL not in str(stored) and NAME not in str(stored) and "success_url" not in stored
+    assert {
+        k: stored[k] for k in ("mode", "payment_status", "payment_intent", "amount_total", "customer")
+    } == {
+        "mode": "payment",
+        "payment_status": "paid",
+        "payment_intent": "pi_1",
+        "amount_total": 1500,
+        "customer": "cus_1",
+    }
 
 
 def test_redaction_is_idempotent() -> None:
@@ -359,7 +388,7 @@ def test_docs_list_every_kept_field() -> None:
     """docs/privacy.md's table names every top-level field each list keeps."""
     doc = (Path(__file__).parents[2] / "docs" / "privacy.md").read_text()
     rows = {
-        m.group(1): m.group(2) for m in re.finditer(r"^\| `([a-z_]+)` \| (.+) \|$", doc, flags=re.MULTILINE)
+        m.group(1): m.group(2) for m in re.finditer(r"^\| `([a-z_.]+)` \| (.+) \|$", doc, flags=re.MULTILINE)
     }
     common = set(redaction.OBJECTS["customer"]) & set(redaction.OBJECTS["payment_method"])
     for kind, spec in redaction.OBJECTS.items():

@@ -93,3 +93,55 @@ async def test_the_webhook_log_is_the_services_alone(connection: AsyncConnection
             )
         )
     await savepoint.rollback()
+
+
+async def test_credit_ledgers_and_dunning_cases_are_their_owners_and_only_spends_are_self_written(
+    connection: AsyncConnection,
+) -> None:
+    alpha = await _org(connection, "delta-billing")
+    bravo = await _org(connection, "echo-billing")
+    await set_rls(connection, service=True)
+    for org in (alpha, bravo):
+        await connection.execute(
+            text(
+                "INSERT INTO credit_ledger (organization_id, kind, amount_cents, balance_after_cents) "
+                "VALUES (:o, 'grant', 100, 100)"
+            ),
+            {"o": org},
+        )
+        await connection.execute(
+            text(
+                "INSERT INTO dunning_cases (organization_id, stripe_invoice_id, status, first_failed_at, "
+                "grace_ends_at) VALUES (:o, 'in_' || md5(random()::text), 'open', now(), now())"
+            ),
+            {"o": org},
+        )
+    await set_rls(connection, organization_id=alpha)
+    for table in ("credit_ledger", "dunning_cases"):
+        owners = (
+            (await connection.execute(text(f"SELECT DISTINCT organization_id FROM {table}"))).scalars().all()
+        )
+        assert owners == [alpha]
+    # Its own spend: allowed. A grant to itself, or a spend in another's name: refused.
+    await connection.execute(
+        text(
+            "INSERT INTO credit_ledger (organization_id, kind, amount_cents, balance_after_cents) "
+            "VALUES (:o, 'spend', -40, 60)"
+        ),
+        {"o": alpha},
+    )
+    for org, kind, amount in ((alpha, "grant", 500), (bravo, "spend", -10)):
+        savepoint = await connection.begin_nested()
+        with pytest.raises(DBAPIError, match="row-level security"):
+            await connection.execute(
+                text(
+                    "INSERT INTO credit_ledger (organization_id, kind, amount_cents, balance_after_cents) "
+                    "VALUES (:o, :k, :a, 0)"
+                ),
+                {"o": org, "k": kind, "a": amount},
+            )
+        await savepoint.rollback()
+    changed = await connection.execute(
+        text("UPDATE credit_ledger SET amount_cents = 1000 WHERE organization_id = :o"), {"o": alpha}
+    )
+    assert changed.rowcount == 0  # type: ignore[attr-defined]

@@ -57,6 +57,8 @@ SAMPLE: dict[str, Any] = {
     "auto_topup_disabled": True,
     "ends_on": "2027-04-01",
     "advice": "Change your password <now> & turn on two-factor sign-in.",
+    "hosted_invoice_url": "https://invoice.stripe.com/i/acct_1/test_abc?s=ap&x=1",
+    "action_taken": "downgraded",
 }
 
 

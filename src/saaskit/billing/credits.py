@@ -1,8 +1,8 @@
 """Prepaid credits and auto top-up (seed 003's pattern).
 
-- Spending is one statement: ``UPDATE users SET credits_cents = credits_cents - x WHERE id = u
-  AND credits_cents >= x``; two concurrent spends cannot both use the same credit, and the
-  balance never goes below zero (a CHECK backs it).
+- Every balance change goes through the credit ledger (``billing.ledger.post``): the user's row
+  locked, the conditional UPDATE and the ledger row in one statement; two concurrent spends
+  cannot both use the same credit, and the balance never goes below zero (a CHECK backs it).
 - When a spend leaves the balance under the threshold with auto top-up on, the same transaction
   inserts a ``pending`` top-up transaction and defers the job that charges it. A partial unique
   index allows one in-flight top-up per user, so concurrent spends create at most one (the
@@ -27,9 +27,10 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.accounts.models import User
-from saaskit.billing import notices, shapes
+from saaskit.billing import ledger, notices, shapes
 from saaskit.billing.models import PaymentTransaction
 from saaskit.billing.models.payments import IN_FLIGHT_TOPUP
+from saaskit.billing.owners import Owner
 from saaskit.billing.schemas import AutoTopupIn
 from saaskit.jobs import defer
 from saaskit.kit.errors import Conflict, PaymentRequired
@@ -37,38 +38,41 @@ from saaskit.kit.state import Runtime
 
 Obj = dict[str, Any]
 
-SPEND = text(
-    "UPDATE users SET credits_cents = credits_cents - :amount, updated_at = now() "
-    "WHERE id = :user_id AND credits_cents >= :amount "
-    "RETURNING credits_cents, auto_topup_enabled, auto_topup_threshold_cents, auto_topup_amount_cents, "
-    "stripe_payment_method_id IS NOT NULL AND stripe_customer_id IS NOT NULL AS can_charge"
+SPEND_STATE = text(
+    "SELECT auto_topup_enabled, auto_topup_threshold_cents, auto_topup_amount_cents, "
+    "stripe_payment_method_id IS NOT NULL AND stripe_customer_id IS NOT NULL AS can_charge "
+    "FROM users WHERE id = :user_id"
 )
 
 
 async def spend(
-    session: AsyncSession, runtime: Runtime, user_id: uuid.UUID, amount_cents: int
+    session: AsyncSession,
+    runtime: Runtime,
+    user_id: uuid.UUID,
+    amount_cents: int,
+    *,
+    reason: str | None = None,
+    key: str | None = None,
 ) -> tuple[int, uuid.UUID | None]:
     """Take ``amount_cents`` from the balance; returns the new balance and any top-up started.
     Crossing below the 'credits low' threshold tells the user, unless an automatic top-up is
     taking care of it (``billing.notices``)."""
-    row = (await session.execute(SPEND, {"amount": amount_cents, "user_id": user_id})).one_or_none()
-    if row is None:
-        balance = await session.scalar(select(User.credits_cents).where(User.id == user_id))
-        raise PaymentRequired(
-            f"not enough credits: {balance or 0} cents left, {amount_cents} needed",
-            field="amount_cents",
-            code="insufficient_credits",
-            extra={"quota": "credits_cents", "balance_cents": balance or 0},
-        )
+    posted = await ledger.post(
+        session, Owner(user_id=user_id), "spend", -amount_cents, reason=reason, key=key, actor_id=user_id
+    )
+    assert posted is not None
+    after = posted.balance_after_cents
+    if posted.replayed:
+        return after, None
+    row = (await session.execute(SPEND_STATE, {"user_id": user_id})).one()
     topup = None
-    if row.auto_topup_enabled and row.can_charge and row.credits_cents < row.auto_topup_threshold_cents:
+    if row.auto_topup_enabled and row.can_charge and after < row.auto_topup_threshold_cents:
         topup = await start_topup(session, user_id, row.auto_topup_amount_cents, kind="auto_topup")
     if not (row.auto_topup_enabled and row.can_charge):
-        after = int(row.credits_cents)
         await notices.credits_spent(
             session, runtime, user_id, before_cents=after + amount_cents, after_cents=after
         )
-    return int(row.credits_cents), topup
+    return after, topup
 
 
 async def start_topup(
@@ -120,6 +124,33 @@ async def configure_auto_topup(session: AsyncSession, user_id: uuid.UUID, data: 
         user.auto_topup_amount_cents = data.amount_cents
     await session.flush()
     return user
+
+
+AUTO_TOPUP_ASKED = "saaskit_auto_topup"
+
+
+async def enable_auto_topup_if_asked(session: AsyncSession, owner: Owner, metadata: Any) -> bool:
+    """``setup_intent.succeeded`` for a SetupIntent created with ``saaskit_auto_topup`` (the user
+    asked, ``POST /api/billing/credits/auto-topup/setup``): the card just saved is the default,
+    so auto top-up goes on with the threshold and amount asked for (seed 003's flow)."""
+    meta = metadata if isinstance(metadata, dict) else {}
+    if owner.user_id is None or meta.get(AUTO_TOPUP_ASKED) != "true":
+        return False
+    values: dict[str, Any] = {"auto_topup_enabled": True}
+    for column, key in (
+        ("auto_topup_threshold_cents", "saaskit_threshold_cents"),
+        ("auto_topup_amount_cents", "saaskit_amount_cents"),
+    ):
+        raw = meta.get(key)
+        if isinstance(raw, str) and raw.isdigit() and int(raw) <= 10_000_000:
+            values[column] = int(raw)
+    switched = await session.execute(
+        update(User)
+        .where(User.id == owner.user_id, User.stripe_payment_method_id.is_not(None))
+        .values(**values)
+        .returning(User.id)
+    )
+    return switched.one_or_none() is not None
 
 
 async def apply_payment_intent(
@@ -180,11 +211,18 @@ async def _credit_once(session: AsyncSession, row: PaymentTransaction) -> None:
         await session.execute(
             update(User)
             .where(User.id == row.user_id)
-            .values(
-                credits_cents=User.credits_cents + found.credits_cents,
-                total_spent_cents=User.total_spent_cents + found.amount_cents,
-            )
+            .values(total_spent_cents=User.total_spent_cents + found.amount_cents)
         )
+        if found.credits_cents > 0:
+            await ledger.post(
+                session,
+                Owner(user_id=row.user_id),
+                "topup",
+                int(found.credits_cents),
+                reason=row.description or "Credit top-up",
+                key=f"topup:{row.id}",
+                transaction_id=row.id,
+            )
     await session.refresh(row)
 
 
@@ -269,10 +307,18 @@ async def apply_refund(session: AsyncSession, charge: Obj) -> PaymentTransaction
         await session.execute(
             update(User)
             .where(User.id == row.user_id)
-            .values(
-                total_spent_cents=User.total_spent_cents - delta,
-                credits_cents=text(f"greatest(credits_cents - {int(taken_back)}, 0)"),
-            )
+            .values(total_spent_cents=User.total_spent_cents - delta)
         )
+        if taken_back > 0:
+            await ledger.post(
+                session,
+                Owner(user_id=row.user_id),
+                "refund",
+                -taken_back,
+                reason="Payment refunded: its credits taken back",
+                key=f"refund:{row.id}:{refunded}",
+                transaction_id=row.id,
+                cap=True,
+            )
     await session.flush()
     return row

@@ -32,9 +32,12 @@ from saaskit.trust import signals as trust_signals
 Obj = dict[str, Any]
 
 
-async def create_setup_intent(session: AsyncSession, runtime: Runtime, owner: Owner) -> tuple[Obj, str]:
+async def create_setup_intent(
+    session: AsyncSession, runtime: Runtime, owner: Owner, extra_metadata: dict[str, str] | None = None
+) -> tuple[Obj, str]:
     customer = await ensure_customer(session, runtime, owner)
-    intent = await gateway(runtime).create_setup_intent(customer=customer, metadata=owner.metadata)
+    metadata = {**owner.metadata, **(extra_metadata or {})}
+    intent = await gateway(runtime).create_setup_intent(customer=customer, metadata=metadata)
     return intent, customer
 
 

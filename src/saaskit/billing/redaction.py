@@ -336,6 +336,24 @@ OBJECTS: dict[str, dict[str, Spec]] = {
         "last_setup_error": _ERROR,
     },
     "payment_method": {**_COMMON, "customer": "customer", "type": KEEP, "card": _CARD},
+    # Checkout (billing.checkout): what was bought and whether it is paid; customer_details
+    # (e-mail, name, address) and the redirect addresses are dropped.
+    "checkout.session": {
+        **_COMMON,
+        "customer": "customer",
+        "mode": KEEP,
+        "status": KEEP,
+        "payment_status": KEEP,
+        "client_reference_id": KEEP,
+        "amount_subtotal": KEEP,
+        "amount_total": KEEP,
+        "currency": KEEP,
+        "payment_intent": "payment_intent",
+        "subscription": "subscription",
+        "setup_intent": "setup_intent",
+        "invoice": "invoice",
+        "expires_at": KEEP,
+    },
 }
 
 # Objects of any other type (events saaskit stores as ``ignored``, nested objects it never reads).

@@ -163,6 +163,19 @@ class StripeGateway:
     async def cancel_subscription(self, subscription_id: str) -> Answer:
         return _answer(await self.client.v1.subscriptions.cancel_async(subscription_id))
 
+    async def retrieve_subscription(self, subscription_id: str) -> Answer:
+        return _answer(await self.client.v1.subscriptions.retrieve_async(subscription_id))
+
+    # -- Checkout and the customer portal --------------------------------------------------
+    async def create_checkout_session(self, params: dict[str, Any]) -> Obj:
+        """A hosted Checkout page (``mode`` subscription or payment); the caller builds ``params``
+        (``billing.checkout``). Each click is a new session: no idempotency key."""
+        return _dict(await self.client.v1.checkout.sessions.create_async(params))  # type: ignore[arg-type]
+
+    async def create_portal_session(self, *, customer: str, return_url: str) -> Obj:
+        params: Any = {"customer": customer, "return_url": return_url}
+        return _dict(await self.client.v1.billing_portal.sessions.create_async(params))
+
     # -- payments --------------------------------------------------------------------------
     async def charge_off_session(
         self,

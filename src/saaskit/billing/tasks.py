@@ -12,7 +12,7 @@ from procrastinate import BaseRetryStrategy, JobContext, RetryDecision
 from procrastinate.jobs import Job
 
 from saaskit.accounts.models import User
-from saaskit.billing import credits, maintenance, notices, webhooks
+from saaskit.billing import credits, dunning, ledger, maintenance, notices, webhooks
 from saaskit.billing.models import PaymentTransaction
 from saaskit.billing.stripe_client import gateway
 from saaskit.jobs import jobs, runtime_of, worker_runtime
@@ -109,3 +109,16 @@ async def remind(context: JobContext, timestamp: int) -> dict[str, int]:
     runtime = runtime_of(context)
     async with runtime.db.session(SERVICE) as session:
         return await notices.run_daily(session, runtime, datetime.fromtimestamp(timestamp, tz=UTC))
+
+
+@jobs.periodic(cron="41 * * * *", periodic_id="hourly")
+@jobs.task(name="billing.dunning", queue="maintenance", pass_context=True)
+async def dunning_pass(context: JobContext, timestamp: int) -> dict[str, int]:
+    """Dunning (billing.dunning): warn before the grace period ends, act after it; and take back
+    granted credits past their expiry (billing.ledger)."""
+    runtime = runtime_of(context)
+    now = datetime.fromtimestamp(timestamp, tz=UTC)
+    async with runtime.db.session(SERVICE) as session:
+        counts = await dunning.run(session, runtime, now)
+        counts["credits_expired"] = await ledger.expire_grants(session, now)
+        return counts

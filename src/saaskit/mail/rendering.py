@@ -118,6 +118,24 @@ TEMPLATES: dict[str, MailTemplate] = {
             optional=("name", "invoice_number", "next_attempt_on", "manage_url"),
         ),
         MailTemplate(
+            "payment_action_required",
+            "billing",
+            "Your bank asks you to confirm a {{ product_name }} payment",
+            "A subscription payment needs the customer to authenticate (3D Secure) on Stripe's page.",
+            required=("amount_cents", "currency", "hosted_invoice_url"),
+            optional=("name", "invoice_number", "manage_url"),
+        ),
+        MailTemplate(
+            "payment_overdue",
+            "billing",
+            "{% if action_taken %}Your {{ product_name }} subscription was {{ action_taken }}{% else %}"
+            "Your {{ product_name }} payment is overdue{% endif %}",
+            "Dunning: an unpaid invoice's grace period ends soon, or ended and the configured action "
+            "(downgraded, suspended) was taken.",
+            required=("amount_cents", "currency", "ends_on"),
+            optional=("name", "invoice_number", "action_taken", "hosted_invoice_url", "manage_url"),
+        ),
+        MailTemplate(
             "card_expiring",
             "reminders",
             "Your card ending in {{ card_last4 }} expires soon",

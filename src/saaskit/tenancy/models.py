@@ -12,6 +12,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    Integer,
     Text,
     UniqueConstraint,
     text,
@@ -52,6 +53,7 @@ class Organization(Base):
         # info: how a violation is answered (kit/errors.py), as the services' own checks answer.
         UniqueConstraint("slug", info={"code": "slug_taken"}),
         CheckConstraint("slug ~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'", name="slug_format"),
+        CheckConstraint("credits_cents >= 0", name="credits_not_negative"),
         Index("idx_organizations_created_at", "created_at"),
         {"comment": "Tenants: a customer company or group; owns members, teams, workspaces and billing."},
     )
@@ -71,6 +73,12 @@ class Organization(Base):
         Text, unique=True, comment="Stripe customer id (cus_...) billed for the organization."
     )
     billing_email: Mapped[str | None] = mapped_column(Text, comment="Where invoices and billing notices go.")
+    credits_cents: Mapped[int] = mapped_column(
+        Integer,
+        nullable=False,
+        server_default=text("0"),
+        comment="Prepaid credit balance in cents: the sum of the organization's credit_ledger rows.",
+    )
     settings: Mapped[dict[str, Any]] = mapped_column(
         JSONB, nullable=False, server_default=text("'{}'::jsonb"), comment="Free-form organization settings."
     )

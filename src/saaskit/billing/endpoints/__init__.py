@@ -1,6 +1,15 @@
 """HTTP endpoints of billing: the user's (``/api/billing``), an organization's
 (``/api/orgs/{org_id}/billing``), platform admins' (``/api/admin/billing``) and Stripe's webhook."""
 
-from saaskit.billing.endpoints import account, admin, orgs, webhook
+from saaskit.billing.endpoints import account, admin, commerce, ledger_admin, orgs, webhook
 
-routers = [webhook.router, account.router, account.credits_router, orgs.router, admin.router]
+routers = [
+    webhook.router,
+    account.router,
+    account.credits_router,
+    commerce.user_router,
+    orgs.router,
+    commerce.org_router,
+    admin.router,
+    ledger_admin.router,
+]

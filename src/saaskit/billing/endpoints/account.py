@@ -64,7 +64,9 @@ async def set_auto_topup(body: AutoTopupIn, session: DbSession, principal: Curre
 
 @credits_router.post("/spend", response_model=SpendOut, summary="Spend credits (402 when short)")
 async def spend(body: SpendIn, session: DbSession, principal: CurrentUser, runtime: RuntimeDep) -> SpendOut:
-    balance, topup = await credits.spend(session, runtime, principal.user_id, body.amount_cents)
+    balance, topup = await credits.spend(
+        session, runtime, principal.user_id, body.amount_cents, reason=body.description
+    )
     return SpendOut(credits_cents=balance, topup_transaction_id=topup)
 
 

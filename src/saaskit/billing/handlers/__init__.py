@@ -66,6 +66,6 @@ def handles(*event_types: str, prefetch: Prefetch | None = None) -> Callable[[Ha
 
 def load() -> dict[str, Registration]:
     """Import every family so that its handlers register."""
-    from saaskit.billing.handlers import customers, invoices, payments, subscriptions  # noqa: F401
+    from saaskit.billing.handlers import checkout, customers, invoices, payments, subscriptions  # noqa: F401
 
     return REGISTRY

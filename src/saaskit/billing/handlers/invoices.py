@@ -1,4 +1,5 @@
-"""``invoice.*``: mirror the invoice and its lines; a paid one records its payment once.
+"""``invoice.*``: mirror the invoice and its lines; a paid one records its payment once; a
+failed or unconfirmed subscription invoice is followed by ``billing.dunning``.
 
 ``invoice.payment_succeeded`` is the older name of ``invoice.paid`` (localstripe sends only it).
 """
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from saaskit.billing import invoices, notices, shapes
+from saaskit.billing import dunning, invoices, notices, shapes
 from saaskit.billing.handlers import Event, Outcome, handles
 from saaskit.billing.owners import owner_for_customer
 from saaskit.kit.state import Runtime
@@ -21,6 +22,7 @@ from saaskit.webhooks import events as webhook_events
     "invoice.paid",
     "invoice.payment_succeeded",
     "invoice.payment_failed",
+    "invoice.payment_action_required",
     "invoice.voided",
     "invoice.marked_uncollectible",
 )
@@ -39,4 +41,10 @@ async def invoice_changed(session: AsyncSession, runtime: Runtime, event: Event)
             told = await notices.payment_failed(session, runtime, owner, row, next_attempt)
             await webhook_events.payment_failed(session, row, next_attempt)
             note += "; billing owners told" if told is not None else "; already told"
+    if owner is not None:
+        followed = await dunning.observe(
+            session, runtime, owner, row, event.type, event.object, event.created
+        )
+        if followed:
+            note = f"{note}; {followed}" if note else followed
     return Outcome(owner=owner, note=note)

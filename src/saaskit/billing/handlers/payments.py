@@ -62,7 +62,10 @@ async def setup_intent_succeeded(session: AsyncSession, runtime: Runtime, event:
     if shapes.customer_id(method) is None:
         method = {**method, "customer": shapes.customer_id(event.object)}
     row = await payment_methods.upsert(session, runtime, owner, method, make_default=True)
-    return Outcome(owner=owner, note=f"payment method {row.provider_payment_method_id} saved as default")
+    note = f"payment method {row.provider_payment_method_id} saved as default"
+    if await credits.enable_auto_topup_if_asked(session, owner, event.object.get("metadata")):
+        note += "; auto top-up on"
+    return Outcome(owner=owner, note=note)
 
 
 @handles("payment_method.attached", "payment_method.updated")
