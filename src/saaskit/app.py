@@ -140,6 +140,8 @@ def create_app(runtime: Runtime, *, dispose_on_shutdown: bool = True) -> FastAPI
             await flusher
         if dispose_on_shutdown:
             await runtime.db.dispose()
+            if runtime.replicas is not None:
+                await runtime.replicas.dispose()
 
     app = FastAPI(
         title="saaskit",

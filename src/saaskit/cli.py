@@ -22,6 +22,7 @@ from saaskit.insights.cli import rollup_command
 from saaskit.kit.bootstrap import Environment
 from saaskit.kit.db import SERVICE, database_name, libpq_url
 from saaskit.kit.state import Runtime
+from saaskit.system.ops_cli import failover_app, pitr_app
 
 app = typer.Typer(
     help="saaskit: the back office of a SaaS product.",
@@ -42,6 +43,8 @@ app.add_typer(billing_app, name="billing")
 backup_app = typer.Typer(help="Dump the database with a manifest; list backups.", no_args_is_help=True)
 app.add_typer(backup_app, name="backup")
 
+app.add_typer(pitr_app, name="pitr")
+app.add_typer(failover_app, name="failover")
 app.command("rollup")(rollup_command)
 app.command("demo")(demo_command)
 
@@ -461,15 +464,40 @@ def backup_list(directory: BackupDir = None) -> None:
 
 @app.command("restore")
 def restore_command(
-    database: Annotated[str, typer.Option("--database", help="The database to restore into (created).")],
+    database: Annotated[
+        str | None, typer.Option("--database", help="The database to restore a dump into (created).")
+    ] = None,
     backup_id: Annotated[str | None, typer.Option("--backup", help="Default: the newest.")] = None,
     directory: BackupDir = None,
     replace: Annotated[bool, typer.Option("--replace", help="Drop the database first if it exists.")] = False,
+    to_time: Annotated[
+        str | None,
+        typer.Option("--to-time", help="Point-in-time recovery to this ISO time (UTC if no zone)."),
+    ] = None,
+    base_backup: Annotated[
+        str | None,
+        typer.Option("--base-backup", help="PITR from this base backup (default: the newest before)."),
+    ] = None,
+    into: Annotated[
+        Path | None, typer.Option("--into", help="PITR: the fresh data directory to create.")
+    ] = None,
+    archive: Annotated[
+        Path | None, typer.Option("--archive", help="PITR: the WAL archive directory.")
+    ] = None,
 ) -> None:
-    """Restore a backup into a new database on the same server and check every table against
-    the manifest. Never into an existing database without --replace."""
+    """Restore a dump into a new database on the same server and check every table against the
+    manifest; or, with --to-time/--base-backup, recover a base backup and the WAL archive to a
+    moment into a fresh data directory (--into). Never over existing data without --replace."""
     from saaskit.system import backups
 
+    if to_time is not None or base_backup is not None:
+        from saaskit.system.ops_cli import restore_to_time
+
+        restore_to_time(to_time, base_backup, into, directory, archive, replace)
+        return
+    if database is None:
+        console.print("[red]--database: the database to restore the dump into is required[/red]")
+        raise typer.Exit(1)
     source = _backup_dir(directory)
     try:
         backup = backups.find(source, backup_id)
@@ -665,9 +693,13 @@ def billing_plans() -> None:
 
 def main() -> None:
     from saaskit.kit.errors import AppError
+    from saaskit.system.failover import NotPrimary
 
     try:
         app()
     except AppError as exc:
         err.print(f"[red]error:[/] {exc.message}")
+        sys.exit(1)
+    except NotPrimary as exc:  # serve, worker, migrate against a standby or a fenced old primary
+        err.print(f"[red]refused:[/] {exc}", soft_wrap=True)
         sys.exit(1)
