@@ -100,13 +100,16 @@ def flush_archive(owner_url: str, timeout: float = 30.0) -> str:
         segment = str(row[0])
         deadline = time.monotonic() + timeout
         while True:
+            # Archived: no segment up to ours is still marked .ready for the archiver.
             state = conn.execute(
-                "SELECT last_archived_wal, last_failed_wal, last_failed_time > coalesce(last_archived_time, "
-                "'-infinity') FROM pg_stat_archiver"
+                "SELECT NOT EXISTS (SELECT 1 FROM pg_ls_archive_statusdir() "
+                "WHERE name LIKE '%%.ready' AND left(name, 24) <= %s), last_failed_wal, "
+                "last_failed_time > coalesce(last_archived_time, '-infinity') FROM pg_stat_archiver",
+                (segment,),
             ).fetchone()
             assert state is not None
             archived, failed, failing = state
-            if archived is not None and str(archived)[:24] >= segment:
+            if archived:
                 return segment
             if time.monotonic() > deadline:
                 why = f": the archive command fails on {failed}" if failing else ""
