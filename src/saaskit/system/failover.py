@@ -81,6 +81,9 @@ def fence(url: str, reason: str, *, app_role: str) -> int:
     database = database_name(url)
     stamp = f"{reason} at {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC"
     with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        # An old primary still configured for synchronous replication would wait forever for its
+        # (promoted) standby to confirm these commits.
+        conn.execute("SET synchronous_commit = local")
         name = sql.Identifier(database)
         conn.execute(sql.SQL("ALTER DATABASE {} SET default_transaction_read_only = on").format(name))
         conn.execute(
@@ -98,6 +101,7 @@ def unfence(url: str) -> None:
     """Lift the fence (the database is the primary again, e.g. rebuilt and switched back)."""
     database = database_name(url)
     with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        conn.execute("SET synchronous_commit = local")
         name = sql.Identifier(database)
         conn.execute(sql.SQL("ALTER DATABASE {} RESET default_transaction_read_only").format(name))
         conn.execute(sql.SQL("ALTER DATABASE {} RESET {}").format(name, sql.SQL(FENCE_SETTING)))
