@@ -7,6 +7,7 @@ loses nothing acknowledged; the old primary, back up, is fenced and refused."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -176,7 +177,7 @@ async def test_a_stopped_replica_sends_reads_to_the_primary_without_errors(
         finally:
             pair.replica.start()
         pair.caught_up()
-        time.sleep(0.25)  # replica_retry_seconds: it is tried again
+        await asyncio.sleep(0.25)  # replica_retry_seconds: it is tried again
         assert await total_users(http, admin) == total + 2
         assert (replica.reads, replicas.primary_reads) == (2, 3)
 
