@@ -66,6 +66,13 @@ class DatabaseSettings(BaseSettings):
         description="Embedded server only: archive WAL into <data_dir>/wal-archive for point-in-time "
         "recovery (system/pitr.py). An external server's archiving is its operator's (docs/operations.md).",
     )
+    base_backup_keep: int = Field(
+        default=7,
+        ge=1,
+        le=365,
+        description="Embedded server with WAL archiving: the daily base backups kept (in <data_dir>/"
+        "base-backups), and the archived WAL they need; older ones are removed.",
+    )
 
     @field_validator("replica_urls", mode="before")
     @classmethod

@@ -14,10 +14,11 @@ import pytest
 from typer.testing import CliRunner
 
 from saaskit.cli import app
-from saaskit.config import get_settings
+from saaskit.config import DatabaseSettings, get_settings
 from saaskit.kit.embedded import EmbeddedPostgres
 from saaskit.system import pitr
-from tests.conftest import APP_ROLE, TEST_SECRET
+from saaskit.system.pitr_tasks import scheduled_base_backup
+from tests.conftest import APP_ROLE, TEST_SECRET, make_settings
 
 runner = CliRunner()
 
@@ -107,3 +108,26 @@ def test_restore_to_a_time_brings_back_exactly_the_rows_written_before_it(
     # The live cluster is untouched: all its rows, its later changes included.
     assert len(rows(url)) == 380
     assert [b.id for b in pitr.list_base_backups(data / "base-backups")] != []
+
+
+def test_the_daily_base_backup_keeps_the_newest_and_the_wal_they_need(
+    embedded: tuple[dict[str, str], Path],
+) -> None:
+    _, data = embedded
+    url = EmbeddedPostgres(data).url("saaskit")
+    settings = make_settings(data_dir=data, database=DatabaseSettings(app_role=APP_ROLE, base_backup_keep=1))
+    first = scheduled_base_backup(settings)
+    assert first is not None
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE filler AS SELECT g FROM generate_series(1, 1000) g")
+    pitr.flush_archive(url)
+    second = scheduled_base_backup(settings)
+    assert second is not None and second.start_wal > first.start_wal
+    assert [b.id for b in pitr.list_base_backups(data / "base-backups")] == [second.id]
+    archived = sorted(p.name for p in (data / "wal-archive").iterdir() if len(p.name) == 27)
+    assert archived and archived[0][:24] == second.start_wal  # nothing older than it needs
+    # Compressed: a segment is 16 MB in pg_wal.
+    assert all(p.stat().st_size < 4_000_000 for p in (data / "wal-archive").iterdir())
+    # An external server's base backups are its operator's: the job does nothing.
+    external = make_settings(data_dir=data, database=DatabaseSettings(url=url, app_role=APP_ROLE))
+    assert scheduled_base_backup(external) is None

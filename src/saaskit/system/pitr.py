@@ -38,12 +38,14 @@ from saaskit.kit.pginstall import system_user
 
 ARCHIVE = "wal-archive"
 MANIFEST = "saaskit-base.json"
-_SEGMENT = re.compile(r"^[0-9A-F]{24}$")
-# Relative to the server's working directory, its data directory (see the module's doc).
+_SEGMENT = re.compile(r"^[0-9A-F]{24}\.gz$")
+# Relative to the server's working directory, its data directory (see the module's doc). Files
+# are gzipped: a segment switched early by archive_timeout is mostly zeros, and compresses so.
 _ARCHIVE_COMMAND = (
-    f"test ! -f ../{ARCHIVE}/%f && cp %p ../{ARCHIVE}/%f.part && mv ../{ARCHIVE}/%f.part ../{ARCHIVE}/%f"
+    f"test ! -f ../{ARCHIVE}/%f.gz && gzip -c %p > ../{ARCHIVE}/%f.gz.part "
+    f"&& mv ../{ARCHIVE}/%f.gz.part ../{ARCHIVE}/%f.gz"
 )
-_RESTORE_COMMAND = f"cp ../{ARCHIVE}/%f %p"
+_RESTORE_COMMAND = f"gzip -dc ../{ARCHIVE}/%f.gz > %p"
 # At most this long between a write and its WAL reaching the archive on a quiet server.
 ARCHIVE_TIMEOUT_SECONDS = 300
 
@@ -198,7 +200,7 @@ def prune(directory: Path, archive: Path | None, keep: int) -> list[str]:
         oldest = min(b.start_wal for b in kept)
         for segment in archive.iterdir():
             # Segments only (timeline histories stay): same timeline width, compared by name.
-            if _SEGMENT.match(segment.name) and segment.name[8:] < oldest[8:]:
+            if _SEGMENT.match(segment.name) and segment.name[8:24] < oldest[8:]:
                 segment.unlink()
     return removed
 
