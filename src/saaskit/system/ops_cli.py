@@ -4,6 +4,7 @@ system/failover.py)."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -133,6 +134,9 @@ def restore_to_time(
             restored = pitr.restore(backup, backups_dir, source_archive, target, moment, replace=replace)
     except pitr.RecoveryError as error:
         raise _fail(str(error)) from None
+    secret = live / "secret_key" if live is not None else None
+    if secret is not None and secret.is_file() and not (target / "secret_key").exists():
+        shutil.copy2(secret, target / "secret_key")  # the restored cluster's roles were derived from it
     console.print(
         f"restored base backup {restored.base_backup} to {moment.isoformat()} in {target} "
         f"(last transaction replayed: {restored.recovered_to}). Start it with: "
