@@ -68,6 +68,8 @@ def test_restore_to_a_time_brings_back_exactly_the_rows_written_before_it(
         conn.execute("CREATE TABLE ledger (id int PRIMARY KEY, note text NOT NULL)")
         conn.execute("INSERT INTO ledger SELECT g, 'before the base backup' FROM generate_series(1, 100) g")
     assert "base backup" in invoke(env, "pitr", "base-backup")
+    status = invoke(env, "pitr", "status")
+    assert "archive_mode: on" in status and "newest base backup: 2" in status
     with psycopg.connect(url, autocommit=True) as conn:
         for batch in range(5):  # several commits before the moment
             start = 101 + batch * 30

@@ -79,6 +79,28 @@ def list_command(directory: BaseDir = None) -> None:
     console.print(table)
 
 
+@pitr_app.command("status")
+def status_command(directory: BaseDir = None) -> None:
+    """Whether WAL archiving works (last archived, failures), the archive's size, the newest base backup."""
+    from saaskit.kit.bootstrap import Environment
+
+    with Environment(get_settings()) as env:
+        status = pitr.archiver_status(env.urls.owner)
+        archive = pitr.archive_dir(env.data_dir) if env.embedded is not None else None
+    for key, value in status.items():
+        console.print(f"{key}: {value if value is not None else '-'}")
+    if archive is not None and archive.is_dir():
+        files = list(archive.iterdir())
+        size = sum(f.stat().st_size for f in files)
+        console.print(f"archive: {len(files)} files, {size / 1e6:,.1f} MB in {archive}")
+    backups = pitr.list_base_backups(_base_dir(directory))
+    console.print(f"newest base backup: {backups[0].id if backups else 'none'}")
+    archived, failed = status["last_archived_time"], status["last_failed_time"]
+    failing = isinstance(failed, datetime) and (not isinstance(archived, datetime) or failed > archived)
+    if status["archive_mode"] == "off" or failing:
+        raise _fail("WAL archiving is off or failing: nothing after the last archived WAL can be restored")
+
+
 @pitr_app.command("flush")
 def flush_command(url: Url = None) -> None:
     """Archive the current WAL segment now (everything written so far becomes restorable)."""

@@ -119,6 +119,19 @@ def flush_archive(owner_url: str, timeout: float = 30.0) -> str:
             time.sleep(0.1)
 
 
+def archiver_status(owner_url: str) -> dict[str, object]:
+    """``pg_stat_archiver`` and ``archive_mode``: is archiving on, and is it keeping up?"""
+    with psycopg.connect(libpq_url(owner_url), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT current_setting('archive_mode'), archived_count, last_archived_wal, last_archived_time, "
+            "failed_count, last_failed_wal, last_failed_time FROM pg_stat_archiver"
+        ).fetchone()
+    assert row is not None
+    keys = "archive_mode archived_count last_archived_wal last_archived_time failed_count last_failed_wal"
+    keys += " last_failed_time"
+    return dict(zip(keys.split(), row, strict=True))
+
+
 @dataclass
 class BaseBackup:
     id: str
