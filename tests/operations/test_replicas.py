@@ -126,6 +126,9 @@ async def test_analytics_read_the_replica_within_the_lag_threshold_else_the_prim
             assert replica.last_lag is not None and replica.last_lag > 0.3
         finally:
             execute(pair.replica_url, "SELECT pg_wal_replay_resume()")
+            # Back to a threshold no write racing its replay can cross (a replica that has just
+            # received a write counts as behind by the age of its last replayed transaction).
+            replicas.max_lag_seconds = 60
         pair.caught_up()
         assert await total_users(http, admin) == total + 3
         assert (replica.reads, replicas.primary_reads) == (3, 1)
@@ -252,4 +255,12 @@ async def test_failover_loses_nothing_acknowledged_and_fences_the_old_primary(
         failover.check_primary(pair.primary_url)
     with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
         execute(pair.app_url(pair.primary_url, settings), "INSERT INTO failover_probe VALUES (1000)")
+    # A saaskit still pointed at it: writes are refused with 503s, never 500s, and nothing lands.
+    async with routed(pair, settings) as (http, _, _replicas):
+        refused = await http.post(
+            "/api/auth/signup", json={"email": "late@example.com", "password": "a long passphrase 42"}
+        )
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["error"]["code"] == "database_unavailable"
+    assert one(pair.primary_url, "SELECT count(*) FROM users WHERE email = 'late@example.com'") == 0
     assert re.search(r"fenced \(replaced by a promoted replica at \d{4}-", output)
