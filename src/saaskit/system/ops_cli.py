@@ -136,7 +136,7 @@ def restore_to_time(
 
     if into is None:
         raise _fail("--into: the fresh data directory to restore into is required with --to-time")
-    moment = parse_time(to_time) if to_time else datetime.now(UTC)
+    moment = parse_time(to_time) if to_time else None  # None: to the end of the archive
     settings = get_settings()
     live = None if settings.database.url else _data_dir()
     target = into.expanduser().resolve()
@@ -152,7 +152,8 @@ def restore_to_time(
                 pitr.flush_archive(server.url(EMBEDDED_DATABASE))
         backups_dir = _base_dir(directory)
         backup = pitr.choose(backups_dir, moment, base_backup_id)
-        with console.status(f"recovering {backup.id} to {moment.isoformat()} ..."):
+        until = moment.isoformat() if moment is not None else "the end of the archive"
+        with console.status(f"recovering {backup.id} to {until} ..."):
             restored = pitr.restore(backup, backups_dir, source_archive, target, moment, replace=replace)
     except pitr.RecoveryError as error:
         raise _fail(str(error)) from None
@@ -160,7 +161,7 @@ def restore_to_time(
     if secret is not None and secret.is_file() and not (target / "secret_key").exists():
         shutil.copy2(secret, target / "secret_key")  # the restored cluster's roles were derived from it
     console.print(
-        f"restored base backup {restored.base_backup} to {moment.isoformat()} in {target} "
+        f"restored base backup {restored.base_backup} to {until} in {target} "
         f"(last transaction replayed: {restored.recovered_to}). Start it with: "
         f"SAASKIT_DATA_DIR={target} saaskit db start",
         soft_wrap=True,

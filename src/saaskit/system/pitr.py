@@ -33,7 +33,7 @@ from pathlib import Path
 import psycopg
 
 from saaskit.kit.db import libpq_url
-from saaskit.kit.embedded import EmbeddedPostgres
+from saaskit.kit.embedded import EmbeddedPostgres, StartFailed
 from saaskit.kit.pginstall import system_user
 
 ARCHIVE = "wal-archive"
@@ -218,9 +218,14 @@ def prune(directory: Path, archive: Path | None, keep: int) -> list[str]:
     return removed
 
 
-def choose(directory: Path, to_time: datetime, backup_id: str | None) -> BaseBackup:
-    """The base backup to restore from: the one named, else the newest finished before ``to_time``."""
+def choose(directory: Path, to_time: datetime | None, backup_id: str | None) -> BaseBackup:
+    """The base backup to restore from: the one named, else the newest finished before
+    ``to_time`` (the newest of all without one)."""
     backups = list_base_backups(directory)
+    if to_time is None:
+        if backup_id is None and backups:
+            return backups[0]
+        to_time = datetime.max.replace(tzinfo=UTC)
     if backup_id is not None:
         for backup in backups:
             if backup.id == backup_id:
@@ -238,7 +243,7 @@ def choose(directory: Path, to_time: datetime, backup_id: str | None) -> BaseBac
 class Restored:
     base_backup: str
     data_dir: Path
-    to_time: datetime
+    to_time: datetime | None  # None: to the end of the archive
     recovered_to: str  # the last transaction replayed, as the restored server reports it
 
 
@@ -247,13 +252,14 @@ def restore(
     backups_dir: Path,
     archive: Path,
     target: Path,
-    to_time: datetime,
+    to_time: datetime | None,
     *,
     replace: bool = False,
     timeout: float = 120.0,
 ) -> Restored:
-    """Recover ``backup`` + ``archive`` up to ``to_time`` into the data directory ``target``
-    (``target/pgdata``), run the recovery to its end (the server is promoted), and stop it."""
+    """Recover ``backup`` + ``archive`` up to ``to_time`` (None: all the archive holds) into the
+    data directory ``target`` (``target/pgdata``), run the recovery to its end (the server is
+    promoted), and stop it."""
     target = target.expanduser().resolve()
     server = EmbeddedPostgres(target)
     if server.running_process() is not None:
@@ -279,10 +285,11 @@ def restore(
         for segment in archive.iterdir():
             if not segment.name.endswith(".part") and not (local_archive / segment.name).exists():
                 shutil.copy2(segment, local_archive / segment.name)
-    settings = (
-        f"\n# saaskit restore --to-time (system/pitr.py)\nrestore_command = '{_RESTORE_COMMAND}'\n"
-        f"recovery_target_time = '{to_time.isoformat(sep=' ')}'\nrecovery_target_action = 'promote'\n"
-    )
+    settings = f"\n# saaskit restore (system/pitr.py)\nrestore_command = '{_RESTORE_COMMAND}'\n"
+    if to_time is not None:
+        settings += (
+            f"recovery_target_time = '{to_time.isoformat(sep=' ')}'\nrecovery_target_action = 'promote'\n"
+        )
     with (staging / "postgresql.auto.conf").open("a") as conf:
         conf.write(settings)
     (staging / "recovery.signal").touch()
@@ -294,10 +301,13 @@ def restore(
 
 
 def _recover(
-    server: EmbeddedPostgres, backup: BaseBackup, target: Path, to_time: datetime, timeout: float
+    server: EmbeddedPostgres, backup: BaseBackup, target: Path, to_time: datetime | None, timeout: float
 ) -> Restored:
     server.extra_settings = archive_settings()
-    server.start(timeout=timeout)
+    try:
+        server.start(timeout=timeout)
+    except StartFailed as exc:  # e.g. the archive ends before the moment: the log says which WAL
+        raise RecoveryError(f"the restored server did not start or recover: {exc}") from None
     try:
         deadline = time.monotonic() + timeout
         with psycopg.connect(libpq_url(server.url()), autocommit=True) as conn:
@@ -311,6 +321,8 @@ def _recover(
                 time.sleep(0.1)
             conn.execute("CHECKPOINT")
         replayed = row[1].isoformat() if row[1] is not None else "(no transaction after the base backup)"
+    except psycopg.OperationalError:  # the server stopped during recovery
+        raise RecoveryError(f"recovery failed:\n{server.log_tail(1200)}") from None
     finally:
         server.stop()
     return Restored(backup.id, target, to_time, replayed)
