@@ -28,6 +28,7 @@ from saaskit.kit.db import (
 )
 from saaskit.kit.embedded import EmbeddedPostgres
 from saaskit.kit.migrations import enable_statement_stats, ensure_app_role, upgrade
+from saaskit.kit.replicas import replicas_for
 from saaskit.kit.secrets import instance_secret
 from saaskit.kit.state import Runtime
 from saaskit.kit.supervisor import Supervisor
@@ -176,8 +177,6 @@ def runtime_for(settings: Settings, app_url: str, secret: str, *, pool_size: int
 
 
 def build_runtime(settings: Settings, db: Database, secret: str) -> Runtime:
-    from saaskit.kit.replicas import replicas_for
-
     use_service_key(service_key(secret))
     return Runtime(
         settings=settings,
