@@ -283,8 +283,12 @@ def restore(
     if local_archive.resolve() != archive.resolve():
         local_archive.mkdir(exist_ok=True)
         for segment in archive.iterdir():
-            if not segment.name.endswith(".part") and not (local_archive / segment.name).exists():
-                shutil.copy2(segment, local_archive / segment.name)
+            name = segment.name
+            if name.endswith(".part") or (local_archive / name).exists():
+                continue
+            if _SEGMENT.match(name) and name[8:24] < backup.start_wal[8:]:
+                continue  # older than the base backup: recovery never asks for it
+            shutil.copy2(segment, local_archive / name)
     settings = f"\n# saaskit restore (system/pitr.py)\nrestore_command = '{_RESTORE_COMMAND}'\n"
     if to_time is not None:
         settings += (
