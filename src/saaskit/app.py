@@ -148,6 +148,8 @@ def create_app(runtime: Runtime, *, dispose_on_shutdown: bool = True) -> FastAPI
         await tallies_of(runtime).write()  # the last second's abuse tallies (kit/tallies.py)
         if dispose_on_shutdown:
             await runtime.db.dispose()
+            if runtime.replicas is not None:
+                await runtime.replicas.dispose()
 
     app = FastAPI(
         title="saaskit",

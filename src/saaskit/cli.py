@@ -24,6 +24,7 @@ from saaskit.kit.db import SERVICE, database_name, libpq_url
 from saaskit.kit.state import Runtime
 from saaskit.system.cli import BackupDir, archive_app, backup_app, settings_with_dir
 from saaskit.system.cli import tools as _tools
+from saaskit.system.ops_cli import failover_app, pitr_app
 
 app = typer.Typer(
     help="saaskit: the back office of a SaaS product.",
@@ -44,6 +45,8 @@ app.add_typer(billing_app, name="billing")
 app.add_typer(backup_app, name="backup")
 app.add_typer(archive_app, name="archive")
 
+app.add_typer(pitr_app, name="pitr")
+app.add_typer(failover_app, name="failover")
 app.command("rollup")(rollup_command)
 app.command("demo")(demo_command)
 
@@ -406,19 +409,44 @@ def db_health() -> None:
 
 @app.command("restore")
 def restore_command(
-    database: Annotated[str, typer.Option("--database", help="The database to restore into (created).")],
+    database: Annotated[
+        str | None, typer.Option("--database", help="The database to restore a dump into (created).")
+    ] = None,
     backup_id: Annotated[str | None, typer.Option("--backup", help="Default: the newest.")] = None,
     directory: BackupDir = None,
     replace: Annotated[bool, typer.Option("--replace", help="Drop the database first if it exists.")] = False,
+    to_time: Annotated[
+        str | None,
+        typer.Option("--to-time", help="Point-in-time recovery to this ISO time (UTC if no zone)."),
+    ] = None,
+    base_backup: Annotated[
+        str | None,
+        typer.Option("--base-backup", help="PITR from this base backup (default: the newest before)."),
+    ] = None,
+    into: Annotated[
+        Path | None, typer.Option("--into", help="PITR: the fresh data directory to create.")
+    ] = None,
+    archive: Annotated[
+        Path | None, typer.Option("--archive", help="PITR: the WAL archive directory.")
+    ] = None,
 ) -> None:
     """Restore a backup into a new database on the same server and check every table against
-    the manifest. Never into an existing database without --replace. The backup comes from the
-    local directory, else is downloaded from the bucket (its SHA-256 checked); an encrypted one
-    needs the key it was made with."""
+    the manifest; or, with --to-time/--base-backup, recover a base backup and the WAL archive to a
+    moment into a fresh data directory (--into). Never over existing data without --replace. A
+    dump comes from the local directory, else is downloaded from the bucket (its SHA-256
+    checked); an encrypted one needs the key it was made with."""
     import tempfile
 
     from saaskit.system import backup_runs, backups
 
+    if to_time is not None or base_backup is not None:
+        from saaskit.system.ops_cli import restore_to_time
+
+        restore_to_time(to_time, base_backup, into, directory, archive, replace)
+        return
+    if database is None:
+        console.print("[red]--database: the database to restore the dump into is required[/red]")
+        raise typer.Exit(1)
     settings = settings_with_dir(directory)
     try:
         key = backup_runs.encryption_key(settings)
@@ -616,9 +644,13 @@ def billing_plans() -> None:
 
 def main() -> None:
     from saaskit.kit.errors import AppError
+    from saaskit.system.failover import NotPrimary
 
     try:
         app()
     except AppError as exc:
         err.print(f"[red]error:[/] {exc.message}")
+        sys.exit(1)
+    except NotPrimary as exc:  # serve, worker, migrate against a standby or a fenced old primary
+        err.print(f"[red]refused:[/] {exc}", soft_wrap=True)
         sys.exit(1)

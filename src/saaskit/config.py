@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from limits import parse_many
 from pydantic import BaseModel, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class DatabaseSettings(BaseSettings):
@@ -44,6 +44,42 @@ class DatabaseSettings(BaseSettings):
         le=300,
         description="How long a request waits for a free pooled connection before it is answered 503.",
     )
+    replica_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated URLs of streaming read replicas for analytics reads (kit/replicas.py). "
+        "Reached as the application role: its credentials replace the URL's unless `app_url` is set.",
+    )
+    replica_max_lag_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        le=86400,
+        description="A replica further behind the primary than this is skipped; analytics read the primary.",
+    )
+    replica_retry_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="How long a replica that could not be reached is left alone before it is tried again.",
+    )
+    wal_archive: bool = Field(
+        default=True,
+        description="Embedded server only: archive WAL into <data_dir>/wal-archive for point-in-time "
+        "recovery (system/pitr.py). An external server's archiving is its operator's (docs/operations.md).",
+    )
+    base_backup_keep: int = Field(
+        default=7,
+        ge=1,
+        le=365,
+        description="Embedded server with WAL archiving: the daily base backups kept (in <data_dir>/"
+        "base-backups), and the archived WAL they need; older ones are removed.",
+    )
+
+    @field_validator("replica_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
 
 class HttpSettings(BaseSettings):

@@ -37,6 +37,7 @@ TASK_MODULES = [
     "saaskit.kit.idempotency.tasks",
     "saaskit.notifications.tasks",
     "saaskit.system.tasks",
+    "saaskit.system.pitr_tasks",
     "saaskit.privacy.tasks",
     "saaskit.webhooks.tasks",
     "saaskit.trust.tasks",

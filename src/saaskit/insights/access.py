@@ -5,10 +5,12 @@ platform admins, audited like every non-member admin read)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.access.dependencies import record_admin_read, refuse_without_required_two_factor, request_actor
 from saaskit.access.service import resolve
@@ -16,8 +18,9 @@ from saaskit.accounts.dependencies import CurrentUser
 from saaskit.insights.models import PLATFORM
 from saaskit.kit import timezones
 from saaskit.kit.db import SERVICE, Context, set_context
-from saaskit.kit.deps import ClientDep, DbSession, RuntimeDep
+from saaskit.kit.deps import ClientDep, DbSession, RuntimeDep, runtime_of
 from saaskit.kit.errors import Forbidden, NotFound
+from saaskit.kit.replicas import read_session_for
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,18 @@ async def analytics_scope(
 
 
 ScopeDep = Annotated[Scope, Depends(analytics_scope)]
+
+
+async def analytics_session(
+    request: Request, scope: ScopeDep, session: DbSession
+) -> AsyncIterator[AsyncSession]:
+    """The analytics queries' session: on a read replica within the lag threshold, else the
+    primary's (kit/replicas.py). Access is settled (and audited) on the primary first: ``scope``."""
+    async with read_session_for(runtime_of(request).replicas, session) as read:
+        yield read
+
+
+AnalyticsSession = Annotated[AsyncSession, Depends(analytics_session, scope="function")]
 
 
 async def time_zone(

@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from saaskit.insights import daily, kpis, retention, stats
-from saaskit.insights.access import ScopeDep, TimeZone
+from saaskit.insights.access import AnalyticsSession, ScopeDep, TimeZone
 from saaskit.insights.funnels.endpoints import router as funnels_router
 from saaskit.insights.schemas import DailyMetrics, Geographic, Kpis, Period, Retention, RetentionMode, Stats
-from saaskit.kit.deps import DbSession, RuntimeDep
+from saaskit.kit.deps import RuntimeDep
 from saaskit.kit.errors import Unprocessable
 from saaskit.kit.schemas import Day
 
@@ -25,7 +25,7 @@ router = APIRouter(prefix="/api/insights", tags=["insights"])
     summary="The admin dashboard's statistics (seed 002), for the platform or one organization",
     responses={403: {"description": "Not a platform admin (or no analytics:read in the organization)"}},
 )
-async def admin_stats(scope: ScopeDep, tz: TimeZone, session: DbSession, runtime: RuntimeDep) -> Stats:
+async def admin_stats(scope: ScopeDep, tz: TimeZone, session: AnalyticsSession, runtime: RuntimeDep) -> Stats:
     figures = await stats.compute(
         session,
         scope_id=scope.scope_id,
@@ -37,7 +37,7 @@ async def admin_stats(scope: ScopeDep, tz: TimeZone, session: DbSession, runtime
 
 
 @router.get("/kpis", summary="DAU, WAU, MAU, stickiness, MRR, ARPU, trial conversion, churn, LTV")
-async def kpis_endpoint(scope: ScopeDep, session: DbSession) -> Kpis:
+async def kpis_endpoint(scope: ScopeDep, session: AnalyticsSession) -> Kpis:
     return Kpis.model_validate(await kpis.compute(session, organization_id=scope.organization_id))
 
 
@@ -47,7 +47,7 @@ async def kpis_endpoint(scope: ScopeDep, session: DbSession) -> Kpis:
 )
 async def daily_metrics_endpoint(
     scope: ScopeDep,
-    session: DbSession,
+    session: AnalyticsSession,
     start: Annotated[Day, Query(alias="from", description="First UTC day.")],
     end: Annotated[Day, Query(alias="to", description="Last UTC day (at most 400 days after from).")],
 ) -> DailyMetrics:
@@ -61,7 +61,7 @@ async def daily_metrics_endpoint(
 
 
 @router.get("/geographic", summary="Users per country (the geographic_stats view, refreshed nightly)")
-async def geographic_endpoint(scope: ScopeDep, session: DbSession) -> Geographic:
+async def geographic_endpoint(scope: ScopeDep, session: AnalyticsSession) -> Geographic:
     if scope.organization_id is not None:
         raise Unprocessable("geographic statistics are platform-wide", field="organization_id")
     return Geographic.model_validate({"countries": await daily.geographic(session)})
@@ -73,7 +73,7 @@ async def geographic_endpoint(scope: ScopeDep, session: DbSession) -> Geographic
 )
 async def retention_endpoint(
     scope: ScopeDep,
-    session: DbSession,
+    session: AnalyticsSession,
     tz: TimeZone,
     start_event: Annotated[
         str, Query(min_length=1, max_length=200, description="Event that puts a person in a cohort.")

@@ -28,6 +28,7 @@ from saaskit.kit.db import (
 )
 from saaskit.kit.embedded import EmbeddedPostgres
 from saaskit.kit.migrations import enable_statement_stats, ensure_app_role, upgrade
+from saaskit.kit.replicas import replicas_for
 from saaskit.kit.secrets import instance_secret
 from saaskit.kit.state import Runtime
 from saaskit.kit.supervisor import Supervisor
@@ -63,7 +64,7 @@ class Environment:
 
     def __enter__(self) -> Environment:
         if self.is_embedded:
-            self.embedded = EmbeddedPostgres(self.data_dir)
+            self.embedded = EmbeddedPostgres(self.data_dir, extra_settings=self._embedded_settings())
             was_running = self.embedded.running_process() is not None
             try:
                 # start() stops what it launched if interrupted (Ctrl-C, SIGTERM) on the way.
@@ -76,6 +77,14 @@ class Environment:
                 raise
             self._should_stop = self._claim(was_running)
         return self
+
+    def _embedded_settings(self) -> dict[str, str]:
+        if not self.settings.database.wal_archive:
+            return {}
+        from saaskit.system import pitr
+
+        pitr.prepare_archive(self.data_dir)
+        return pitr.archive_settings()
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -132,7 +141,11 @@ class Environment:
         return DatabaseUrls(owner=owner, app=app_url_for(self.settings, owner, self.secret))
 
     def migrate(self) -> None:
-        """Upgrade to head as the owner, then (re)create and grant the application role."""
+        """Upgrade to head as the owner, then (re)create and grant the application role.
+        Refused (``NotPrimary``) on a standby or a fenced old primary (system/failover.py)."""
+        from saaskit.system.failover import check_primary
+
+        check_primary(self.urls.owner)
         upgrade(self.urls.owner)
         password = None if self.settings.database.app_url else app_role_password(self.settings, self.secret)
         ensure_app_role(
@@ -165,4 +178,10 @@ def runtime_for(settings: Settings, app_url: str, secret: str, *, pool_size: int
 
 def build_runtime(settings: Settings, db: Database, secret: str) -> Runtime:
     use_service_key(service_key(secret))
-    return Runtime(settings=settings, db=db, secret=secret, passwords=Passwords(settings.auth))
+    return Runtime(
+        settings=settings,
+        db=db,
+        secret=secret,
+        passwords=Passwords(settings.auth),
+        replicas=replicas_for(settings, secret),
+    )

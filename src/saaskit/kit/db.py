@@ -215,6 +215,9 @@ def is_unavailable(exc: BaseException) -> bool:
         if exc.connection_invalidated:
             return True
         exc = exc.orig if exc.orig is not None else exc
+    if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
+        # A write on a database that only reads: a fenced old primary, or a standby (failover).
+        return True
     if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
         sqlstate = exc.sqlstate
         # No SQLSTATE: the client library's own failure (cannot connect, connection lost).

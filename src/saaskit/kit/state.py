@@ -10,6 +10,7 @@ from saaskit.kit.db import Database
 
 if TYPE_CHECKING:
     from saaskit.accounts.passwords import Passwords
+    from saaskit.kit.replicas import Replicas
 
 
 @dataclass
@@ -19,3 +20,5 @@ class Runtime:
     secret: str
     passwords: Passwords
     extras: dict[str, Any] = field(default_factory=dict)
+    # Read replicas for analytics (kit/replicas.py), when SAASKIT_DATABASE_REPLICA_URLS is set.
+    replicas: Replicas | None = None

@@ -4,10 +4,12 @@ scans raw events for the daily part."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from saaskit.admin.charts import COUNTS, chart, series
@@ -16,8 +18,9 @@ from saaskit.admin.security import AdminDep
 from saaskit.admin.web import country_label, render
 from saaskit.insights import daily, kpis
 from saaskit.insights.endpoints import MAX_DAYS
-from saaskit.kit.deps import DbSession
+from saaskit.kit.deps import DbSession, runtime_of
 from saaskit.kit.errors import BadRequest
+from saaskit.kit.replicas import read_session_for
 from saaskit.kit.schemas import Day
 
 router = APIRouter(prefix="/admin/analytics", include_in_schema=False)
@@ -63,11 +66,24 @@ def countries_chart(countries: list[dict[str, Any]]) -> dict[str, Any]:
     )
 
 
+async def admin_read_session(
+    request: Request, admin: AdminDep, session: DbSession
+) -> AsyncIterator[AsyncSession]:
+    """The page's analytics reads: a read replica within the lag threshold, else the primary
+    (kit/replicas.py); the admin is authenticated on the primary first."""
+    async with read_session_for(runtime_of(request).replicas, session) as read:
+        yield read
+
+
+ReadSession = Annotated[AsyncSession, Depends(admin_read_session, scope="function")]
+
+
 @router.get("")
 async def analytics_page(
     request: Request,
     admin: AdminDep,
     session: DbSession,
+    reads: ReadSession,
     start: Annotated[Day | None, Query(alias="from")] = None,
     end: Annotated[Day | None, Query(alias="to")] = None,
     funnel: Annotated[str | None, Query(max_length=64)] = None,
@@ -75,19 +91,20 @@ async def analytics_page(
     today = datetime.now(UTC).date()
     first, last = day_range(start, end, today)
     params = {k: v[:200] for k, v in request.query_params.items()}
-    days = await daily.series(session, first, last, None)
-    countries = await daily.geographic(session)
+    days = await daily.series(reads, first, last, None)
+    countries = await daily.geographic(reads)
     context: dict[str, Any] = {
         "first": first,
         "last": last,
         "days": days,
         "daily_chart": daily_chart(days),
-        "kpis": await kpis.compute(session, organization_id=None),
+        "kpis": await kpis.compute(reads, organization_id=None),
         "countries": countries[:TOP_COUNTRIES],
         "country_count": len(countries),
         "countries_chart": countries_chart(countries),
-        "event_names": await event_names(session, today),
-        "retention": await retention_context(session, params, first, last),
+        "event_names": await event_names(reads, today),
+        "retention": await retention_context(reads, params, first, last),
+        # Saved funnels and their stored results: the primary (one just saved shows at once).
         **await funnel_context(session, funnel, first, last),
     }
     return render(request, "analytics/page.html", context, section="analytics")

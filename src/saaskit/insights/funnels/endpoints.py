@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from saaskit.accounts.dependencies import CurrentUser
-from saaskit.insights.access import ScopeDep, TimeZone
+from saaskit.insights.access import AnalyticsSession, ScopeDep, TimeZone
 from saaskit.insights.funnels import service, storage
 from saaskit.insights.funnels.compute import compute_funnel
 from saaskit.insights.funnels.schemas import (
@@ -52,7 +52,7 @@ async def list_all(
 
 @router.post("/query", summary="Compute a funnel given inline, without saving anything")
 async def query(
-    body: FunnelQuery, scope: ScopeDep, session: DbSession, start: From, end: To, tz: TimeZone
+    body: FunnelQuery, scope: ScopeDep, session: AnalyticsSession, start: From, end: To, tz: TimeZone
 ) -> FunnelResultOut:
     result = await compute_funnel(session, body.definition(scope.organization_id), start, end, tz)
     return result.to_schema()
