@@ -51,13 +51,13 @@ def _fail(message: str) -> typer.Exit:
 def base_backup(directory: BaseDir = None, keep: Annotated[int, typer.Option(min=1)] = 7) -> None:
     """A base backup (pg_basebackup with the server's binaries); keeps the newest --keep and the
     archived WAL they need."""
-    from saaskit.cli import _tools
+    from saaskit.system.cli import tools
     from saaskit.kit.bootstrap import Environment
 
     target = _base_dir(directory)
     try:
         with Environment(get_settings()) as env, console.status("copying the cluster ..."):
-            backup = pitr.create_base_backup(env.urls.owner, target, _tools(env))
+            backup = pitr.create_base_backup(env.urls.owner, target, tools(env))
             archive = pitr.archive_dir(env.data_dir) if env.embedded is not None else None
             removed = pitr.prune(target, archive, keep)
     except pitr.RecoveryError as error:
