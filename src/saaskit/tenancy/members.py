@@ -19,6 +19,7 @@ from saaskit.access.service import Access
 from saaskit.accounts.models import User
 from saaskit.audit import service as audit
 from saaskit.audit.service import Actor
+from saaskit.billing import quotas
 from saaskit.kit.errors import Conflict, Forbidden, NotFound, Unprocessable
 from saaskit.kit.pagination import keyset_page
 from saaskit.tenancy.models import Organization, OrganizationMember
@@ -176,10 +177,12 @@ async def add_member(
     )
     if existing is not None:
         if not existing.is_active:
+            await quotas.claim_seat(session, organization_id)
             existing.is_active = True
             await session.flush()
             await webhook_events.member_added(session, existing, invited_by)
         return existing
+    await quotas.claim_seat(session, organization_id)  # the plan's seats (billing/quotas.py)
     member = OrganizationMember(
         organization_id=organization_id,
         user_id=user_id,
