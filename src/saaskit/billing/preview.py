@@ -26,17 +26,22 @@ def _time(value: Any) -> datetime | None:
     return datetime.fromtimestamp(int(value), tz=UTC) if isinstance(value, int | float) else None
 
 
-def _line(line: dict[str, Any]) -> PreviewLineOut:
+def _line(line: dict[str, Any], plan_price: str | None) -> PreviewLineOut:
+    """A preview line; metered when its price says so (legacy ``usage_type``) or, in the current
+    API whose lines carry only a price id, when it is priced by another price than the plan's."""
     price = line.get("price") or line.get("plan") or {}
     pricing = (line.get("pricing") or {}).get("price_details") or {}
     recurring = price.get("recurring") or {}
+    price_id = price.get("id") or pricing.get("price")
     metered = price.get("usage_type") == "metered" or recurring.get("usage_type") == "metered"
+    if not price and price_id is not None and plan_price is not None:
+        metered = price_id != plan_price
     period = line.get("period") or {}
     return PreviewLineOut(
         description=line.get("description"),
         quantity=line.get("quantity"),
         amount_cents=int(line.get("amount") or 0),
-        price_id=price.get("id") or pricing.get("price"),
+        price_id=price_id,
         metered=metered,
         period_start=_time(period.get("start")),
         period_end=_time(period.get("end")),
@@ -86,6 +91,6 @@ async def upcoming(session: AsyncSession, runtime: Runtime, owner: owners.Owner)
         amount_due_cents=int(invoice.get("amount_due") or 0),
         period_start=_time(invoice.get("period_start")),
         period_end=_time(invoice.get("period_end")),
-        lines=[_line(line) for line in lines],
+        lines=[_line(line, sub.stripe_price_id) for line in lines],
         usage=await usage_states(session, owner),
     )
