@@ -190,6 +190,8 @@ async def report_pending(runtime: Runtime, now: datetime | None = None, limit: i
     legacy = stripe_gateway.legacy_plans
     settings = runtime.settings.stripe
     counts = {"sent": 0, "refused": 0, "failed": 0, "pending": 0, "skipped": 0}
+    if not settings.api_key:
+        return counts  # Stripe is not configured: the records wait
     async with runtime.db.session(SERVICE) as session:
         claimed, counts["skipped"] = await claim(session, now or datetime.now(UTC), legacy, limit)
     if not claimed:
