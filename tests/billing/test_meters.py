@@ -191,9 +191,9 @@ async def test_meter_events_are_sent_retried_and_reconciled(
     assert lines["price_metered"]["quantity"] == 23 and lines["price_metered"]["metered"] is True
     assert lines["price_metered"]["amount_cents"] == 46
     assert lines[PLAN_PRICE]["metered"] is False and body["total_cents"] == 9900 + 46
-    usage = {u["metric_name"]: u["quantity"] for u in body["usage"]}
-    assert usage["api_calls"] == {"sent": 23, "failed": 13}
-    assert usage["exports"] == {"refused": 2}
+    usage = {u.pop("metric_name"): u for u in body["usage"]}
+    assert usage["api_calls"] == {"pending": 0, "sent": 23, "refused": 0, "failed": 13, "skipped": 0}
+    assert usage["exports"] == {"pending": 0, "sent": 0, "refused": 2, "failed": 0, "skipped": 0}
     preview_calls = [p for m, path, p, _ in fake.requests if path == "/v1/invoices/create_preview"]
     assert preview_calls[-1]["customer"] == "cus_meter_1" and preview_calls[-1]["subscription"].startswith(
         "sub_"

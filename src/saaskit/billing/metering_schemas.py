@@ -20,8 +20,14 @@ class PreviewLineOut(Output):
 
 
 class UsageStateOut(Output):
+    """Units of a metric this period, by where their records stand with Stripe."""
+
     metric_name: str
-    quantity: dict[str, int]  # stripe status -> units this period
+    pending: int = 0
+    sent: int = 0
+    refused: int = 0
+    failed: int = 0
+    skipped: int = 0
 
 
 class InvoicePreviewOut(Output):

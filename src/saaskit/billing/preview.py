@@ -63,7 +63,7 @@ async def usage_states(session: AsyncSession, owner: owners.Owner) -> list[Usage
     found: dict[str, dict[str, int]] = {}
     for metric, status, total in rows.all():
         found.setdefault(metric, {})[status] = int(total or 0)
-    return [UsageStateOut(metric_name=m, quantity=q) for m, q in found.items()]
+    return [UsageStateOut(metric_name=m, **q) for m, q in found.items()]
 
 
 async def upcoming(session: AsyncSession, runtime: Runtime, owner: owners.Owner) -> InvoicePreviewOut:
