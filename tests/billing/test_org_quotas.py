@@ -174,3 +174,19 @@ async def test_seats_hold_under_concurrent_acceptances(
         o=org_id,
     )
     assert members == [(3,)]
+
+    # A deactivated member frees a seat; reactivating one needs a free seat too.
+    accepted = [i for i, a in zip(invitees, answers, strict=True) if a.status_code == 200]
+    refused = [(i, t) for i, t, a in zip(invitees, tokens, answers, strict=True) if a.status_code == 429]
+    members_path = f"/api/orgs/{org_id}/members"
+    off = await app_client.patch(
+        f"{members_path}/{accepted[0].id}", headers=owner.headers, json={"is_active": False}
+    )
+    assert off.status_code == 200, off.text
+    invitee, token = refused[0]  # the refused acceptance changed nothing: its invitation still works
+    late = await app_client.post("/api/invitations/accept", headers=invitee.headers, json={"token": token})
+    assert late.status_code == 200, late.text
+    back = await app_client.patch(
+        f"{members_path}/{accepted[0].id}", headers=owner.headers, json={"is_active": True}
+    )
+    _quota_refusal(back, "seats", 3)

@@ -117,6 +117,8 @@ async def update_member(
         require_held(access, added, field="permissions", what="these extra permissions")
     if member.role == "owner" and changes.get("is_active") not in (None, member.is_active):
         _check_can_grant(access, "owner")  # only owners deactivate owners
+    if changes.get("is_active") is True and not member.is_active:
+        await quotas.claim_seat(session, access.organization_id)  # the plan's seats
     if "role" in changes and changes["role"] is not None and changes["role"] != member.role:
         _check_can_grant(access, changes["role"])
         if member.role == "owner":
