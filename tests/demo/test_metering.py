@@ -31,4 +31,6 @@ def test_meters_and_quotas_have_figures_and_add_up(demo: BuiltDemo) -> None:
     assert mismatched == []
     assert _rows(demo, "SELECT count(*) FROM organization_quota_usage")[0][0] > 0
     paid = _rows(demo, "SELECT limits FROM subscription_plans WHERE price_cents > 0")
-    assert paid and all(limits["meters"] == {"api_calls": "api_calls"} for (limits,) in paid)
+    assert paid and all(
+        limits["meters"] == {"api_calls": "api_calls"} and limits["seats"] for (limits,) in paid
+    )

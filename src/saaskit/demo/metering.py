@@ -11,6 +11,7 @@ service context, after the tables are loaded.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import insert, text
 
@@ -22,6 +23,7 @@ from saaskit.demo.rand import new_uuid, rng_for
 from saaskit.kit.db import SERVICE
 from saaskit.kit.state import Runtime
 
+# A catalog that was there before the demo gets the same limits, once.
 PLAN_LIMITS = text(
     """
 UPDATE subscription_plans
@@ -30,9 +32,21 @@ SET limits = limits || jsonb_build_object(
         'seats', CASE WHEN price_cents >= 5000 THEN 50 ELSE 10 END,
         'quotas', coalesce(limits -> 'quotas', '{}'::jsonb)
                   || jsonb_build_object('api_calls', price_cents * 100, 'events', price_cents * 20))
-WHERE price_cents > 0
+WHERE price_cents > 0 AND NOT limits ? 'meters'
 """
 )
+
+
+def plan_limits(dashboards: int, price_cents: int) -> dict[str, Any]:
+    """The demo catalog's limits (demo/ledger.py): the same as PLAN_LIMITS gives a paid plan."""
+    limits: dict[str, Any] = {"max_dashboards": dashboards, "quotas": {}}
+    if price_cents > 0:
+        limits["meters"] = {"api_calls": "api_calls"}
+        limits["seats"] = 50 if price_cents >= 5000 else 10
+        limits["quotas"] = {"api_calls": price_cents * 100, "events": price_cents * 20}
+    return limits
+
+
 ORGANIZATIONS = text(
     """
 SELECT DISTINCT ON (s.organization_id) s.organization_id, s.id, p.limits
