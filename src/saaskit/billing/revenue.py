@@ -47,19 +47,25 @@ WITH months AS (
                 ELSE p.price_cents::bigint * s.quantity * 12 END AS plan_twelfths
     FROM subscriptions s LEFT JOIN subscription_plans p ON p.id = s.plan_id
     WHERE s.status <> 'incomplete' AND coalesce(s.user_id, s.organization_id) IS NOT NULL
+), eligible AS (
+    -- Each billed line holds from its period's start until the next line of its subscription
+    -- (by period start, then id) starts: the latest line started by t is the one holding at t.
+    SELECT l.subscription_id, l.period_start,
+           lead(l.period_start) OVER (PARTITION BY l.subscription_id ORDER BY l.period_start, l.id)
+               AS next_start,
+           CASE WHEN l.period_end - l.period_start > interval '{LONG_LINE_DAYS} days'
+                THEN l.amount_cents::bigint ELSE l.amount_cents::bigint * 12 END AS twelfths
+    FROM invoice_line_items l JOIN invoices v ON v.id = l.invoice_id
+    WHERE l.subscription_id IS NOT NULL AND NOT l.proration AND l.amount_cents > 0
+      AND v.status IN ('paid', 'open') AND l.period_start IS NOT NULL AND l.period_end IS NOT NULL
+), billed AS (
+    SELECT i.at, e.subscription_id, e.twelfths
+    FROM instants i JOIN eligible e
+      ON e.period_start <= i.at AND (e.next_start IS NULL OR i.at < e.next_start)
 ), amounts AS (
-    SELECT i.at, pay.account, coalesce(line.twelfths, pay.plan_twelfths, 0) AS twelfths
+    SELECT i.at, pay.account, coalesce(b.twelfths, pay.plan_twelfths, 0) AS twelfths
     FROM instants i JOIN pay ON {paying_at("i.at")}
-    LEFT JOIN LATERAL (
-        SELECT CASE WHEN l.period_end - l.period_start > interval '{LONG_LINE_DAYS} days'
-                    THEN l.amount_cents::bigint ELSE l.amount_cents::bigint * 12 END AS twelfths
-        FROM invoice_line_items l JOIN invoices v ON v.id = l.invoice_id
-        WHERE l.subscription_id = pay.id AND NOT l.proration AND l.amount_cents > 0
-          AND v.status IN ('paid', 'open') AND l.period_start IS NOT NULL AND l.period_end IS NOT NULL
-          AND l.period_start <= i.at
-        ORDER BY l.period_start DESC, l.id DESC
-        LIMIT 1
-    ) line ON true
+    LEFT JOIN billed b ON b.at = i.at AND b.subscription_id = pay.id
 ), accounts AS (
     SELECT at, account, sum(twelfths) AS twelfths FROM amounts GROUP BY at, account
 ), per AS (
