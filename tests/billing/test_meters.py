@@ -208,7 +208,7 @@ async def test_legacy_usage_records_behind_the_compatibility_setting(
     _point_at(fresh_runtime, fake, legacy=True)
     user = await _metered_user(app_client, fresh_runtime, "cus_legacy_1")
     first = await _use(app_client, user, "api_calls", 4, "l1")
-    await _use(app_client, user, "api_calls", 6, "l2")
+    second = await _use(app_client, user, "api_calls", 6, "l2")
     counts = await meters.report_pending(fresh_runtime)
     assert counts["sent"] == 2
     # Sent again (a lost answer): the same Idempotency-Key, counted once.
@@ -219,8 +219,12 @@ async def test_legacy_usage_records_behind_the_compatibility_setting(
         i=record_id,
     )
     assert (await meters.report_pending(fresh_runtime))["sent"] == 1
-    assert [r["quantity"] for r in fake.usage_records[ITEM]] == [4, 6]
-    assert fake.usage_records[ITEM][0]["key"] == meters.identifier_of(record_id)
+    received = {r["key"]: r["quantity"] for r in fake.usage_records[ITEM]}
+    assert len(fake.usage_records[ITEM]) == 2
+    assert received == {
+        meters.identifier_of(record_id): 4,
+        meters.identifier_of(uuid.UUID(str(second["id"]))): 6,
+    }
     assert not any(path == "/v1/billing/meter_events" for _, path, _, _ in fake.requests)
     preview = await app_client.get("/api/billing/invoice-preview", headers=user.headers)
     assert preview.status_code == 200, preview.text

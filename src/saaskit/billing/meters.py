@@ -5,7 +5,8 @@
   customer. Others are ``skipped`` with the reason in ``stripe_error``.
 - **How**: the ``billing.report_usage`` job (every minute) claims due ``pending`` rows (a lease:
   ``stripe_next_attempt_at`` moves 5 minutes ahead, attempts + 1, committed), calls Stripe
-  outside any transaction, then writes the outcome. The identifier ``saaskit-usage-<record id>``
+  outside any transaction (4 calls at a time), writes each outcome, and claims the next batch
+  until none is due or 50 seconds have passed. The identifier ``saaskit-usage-<record id>``
   goes with the event (and as the ``Idempotency-Key``): Stripe counts an identifier once, so a
   retry after a lost answer cannot bill twice.
 - **Current API**: ``POST /v1/billing/meter_events`` with ``event_name``, ``payload``
@@ -22,6 +23,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -40,6 +43,8 @@ from saaskit.kit.state import Runtime
 
 LEASE = timedelta(minutes=5)
 BATCH = 200
+SENDERS = 4  # calls to Stripe at a time
+BUDGET_SECONDS = 50.0  # a run stops claiming after this (the job runs every minute)
 # Stripe's code when an identifier was already used: the event arrived before.
 DUPLICATE_CODES = ("resource_already_exists", "meter_event_duplicate_identifier")
 
@@ -184,29 +189,39 @@ async def settle(
     return str(values.get("stripe_status", "pending"))
 
 
-async def report_pending(runtime: Runtime, now: datetime | None = None, limit: int = BATCH) -> dict[str, int]:
-    """Send the due records; counts per outcome (sent, refused, failed, pending, skipped)."""
+async def report_pending(
+    runtime: Runtime, now: datetime | None = None, limit: int = BATCH, budget_seconds: float = BUDGET_SECONDS
+) -> dict[str, int]:
+    """Send the due records, batch after batch (``SENDERS`` calls at a time) until none is due or
+    the time budget is spent; counts per outcome (sent, refused, failed, pending, skipped)."""
     stripe_gateway = gateway(runtime)
     legacy = stripe_gateway.legacy_plans
     settings = runtime.settings.stripe
     counts = {"sent": 0, "refused": 0, "failed": 0, "pending": 0, "skipped": 0}
     if not settings.api_key:
         return counts  # Stripe is not configured: the records wait
-    async with runtime.db.session(SERVICE) as session:
-        claimed, counts["skipped"] = await claim(session, now or datetime.now(UTC), legacy, limit)
-    if not claimed:
-        return counts
-    client = stripe_gateway.client
-    for out in claimed:
-        outcome = await send(client, out, legacy)
-        async with runtime.db.session(SERVICE) as session:
-            status = await settle(
-                session,
-                out,
-                outcome,
-                datetime.now(UTC),
-                settings.webhook_max_attempts,
-                settings.webhook_retry_base_seconds,
-            )
+    deadline = time.monotonic() + budget_seconds
+    senders = asyncio.Semaphore(SENDERS)
+
+    async def one(out: Outbound) -> None:
+        async with senders:
+            outcome = await send(stripe_gateway.client, out, legacy)
+            async with runtime.db.session(SERVICE) as session:
+                status = await settle(
+                    session,
+                    out,
+                    outcome,
+                    datetime.now(UTC),
+                    settings.webhook_max_attempts,
+                    settings.webhook_retry_base_seconds,
+                )
         counts[status] += 1
+
+    while time.monotonic() < deadline:
+        async with runtime.db.session(SERVICE) as session:
+            claimed, skipped = await claim(session, now or datetime.now(UTC), legacy, limit)
+        counts["skipped"] += skipped
+        if not claimed and not skipped:
+            break
+        await asyncio.gather(*(one(out) for out in claimed))
     return counts
