@@ -1,4 +1,4 @@
-"""The Billing page's revenue figures in a real browser: the chart draws, the table shows what
+"""The Billing page's revenue figures and refused usage records in a real browser: the chart draws, the table shows what
 ``billing.revenue`` computes (itself checked against a plain-Python reference in
 tests/billing/test_revenue.py), on the demo's subscriptions and invoices."""
 
@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Page, expect
 
+from saaskit.admin.queries.revenue import metering
 from saaskit.billing import revenue
 from saaskit.kit.db import SERVICE
 from tests.admin.conftest import Problems, Site
@@ -43,4 +44,11 @@ async def test_revenue_table_and_chart(admin_site: Site, page: tuple[Page, Probl
             _money(m.credit_purchases_cents),
         ]
         await expect(row).to_have_text(expected)
+    # The demo's refused usage records, with Stripe's answer (demo/metering.py).
+    async with admin_site.runtime.db.session(SERVICE) as session:
+        view = await metering(session)
+    assert view.problems
+    first = view.problems[0]
+    await expect(tab.locator("#metering tbody tr").first).to_contain_text(str(first.stripe_error))
+    await expect(tab.locator("#metering")).to_contain_text(f"{view.pending_due:,} record")
     assert not problems, problems

@@ -52,6 +52,12 @@ class UsageRecord(Base):
             "stripe_next_attempt_at",
             postgresql_where=text("stripe_status = 'pending'"),
         ),
+        # What Stripe refused or never took: the admin's Billing page lists the latest.
+        Index(
+            "idx_usage_records_stripe_problems",
+            "recorded_at",
+            postgresql_where=text("stripe_status IN ('refused', 'failed')"),
+        ),
         {"comment": "Metered usage reported by the product, one row per report (idempotent by key)."},
     )
 

@@ -162,11 +162,23 @@ def upgrade() -> None:
         unique=False,
         postgresql_where=sa.text("stripe_status = 'pending'"),
     )
+    op.create_index(
+        "idx_usage_records_stripe_problems",
+        "usage_records",
+        ["recorded_at"],
+        unique=False,
+        postgresql_where=sa.text("stripe_status IN ('refused', 'failed')"),
+    )
     for statement in RLS_UP:
         op.execute(statement)
 
 
 def downgrade() -> None:
+    op.drop_index(
+        "idx_usage_records_stripe_problems",
+        table_name="usage_records",
+        postgresql_where=sa.text("stripe_status IN ('refused', 'failed')"),
+    )
     op.drop_index(
         "idx_usage_records_stripe_pending",
         table_name="usage_records",
