@@ -32,6 +32,7 @@ TASK_MODULES = [
     "saaskit.tracking.tasks",
     "saaskit.insights.tasks",
     "saaskit.billing.tasks",
+    "saaskit.billing.meter_tasks",
     "saaskit.devices.tasks",
     "saaskit.mail.tasks",
     "saaskit.kit.idempotency.tasks",

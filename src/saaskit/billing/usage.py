@@ -5,7 +5,8 @@ answers the first row), and for a user also counts the use in ``feature_usage`` 
 period. If the plan sets a quota for the metric (``limits.quotas.<metric>``), the counter is
 raised by one conditional upsert that refuses to pass the quota, so concurrent uses cannot
 overshoot; refused, the request fails with 429 ``quota_exceeded`` naming the quota and nothing
-is recorded. The period is the subscription's current period, or the calendar month.
+is recorded. The period is the subscription's current period, or the calendar month. An
+organization's uses count against its plan's quotas the same way (``billing.quotas``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from saaskit.billing import quotas as org_quotas
 from saaskit.billing import tiers
 from saaskit.billing.models import FeatureUsage, UsageRecord
 from saaskit.billing.owners import Owner
@@ -89,6 +91,10 @@ async def record(session: AsyncSession, owner: Owner, data: UsageIn) -> tuple[Us
         return existing, False
     if owner.user_id is not None:
         await count_feature_use(session, owner, data, period)
+    elif owner.organization_id is not None:
+        await org_quotas.consume(
+            session, owner.organization_id, data.metric_name, data.quantity, period.start, period.end
+        )
     return await session.get_one(UsageRecord, inserted), True
 
 

@@ -13,6 +13,7 @@ from saaskit.billing import models as billing_models
 from saaskit.demo.billing import Billing, Plan, Subscription, invoice_number, stripe_ids
 from saaskit.demo.config import DAY_US, MINUTE_US, DemoConfig, from_us
 from saaskit.demo.copying import Row, TableData
+from saaskit.demo.metering import plan_limits
 from saaskit.demo.people import People
 from saaskit.demo.rand import fake_hash, new_uuid, rng_for, token
 from saaskit.demo.tenancy import Tenancy
@@ -188,7 +189,7 @@ def ensure_catalog(cursor: psycopg.Cursor[tuple[object, ...]], config: DemoConfi
         with cursor.copy(f"COPY subscription_plans ({PLAN_COLUMNS}) FROM STDIN") as copy:
             for name, tier, interval, price, trial, dashboards in DEMO_PLANS:
                 features = {"custom_themes": tier != "free", "priority_support": tier == "business"}
-                limits = {"max_dashboards": dashboards, "quotas": {}}
+                limits = plan_limits(dashboards, price)  # meters and quotas: demo/metering.py
                 pitch = f"{dashboards} dashboard{'s' if dashboards > 1 else ''}, billed every {interval}"
                 copy.write_row(
                     (

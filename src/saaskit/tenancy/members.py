@@ -19,6 +19,7 @@ from saaskit.access.service import Access
 from saaskit.accounts.models import User
 from saaskit.audit import service as audit
 from saaskit.audit.service import Actor
+from saaskit.billing import quotas
 from saaskit.kit.errors import Conflict, Forbidden, NotFound, Unprocessable
 from saaskit.kit.pagination import keyset_page
 from saaskit.tenancy.models import Organization, OrganizationMember
@@ -116,6 +117,8 @@ async def update_member(
         require_held(access, added, field="permissions", what="these extra permissions")
     if member.role == "owner" and changes.get("is_active") not in (None, member.is_active):
         _check_can_grant(access, "owner")  # only owners deactivate owners
+    if changes.get("is_active") is True and not member.is_active:
+        await quotas.claim_seat(session, access.organization_id)  # the plan's seats
     if "role" in changes and changes["role"] is not None and changes["role"] != member.role:
         _check_can_grant(access, changes["role"])
         if member.role == "owner":
@@ -176,10 +179,12 @@ async def add_member(
     )
     if existing is not None:
         if not existing.is_active:
+            await quotas.claim_seat(session, organization_id)
             existing.is_active = True
             await session.flush()
             await webhook_events.member_added(session, existing, invited_by)
         return existing
+    await quotas.claim_seat(session, organization_id)  # the plan's seats (billing/quotas.py)
     member = OrganizationMember(
         organization_id=organization_id,
         user_id=user_id,

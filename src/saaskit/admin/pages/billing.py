@@ -9,9 +9,11 @@ from starlette.responses import Response
 
 from saaskit.admin.pages.common import PAGE_SIZE, Cursor, choice, page_or_fragment, parse_id
 from saaskit.admin.queries import billing as queries
+from saaskit.admin.queries.revenue import metering, revenue_chart
 from saaskit.admin.security import AdminDep
 from saaskit.admin.web import redirect, render
 from saaskit.billing import operator as billing_actions
+from saaskit.billing import revenue
 from saaskit.kit.deps import DbSession, RuntimeDep
 
 router = APIRouter(prefix="/admin/billing", include_in_schema=False)
@@ -43,6 +45,9 @@ async def billing_page(
     if request.headers.get("hx-target") != "results":
         view = await queries.overview(session, runtime.settings.presence.offline_after_seconds)
         context.update(view=view, mrr_chart=queries.mrr_chart(view), count_days=queries.WEBHOOK_COUNT_DAYS)
+        figures = await revenue.monthly(session, queries.MONTHS)
+        context.update(revenue=figures, revenue_chart=revenue_chart(figures))
+        context["metering"] = await metering(session)
     return page_or_fragment(request, "billing/page.html", "billing/_events.html", context, section="billing")
 
 

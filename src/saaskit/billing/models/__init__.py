@@ -4,6 +4,7 @@ from saaskit.billing.models.catalog import Coupon, SubscriptionPlan
 from saaskit.billing.models.ledger import CreditLedgerEntry, DunningCase
 from saaskit.billing.models.notices import BillingNotice
 from saaskit.billing.models.payments import PaymentMethod, PaymentTransaction
+from saaskit.billing.models.quotas import OrganizationQuotaUsage
 from saaskit.billing.models.subscriptions import CouponRedemption, Invoice, InvoiceLineItem, Subscription
 from saaskit.billing.models.usage import FeatureUsage, UsageRecord
 from saaskit.billing.models.webhooks import StripeWebhookEvent
@@ -17,6 +18,7 @@ __all__ = [
     "FeatureUsage",
     "Invoice",
     "InvoiceLineItem",
+    "OrganizationQuotaUsage",
     "PaymentMethod",
     "PaymentTransaction",
     "StripeWebhookEvent",

@@ -5,12 +5,18 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, DateTime, ForeignKey, Index, Integer, Text, text
+from sqlalchemy import BigInteger, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, Text, text
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from saaskit.billing.models._common import optional_fk, owner_check, owner_org, owner_user
 from saaskit.kit.models import Base, created_at_column, updated_at_column, uuid_pk
+
+# Where a usage record stands with Stripe (billing/meters.py): pending (to send, or to retry at
+# stripe_next_attempt_at), sent (Stripe acknowledged it), refused (Stripe answered 4xx: the error
+# says why), failed (gave up after the retries), skipped (nothing to bill it to: the reason is in
+# stripe_error).
+STRIPE_USAGE_STATUSES = ("pending", "sent", "refused", "failed", "skipped")
 
 
 class UsageRecord(Base):
@@ -39,6 +45,19 @@ class UsageRecord(Base):
             "recorded_at",
         ),
         Index("idx_usage_records_subscription_id", "subscription_id"),
+        CheckConstraint(f"stripe_status IN {STRIPE_USAGE_STATUSES}", name="stripe_status_known"),
+        CheckConstraint("stripe_attempts >= 0", name="stripe_attempts_not_negative"),
+        Index(
+            "idx_usage_records_stripe_pending",
+            "stripe_next_attempt_at",
+            postgresql_where=text("stripe_status = 'pending'"),
+        ),
+        # What Stripe refused or never took: the admin's Billing page lists the latest.
+        Index(
+            "idx_usage_records_stripe_problems",
+            "recorded_at",
+            postgresql_where=text("stripe_status IN ('refused', 'failed')"),
+        ),
         {"comment": "Metered usage reported by the product, one row per report (idempotent by key)."},
     )
 
@@ -74,6 +93,34 @@ class UsageRecord(Base):
         nullable=False,
         server_default=text("now()"),
         comment="When the usage happened (UTC).",
+    )
+    stripe_status: Mapped[str] = mapped_column(
+        Text,
+        nullable=False,
+        server_default="pending",
+        comment="Where the record stands with Stripe: pending, sent (acknowledged), refused (Stripe's "
+        "4xx, see stripe_error), failed (retries exhausted) or skipped (nothing to bill it to).",
+    )
+    stripe_identifier: Mapped[str | None] = mapped_column(
+        Text,
+        comment="Identifier sent with the meter event (saaskit-usage-<id>): Stripe counts an "
+        "identifier once, so a retried send cannot bill twice.",
+    )
+    stripe_attempts: Mapped[int] = mapped_column(
+        Integer, nullable=False, server_default=text("0"), comment="Sends tried so far."
+    )
+    stripe_next_attempt_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True),
+        nullable=False,
+        server_default=text("now()"),
+        comment="A pending record is sent from this time on (UTC): backoff after a failure, and "
+        "the lease of the job sending it.",
+    )
+    stripe_reported_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), comment="When Stripe acknowledged it (UTC)."
+    )
+    stripe_error: Mapped[str | None] = mapped_column(
+        Text, comment="Stripe's refusal or the last failure (code: message), or why it was skipped."
     )
     created_at: Mapped[datetime] = created_at_column()
 
