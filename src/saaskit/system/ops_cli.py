@@ -51,8 +51,8 @@ def _fail(message: str) -> typer.Exit:
 def base_backup(directory: BaseDir = None, keep: Annotated[int, typer.Option(min=1)] = 7) -> None:
     """A base backup (pg_basebackup with the server's binaries); keeps the newest --keep and the
     archived WAL they need."""
-    from saaskit.system.cli import tools
     from saaskit.kit.bootstrap import Environment
+    from saaskit.system.cli import tools
 
     target = _base_dir(directory)
     try:
