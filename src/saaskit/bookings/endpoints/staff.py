@@ -1,0 +1,139 @@
+"""The day's work, for an organization's staff: bookings and their moves, drivers and their
+assignments, and the figures (``bookings:read`` to read, ``bookings:manage`` to change)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy import select
+
+from saaskit.access.dependencies import OrgRequest, org_access
+from saaskit.bookings import drivers, reports, transitions
+from saaskit.bookings.endpoints.shop import booking_out
+from saaskit.bookings.models import Booking
+from saaskit.bookings.schemas import (
+    AssignmentIn,
+    AssignmentOut,
+    BookingOut,
+    DriverIn,
+    DriverOut,
+    DriverPatch,
+    Status,
+    TransitionIn,
+)
+from saaskit.kit.deps import DbSession, RuntimeDep
+from saaskit.kit.errors import NotFound
+
+router = APIRouter(prefix="/api/orgs/{org_id}", tags=["bookings"])
+Read = Annotated[OrgRequest, Depends(org_access("bookings:read", "bookings:manage"))]
+Manage = Annotated[OrgRequest, Depends(org_access("bookings:manage"))]
+
+
+@router.get("/bookings", response_model=list[BookingOut], summary="Bookings, by status and pickup day")
+async def list_bookings(
+    session: DbSession,
+    org: Read,
+    status: Status | None = None,
+    pickup_date: date | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[BookingOut]:
+    query = select(Booking).where(
+        Booking.organization_id == org.organization_id, Booking.deleted_at.is_(None)
+    )
+    if status is not None:
+        query = query.where(Booking.status == status)
+    if pickup_date is not None:
+        query = query.where(Booking.pickup_date == pickup_date)
+    rows = await session.scalars(query.order_by(Booking.booking_sequence.desc()).limit(limit))
+    return [await booking_out(session, b) for b in rows.all()]
+
+
+@router.get("/bookings/{booking_id}", response_model=BookingOut, summary="One booking")
+async def get_booking(booking_id: uuid.UUID, session: DbSession, org: Read) -> BookingOut:
+    booking = await session.scalar(
+        select(Booking).where(Booking.id == booking_id, Booking.organization_id == org.organization_id)
+    )
+    if booking is None:
+        raise NotFound("no such booking", field="booking_id")
+    return await booking_out(session, booking)
+
+
+@router.post("/bookings/{booking_id}/status", response_model=BookingOut, summary="Move a booking on")
+async def move(
+    booking_id: uuid.UUID, body: TransitionIn, session: DbSession, runtime: RuntimeDep, org: Manage
+) -> BookingOut:
+    booking = await transitions.transition(
+        session, runtime, org.actor, org.organization_id, booking_id, body.status, role="staff"
+    )
+    return await booking_out(session, booking)
+
+
+@router.get("/bookings/{booking_id}/timeline", summary="The booking's history, oldest first")
+async def timeline(booking_id: uuid.UUID, session: DbSession, org: Read) -> list[dict[str, Any]]:
+    return await reports.timeline(session, org.organization_id, booking_id)
+
+
+@router.get(
+    "/bookings/{booking_id}/assignments", response_model=list[AssignmentOut], summary="Drivers assigned"
+)
+async def list_assignments(booking_id: uuid.UUID, session: DbSession, org: Read) -> list[AssignmentOut]:
+    rows = await drivers.list_assignments(session, org.organization_id, booking_id)
+    return [AssignmentOut.model_validate(r) for r in rows]
+
+
+@router.post(
+    "/bookings/{booking_id}/assignments",
+    status_code=201,
+    response_model=AssignmentOut,
+    summary="Assign a driver (given, or the nearest free one)",
+)
+async def assign(
+    booking_id: uuid.UUID, body: AssignmentIn, session: DbSession, runtime: RuntimeDep, org: Manage
+) -> AssignmentOut:
+    row = await drivers.assign(session, runtime, org.actor, org.organization_id, booking_id, body)
+    return AssignmentOut.model_validate(row)
+
+
+@router.get("/drivers", response_model=list[DriverOut], summary="The organization's drivers")
+async def list_drivers(session: DbSession, org: Read) -> list[DriverOut]:
+    return [DriverOut.model_validate(d) for d in await drivers.list_drivers(session, org.organization_id)]
+
+
+@router.post("/drivers", status_code=201, response_model=DriverOut, summary="Add a driver")
+async def add_driver(body: DriverIn, session: DbSession, org: Manage) -> DriverOut:
+    return DriverOut.model_validate(await drivers.add_driver(session, org.actor, org.organization_id, body))
+
+
+@router.patch(
+    "/drivers/{driver_id}", response_model=DriverOut, summary="Availability, vehicle, position, rating"
+)
+async def update_driver(
+    driver_id: uuid.UUID, body: DriverPatch, session: DbSession, org: Manage
+) -> DriverOut:
+    row = await drivers.update_driver(session, org.actor, org.organization_id, driver_id, body)
+    return DriverOut.model_validate(row)
+
+
+@router.get(
+    "/bookings-report", summary="The day's sheet, bookings by status, drivers' load, revenue by service"
+)
+async def report(
+    session: DbSession,
+    org: Read,
+    day: date | None = None,
+    since: date | None = None,
+    until: date | None = None,
+) -> dict[str, Any]:
+    today = day or datetime.now(UTC).date()
+    return {
+        "day": today,
+        "sheet": await reports.day_sheet(session, org.organization_id, today),
+        "by_status": await reports.by_status(session, org.organization_id),
+        "drivers": await reports.drivers_load(session, org.organization_id, today),
+        "revenue_by_service": await reports.revenue_by_service(
+            session, org.organization_id, since or date(today.year, today.month, 1), until or date.max
+        ),
+    }
