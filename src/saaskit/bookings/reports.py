@@ -7,7 +7,7 @@ import uuid
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from saaskit.audit import service as audit
@@ -120,7 +120,7 @@ async def revenue_by_service(
         select(
             BookingItem.service_id,
             func.count(func.distinct(Booking.id)).label("bookings"),
-            func.sum(BookingItem.quantity).label("items"),
+            func.sum(BookingItem.quantity).label("item_count"),
             func.sum(BookingItem.total_price).label("items_cents"),
         )
         .join(Booking, Booking.id == BookingItem.booking_id)
@@ -140,7 +140,7 @@ async def revenue_by_service(
             Service.name,
             Service.currency,
             func.coalesce(items.c.bookings, 0).label("bookings"),
-            func.coalesce(items.c.items, 0).label("items"),
+            func.coalesce(items.c.item_count, 0).label("items"),
             (func.coalesce(items.c.items_cents, 0) + func.coalesce(fees.c.fees_cents, 0)).label(
                 "revenue_cents"
             ),
@@ -148,7 +148,7 @@ async def revenue_by_service(
         .outerjoin(items, items.c.service_id == Service.id)
         .outerjoin(fees, fees.c.service_id == Service.id)
         .where(or_(items.c.service_id.is_not(None), fees.c.service_id.is_not(None)))
-        .order_by(case((items.c.items_cents.is_(None), 1), else_=0), Service.name)
+        .order_by(Service.name)
     )
     if org_id is not None:
         query = query.where(Service.organization_id == org_id)
