@@ -142,7 +142,7 @@ async def _charge_card(session: AsyncSession, runtime: Runtime, booking: Booking
     method = next((m for m in methods if m.is_default), methods[0] if methods else None)
     if customer is None or method is None:
         raise PaymentRequired(
-            "method: no saved card; add one (POST /api/me/billing/payment-methods/setup-intent)",
+            "method: no saved card; add one first (POST /api/billing/setup-intent)",
             field="method",
             code="no_payment_method",
         )
