@@ -19,6 +19,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from saaskit.demo import laundry as demo_laundry
 from saaskit.demo import privacy as demo_privacy
 from saaskit.demo.accounts import account_tables
 from saaskit.demo.billing import Billing, build_billing
@@ -284,6 +285,7 @@ async def build_demo(owner_url: str, runtime: Runtime, config: DemoConfig, repor
     # The saved funnel's progress, as the nightly job would have it (the Analytics page's range).
     await nightly.compute_active(runtime, config.now.date())
     await demo_privacy.add_requests(runtime)  # the admin's Privacy page shows pending requests
+    summary.rows["bookings"] = await demo_laundry.add_laundry(runtime, config)  # a laundry (docs/bookings.md)
     await asyncio.to_thread(analyze, owner_url, reporter, ROLLUP_TABLES, "analyze rollups", vacuum=False)
     summary.seconds = time.perf_counter() - started
     return summary

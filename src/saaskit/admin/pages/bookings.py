@@ -1,0 +1,88 @@
+"""An organization's laundry (the bookings domain, docs/bookings.md): the day's pickups and
+deliveries with their drivers, bookings by status, drivers' load, revenue by service, and one
+booking's timeline. Read-only: staff run bookings through the API. The day is picked with htmx."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from sqlalchemy import select
+from starlette.responses import Response
+
+from saaskit.admin.pages.common import page_or_fragment, parse_id
+from saaskit.admin.security import AdminDep
+from saaskit.admin.web import render
+from saaskit.bookings import reports
+from saaskit.bookings.models import Booking
+from saaskit.kit.deps import DbSession
+from saaskit.kit.errors import NotFound, Unprocessable
+from saaskit.tenancy.models import Organization
+
+router = APIRouter(prefix="/admin/orgs", include_in_schema=False)
+
+
+async def _org(session: DbSession, organization_id: str) -> Organization:
+    org = await session.scalar(
+        select(Organization).where(Organization.id == parse_id(organization_id, "organization"))
+    )
+    if org is None:
+        raise NotFound("no such organization", field="organization_id")
+    return org
+
+
+def _day(value: str | None) -> date:
+    if not value:
+        return datetime.now(UTC).date()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise Unprocessable("day: a date as YYYY-MM-DD", field="day") from None
+
+
+@router.get("/{organization_id}/bookings")
+async def bookings_page(
+    request: Request,
+    organization_id: str,
+    admin: AdminDep,
+    session: DbSession,
+    day: Annotated[str | None, Query(max_length=10)] = None,
+) -> Response:
+    org = await _org(session, organization_id)
+    chosen = _day(day)
+    month_start = chosen.replace(day=1)
+    revenue = await reports.revenue_by_service(session, org.id, month_start, date.max)
+    context = {
+        "org": org,
+        "day": chosen,
+        "sheet": await reports.day_sheet(session, org.id, chosen),
+        "by_status": await reports.by_status(session, org.id),
+        "drivers": await reports.drivers_load(session, org.id, chosen),
+        "revenue": revenue,
+        "revenue_total": sum(r["revenue_cents"] for r in revenue),
+        "month_start": month_start,
+    }
+    return page_or_fragment(
+        request, "bookings/page.html", "bookings/_day.html", context, section="orgs", target="day"
+    )
+
+
+@router.get("/{organization_id}/bookings/{booking_id}")
+async def booking_page(
+    request: Request, organization_id: str, booking_id: str, admin: AdminDep, session: DbSession
+) -> Response:
+    org = await _org(session, organization_id)
+    booking = await session.scalar(
+        select(Booking).where(
+            Booking.id == parse_id(booking_id, "booking"), Booking.organization_id == org.id
+        )
+    )
+    if booking is None:
+        raise NotFound("no such booking", field="booking_id")
+    context = {
+        "org": org,
+        "booking": booking,
+        "timeline": await reports.timeline(session, org.id, booking.id),
+    }
+    return render(request, "bookings/booking.html", context, section="orgs")
