@@ -1,7 +1,8 @@
 """A laundry in the demo (the bookings domain, docs/bookings.md): the biggest organization gets a
 catalog, customers with addresses around Paris, drivers, and bookings over the demo's days and
 two weeks ahead, each in the status its dates give it; today's legs have drivers. The same
-bookings for a seed (numbers, dates, statuses, amounts). Written through the models in the service context after the bulk load."""
+bookings for a seed (numbers, dates, statuses, amounts). Written through the models in the
+service context after the bulk load."""
 
 from __future__ import annotations
 
@@ -147,6 +148,8 @@ async def add_laundry(runtime: Runtime, config: DemoConfig) -> int:
         session.add_all([*addresses, *drivers])
         await session.flush()
         count, delivered = 0, dict.fromkeys(customers, 0)
+        bookings: list[Booking] = []
+        lines: list[BookingItem | DeliveryAssignment] = []
         windows = dict.fromkeys([d.id for d in drivers], 0)
         day = config.first_day
         while day <= today + timedelta(days=AHEAD_DAYS):
@@ -186,8 +189,8 @@ async def add_laundry(runtime: Runtime, config: DemoConfig) -> int:
                     status_changed_at=min(created + timedelta(days=1), config.now),
                     created_at=created,
                 )
-                session.add(booking)
-                session.add(
+                bookings.append(booking)
+                lines.append(
                     BookingItem(
                         organization_id=org.id,
                         booking_id=booking.id,
@@ -206,7 +209,7 @@ async def add_laundry(runtime: Runtime, config: DemoConfig) -> int:
                     driver = drivers[count % len(drivers)]
                     start = datetime.combine(today, time(8), UTC) + timedelta(hours=2 * windows[driver.id])
                     windows[driver.id] += 1
-                    session.add(
+                    lines.append(
                         DeliveryAssignment(
                             organization_id=org.id,
                             booking_id=booking.id,
@@ -218,6 +221,9 @@ async def add_laundry(runtime: Runtime, config: DemoConfig) -> int:
                         )
                     )
             day += timedelta(days=1)
+        session.add_all(bookings)
+        await session.flush()  # the bookings first: items and assignments refer to them
+        session.add_all(lines)
         every = runtime.settings.bookings.loyalty_every_orders
         for user, done in delivered.items():
             if done:
