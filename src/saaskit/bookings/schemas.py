@@ -12,7 +12,7 @@ from pydantic import Field
 from saaskit.bookings.models.catalog import OPTION_CATEGORIES, SERVICE_TYPES
 from saaskit.bookings.models.delivery import ASSIGNMENT_TYPES, VEHICLE_TYPES
 from saaskit.bookings.models.orders import STATUSES
-from saaskit.kit.schemas import INT32_MAX, Input, Output
+from saaskit.kit.schemas import INT32_MAX, Answer, Day, Input, Output, Timestamp
 
 Code = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,49}$", description="Short key: lower case, digits, - and _.")
 Cents = Field(ge=0, le=10**9, description="Amount in cents of the currency.")
@@ -167,7 +167,7 @@ class QuoteIn(Input):
 
 
 class BookingIn(QuoteIn):
-    pickup_date: date
+    pickup_date: Day
     address_id: uuid.UUID
     notes: str | None = Field(None, max_length=1000)
 
@@ -256,7 +256,7 @@ class DriverOut(Output):
 class AssignmentIn(Input):
     assignment_type: AssignmentType
     driver_id: uuid.UUID | None = Field(None, description="Omit: the nearest available driver is chosen.")
-    window_start: datetime | None = Field(
+    window_start: Timestamp | None = Field(
         None, description="Default: 09:00 UTC of the pickup or delivery day."
     )
 
@@ -272,3 +272,52 @@ class AssignmentOut(Output):
     assigned_at: datetime
     completed_at: datetime | None
     is_automatic: bool
+
+
+# -- reports ----------------------------------------------------------------------------------------
+class TimelineEntry(Answer):
+    at: datetime
+    action: str = Field(description="booking.created, booking.paid, booking.<status>, booking.assigned")
+    actor_id: uuid.UUID | None
+    description: str | None
+
+
+class SheetRow(Answer):
+    leg: str = Field(description="pickup or delivery")
+    id: uuid.UUID
+    booking_number: str
+    status: str
+    organization_id: uuid.UUID
+    service: str
+    street_address: str | None
+    city: str | None
+    driver: str | None = Field(description="The driver of that leg; null: unassigned.")
+    window_start: datetime | None
+
+
+class DriverLoad(Answer):
+    id: uuid.UUID
+    display_name: str
+    vehicle_type: str
+    is_available: bool
+    rating: Decimal | None
+    total_deliveries: int
+    open_today: int = Field(description="Live assignments whose window starts that day (UTC).")
+    done_today: int = Field(description="Completed assignments whose window started that day (UTC).")
+
+
+class RevenueRow(Answer):
+    id: uuid.UUID
+    name: str
+    currency: str
+    bookings: int
+    items: int
+    revenue_cents: int = Field(description="Items of the service plus collection fees of bookings it leads.")
+
+
+class DayReport(Answer):
+    day: date
+    sheet: list[SheetRow]
+    by_status: dict[str, int]
+    drivers: list[DriverLoad]
+    revenue_by_service: list[RevenueRow]

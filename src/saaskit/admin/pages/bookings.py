@@ -18,6 +18,7 @@ from saaskit.bookings import reports
 from saaskit.bookings.models import Booking
 from saaskit.kit.deps import DbSession
 from saaskit.kit.errors import NotFound, Unprocessable
+from saaskit.kit.schemas import LATEST
 from saaskit.tenancy.models import Organization
 
 router = APIRouter(prefix="/admin/orgs", include_in_schema=False)
@@ -52,7 +53,7 @@ async def bookings_page(
     org = await _org(session, organization_id)
     chosen = _day(day)
     month_start = chosen.replace(day=1)
-    revenue = await reports.revenue_by_service(session, org.id, month_start, date.max)
+    revenue = await reports.revenue_by_service(session, org.id, month_start, LATEST.date())
     context = {
         "org": org,
         "day": chosen,

@@ -4,8 +4,8 @@ assignments, and the figures (``bookings:read`` to read, ``bookings:manage`` to 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from datetime import UTC, datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
@@ -18,17 +18,24 @@ from saaskit.bookings.schemas import (
     AssignmentIn,
     AssignmentOut,
     BookingOut,
+    DayReport,
     DriverIn,
+    DriverLoad,
     DriverOut,
     DriverPatch,
+    RevenueRow,
+    SheetRow,
     Status,
+    TimelineEntry,
     TransitionIn,
 )
 from saaskit.kit.deps import DbSession, RuntimeDep
 from saaskit.kit.errors import NotFound
+from saaskit.kit.schemas import LATEST, Day
 
 router = APIRouter(prefix="/api/orgs/{org_id}", tags=["bookings"])
 Read = Annotated[OrgRequest, Depends(org_access("bookings:read", "bookings:manage"))]
+REVENUE_UNTIL = LATEST.date()
 Manage = Annotated[OrgRequest, Depends(org_access("bookings:manage"))]
 
 
@@ -37,7 +44,7 @@ async def list_bookings(
     session: DbSession,
     org: Read,
     status: Status | None = None,
-    pickup_date: date | None = None,
+    pickup_date: Day | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[BookingOut]:
     query = select(Booking).where(
@@ -71,9 +78,13 @@ async def move(
     return await booking_out(session, booking)
 
 
-@router.get("/bookings/{booking_id}/timeline", summary="The booking's history, oldest first")
-async def timeline(booking_id: uuid.UUID, session: DbSession, org: Read) -> list[dict[str, Any]]:
-    return await reports.timeline(session, org.organization_id, booking_id)
+@router.get(
+    "/bookings/{booking_id}/timeline",
+    response_model=list[TimelineEntry],
+    summary="The booking's history, oldest first",
+)
+async def timeline(booking_id: uuid.UUID, session: DbSession, org: Read) -> list[TimelineEntry]:
+    return [TimelineEntry(**row) for row in await reports.timeline(session, org.organization_id, booking_id)]
 
 
 @router.get(
@@ -118,22 +129,27 @@ async def update_driver(
 
 
 @router.get(
-    "/bookings-report", summary="The day's sheet, bookings by status, drivers' load, revenue by service"
+    "/bookings-report",
+    response_model=DayReport,
+    summary="The day's sheet, bookings by status, drivers' load, revenue by service",
 )
 async def report(
     session: DbSession,
     org: Read,
-    day: date | None = None,
-    since: date | None = None,
-    until: date | None = None,
-) -> dict[str, Any]:
+    day: Day | None = None,
+    since: Annotated[
+        Day | None, Query(description="Revenue from this pickup day; default: the month's first.")
+    ] = None,
+    until: Annotated[Day | None, Query(description="Revenue until this pickup day, excluded.")] = None,
+) -> DayReport:
     today = day or datetime.now(UTC).date()
-    return {
-        "day": today,
-        "sheet": await reports.day_sheet(session, org.organization_id, today),
-        "by_status": await reports.by_status(session, org.organization_id),
-        "drivers": await reports.drivers_load(session, org.organization_id, today),
-        "revenue_by_service": await reports.revenue_by_service(
-            session, org.organization_id, since or date(today.year, today.month, 1), until or date.max
-        ),
-    }
+    revenue = await reports.revenue_by_service(
+        session, org.organization_id, since or today.replace(day=1), until or REVENUE_UNTIL
+    )
+    return DayReport(
+        day=today,
+        sheet=[SheetRow(**r) for r in await reports.day_sheet(session, org.organization_id, today)],
+        by_status=await reports.by_status(session, org.organization_id),
+        drivers=[DriverLoad(**r) for r in await reports.drivers_load(session, org.organization_id, today)],
+        revenue_by_service=[RevenueRow(**r) for r in revenue],
+    )
