@@ -6,18 +6,15 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Response
-from sqlalchemy import select
 
-from saaskit.bookings import catalog, customers, flow, transitions
+from saaskit.bookings import catalog, customers, flow, queries, transitions
 from saaskit.bookings.dependencies import Customer
-from saaskit.bookings.models import Booking, BookingItem
 from saaskit.bookings.schemas import (
     AddressIn,
     AddressOut,
     BookingIn,
     BookingOut,
     CategoryOut,
-    ItemOut,
     LoyaltyOut,
     PayIn,
     QuoteIn,
@@ -25,18 +22,8 @@ from saaskit.bookings.schemas import (
     ServiceOut,
 )
 from saaskit.kit.deps import DbSession, RuntimeDep
-from saaskit.kit.errors import NotFound
 
 router = APIRouter(prefix="/api/shop/{org_id}", tags=["bookings"])
-
-
-async def booking_out(session: DbSession, booking: Booking) -> BookingOut:
-    out = BookingOut.model_validate(booking)
-    items = await session.scalars(
-        select(BookingItem).where(BookingItem.booking_id == booking.id).order_by(BookingItem.created_at)
-    )
-    out.items = [ItemOut.model_validate(i) for i in items]
-    return out
 
 
 @router.get("/categories", response_model=list[CategoryOut], summary="The shop's active categories")
@@ -99,34 +86,19 @@ async def book(
     org_id: uuid.UUID, body: BookingIn, session: DbSession, runtime: RuntimeDep, who: Customer
 ) -> BookingOut:
     booking = await flow.book(session, runtime, who.actor, org_id, who.user_id, body)
-    return await booking_out(session, booking)
+    return await queries.one_with_items(session, booking)
 
 
 @router.get("/bookings", response_model=list[BookingOut], summary="Your bookings, newest first")
 async def my_bookings(org_id: uuid.UUID, session: DbSession, who: Customer) -> list[BookingOut]:
-    rows = await session.scalars(
-        select(Booking)
-        .where(
-            Booking.organization_id == org_id, Booking.user_id == who.user_id, Booking.deleted_at.is_(None)
-        )
-        .order_by(Booking.created_at.desc())
-        .limit(200)
-    )
-    return [await booking_out(session, b) for b in rows.all()]
+    return await queries.listing(session, org_id, user_id=who.user_id, limit=200)
 
 
 @router.get("/bookings/{booking_id}", response_model=BookingOut, summary="One of your bookings")
 async def my_booking(
     org_id: uuid.UUID, booking_id: uuid.UUID, session: DbSession, who: Customer
 ) -> BookingOut:
-    booking = await session.scalar(
-        select(Booking).where(
-            Booking.id == booking_id, Booking.organization_id == org_id, Booking.user_id == who.user_id
-        )
-    )
-    if booking is None:
-        raise NotFound("no such booking", field="booking_id")
-    return await booking_out(session, booking)
+    return await queries.find(session, org_id, booking_id, user_id=who.user_id)
 
 
 @router.post("/bookings/{booking_id}/pay", response_model=BookingOut, summary="Pay by card or credits")
@@ -139,7 +111,7 @@ async def pay(
     who: Customer,
 ) -> BookingOut:
     booking = await flow.pay(session, runtime, who.actor, org_id, who.user_id, booking_id, body.method)
-    return await booking_out(session, booking)
+    return await queries.one_with_items(session, booking)
 
 
 @router.post("/bookings/{booking_id}/cancel", response_model=BookingOut, summary="Cancel before pickup")
@@ -149,4 +121,4 @@ async def cancel(
     booking = await transitions.transition(
         session, runtime, who.actor, org_id, booking_id, "cancelled", role="customer", user_id=who.user_id
     )
-    return await booking_out(session, booking)
+    return await queries.one_with_items(session, booking)

@@ -8,12 +8,9 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy import select
 
 from saaskit.access.dependencies import OrgRequest, org_access
-from saaskit.bookings import drivers, reports, transitions
-from saaskit.bookings.endpoints.shop import booking_out
-from saaskit.bookings.models import Booking
+from saaskit.bookings import drivers, queries, reports, transitions
 from saaskit.bookings.schemas import (
     AssignmentIn,
     AssignmentOut,
@@ -30,7 +27,6 @@ from saaskit.bookings.schemas import (
     TransitionIn,
 )
 from saaskit.kit.deps import DbSession, RuntimeDep
-from saaskit.kit.errors import NotFound
 from saaskit.kit.schemas import LATEST, Day
 
 router = APIRouter(prefix="/api/orgs/{org_id}", tags=["bookings"])
@@ -47,25 +43,14 @@ async def list_bookings(
     pickup_date: Day | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[BookingOut]:
-    query = select(Booking).where(
-        Booking.organization_id == org.organization_id, Booking.deleted_at.is_(None)
+    return await queries.listing(
+        session, org.organization_id, status=status, pickup_date=pickup_date, limit=limit
     )
-    if status is not None:
-        query = query.where(Booking.status == status)
-    if pickup_date is not None:
-        query = query.where(Booking.pickup_date == pickup_date)
-    rows = await session.scalars(query.order_by(Booking.booking_sequence.desc()).limit(limit))
-    return [await booking_out(session, b) for b in rows.all()]
 
 
 @router.get("/bookings/{booking_id}", response_model=BookingOut, summary="One booking")
 async def get_booking(booking_id: uuid.UUID, session: DbSession, org: Read) -> BookingOut:
-    booking = await session.scalar(
-        select(Booking).where(Booking.id == booking_id, Booking.organization_id == org.organization_id)
-    )
-    if booking is None:
-        raise NotFound("no such booking", field="booking_id")
-    return await booking_out(session, booking)
+    return await queries.find(session, org.organization_id, booking_id)
 
 
 @router.post("/bookings/{booking_id}/status", response_model=BookingOut, summary="Move a booking on")
@@ -75,7 +60,7 @@ async def move(
     booking = await transitions.transition(
         session, runtime, org.actor, org.organization_id, booking_id, body.status, role="staff"
     )
-    return await booking_out(session, booking)
+    return await queries.one_with_items(session, booking)
 
 
 @router.get(
