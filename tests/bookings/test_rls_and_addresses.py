@@ -94,3 +94,14 @@ async def test_one_default_address(client: httpx.AsyncClient, session: AsyncSess
         f"{laundry.shop}/addresses", headers=customer.headers, json={**body, "coordinates": [91, 2]}
     )
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "coordinates"
+
+
+async def test_the_slot_function_needs_a_signed_in_caller(session: AsyncSession) -> None:
+    await set_context(session, Context())
+    with pytest.raises(Exception, match="sign in first"):
+        async with session.begin_nested():
+            await session.execute(
+                text("SELECT * FROM app_claim_booking_slot(:o, :s, current_date)"),
+                {"o": uuid.uuid4(), "s": uuid.uuid4()},
+            )
+    await set_context(session, SERVICE)

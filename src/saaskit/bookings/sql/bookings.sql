@@ -26,7 +26,8 @@ COMMENT ON TRIGGER booking_items_check_quantity ON booking_items IS
 
 -- Numbering and capacity for a new booking, under one lock per organization: the next booking
 -- number (no gaps, no duplicates) and the delivery day, or NULL sequence when the pickup day of the
--- service is full. Customers cannot count other customers' bookings, so this runs as the owner.
+-- service is full. Customers cannot count other customers' bookings, so this runs as the owner
+-- (for a signed-in user or the service context only).
 CREATE OR REPLACE FUNCTION app_claim_booking_slot(
   p_organization_id uuid, p_service_id uuid, p_pickup_date date,
   OUT booking_sequence integer, OUT delivery_date date, OUT pickups_taken integer, OUT capacity integer
@@ -37,6 +38,9 @@ DECLARE
   day date;
   taken integer;
 BEGIN
+  IF NOT (app_is_service() OR app_user_id() IS NOT NULL) THEN
+    RAISE EXCEPTION 'app_claim_booking_slot: sign in first' USING ERRCODE = 'insufficient_privilege';
+  END IF;
   PERFORM pg_advisory_xact_lock(hashtextextended('bookings:' || p_organization_id::text, 0));
   SELECT s.daily_capacity, s.processing_days INTO capacity, days
   FROM services s WHERE s.id = p_service_id AND s.organization_id = p_organization_id AND s.deleted_at IS NULL;
