@@ -20,6 +20,7 @@ from saaskit.bookings.schemas import (
     OfferedOptionOut,
     OptionIn,
     OptionOut,
+    OptionPatch,
     ServiceIn,
     ServiceOut,
     ServicePatch,
@@ -120,6 +121,28 @@ async def create_option(
     session.add(row)
     await session.flush()
     await _audit(session, actor, org_id, "service_option.created", row, body.model_dump())
+    return row
+
+
+async def update_option(
+    session: AsyncSession, actor: Actor, org_id: uuid.UUID, option_id: uuid.UUID, body: OptionPatch
+) -> ServiceOption:
+    row = await session.scalar(
+        select(ServiceOption).where(
+            ServiceOption.id == option_id,
+            ServiceOption.organization_id == org_id,
+            ServiceOption.deleted_at.is_(None),
+        )
+    )
+    if row is None:
+        raise NotFound("no such option", field="option_id")
+    changes = body.model_dump(exclude_unset=True)
+    for name, value in changes.items():
+        if value is None and name != "description":
+            raise Unprocessable(f"{name}: may not be null", field=name)
+        setattr(row, name, value)
+    await session.flush()
+    await _audit(session, actor, org_id, "service_option.updated", row, changes)
     return row
 
 

@@ -87,6 +87,14 @@ class OptionIn(Input):
     description: str | None = Field(None, max_length=2000)
 
 
+class OptionPatch(Input):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    price: int | None = Field(None, ge=0, le=10**9)
+    category: OptionCategory | None = None
+    description: str | None = Field(None, max_length=2000)
+    is_active: bool | None = None
+
+
 class OptionOut(Output):
     id: uuid.UUID
     name: str

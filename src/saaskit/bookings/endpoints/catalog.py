@@ -16,6 +16,7 @@ from saaskit.bookings.schemas import (
     CategoryPatch,
     OptionIn,
     OptionOut,
+    OptionPatch,
     ServiceIn,
     ServiceOptionLinkIn,
     ServiceOut,
@@ -61,6 +62,12 @@ async def create_option(body: OptionIn, session: DbSession, org: Write) -> Optio
     return OptionOut.model_validate(
         await catalog.create_option(session, org.actor, org.organization_id, body)
     )
+
+
+@router.patch("/options/{option_id}", response_model=OptionOut, summary="Reprice, rename, (de)activate")
+async def update_option(option_id: uuid.UUID, body: OptionPatch, session: DbSession, org: Write) -> OptionOut:
+    row = await catalog.update_option(session, org.actor, org.organization_id, option_id, body)
+    return OptionOut.model_validate(row)
 
 
 @router.get("/services", response_model=list[ServiceOut], summary="Services with their options")
