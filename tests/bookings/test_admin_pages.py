@@ -56,3 +56,37 @@ async def test_the_day_sheet_and_a_timeline(
     assert timeline.status_code == 200
     for action in ("booking.created", "booking.paid", "booking.confirmed", "booking.assigned"):
         assert f'data-action="{action}"' in timeline.text
+
+
+async def test_a_platform_admin_moves_a_booking_from_its_page(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    admin_client: AdminClient,
+) -> None:
+    laundry = await make_laundry(client)
+    customer, address_id = await make_customer(client, laundry)
+    booking = await book(client, laundry, customer, address_id)
+    page = f"/admin/orgs/{laundry.org_id}/bookings/{booking['id']}"
+    html = (await admin_client.http.get(page)).text
+    assert "Make it confirmed" in html and "Make it cancelled" in html and "Make it delivered" not in html
+    moved = await admin_client.post(f"{page}/status", {"status": "confirmed"})
+    assert moved.status_code == 303 and moved.headers["location"] == page
+    wrong = await admin_client.post(f"{page}/status", {"status": "delivered"})
+    assert wrong.status_code == 303
+    status = await session.execute(text("SELECT status FROM bookings WHERE id = :b"), {"b": booking["id"]})
+    assert status.scalar() == "confirmed"
+    none_free = await admin_client.post(f"{page}/assign", {"assignment_type": "pickup"})
+    assert none_free.status_code == 303  # no driver yet: told, nothing written
+    driver = {"display_name": "Nadia", "vehicle_type": "van"}
+    await ok(await client.post(f"{laundry.staff}/drivers", headers=laundry.owner.headers, json=driver), 201)
+    assert (await admin_client.post(f"{page}/assign", {"assignment_type": "pickup"})).status_code == 303
+    html = (await admin_client.http.get(page)).text
+    assert 'data-assignment="pickup"' in html and 'data-action="booking.confirmed"' in html
+    audited = await session.execute(
+        text(
+            "SELECT count(*) FROM activities WHERE entity_id = :b AND action = 'booking.confirmed' "
+            "AND (metadata->>'as_platform_admin')::boolean"
+        ),
+        {"b": booking["id"]},
+    )
+    assert audited.scalar() == 1

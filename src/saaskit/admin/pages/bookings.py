@@ -1,23 +1,27 @@
 """An organization's laundry (the bookings domain, docs/bookings.md): the day's pickups and
 deliveries with their drivers, bookings by status, drivers' load, revenue by service, and one
-booking's timeline. Read-only: staff run bookings through the API. The day is picked with htmx."""
+booking's timeline, where a platform admin can also move it on or assign the nearest driver
+(as staff, audited as a platform admin). The day is picked with htmx."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Form, Query, Request
+from pydantic import ValidationError
 from sqlalchemy import select
 from starlette.responses import Response
 
 from saaskit.admin.pages.common import page_or_fragment, parse_id
 from saaskit.admin.security import AdminDep
-from saaskit.admin.web import render
-from saaskit.bookings import reports
+from saaskit.admin.web import redirect, render
+from saaskit.bookings import drivers, reports, transitions
 from saaskit.bookings.models import Booking
-from saaskit.kit.deps import DbSession
-from saaskit.kit.errors import NotFound, Unprocessable
+from saaskit.bookings.schemas import AssignmentIn
+from saaskit.bookings.states import allowed_next
+from saaskit.kit.deps import DbSession, RuntimeDep
+from saaskit.kit.errors import AppError, NotFound, Unprocessable
 from saaskit.kit.schemas import LATEST
 from saaskit.tenancy.models import Organization
 
@@ -85,5 +89,56 @@ async def booking_page(
         "org": org,
         "booking": booking,
         "timeline": await reports.timeline(session, org.id, booking.id),
+        "next_statuses": allowed_next(booking.status, "staff"),
+        "assignments": await drivers.list_assignments(session, org.id, booking.id),
     }
     return render(request, "bookings/booking.html", context, section="orgs")
+
+
+@router.post("/{organization_id}/bookings/{booking_id}/status")
+async def move_booking(
+    request: Request,
+    organization_id: str,
+    booking_id: str,
+    admin: AdminDep,
+    session: DbSession,
+    runtime: RuntimeDep,
+    status: Annotated[str, Form(max_length=30)] = "",
+) -> Response:
+    """Staff's move, made by a platform admin (audited as such), from the booking's page."""
+    org = await _org(session, organization_id)
+    bid = parse_id(booking_id, "booking")
+    back = f"/admin/orgs/{org.id}/bookings/{bid}"
+    try:
+        booking = await transitions.transition(
+            session, runtime, admin.actor, org.id, bid, status, role="staff"
+        )
+    except AppError as exc:
+        return redirect(request, back, flash=("error", exc.message))
+    return redirect(request, back, flash=("success", f"{booking.booking_number} is {booking.status}."))
+
+
+@router.post("/{organization_id}/bookings/{booking_id}/assign")
+async def assign_driver(
+    request: Request,
+    organization_id: str,
+    booking_id: str,
+    admin: AdminDep,
+    session: DbSession,
+    runtime: RuntimeDep,
+    assignment_type: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    """The nearest free driver for the booking's pickup or delivery."""
+    org = await _org(session, organization_id)
+    bid = parse_id(booking_id, "booking")
+    back = f"/admin/orgs/{org.id}/bookings/{bid}"
+    try:
+        body = AssignmentIn.model_validate({"assignment_type": assignment_type})
+    except ValidationError:
+        return redirect(request, back, flash=("error", "assignment_type: pickup or delivery"))
+    try:
+        async with session.begin_nested():
+            row = await drivers.assign(session, runtime, admin.actor, org.id, bid, body)
+    except AppError as exc:
+        return redirect(request, back, flash=("error", exc.message))
+    return redirect(request, back, flash=("success", f"{row.assignment_type} assigned."))
