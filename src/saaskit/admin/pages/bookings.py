@@ -91,6 +91,7 @@ async def booking_page(
         "timeline": await reports.timeline(session, org.id, booking.id),
         "next_statuses": allowed_next(booking.status, "staff"),
         "assignments": await drivers.list_assignments(session, org.id, booking.id),
+        "driver_names": {d.id: d.display_name for d in await drivers.list_drivers(session, org.id)},
     }
     return render(request, "bookings/booking.html", context, section="orgs")
 
