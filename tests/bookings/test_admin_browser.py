@@ -67,7 +67,9 @@ async def test_run_the_day_from_the_admin(admin_site: Site, page: tuple[Page, Pr
     # Staff's next move from the page: a message, and one more line in the timeline.
     await tab.get_by_role("button", name="Make it processing").click()
     await expect(tab.locator("#flash-area")).to_contain_text(f"{number} is processing")
-    await expect(tab.locator('tr[data-action="booking.processing"]')).to_contain_text("picked_up -> processing")
+    await expect(tab.locator('tr[data-action="booking.processing"]')).to_contain_text(
+        "picked_up -> processing"
+    )
     await expect(tab.get_by_role("button", name="Make it ready")).to_be_visible()
     await tab.set_viewport_size({"width": 390, "height": 844})
     for path in (f"/admin/orgs/{org_id}/bookings", f"/admin/orgs/{org_id}/bookings/{booking_id}"):
