@@ -21,6 +21,7 @@ from saaskit.admin.install import install as install_admin
 from saaskit.audit import endpoints as audit_endpoints
 from saaskit.billing import errors as billing_errors
 from saaskit.billing.endpoints import routers as billing_routers
+from saaskit.bookings.endpoints import routers as bookings_routers
 from saaskit.devices import endpoints as devices_endpoints
 from saaskit.experiments import endpoints as experiments_endpoints
 from saaskit.flags import assets as flags_assets
@@ -84,6 +85,7 @@ ROUTERS: list[APIRouter] = [
     webhooks_endpoints.router,
     webhooks_endpoints.catalog_router,
     trust_endpoints.router,
+    *bookings_routers,
 ]
 
 # Served by kit.hotroutes before FastAPI's routing (they stay declared on their routers too).

@@ -731,6 +731,22 @@ class ArchiveSettings(BaseSettings):
     )
 
 
+class BookingSettings(BaseSettings):
+    """The laundry business domain (docs/bookings.md)."""
+
+    model_config = SettingsConfigDict(env_prefix="SAASKIT_BOOKINGS_", extra="ignore")
+
+    loyalty_every_orders: int = Field(
+        default=10, ge=1, le=1000, description="Every this many delivered orders earn a free collection."
+    )
+    collection_fee_cents: int = Field(
+        default=500, ge=0, description="Pickup and delivery fee of a booking, waived by a free collection."
+    )
+    window_hours: int = Field(
+        default=2, ge=1, le=12, description="Length of a driver's pickup or delivery window."
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SAASKIT_", extra="ignore")
 
@@ -762,6 +778,7 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     backup: BackupSettings = Field(default_factory=BackupSettings)
     archive: ArchiveSettings = Field(default_factory=ArchiveSettings)
+    bookings: BookingSettings = Field(default_factory=BookingSettings)
 
 
 @lru_cache(maxsize=1)

@@ -9,6 +9,7 @@ from saaskit.accounts import models as accounts_models
 from saaskit.accounts import tokens as account_tokens_models
 from saaskit.audit import models as audit_models
 from saaskit.billing import models as billing_models
+from saaskit.bookings import models as bookings_models
 from saaskit.devices import models as devices_models
 from saaskit.experiments import models as experiments_models
 from saaskit.flags import models as flags_models
@@ -34,6 +35,7 @@ __all__ = [
     "api_key_models",
     "audit_models",
     "billing_models",
+    "bookings_models",
     "devices_models",
     "experiments_models",
     "flags_models",

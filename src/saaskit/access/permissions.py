@@ -38,6 +38,9 @@ PERMISSIONS: Final[dict[str, str]] = {
     "api_keys:manage": "Create, list, rotate and revoke the organization's API keys.",
     "webhooks:read": "See webhook endpoints, the events sent and their delivery log.",
     "webhooks:write": "Add, change, delete and test webhook endpoints; rotate secrets; replay events.",
+    "bookings:read": "See the laundry's bookings, customers' addresses, drivers and the day's reports.",
+    "bookings:manage": "Move bookings through their states; manage drivers and their assignments.",
+    "catalog:write": "Create, change and delete service categories, services and options.",
 }
 
 ALL = "*"
@@ -76,6 +79,9 @@ SYSTEM_ROLES: Final[dict[str, tuple[str, str, list[str]]]] = {
             "api_keys:manage",
             "webhooks:read",
             "webhooks:write",
+            "bookings:read",
+            "bookings:manage",
+            "catalog:write",
         ],
     ),
     "member": (
@@ -90,6 +96,8 @@ SYSTEM_ROLES: Final[dict[str, tuple[str, str, list[str]]]] = {
             "analytics:read",
             "experiments:read",
             "flags:read",
+            "bookings:read",
+            "bookings:manage",
         ],
     ),
     "viewer": (

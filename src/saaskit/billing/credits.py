@@ -22,7 +22,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -73,6 +73,17 @@ async def spend(
             session, runtime, user_id, before_cents=after + amount_cents, after_cents=after
         )
     return after, topup
+
+
+async def give_back(session: AsyncSession, user_id: uuid.UUID, amount_cents: int) -> int:
+    """Return ``amount_cents`` spent (a refunded purchase); the new balance."""
+    balance = await session.scalar(
+        update(User)
+        .where(User.id == user_id)
+        .values(credits_cents=User.credits_cents + amount_cents, updated_at=func.now())
+        .returning(User.credits_cents)
+    )
+    return int(balance or 0)
 
 
 async def start_topup(

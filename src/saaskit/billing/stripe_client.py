@@ -200,6 +200,11 @@ class StripeGateway:
             await self.client.v1.payment_intents.create_async(params, self._options(idempotency_key))
         )
 
+    async def refund_payment_intent(self, payment_intent_id: str, *, idempotency_key: str) -> Obj:
+        """A full refund of a PaymentIntent's charge (bookings' refunds)."""
+        params: Any = {"payment_intent": payment_intent_id}
+        return _dict(await self.client.v1.refunds.create_async(params, self._options(idempotency_key)))
+
     # -- catalog ---------------------------------------------------------------------------
     async def create_product(self, *, name: str, metadata: dict[str, str], idempotency_key: str) -> Obj:
         params: Any = {"name": name, "metadata": metadata}

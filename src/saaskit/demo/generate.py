@@ -21,6 +21,7 @@ from psycopg.types.json import Jsonb
 
 from saaskit.demo import abuse as demo_abuse
 from saaskit.demo import credits as demo_credits
+from saaskit.demo import laundry as demo_laundry
 from saaskit.demo import metering as demo_metering
 from saaskit.demo import privacy as demo_privacy
 from saaskit.demo.accounts import account_tables
@@ -290,6 +291,7 @@ async def build_demo(owner_url: str, runtime: Runtime, config: DemoConfig, repor
     await demo_privacy.add_requests(runtime)  # the admin's Privacy page shows pending requests
     await demo_credits.add_credits(runtime)  # credit ledgers and dunning cases (demo/credits.py)
     await demo_metering.add(runtime, config)  # meters and organization quotas (docs/billing.md)
+    summary.rows["bookings"] = await demo_laundry.add_laundry(runtime, config)  # a laundry (docs/bookings.md)
     if config.abuse:  # the admin's trust queue shows farms, card testers, stuffing runs ...
         summary.abuse = await demo_abuse.add_to_demo(runtime, config.users)
     await asyncio.to_thread(analyze, owner_url, reporter, ROLLUP_TABLES, "analyze rollups", vacuum=False)

@@ -52,6 +52,7 @@ DOMAIN_ORDER: tuple[str, ...] = (
     "experiments",
     "privacy",
     "trust",
+    "bookings",
 )
 # Objects in the public schema that are not ours: the job queue's (procrastinate's own schema file).
 FOREIGN_PREFIX = "procrastinate"

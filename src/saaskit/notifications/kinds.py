@@ -124,6 +124,14 @@ KINDS: dict[str, Kind] = {
             switchable=False,
         ),
         Kind(
+            "booking_status",
+            "Booking updates",
+            "A laundry booking changed state: confirmed, picked up, ready, out for delivery, delivered ...",
+            body="Open the booking to follow it.",
+            has_email=False,
+            email_default=False,
+        ),
+        Kind(
             "broadcast",
             "Announcements",
             "News and announcements from the team running the service.",

@@ -204,6 +204,16 @@ RULES: tuple[Rule, ...] = (
         match="hash",
         export=False,
     ),
+    # -- bookings (the laundry domain): the person's addresses and loyalty go; their bookings are
+    # sales records (kept, without the person); a driver's profile stays for past assignments
+    _d("user_addresses", "the person's pickup and delivery addresses"),
+    _d("loyalty_rewards", "the person's loyalty counts"),
+    _k("bookings", "sales record kept 7 years (tax law), detached from the person; the organization stays"),
+    _x(
+        "delivery_drivers",
+        "user_id",
+        "the organization's driver profile stays for past rounds; the account goes",
+    ),
     # -- billing: kept for the law, without the person
     _k("invoices", BILLING),
     _k("invoice_line_items", BILLING),
