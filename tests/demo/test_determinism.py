@@ -32,6 +32,7 @@ PROJECTION = {
     # histories after it move balances (demo/credits.py, each balance its ledger's sum, checked by
     # tests/demo/test_credits.py): not part of the load.
     "users": "(to_jsonb(t) - 'data_deletion_requested_at' - 'updated_at' - 'credits_cents')::text",
+    "organizations": "(to_jsonb(t) - 'updated_at' - 'credits_cents')::text",
 }
 
 
