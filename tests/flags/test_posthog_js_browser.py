@@ -155,6 +155,9 @@ class _Watch:
         self.event_bodies: list[bytes] = []
         # Closing the browser aborts what the page still sends ($pageleave): not saaskit's failure.
         self.closing = False
+        # Leaving a page cancels what it still has in flight (net::ERR_ABORTED): the browser's
+        # doing, seen when a slow answer to /e/ is still pending as the link is followed.
+        self.navigating = False
         self.saaskit = saaskit
         page.on(
             "console",
@@ -165,7 +168,7 @@ class _Watch:
         page.on("response", self._response)
 
     def _failed(self, request: Request) -> None:
-        if self.closing:
+        if self.closing or (self.navigating and request.failure == "net::ERR_ABORTED"):
             return
         self.problems.append(
             f"requestfailed: {request.method} {request.url} {request.failure} (page {request.frame.url})"
@@ -240,9 +243,11 @@ async def _one_site(
         )
         distinct_id = await page.evaluate("() => posthog.get_distinct_id()")
         await page.click("#buy")
+        watch.navigating = True
         await page.click("#next")
         await page.wait_for_url("**/next.html")
         await page.wait_for_function("() => window.posthog && window.posthog.__loaded === true")
+        watch.navigating = False
         await page.click("#buy")
         events = await _wait_for(fresh_database, org_id, {"$pageview": 2, "$autocapture": 3})
         # Let the last batches and anything lazily loaded finish before judging.

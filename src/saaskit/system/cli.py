@@ -111,9 +111,16 @@ def backup_list(directory: BackupDir = None) -> None:
     except BackupError as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(1) from None
-    # Ids whole on any terminal (an operator copies them): the other columns wrap instead.
+    # Ids and places whole on any terminal (an operator copies them): the other columns wrap.
     table = Table(
-        Column("id", no_wrap=True), "created (UTC)", "revision", "tables", "rows", "size", "key", "where"
+        Column("id", no_wrap=True),
+        "created (UTC)",
+        "revision",
+        "tables",
+        "rows",
+        "size",
+        "key",
+        Column("where", no_wrap=True),
     )
     for item in listed:
         b = item.backup
