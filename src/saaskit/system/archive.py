@@ -23,12 +23,11 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
-import pyarrow as pa
-import pyarrow.parquet as pq
 from psycopg import sql
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,24 +38,37 @@ from saaskit.system import crypto
 from saaskit.system.storage import StorageError, Target, archive_target, sha256_of
 from saaskit.tracking.partitions import SPECS, PartitionInfo
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# pyarrow (and the numpy it loads) is imported where an archive is written or read: the job
+# worker inside every API process imports this module, and importing pyarrow costs it ~50 MB.
+
 PARQUET = ".parquet"
 MANIFEST = ".json"
 BATCH = 10_000
 
-# PostgreSQL type -> Arrow type, read natively; any other type travels as its text form.
-NATIVE: dict[str, pa.DataType] = {
-    "smallint": pa.int16(),
-    "integer": pa.int32(),
-    "bigint": pa.int64(),
-    "boolean": pa.bool_(),
-    "real": pa.float32(),
-    "double precision": pa.float64(),
-    "text": pa.string(),
-    "character varying": pa.string(),
-    "timestamp with time zone": pa.timestamp("us", tz="UTC"),
-    "timestamp without time zone": pa.timestamp("us"),
-    "date": pa.date32(),
-}
+
+@cache
+def _native() -> dict[str, pa.DataType]:
+    """PostgreSQL type -> Arrow type, read natively; any other type travels as its text form."""
+    import pyarrow as pa
+
+    return {
+        "smallint": pa.int16(),
+        "integer": pa.int32(),
+        "bigint": pa.int64(),
+        "boolean": pa.bool_(),
+        "real": pa.float32(),
+        "double precision": pa.float64(),
+        "text": pa.string(),
+        "character varying": pa.string(),
+        "timestamp with time zone": pa.timestamp("us", tz="UTC"),
+        "timestamp without time zone": pa.timestamp("us"),
+        "date": pa.date32(),
+    }
+
+
 COLUMNS = """
 SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
 WHERE a.attrelid = CAST(:table AS regclass) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
@@ -98,13 +110,18 @@ def _base_type(pg_type: str) -> str:
 
 
 def _arrow(pg_type: str) -> pa.DataType:
-    return NATIVE.get(_base_type(pg_type), pa.string())
+    import pyarrow as pa
+
+    return _native().get(_base_type(pg_type), pa.string())
 
 
 async def export_partition(
     session: AsyncSession, target: Target, info: PartitionInfo, key: bytes | None = None
 ) -> Archive:
     """Export one partition (by its parent and range) and store it in ``target``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     spec = SPECS[info.parent]
     assert info.starts is not None and info.ends is not None, "the DEFAULT partition is never archived"
     columns = [(str(r[0]), str(r[1])) for r in (await session.execute(text(COLUMNS), {"table": info.parent}))]
@@ -126,7 +143,7 @@ async def export_partition(
     select = sql.SQL("SELECT {} FROM {}" + where).format(
         sql.SQL(", ").join(
             sql.Identifier(name)
-            if _base_type(pg_type) in NATIVE
+            if _base_type(pg_type) in _native()
             else sql.SQL("{}::text").format(sql.Identifier(name))
             for name, pg_type in columns
         ),
@@ -239,6 +256,8 @@ def restore_archive(
                 crypto.decrypt_file(stored, path, key)
             except crypto.CryptoError as error:
                 raise ArchiveError(str(error)) from None
+        import pyarrow.parquet as pq
+
         return _load(archive, pq.ParquetFile(path), owner_url, into)
 
 
