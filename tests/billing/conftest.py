@@ -8,6 +8,8 @@
   localstripe, registered as localstripe's webhook receiver with a secret of its own (so a
   delivery scheduled by an earlier test cannot be accepted by this one), plus an admin session
   and a runtime on the same database for plan sync and assertions.
+- ``app_client`` (per test): the ASGI app on a fresh database (every request really commits),
+  and ``service_rows`` to read or write it in the service context.
 - ``signed_event`` builds events localstripe cannot send, from Stripe's published object
   samples (``shared/stripe/fixtures3.json``), signed with ``WebhookSignature``.
 """
@@ -259,3 +261,21 @@ async def billing_server(
 async def org_of(billing: Billing, owner: SignedUp) -> str:
     org = await make_org(billing.http, owner, "Billing Org " + uuid.uuid4().hex[:6])
     return str(org["id"])
+
+
+@pytest.fixture
+async def app_client(fresh_runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    """The ASGI app on a fresh database: every request really commits."""
+    from saaskit.app import create_app
+
+    app = create_app(fresh_runtime, dispose_on_shutdown=False)
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+async def service_rows(runtime: Runtime, statement: str, **params: object) -> list[tuple[object, ...]]:
+    """Run one statement in the service context (committed); its rows, if it returns any."""
+    async with runtime.db.session(SERVICE) as session:
+        result = await session.execute(text(statement), params)
+        return [tuple(r) for r in result.all()] if result.returns_rows else []

@@ -7,37 +7,22 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from sqlalchemy import text
 
-from saaskit.app import create_app
 from saaskit.billing import credits, ledger
 from saaskit.billing.owners import Owner
 from saaskit.kit.db import SERVICE
 from saaskit.kit.errors import PaymentRequired
 from saaskit.kit.state import Runtime
+from tests.billing.conftest import service_rows
 from tests.factories import insert_org, insert_user, make_org
 from tests.helpers import error_of, signup
 
 pytestmark = pytest.mark.live  # committed data in a fresh database
-
-
-@pytest.fixture
-async def app_client(fresh_runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(fresh_runtime, dispose_on_shutdown=False)
-    transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 40000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-        yield http
-
-
-async def _rows(runtime: Runtime, statement: str, **params: object) -> list[tuple[object, ...]]:
-    async with runtime.db.session(SERVICE) as session:
-        result = await session.execute(text(statement), params)
-        return [tuple(r) for r in result.all()] if result.returns_rows else []
 
 
 async def _owner(runtime: Runtime, kind: str) -> Owner:
@@ -92,7 +77,7 @@ async def test_concurrent_spends_and_grants_keep_balance_equal_to_the_sum(
     assert outcomes["replayed"] == 9 and outcomes["granted"] == 15 * 25 + 500
     assert outcomes["short"] > 0  # the load really ran the balance dry at some point
     column_name = "user_id" if owner.user_id else "organization_id"
-    rows = await _rows(
+    rows = await service_rows(
         runtime,
         f"SELECT amount_cents, balance_after_cents FROM credit_ledger WHERE {column_name} = :o",
         o=owner.user_id or owner.organization_id,
@@ -169,7 +154,7 @@ async def test_admin_adjusts_with_a_reason_audited_and_orgs_see_their_history(
     owner = await signup(app_client)
     org = await make_org(app_client, owner, "Ledger Org")
     admin = await signup(app_client)
-    await _rows(fresh_runtime, "UPDATE users SET role = 'admin' WHERE id = :u", u=admin.id)
+    await service_rows(fresh_runtime, "UPDATE users SET role = 'admin' WHERE id = :u", u=admin.id)
 
     refused = await app_client.post(
         "/api/admin/billing/credits/adjust",
@@ -203,7 +188,7 @@ async def test_admin_adjusts_with_a_reason_audited_and_orgs_see_their_history(
     )
     assert taken.status_code == 201 and taken.json()["balance_after_cents"] == 1300
 
-    audit = await _rows(
+    audit = await service_rows(
         fresh_runtime,
         "SELECT action, actor_id, description, metadata->>'amount_cents' FROM activities "
         "WHERE entity_id = :o AND action = 'organization.credits_adjusted' ORDER BY created_at",
@@ -268,7 +253,7 @@ async def test_topups_refunds_and_expiries_go_through_the_ledger(fresh_runtime: 
             await credits.apply_refund(session, charge)
     async with runtime.db.session(SERVICE) as session:
         assert await ledger.check(session, owner) == (700, 700)
-    kinds = await _rows(
+    kinds = await service_rows(
         runtime,
         "SELECT kind, amount_cents FROM credit_ledger WHERE user_id = :u ORDER BY created_at, kind",
         u=user_id,
@@ -284,4 +269,4 @@ async def test_a_grant_to_nobody_is_not_found_and_writes_nothing(fresh_runtime: 
     with pytest.raises(NotFound):
         async with fresh_runtime.db.session(SERVICE) as session:
             await ledger.post(session, Owner(organization_id=uuid.uuid4()), "grant", 100, reason="x")
-    assert await _rows(fresh_runtime, "SELECT count(*) FROM credit_ledger") == [(0,)]
+    assert await service_rows(fresh_runtime, "SELECT count(*) FROM credit_ledger") == [(0,)]

@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from sqlalchemy import text
 
-from saaskit.app import create_app
 from saaskit.billing import meter_tasks, meters
 from saaskit.config import StripeSettings
 from saaskit.jobs import defer, run_worker
 from saaskit.kit.db import SERVICE
 from saaskit.kit.state import Runtime
+from tests.billing.conftest import service_rows
 from tests.billing.fake_stripe_meters import FakeStripe, serve
 from tests.factories import insert_plan, insert_subscription
 from tests.helpers import SignedUp, signup
@@ -50,20 +50,6 @@ def _point_at(runtime: Runtime, fake: FakeStripe, legacy: bool) -> None:
     )
     runtime.settings = runtime.settings.model_copy(update={"stripe": stripe_settings})
     runtime.extras.pop("stripe", None)
-
-
-@pytest.fixture
-async def app_client(fresh_runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(fresh_runtime, dispose_on_shutdown=False)
-    transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 40000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-        yield http
-
-
-async def _sql(runtime: Runtime, statement: str, **params: object) -> list[tuple[object, ...]]:
-    async with runtime.db.session(SERVICE) as session:
-        result = await session.execute(text(statement), params)
-        return [tuple(r) for r in result.all()] if result.returns_rows else []
 
 
 async def _metered_user(client: httpx.AsyncClient, runtime: Runtime, customer: str | None) -> SignedUp:
@@ -104,7 +90,7 @@ async def _use(
 
 
 async def _states(runtime: Runtime) -> dict[str, tuple[object, ...]]:
-    rows = await _sql(
+    rows = await service_rows(
         runtime,
         "SELECT idempotency_key, stripe_status, stripe_attempts, stripe_error, stripe_identifier, "
         "stripe_reported_at IS NOT NULL FROM usage_records",
@@ -213,7 +199,7 @@ async def test_legacy_usage_records_behind_the_compatibility_setting(
     assert counts["sent"] == 2
     # Sent again (a lost answer): the same Idempotency-Key, counted once.
     record_id = uuid.UUID(str(first["id"]))
-    await _sql(
+    await service_rows(
         fresh_runtime,
         "UPDATE usage_records SET stripe_status = 'pending', stripe_next_attempt_at = now() WHERE id = :i",
         i=record_id,

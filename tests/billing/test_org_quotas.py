@@ -6,34 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import text
 
-from saaskit.app import create_app
 from saaskit.kit.db import SERVICE
 from saaskit.kit.state import Runtime
+from tests.billing.conftest import service_rows
 from tests.factories import insert_plan, insert_subscription, invitation_token, make_owned_org
 from tests.helpers import SignedUp, error_of, signup, with_limits
 
 pytestmark = pytest.mark.live  # committed data in a fresh database
-
-
-@pytest.fixture
-async def app_client(fresh_runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(fresh_runtime, dispose_on_shutdown=False)
-    transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 40000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-        yield http
-
-
-async def _sql(runtime: Runtime, statement: str, **params: object) -> list[tuple[object, ...]]:
-    async with runtime.db.session(SERVICE) as session:
-        result = await session.execute(text(statement), params)
-        return [tuple(r) for r in result.all()] if result.returns_rows else []
 
 
 async def _subscribed_org(
@@ -80,13 +64,13 @@ async def test_counted_quota_holds_under_concurrency_and_resets_with_the_period(
     for refused in (a for a in answers if a.status_code == 429):
         _quota_refusal(refused, "api_calls", 50)
     # Nothing of a refused use was recorded; the counter is the records' sum.
-    recorded = await _sql(
+    recorded = await service_rows(
         fresh_runtime,
         "SELECT count(*), sum(quantity) FROM usage_records WHERE organization_id = :o",
         o=org_id,
     )
     assert recorded == [(16, 48)]
-    counter = await _sql(fresh_runtime, "SELECT used, period_start FROM organization_quota_usage")
+    counter = await service_rows(fresh_runtime, "SELECT used, period_start FROM organization_quota_usage")
     assert counter == [(48, start)]
 
     seen = await app_client.get(f"/api/orgs/{org_id}/billing/quotas", headers=owner.headers)
@@ -116,7 +100,7 @@ async def test_counted_quota_holds_under_concurrency_and_resets_with_the_period(
     assert free.status_code == 201, free.text
 
     # The next billing period: the counter starts again at zero.
-    await _sql(
+    await service_rows(
         fresh_runtime,
         "UPDATE subscriptions SET current_period_start = :s, current_period_end = :e WHERE id = :id",
         s=start + timedelta(days=2),
@@ -168,7 +152,7 @@ async def test_seats_hold_under_concurrent_acceptances(
     assert codes == [200, 200, 429, 429, 429], [a.text for a in answers]
     for refused in (a for a in answers if a.status_code == 429):
         _quota_refusal(refused, "seats", 3)
-    members = await _sql(
+    members = await service_rows(
         fresh_runtime,
         "SELECT count(*) FROM organization_members WHERE organization_id = :o AND is_active",
         o=org_id,

@@ -5,43 +5,27 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from sqlalchemy import text
 
-from saaskit.app import create_app
 from saaskit.billing import maintenance
 from saaskit.kit.db import SERVICE
 from saaskit.kit.state import Runtime
+from tests.billing.conftest import service_rows
 from tests.factories import insert_plan, insert_subscription, insert_user
 from tests.helpers import SignedUp, error_of, signup
 
 pytestmark = pytest.mark.live  # committed data in a fresh database
 
 
-@pytest.fixture
-async def app_client(fresh_runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
-    """The ASGI app on a fresh database: every request really commits."""
-    app = create_app(fresh_runtime, dispose_on_shutdown=False)
-    transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 40000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-        yield http
-
-
-async def _sql(runtime: Runtime, statement: str, **params: object) -> list[tuple[object, ...]]:
-    async with runtime.db.session(SERVICE) as session:
-        result = await session.execute(text(statement), params)
-        return [tuple(r) for r in result.all()] if result.returns_rows else []
-
-
 async def test_concurrent_spends_never_overdraw(
     app_client: httpx.AsyncClient, fresh_runtime: Runtime
 ) -> None:
     user = await signup(app_client)
-    await _sql(fresh_runtime, "UPDATE users SET credits_cents = 1000 WHERE id = :u", u=user.id)
+    await service_rows(fresh_runtime, "UPDATE users SET credits_cents = 1000 WHERE id = :u", u=user.id)
 
     async def spend() -> int:
         answer = await app_client.post(
@@ -51,9 +35,11 @@ async def test_concurrent_spends_never_overdraw(
 
     codes = await asyncio.gather(*(spend() for _ in range(30)))
     assert codes.count(200) == 14 and codes.count(402) == 16  # 14 x 70 = 980 <= 1000 < 15 x 70
-    assert (await _sql(fresh_runtime, "SELECT credits_cents FROM users WHERE id = :u", u=user.id))[0] == (20,)
+    assert (await service_rows(fresh_runtime, "SELECT credits_cents FROM users WHERE id = :u", u=user.id))[
+        0
+    ] == (20,)
     # Auto top-up is off: nothing was queued.
-    assert (await _sql(fresh_runtime, "SELECT count(*) FROM payment_transactions"))[0] == (0,)
+    assert (await service_rows(fresh_runtime, "SELECT count(*) FROM payment_transactions"))[0] == (0,)
     bad = await app_client.post("/api/billing/credits/spend", json={"amount_cents": -5}, headers=user.headers)
     assert bad.status_code == 422 and error_of(bad)["field"] == "amount_cents"
     no_card = await app_client.put(
@@ -103,7 +89,7 @@ async def test_usage_is_idempotent_and_totalled(
     assert by_metric["exports"]["quota"] == 100 and by_metric["exports"]["sum"] == 1
     start = datetime.fromisoformat(totals["period_start"])
     assert start.day == 1 and start <= datetime.now(UTC) < datetime.fromisoformat(totals["period_end"])
-    counters = await _sql(
+    counters = await service_rows(
         fresh_runtime,
         "SELECT feature_name, usage_count FROM feature_usage WHERE user_id = :u ORDER BY 1",
         u=user.id,
@@ -126,10 +112,10 @@ async def test_quota_holds_under_concurrency(app_client: httpx.AsyncClient, fres
     assert codes.count(201) == 5 and codes.count(429) == 7
     refused = error_of(next(a for a in answers if a.status_code == 429))
     assert refused["code"] == "quota_exceeded" and refused["quota"] == "exports" and refused["limit"] == 5
-    assert (await _sql(fresh_runtime, "SELECT count(*) FROM usage_records"))[0] == (
+    assert (await service_rows(fresh_runtime, "SELECT count(*) FROM usage_records"))[0] == (
         5,
     )  # refused: not recorded
-    assert (await _sql(fresh_runtime, "SELECT usage_count FROM feature_usage"))[0] == (5,)
+    assert (await service_rows(fresh_runtime, "SELECT usage_count FROM feature_usage"))[0] == (5,)
 
 
 async def test_daily_job_expires_and_resets(fresh_runtime: Runtime) -> None:
@@ -167,7 +153,7 @@ async def test_daily_job_expires_and_resets(fresh_runtime: Runtime) -> None:
     async with fresh_runtime.db.session(SERVICE) as session:
         result = await maintenance.run_daily(session, now)
     assert result["expired"] == 4 and result["counters_reset"] == 1
-    statuses = dict(await _sql(fresh_runtime, "SELECT plan_name, status FROM subscriptions"))
+    statuses = dict(await service_rows(fresh_runtime, "SELECT plan_name, status FROM subscriptions"))
     assert statuses == {
         "lapsed-local": "expired",
         "cancelling": "expired",
@@ -177,15 +163,17 @@ async def test_daily_job_expires_and_resets(fresh_runtime: Runtime) -> None:
         "running": "active",
     }
     # Still entitled through the running subscription; the counter starts again at zero.
-    assert (await _sql(fresh_runtime, "SELECT tier FROM users WHERE id = :u", u=user_id))[0] == ("pro",)
-    counters = await _sql(
+    assert (await service_rows(fresh_runtime, "SELECT tier FROM users WHERE id = :u", u=user_id))[0] == (
+        "pro",
+    )
+    counters = await service_rows(
         fresh_runtime, "SELECT period_start, usage_count FROM feature_usage ORDER BY period_start"
     )
     assert [c[1] for c in counters] == [9, 0] and counters[1][0] == now.date()
     async with fresh_runtime.db.session(SERVICE) as session:
         again = await maintenance.run_daily(session, now)
     assert again == {"expired": 0, "owners_refreshed": 0, "counters_reset": 0}
-    await _sql(fresh_runtime, "UPDATE subscriptions SET status = 'cancelled' WHERE status = 'active'")
+    await service_rows(fresh_runtime, "UPDATE subscriptions SET status = 'cancelled' WHERE status = 'active'")
     async with fresh_runtime.db.session(SERVICE) as session:
         from saaskit.billing import tiers
         from saaskit.billing.owners import Owner
