@@ -41,68 +41,33 @@ PERIOD = {"start": 1_800_000_000, "end": 1_802_592_000}
 SERVER_SET = {"object", "created", "livemode"}
 USAGE_RECORDS = re.compile(r"/v1/subscription_items/([^/]+)/usage_records")
 
+
+def _names(words: str) -> set[str]:
+    return set(words.split())
+
+
 # Create-only parameters of POST /v1/checkout/sessions (Stripe's API reference), beyond the fields
-# the Session object itself has.
-CHECKOUT_CREATE_ONLY = {
-    "line_items",
-    "payment_intent_data",
-    "subscription_data",
-    "setup_intent_data",
-    "expand",
-    "customer_update",
-    "tax_id_collection",
-    "discounts",
-    "return_url",
-    "redirect_on_completion",
-}
+# the Session object itself has; then the parameters allowed inside each nested one.
+CHECKOUT_CREATE_ONLY = _names(
+    "line_items payment_intent_data subscription_data setup_intent_data expand customer_update"
+    " tax_id_collection discounts return_url redirect_on_completion"
+)
 NESTED: dict[str, set[str]] = {
-    "line_items[]": {
-        "price",
-        "price_data",
-        "quantity",
-        "adjustable_quantity",
-        "dynamic_tax_rates",
-        "tax_rates",
-    },
-    "price_data": {
-        "currency",
-        "product",
-        "product_data",
-        "unit_amount",
-        "unit_amount_decimal",
-        "recurring",
-        "tax_behavior",
-    },
-    "product_data": {"name", "description", "images", "metadata", "tax_code", "unit_label"},
-    "subscription_data": {
-        "metadata",
-        "trial_period_days",
-        "trial_end",
-        "description",
-        "default_tax_rates",
-        "application_fee_percent",
-        "billing_cycle_anchor",
-        "proration_behavior",
-        "trial_settings",
-        "on_behalf_of",
-        "transfer_data",
-        "invoice_settings",
-        "billing_mode",
-    },
-    "payment_intent_data": {
-        "metadata",
-        "description",
-        "setup_future_usage",
-        "capture_method",
-        "receipt_email",
-        "statement_descriptor",
-        "statement_descriptor_suffix",
-        "on_behalf_of",
-        "transfer_data",
-        "transfer_group",
-        "application_fee_amount",
-        "shipping",
-    },
+    "line_items[]": _names("price price_data quantity adjustable_quantity dynamic_tax_rates tax_rates"),
+    "price_data": _names(
+        "currency product product_data unit_amount unit_amount_decimal recurring tax_behavior"
+    ),
+    "product_data": _names("name description images metadata tax_code unit_label"),
+    "subscription_data": _names(
+        "metadata trial_period_days trial_end description default_tax_rates application_fee_percent"
+        " billing_cycle_anchor proration_behavior trial_settings on_behalf_of transfer_data"
+        " invoice_settings billing_mode"
+    ),
+    "payment_intent_data": _names(
+        "metadata description setup_future_usage capture_method receipt_email statement_descriptor"
+        " statement_descriptor_suffix on_behalf_of transfer_data transfer_group"
+        " application_fee_amount shipping"
+    ),
 }
 
 
@@ -297,37 +262,20 @@ class FakeStripe:
         obj, now = sample("checkout.session"), int(time.time())
         session_id = "cs_test_" + secrets.token_hex(12)
         obj.update(
-            id=session_id,
-            mode=params["mode"],
-            customer=params.get("customer"),
-            client_reference_id=params.get("client_reference_id"),
-            metadata=params.get("metadata") or {},
-            success_url=params.get("success_url"),
-            cancel_url=params.get("cancel_url"),
-            status="open",
-            payment_status="unpaid",
-            payment_intent=None,
-            subscription=None,
-            created=now,
-            expires_at=now + 86400,
-            url=f"https://checkout.stripe.com/c/pay/{session_id}",
-            livemode=False,
+            {k: params.get(k) for k in ("customer", "client_reference_id", "success_url", "cancel_url")}
         )
+        obj.update(id=session_id, mode=params["mode"], metadata=params.get("metadata") or {}, livemode=False)
+        obj.update(status="open", payment_status="unpaid", payment_intent=None, subscription=None)
+        obj.update(created=now, expires_at=now + 86400, url=f"https://checkout.stripe.com/c/pay/{session_id}")
         self.sessions[session_id] = obj
         return 200, obj
 
     def _portal(self, params: Obj, headers: dict[str, str]) -> Answer:
         check_fields(params, "billing_portal.session", extra={"flow_data"}, required=("customer",))
         obj, portal_id = sample("billing_portal.session"), "bps_" + secrets.token_hex(12)
-        obj.update(
-            id=portal_id,
-            customer=params["customer"],
-            return_url=params.get("return_url"),
-            url=f"https://billing.stripe.com/p/session/test_{portal_id}",
-            livemode=False,
-            flow=None,
-            created=int(time.time()),
-        )
+        obj.update(id=portal_id, customer=params["customer"], return_url=params.get("return_url"), flow=None)
+        obj.update(url=f"https://billing.stripe.com/p/session/test_{portal_id}", livemode=False)
+        obj.update(created=int(time.time()))
         return 200, obj
 
     def _meter_event(self, params: Obj, headers: dict[str, str]) -> Answer:
@@ -345,12 +293,8 @@ class FakeStripe:
             return 400, {"error": {**error, "message": message}}
         self.events.setdefault(identifier, params)  # an identifier counts once
         event = sample("billing.meter_event")
-        event.update(
-            event_name=params["event_name"],
-            identifier=identifier,
-            payload=params["payload"],
-            timestamp=int(params.get("timestamp", time.time())),
-        )
+        event.update({k: params[k] for k in ("event_name", "payload")}, identifier=identifier)
+        event.update(timestamp=int(params.get("timestamp", time.time())))
         return 200, event
 
     def _usage_record(self, item: str, params: Obj, headers: dict[str, str]) -> Answer:
@@ -371,17 +315,9 @@ class FakeStripe:
 
     def _invoice(self, customer: str, lines: list[Obj], **fields: Any) -> Obj:
         invoice, total = sample("invoice"), sum(line["amount"] for line in lines)
-        invoice.update(
-            customer=customer,
-            currency="usd",
-            lines={"object": "list", "data": lines, "has_more": False, "url": "/v1/invoices"},
-            subtotal=total,
-            total=total,
-            amount_due=total,
-            period_start=PERIOD["start"],
-            period_end=PERIOD["end"],
-            **fields,
-        )
+        invoice.update(lines={"object": "list", "data": lines, "has_more": False, "url": "/v1/invoices"})
+        invoice.update(customer=customer, currency="usd", subtotal=total, total=total, amount_due=total)
+        invoice.update(period_start=PERIOD["start"], period_end=PERIOD["end"], **fields)
         return invoice
 
     def _preview(self, params: Obj, headers: dict[str, str]) -> Answer:

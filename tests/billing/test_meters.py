@@ -223,3 +223,22 @@ async def test_preview_without_a_stripe_subscription_is_404(
     user = await signup(app_client)
     answer = await app_client.get("/api/billing/invoice-preview", headers=user.headers)
     assert answer.status_code == 404 and answer.json()["error"]["code"] == "no_subscription"
+
+
+def test_fake_refuses_what_stripe_would(fake: FakeStripe) -> None:
+    """The double's shape checks bite: Stripe's 400 naming the parameter, listed as a violation."""
+    import stripe
+
+    client = stripe.StripeClient("sk_test_x", base_addresses={"api": fake.url}, max_network_retries=0)
+    with pytest.raises(stripe.InvalidRequestError) as bad_payload:
+        client.v1.billing.meter_events.create(
+            {"event_name": "api_calls", "payload": {"customer": "cus_1", "value": "1"}}
+        )
+    assert bad_payload.value.param == "payload"
+    with pytest.raises(stripe.InvalidRequestError) as not_increment:
+        client.raw_request("post", "/v1/subscription_items/si_1/usage_records", quantity=1, timestamp=1)
+    assert not_increment.value.param == "action"
+    with pytest.raises(stripe.InvalidRequestError):
+        client.raw_request("get", "/v1/customers/cus_1")  # no localstripe behind: not a route
+    assert [v.split(": ")[1] for v in fake.violations[:2]] == ["payload", "action"]
+    assert fake.violations[2] == "unexpected GET /v1/customers/cus_1" and len(fake.requests) == 3
