@@ -226,3 +226,4 @@ async def test_fake_refuses_what_stripe_would(billing_server: Billing) -> None:
             {"customer": customer, "mode": "payment", "success_url": "http://x/"}
         )
     assert missing.value.param == "line_items"
+    assert [v.split(": ")[1] for v in _fake(b).violations] == ["colour", "line_items"]

@@ -1,5 +1,5 @@
 """Metered usage to Stripe with the real SDK against a fake of the Billing Meters API
-(localstripe has no meters: tests/billing/fake_stripe_meters.py checks request shapes against Stripe's
+(localstripe has no meters: tests/billing/fake_stripe.py checks request shapes against Stripe's
 published samples): sent by the job, retried, reconciled on the records (acknowledged, refused
 with Stripe's error, failed after the retries, skipped with the reason), shown on the invoice
 preview; and the legacy usage-records path behind ``legacy_plans``."""
@@ -21,7 +21,7 @@ from saaskit.jobs import defer, run_worker
 from saaskit.kit.db import SERVICE
 from saaskit.kit.state import Runtime
 from tests.billing.conftest import service_rows
-from tests.billing.fake_stripe_meters import FakeStripe, serve
+from tests.billing.fake_stripe import FakeStripe
 from tests.factories import insert_plan, insert_subscription
 from tests.helpers import SignedUp, signup
 
@@ -33,11 +33,8 @@ ITEM = "si_team_1"
 
 @pytest.fixture
 def fake() -> Iterator[FakeStripe]:
-    stub = FakeStripe(meters={"api_calls"})
-    server = serve(stub, PLAN_PRICE, 9900, ITEM)
-    yield stub
-    server.shutdown()
-    server.server_close()
+    with FakeStripe(meters={"api_calls"}, plan_price=PLAN_PRICE, plan_cents=9900, legacy_item=ITEM) as stub:
+        yield stub
 
 
 def _point_at(runtime: Runtime, fake: FakeStripe, legacy: bool) -> None:
@@ -161,7 +158,7 @@ async def test_meter_events_are_sent_retried_and_reconciled(
     assert states["down"][:2] == ("failed", 3) and str(states["down"][2]).startswith("500: ")
     # Stripe counted each identifier once: 5 + 7 + 11.
     assert fake.usage_for("cus_meter_1") == 23
-    attempts = [p["identifier"] for m, path, p, _ in fake.requests if path == "/v1/billing/meter_events"]
+    attempts = [p["identifier"] for p in fake.created("/v1/billing/meter_events")]
     assert attempts.count(ident["down"]) == 3 and attempts.count(ident["flaky"]) == 2
     assert fake.violations == []
 
@@ -180,7 +177,7 @@ async def test_meter_events_are_sent_retried_and_reconciled(
     usage = {u.pop("metric_name"): u for u in body["usage"]}
     assert usage["api_calls"] == {"pending": 0, "sent": 23, "refused": 0, "failed": 13, "skipped": 0}
     assert usage["exports"] == {"pending": 0, "sent": 0, "refused": 2, "failed": 0, "skipped": 0}
-    preview_calls = [p for m, path, p, _ in fake.requests if path == "/v1/invoices/create_preview"]
+    preview_calls = list(fake.created("/v1/invoices/create_preview"))
     assert preview_calls[-1]["customer"] == "cus_meter_1" and preview_calls[-1]["subscription"].startswith(
         "sub_"
     )
@@ -211,7 +208,7 @@ async def test_legacy_usage_records_behind_the_compatibility_setting(
         meters.identifier_of(record_id): 4,
         meters.identifier_of(uuid.UUID(str(second["id"]))): 6,
     }
-    assert not any(path == "/v1/billing/meter_events" for _, path, _, _ in fake.requests)
+    assert not list(fake.created("/v1/billing/meter_events"))
     preview = await app_client.get("/api/billing/invoice-preview", headers=user.headers)
     assert preview.status_code == 200, preview.text
     (line,) = preview.json()["lines"]
@@ -226,3 +223,22 @@ async def test_preview_without_a_stripe_subscription_is_404(
     user = await signup(app_client)
     answer = await app_client.get("/api/billing/invoice-preview", headers=user.headers)
     assert answer.status_code == 404 and answer.json()["error"]["code"] == "no_subscription"
+
+
+def test_fake_refuses_what_stripe_would(fake: FakeStripe) -> None:
+    """The double's shape checks bite: Stripe's 400 naming the parameter, listed as a violation."""
+    import stripe
+
+    client = stripe.StripeClient("sk_test_x", base_addresses={"api": fake.url}, max_network_retries=0)
+    with pytest.raises(stripe.InvalidRequestError) as bad_payload:
+        client.v1.billing.meter_events.create(
+            {"event_name": "api_calls", "payload": {"customer": "cus_1", "value": "1"}}
+        )
+    assert bad_payload.value.param == "payload"
+    with pytest.raises(stripe.InvalidRequestError) as not_increment:
+        client.raw_request("post", "/v1/subscription_items/si_1/usage_records", quantity=1, timestamp=1)
+    assert not_increment.value.param == "action"
+    with pytest.raises(stripe.InvalidRequestError):
+        client.raw_request("get", "/v1/customers/cus_1")  # no localstripe behind: not a route
+    assert [v.split(": ")[1] for v in fake.violations[:2]] == ["payload", "action"]
+    assert fake.violations[2] == "unexpected GET /v1/customers/cus_1" and len(fake.requests) == 3
