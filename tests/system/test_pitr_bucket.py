@@ -15,11 +15,13 @@ import psycopg
 from typer.testing import CliRunner
 
 from saaskit.cli import app
-from saaskit.config import get_settings
+from saaskit.config import DatabaseSettings, get_settings
 from saaskit.kit.embedded import EmbeddedPostgres
 from saaskit.system import crypto
-from tests.conftest import APP_ROLE, TEST_SECRET
-from tests.system.conftest import CREDENTIALS, s3_client
+from saaskit.system.backup_runs import describe
+from saaskit.system.pitr_tasks import scheduled_wal_shipping
+from tests.conftest import APP_ROLE, TEST_SECRET, make_settings
+from tests.system.conftest import CREDENTIALS, backup_settings, s3_client
 
 runner = CliRunner()
 
@@ -77,8 +79,16 @@ def test_restore_to_a_time_from_the_bucket_alone(tmp_path: Path, s3_endpoint: st
             conn.execute("INSERT INTO ledger SELECT g, 'after' FROM generate_series(251, 400) g")
             conn.execute("UPDATE ledger SET note = 'changed after' WHERE id <= 10")
             conn.execute("DELETE FROM ledger WHERE id BETWEEN 101 AND 120")
-        run(env, "pitr", "flush")
-        assert "archived WAL files uploaded" in run(env, "pitr", "ship")
+        segment = run(env, "pitr", "flush").split()[-1]
+        # What the every-minute job does: the segment just archived goes to the bucket.
+        settings = make_settings(
+            data_dir=data,
+            backup=backup_settings(
+                None, s3_endpoint, bucket, encryption_key=env["SAASKIT_BACKUP_ENCRYPTION_KEY"]
+            ),
+        )
+        assert f"{segment}.gz" in scheduled_wal_shipping(settings)
+        assert "0 archived WAL files uploaded" in run(env, "pitr", "ship")  # nothing left to send
         run(env, "db", "stop")
         stopped = True
     finally:
@@ -116,3 +126,14 @@ def test_restore_to_a_time_from_the_bucket_alone(tmp_path: Path, s3_endpoint: st
         no_key, "restore", "--to-time", moment.isoformat(), "--into", str(tmp_path / "nokey"), code=1
     )
     assert "encrypted" in output
+
+
+def test_the_backups_tab_says_where_base_backups_and_wal_go(tmp_path: Path) -> None:
+    with_bucket = make_settings(data_dir=tmp_path, backup=backup_settings(None, "http://s3.test", "ops"))
+    assert describe(with_bucket)["pitr"] == [
+        f"local directories {tmp_path / 'base-backups'} and {tmp_path / 'wal-archive'}",
+        "s3://ops/prod/pitr/ (WAL shipped every minute)",
+    ]
+    external = make_settings(database=DatabaseSettings(url="postgresql://db.test/saaskit", app_role=APP_ROLE))
+    assert describe(external)["pitr"] == ["the external server's operator's (docs/operations.md)"]
+    assert scheduled_wal_shipping(external) == []

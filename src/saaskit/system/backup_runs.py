@@ -301,7 +301,22 @@ def describe(settings: Settings) -> dict[str, Any]:
         + (f", none older than {backup.keep_days} days" if backup.keep_days else ""),
         "restore_tests": f"every {backup.restore_test_days:g} days" if backup.restore_test_days else "off",
         "archive": "on" if settings.archive.enabled else "off",
+        "pitr": _describe_pitr(settings),
     }
+
+
+def _describe_pitr(settings: Settings) -> list[str]:
+    """Where base backups and the WAL archive go (system/pitr.py, system/pitr_bucket.py)."""
+    if settings.database.url:
+        return ["the external server's operator's (docs/operations.md)"]
+    if not settings.database.wal_archive:
+        return ["off (SAASKIT_DATABASE_WAL_ARCHIVE=false)"]
+    data_dir = Path(settings.data_dir)
+    where = [f"local directories {data_dir / 'base-backups'} and {data_dir / 'wal-archive'}"]
+    if settings.backup.s3_bucket:
+        backup = settings.backup
+        where.append(f"s3://{backup.s3_bucket}/{backup.s3_prefix}pitr/ (WAL shipped every minute)")
+    return where
 
 
 def owner_access(settings: Settings) -> tuple[str, Path]:
