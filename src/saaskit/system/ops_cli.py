@@ -177,15 +177,21 @@ def restore_to_time(
             server = EmbeddedPostgres(live)
             if server.running_process() is not None:  # the latest writes join the archive first
                 pitr.flush_archive(server.url(EMBEDDED_DATABASE))
-                if remote is not None:
-                    pitr_bucket.ship_wal(settings, pitr.archive_dir(live))
         backups_dir = _base_dir(directory)
         local = pitr.list_base_backups(backups_dir)
+        stored: list[pitr.BaseBackup] = []
+        if remote is not None:
+            try:
+                stored = pitr_bucket.remote_base_backups(remote)
+            except BackupError as error:  # the bucket unreachable: the local copies may do
+                if source_archive is None or not source_archive.is_dir():
+                    raise
+                err.print(f"[yellow]{error}: restoring from the local copies only[/yellow]")
+                remote = None
         if remote is None:
             backup = pitr.choose_among(local, moment, base_backup_id, str(backups_dir))
             wal = source_archive
         else:
-            stored = pitr_bucket.remote_base_backups(remote)
             every = {b.id: b for b in stored} | {b.id: b for b in local}
             newest_first = sorted(every.values(), key=lambda b: b.finished_at, reverse=True)
             where = f"{backups_dir} or {remote.name}"
