@@ -12,14 +12,16 @@ from datetime import datetime
 from pathlib import Path
 
 import psycopg
+import pytest
 from typer.testing import CliRunner
 
 from saaskit.cli import app
 from saaskit.config import DatabaseSettings, get_settings
 from saaskit.kit.embedded import EmbeddedPostgres
-from saaskit.system import crypto
+from saaskit.system import crypto, pitr, pitr_bucket
 from saaskit.system.backup_runs import describe
 from saaskit.system.pitr_tasks import scheduled_wal_shipping
+from saaskit.system.storage import StorageError
 from tests.conftest import APP_ROLE, TEST_SECRET, make_settings
 from tests.system.conftest import CREDENTIALS, backup_settings, s3_client
 
@@ -137,3 +139,54 @@ def test_the_backups_tab_says_where_base_backups_and_wal_go(tmp_path: Path) -> N
     external = make_settings(database=DatabaseSettings(url="postgresql://db.test/saaskit", app_role=APP_ROLE))
     assert describe(external)["pitr"] == ["the external server's operator's (docs/operations.md)"]
     assert scheduled_wal_shipping(external) == []
+
+
+def test_the_bucket_keeps_the_newest_base_backups_and_the_wal_they_need(
+    tmp_path: Path, s3_endpoint: str, bucket: str
+) -> None:
+    settings = make_settings(data_dir=tmp_path, backup=backup_settings(None, s3_endpoint, bucket))
+    target = pitr_bucket.bucket(settings)
+    assert target is not None
+    for day, start_wal in ((1, "000000010000000000000003"), (2, "000000010000000000000007")):
+        backup_id = f"2026120{day}T024700000000Z"
+        made = pitr.BaseBackup(
+            backup_id, f"2026-12-0{day}T02:47:00+00:00", f"2026-12-0{day}T02:47:05+00:00", start_wal, 10
+        )
+        source = tmp_path / backup_id
+        source.mkdir()
+        for name in ("base.tar.gz", "pg_wal.tar.gz"):
+            (source / name).write_bytes(f"{backup_id} {name}".encode())
+        assert pitr_bucket.upload_base_backup(settings, tmp_path, made)
+    archive = tmp_path / "wal-archive"
+    archive.mkdir()
+    for number in range(2, 10):
+        (archive / f"0000000100000000000000{number:02d}.gz").write_bytes(b"wal")
+    (archive / "00000002.history").write_text("1\t0/3000000\tno recovery target specified\n")
+    (archive / "000000010000000000000009.gz.part").write_bytes(b"half")  # being archived: not sent
+    assert len(pitr_bucket.ship_wal(settings, archive)) == 9
+    assert pitr_bucket.ship_wal(settings, archive) == []
+
+    assert pitr_bucket.prune(settings, keep=1) == ["20261201T024700000000Z"]
+    assert [b.id for b in pitr_bucket.remote_base_backups(target)] == ["20261202T024700000000Z"]
+    assert not target.keys("base/20261201T024700000000Z/")
+    assert [k.removeprefix("wal/") for k in target.keys("wal/")] == [
+        "000000010000000000000007.gz",
+        "000000010000000000000008.gz",
+        "000000010000000000000009.gz",
+        "00000002.history",
+    ]
+    # Fetched back for a restore from the kept one: checked against the SHA-256 stored with it.
+    into = tmp_path / "fetched"
+    assert pitr_bucket.fetch_wal(settings, "000000010000000000000007", None, into) == 4
+    assert (into / "000000010000000000000008.gz").read_bytes() == b"wal"
+    pitr_bucket.fetch_base_backup(settings, pitr_bucket.remote_base_backups(target)[0], tmp_path / "base")
+    fetched = tmp_path / "base" / "20261202T024700000000Z" / "base.tar.gz"
+    assert fetched.read_bytes() == b"20261202T024700000000Z base.tar.gz"
+    # A damaged object (its stored SHA-256 no longer matches) is refused, not replayed.
+    key = "prod/pitr/wal/000000010000000000000008.gz"
+    client = s3_client(s3_endpoint)
+    stored = client.head_object(Bucket=bucket, Key=key)["Metadata"]
+    client.put_object(Bucket=bucket, Key=key, Body=b"WAL", Metadata=stored)
+    with pytest.raises(StorageError, match="SHA-256"):
+        pitr_bucket.fetch_wal(settings, "000000010000000000000007", None, tmp_path / "again")
+    assert not (tmp_path / "again" / "000000010000000000000008.gz").exists()
