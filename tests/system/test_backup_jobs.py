@@ -36,7 +36,12 @@ def _query(db: DbUnderTest, sql: str) -> list[tuple[object, ...]]:
 
 def test_the_jobs_are_periodic() -> None:
     periodic = {p.task.name for p in jobs.periodic_registry.periodic_tasks.values()}
-    assert {"system.scheduled_backup", "system.restore_test"} <= periodic
+    assert {
+        "system.scheduled_backup",
+        "system.restore_test",
+        "system.base_backup",
+        "system.ship_wal",
+    } <= periodic
 
 
 async def test_backup_and_restore_test_jobs(
