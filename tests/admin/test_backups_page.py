@@ -18,6 +18,7 @@ async def test_the_backups_page(admin_client: AdminClient, session: AsyncSession
     assert page.status_code == 200, page.text
     assert "No backup has been made yet." in page.text and "No restore test yet." in page.text
     assert "off (no key configured)" in page.text and "every 24 hours" in page.text
+    assert "Base backups and WAL" in page.text and "wal-archive" in page.text  # embedded: local only
 
     started = datetime.now(UTC) - timedelta(minutes=5)
     backup = Backup("20261207T030000000000Z", started.isoformat(), "saaskit", 180000, "0043", 7_340_032, "ab")

@@ -36,7 +36,12 @@ def _query(db: DbUnderTest, sql: str) -> list[tuple[object, ...]]:
 
 def test_the_jobs_are_periodic() -> None:
     periodic = {p.task.name for p in jobs.periodic_registry.periodic_tasks.values()}
-    assert {"system.scheduled_backup", "system.restore_test"} <= periodic
+    assert {
+        "system.scheduled_backup",
+        "system.restore_test",
+        "system.base_backup",
+        "system.ship_wal",
+    } <= periodic
 
 
 async def test_backup_and_restore_test_jobs(
@@ -60,6 +65,10 @@ async def test_backup_and_restore_test_jobs(
         ("restore_test", "ok", made["backup"], None),
     ]
     assert int(str(runs[1][4])) > 50
+    # The embedded binaries are here: the test ran on a scratch server of its own.
+    assert _query(db, "SELECT detail->>'into' FROM backup_runs WHERE kind = 'restore_test'") == [
+        ("scratch server",)
+    ]
     # The scratch database is gone.
     assert _query(db, "SELECT count(*) FROM pg_database WHERE datname LIKE 'saaskit_restore_test_%'") == [
         (0,)

@@ -5,7 +5,8 @@ the bucket is kept), encrypted when a key is configured, uploads the dump then i
 the bucket (a manifest in a target means its dump is complete there) and applies retention in
 every target. ``catalog`` lists the backups of every target; ``fetch`` brings one backup's
 verified file to a local directory from the nearest target that has it. ``restore_test``
-restores the newest backup into a scratch database, compares it with its manifest and drops it.
+restores the newest backup into a scratch server (system/scratch_server.py; a scratch database
+on an external server), compares it with its manifest and removes it.
 
 These are blocking (subprocesses, boto3): the jobs run them in a thread. ``record`` writes the
 outcome (``backup_runs``); a failure also writes a system event and tells every platform admin.
@@ -167,14 +168,30 @@ class RestoreTest:
     backup_id: str
     source: str
     report: backups.RestoreReport
+    into: str = "scratch database"  # or "scratch server"
 
 
-def restore_test(settings: Settings, owner_url: str, tools: Path) -> RestoreTest:
-    """Restore the newest backup into a scratch database, compare, and drop the database."""
-    scratch_db = f"saaskit_restore_test_{secrets.token_hex(4)}"
+def restore_test(
+    settings: Settings, owner_url: str, tools: Path, *, use_server: bool | None = None
+) -> RestoreTest:
+    """Restore the newest backup into a scratch server (``use_server``; default: the embedded
+    server's installation, when its binaries are here) or a scratch database on the live server
+    (an external server), compare it with its manifest, and remove the scratch copy."""
+    from saaskit.system import scratch_server
+
+    if use_server is None:
+        use_server = not settings.database.url and scratch_server.available()
     key = encryption_key(settings)
     with tempfile.TemporaryDirectory(prefix="saaskit-restore-test-") as scratch:
         backup, directory, source = fetch(settings, None, Path(scratch))
+        if use_server:
+            with scratch_server.scratch_server(owner_url) as server:
+                restore_tools = server.tool("pg_restore").parent
+                report = backups.restore(
+                    backup, directory, server.url("postgres"), "saaskit", restore_tools, key=key
+                )
+            return RestoreTest(backup.id, source, report, "scratch server")
+        scratch_db = f"saaskit_restore_test_{secrets.token_hex(4)}"
         try:
             report = backups.restore(backup, directory, owner_url, scratch_db, tools, key=key)
         finally:
@@ -284,7 +301,22 @@ def describe(settings: Settings) -> dict[str, Any]:
         + (f", none older than {backup.keep_days} days" if backup.keep_days else ""),
         "restore_tests": f"every {backup.restore_test_days:g} days" if backup.restore_test_days else "off",
         "archive": "on" if settings.archive.enabled else "off",
+        "pitr": _describe_pitr(settings),
     }
+
+
+def _describe_pitr(settings: Settings) -> list[str]:
+    """Where base backups and the WAL archive go (system/pitr.py, system/pitr_bucket.py)."""
+    if settings.database.url:
+        return ["the external server's operator's (docs/operations.md)"]
+    if not settings.database.wal_archive:
+        return ["off (SAASKIT_DATABASE_WAL_ARCHIVE=false)"]
+    data_dir = Path(settings.data_dir)
+    where = [f"local directories {data_dir / 'base-backups'} and {data_dir / 'wal-archive'}"]
+    if settings.backup.s3_bucket:
+        backup = settings.backup
+        where.append(f"s3://{backup.s3_bucket}/{backup.s3_prefix}pitr/ (WAL shipped every minute)")
+    return where
 
 
 def owner_access(settings: Settings) -> tuple[str, Path]:

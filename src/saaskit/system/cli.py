@@ -148,13 +148,14 @@ def backup_keygen() -> None:
 
 @backup_app.command("test-restore")
 def backup_test_restore(directory: BackupDir = None) -> None:
-    """What the weekly job does: restore the newest backup into a scratch database, compare
-    every table with the manifest, drop the scratch database."""
+    """What the weekly job does: restore the newest backup into a scratch server (the embedded
+    installation; an external server: a scratch database on it), compare every table with the
+    manifest, remove the scratch copy."""
     settings = settings_with_dir(directory)
     try:
         with (
             Environment(settings) as env,
-            console.status("restoring the newest backup into a scratch database"),
+            console.status("restoring the newest backup into a scratch server or database"),
         ):
             test = backup_runs.restore_test(settings, env.urls.owner, tools(env))
     except BackupError as error:
@@ -166,7 +167,8 @@ def backup_test_restore(directory: BackupDir = None) -> None:
         "identical to its manifest" if test.report.ok else f"{len(test.report.mismatches)} tables differ"
     )
     console.print(
-        f"restore test of {test.backup_id} (from {test.source}): {test.report.tables} tables, "
+        f"restore test of {test.backup_id} (from {test.source}, into a {test.into}): "
+        f"{test.report.tables} tables, "
         f"{test.report.rows:,} rows, {verdict}"
     )
     if not test.report.ok:

@@ -5,6 +5,7 @@ system/failover.py)."""
 from __future__ import annotations
 
 import shutil
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -15,7 +16,8 @@ from rich.table import Table
 
 from saaskit.config import get_settings
 from saaskit.kit.embedded import EmbeddedPostgres
-from saaskit.system import failover, pitr
+from saaskit.system import failover, pitr, pitr_bucket
+from saaskit.system.backups import BackupError
 
 pitr_app = typer.Typer(
     help="Point-in-time recovery: WAL archive status and base backups.", no_args_is_help=True
@@ -60,7 +62,15 @@ def base_backup(directory: BaseDir = None, keep: Annotated[int, typer.Option(min
             backup = pitr.create_base_backup(env.urls.owner, target, tools(env))
             archive = pitr.archive_dir(env.data_dir) if env.embedded is not None else None
             removed = pitr.prune(target, archive, keep)
-    except pitr.RecoveryError as error:
+        remote = pitr_bucket.bucket(get_settings())
+        if remote is not None:
+            with console.status(f"uploading it to {remote.name} ..."):
+                pitr_bucket.upload_base_backup(get_settings(), target, backup)
+                if archive is not None:
+                    pitr_bucket.ship_wal(get_settings(), archive)
+                pitr_bucket.prune(get_settings(), keep)
+            console.print(f"stored in {remote.name} too")
+    except (pitr.RecoveryError, BackupError) as error:
         raise _fail(str(error)) from None
     console.print(
         f"base backup {backup.id}: {backup.size_bytes / 1e6:,.1f} MB, "
@@ -114,6 +124,19 @@ def flush_command(url: Url = None) -> None:
     console.print(f"archived up to WAL segment {segment}")
 
 
+@pitr_app.command("ship")
+def ship_command() -> None:
+    """Upload the archived WAL the backup bucket lacks (what the every-minute job does)."""
+    settings = get_settings()
+    if pitr_bucket.bucket(settings) is None:
+        raise _fail("no backup bucket configured (SAASKIT_BACKUP_S3_BUCKET)")
+    try:
+        shipped = pitr_bucket.ship_wal(settings, pitr.archive_dir(_data_dir()))
+    except BackupError as error:
+        raise _fail(str(error)) from None
+    console.print(f"{len(shipped)} archived WAL files uploaded")
+
+
 def parse_time(value: str) -> datetime:
     """An ISO 8601 time; without a zone, UTC."""
     try:
@@ -143,20 +166,48 @@ def restore_to_time(
     if live is not None and target == live and not replace:
         raise _fail(f"{target} is the live data directory: restore into a fresh one, or pass --replace")
     source_archive = archive or (pitr.archive_dir(live) if live is not None else None)
-    if source_archive is None or not source_archive.is_dir():
+    remote = pitr_bucket.bucket(settings)
+    if remote is None and (source_archive is None or not source_archive.is_dir()):
         raise _fail("--archive: the WAL archive directory is required (an external server's own archive)")
+    until = moment.isoformat() if moment is not None else "the end of the archive"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    cache = Path(tempfile.mkdtemp(prefix=f".{target.name}.fetch-", dir=target.parent))
     try:
         if live is not None and target != live:
             server = EmbeddedPostgres(live)
             if server.running_process() is not None:  # the latest writes join the archive first
                 pitr.flush_archive(server.url(EMBEDDED_DATABASE))
         backups_dir = _base_dir(directory)
-        backup = pitr.choose(backups_dir, moment, base_backup_id)
-        until = moment.isoformat() if moment is not None else "the end of the archive"
+        local = pitr.list_base_backups(backups_dir)
+        stored: list[pitr.BaseBackup] = []
+        if remote is not None:
+            try:
+                stored = pitr_bucket.remote_base_backups(remote)
+            except BackupError as error:  # the bucket unreachable: the local copies may do
+                if source_archive is None or not source_archive.is_dir():
+                    raise
+                err.print(f"[yellow]{error}: restoring from the local copies only[/yellow]")
+                remote = None
+        if remote is None:
+            backup = pitr.choose_among(local, moment, base_backup_id, str(backups_dir))
+            wal = source_archive
+        else:
+            every = {b.id: b for b in stored} | {b.id: b for b in local}
+            newest_first = sorted(every.values(), key=lambda b: b.finished_at, reverse=True)
+            where = f"{backups_dir} or {remote.name}"
+            backup = pitr.choose_among(newest_first, moment, base_backup_id, where)
+            with console.status(f"fetching what {backup.id} needs from {remote.name} ..."):
+                if backup.id not in {b.id for b in local}:
+                    backups_dir = pitr_bucket.fetch_base_backup(settings, backup, cache / "base")
+                wal = cache / "wal"
+                pitr_bucket.fetch_wal(settings, backup.start_wal, source_archive, wal)
+        assert wal is not None
         with console.status(f"recovering {backup.id} to {until} ..."):
-            restored = pitr.restore(backup, backups_dir, source_archive, target, moment, replace=replace)
-    except pitr.RecoveryError as error:
+            restored = pitr.restore(backup, backups_dir, wal, target, moment, replace=replace)
+    except (pitr.RecoveryError, BackupError) as error:
         raise _fail(str(error)) from None
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
     secret = live / "secret_key" if live is not None else None
     if secret is not None and secret.is_file() and not (target / "secret_key").exists():
         shutil.copy2(secret, target / "secret_key")  # the restored cluster's roles were derived from it

@@ -221,7 +221,13 @@ def prune(directory: Path, archive: Path | None, keep: int) -> list[str]:
 def choose(directory: Path, to_time: datetime | None, backup_id: str | None) -> BaseBackup:
     """The base backup to restore from: the one named, else the newest finished before
     ``to_time`` (the newest of all without one)."""
-    backups = list_base_backups(directory)
+    return choose_among(list_base_backups(directory), to_time, backup_id, str(directory))
+
+
+def choose_among(
+    backups: list[BaseBackup], to_time: datetime | None, backup_id: str | None, where: str
+) -> BaseBackup:
+    """``choose`` from a list of base backups (newest first) found in ``where``."""
     if to_time is None:
         if backup_id is None and backups:
             return backups[0]
@@ -232,11 +238,11 @@ def choose(directory: Path, to_time: datetime | None, backup_id: str | None) -> 
                 if backup.finished > to_time:
                     raise RecoveryError(f"base backup {backup_id} finished after {to_time.isoformat()}")
                 return backup
-        raise RecoveryError(f"no base backup {backup_id} in {directory}")
+        raise RecoveryError(f"no base backup {backup_id} in {where}")
     for backup in backups:
         if backup.finished <= to_time:
             return backup
-    raise RecoveryError(f"no base backup in {directory} finished before {to_time.isoformat()}")
+    raise RecoveryError(f"no base backup in {where} finished before {to_time.isoformat()}")
 
 
 @dataclass

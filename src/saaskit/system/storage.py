@@ -171,6 +171,17 @@ class S3Target:
         except Exception as error:
             raise StorageError(f"upload of {key} to {self.name} failed: {error}") from None
 
+    def stored_sha256(self, key: str) -> str:
+        """The SHA-256 an object was stored with (``put``'s metadata)."""
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except Exception as error:
+            raise StorageError(f"{self.name}:{key}: {error}") from None
+        digest = head.get("Metadata", {}).get("sha256")
+        if not digest:
+            raise StorageError(f"{self.name}:{key} has no SHA-256: not stored by saaskit")
+        return str(digest)
+
     def get_text(self, key: str) -> str:
         try:
             body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()

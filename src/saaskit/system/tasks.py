@@ -100,7 +100,12 @@ async def restore_test_if_due(runtime: Runtime, now: datetime) -> dict[str, Any]
         return {"due": True, "error": message}
     report = test.report
     differ = None if report.ok else f"{len(report.mismatches)} tables differ from the manifest"
-    detail = {"tables": report.tables, "rows": report.rows, "mismatches": report.mismatches[:20]}
+    detail = {
+        "into": test.into,
+        "tables": report.tables,
+        "rows": report.rows,
+        "mismatches": report.mismatches[:20],
+    }
     async with runtime.db.session(SERVICE) as session:
         await backup_runs.record(
             session,
