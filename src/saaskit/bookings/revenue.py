@@ -3,7 +3,8 @@ the admin's Overview, Analytics and Billing pages): money taken for laundry book
 subtracted. docs/bookings.md ("Revenue in the platform's figures") defines it; beside the
 subscription figures, never inside them (their seeds define them).
 
-For a window [start, end):
+For a window from ``start`` to ``end``, both included (``end`` is now, or a month's end
+excluded for the monthly line):
 
 - **gross**: the ``total_amount`` of the bookings paid in the window (``paid_at``);
 - **refunded**: the ``total_amount`` of the bookings refunded in the window (status
@@ -24,7 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 # The bookings paid (the refunded ones were paid too: a refund needs a payment), of one
-# organization or all. Windows: coalesce(:start, -infinity) <= t < :end.
+# organization or all. Windows: coalesce(:start, -infinity) <= t <= :end (up to and including now).
 _PAID = """
 SELECT b.service_id, b.total_amount, b.paid_at,
        CASE WHEN b.status = 'refunded' THEN b.status_changed_at END AS refunded_at
@@ -32,7 +33,7 @@ FROM bookings b
 WHERE b.deleted_at IS NULL AND b.paid_at IS NOT NULL
   AND (CAST(:organization_id AS uuid) IS NULL OR b.organization_id = CAST(:organization_id AS uuid))
 """
-_IN = "{t} >= coalesce(CAST(:start AS timestamptz), '-infinity') AND {t} < CAST(:end AS timestamptz)"
+_IN = "{t} >= coalesce(CAST(:start AS timestamptz), '-infinity') AND {t} <= CAST(:end AS timestamptz)"
 
 TOTALS_SQL = text(
     f"""
@@ -57,10 +58,12 @@ WITH months AS (
 ), paid AS ({_PAID})
 SELECT to_char(m.month_start AT TIME ZONE 'UTC', 'YYYY-MM') AS month,
        coalesce((SELECT sum(p.total_amount) FROM paid p
-                 WHERE p.paid_at >= m.month_start AND p.paid_at < least(m.month_end, CAST(:end AS timestamptz))), 0)::bigint
+                 WHERE p.paid_at >= m.month_start AND p.paid_at < m.month_end
+                   AND p.paid_at <= CAST(:end AS timestamptz)), 0)::bigint
            AS gross,
        coalesce((SELECT sum(p.total_amount) FROM paid p
-                 WHERE p.refunded_at >= m.month_start AND p.refunded_at < least(m.month_end, CAST(:end AS timestamptz))), 0)::bigint
+                 WHERE p.refunded_at >= m.month_start AND p.refunded_at < m.month_end
+                   AND p.refunded_at <= CAST(:end AS timestamptz)), 0)::bigint
            AS refunded
 FROM months m ORDER BY m.month_start
 """
@@ -119,7 +122,7 @@ async def totals(
     start: datetime | None,
     end: datetime,
 ) -> Revenue:
-    """Booking revenue in [start, end) (``start`` None: since the beginning); services by net
+    """Booking revenue in [start, end] (``start`` None: since the beginning); services by net
     revenue, highest first, those with nothing in the window left out."""
     rows = (
         await session.execute(TOTALS_SQL, {"organization_id": organization_id, "start": start, "end": end})
@@ -144,7 +147,8 @@ async def totals(
 async def monthly(
     session: AsyncSession, months: int, now: datetime | None = None, organization_id: uuid.UUID | None = None
 ) -> dict[str, tuple[int, int]]:
-    """YYYY-MM -> (gross, refunded) in cents for the last ``months`` UTC months (this one up to now)."""
+    """YYYY-MM -> (gross, refunded) in cents for the last ``months`` UTC months: each
+    [month start, next month start), the current one up to and including now."""
     rows = await session.execute(
         MONTHLY_SQL,
         {"months": months, "end": now or datetime.now(UTC), "organization_id": organization_id},
