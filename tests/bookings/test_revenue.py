@@ -11,9 +11,13 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from saaskit.admin.web import _money
 from saaskit.bookings import revenue
+from tests.admin.conftest import AdminClient, admin_client
 from tests.bookings.helpers import book, make_customer, make_laundry, ok, tomorrow, uid
 from tests.factories import make_admin
+
+__all__ = ["admin_client"]
 
 STAFF_PATH = ("picked_up", "processing", "ready", "out_for_delivery", "delivered")
 
@@ -161,3 +165,36 @@ async def test_booking_revenue_feeds_stats_kpis_and_billing(
     ).all()
     platform = await ok(await client.get("/api/admin/stats", headers=boss.headers))
     assert platform["bookingRevenue"] == reference(everything, None, now)
+
+
+async def test_the_admin_pages_show_booking_revenue_beside_subscriptions(
+    client: httpx.AsyncClient, session: AsyncSession, admin_client: AdminClient
+) -> None:
+    laundry = await make_laundry(client)
+    customer, address_id = await make_customer(client, laundry)
+    booking = await book(client, laundry, customer, address_id)
+    await session.execute(text("UPDATE users SET credits_cents = 5000 WHERE id = :u"), {"u": customer.id})
+    await ok(
+        await client.post(
+            f"{laundry.shop}/bookings/{booking['id']}/pay",
+            headers=customer.headers,
+            json={"method": "credits"},
+        )
+    )
+    total = (
+        await session.execute(
+            text("SELECT coalesce(sum(total_amount), 0) FROM bookings WHERE paid_at IS NOT NULL")
+        )
+    ).scalar_one()
+    assert total >= booking["total_amount"] > 0
+    http = admin_client.http
+    overview = (await http.get("/admin/overview")).text
+    assert _money(total) in overview[overview.index('id="booking-revenue"') :]
+    kpis = (await http.get("/admin/analytics")).text
+    assert 'id="revenue-by-source"' in kpis and _money(total) in kpis[kpis.index('id="revenue-by-source"') :]
+    billing = (await http.get("/admin/billing")).text
+    month = datetime.now(UTC).strftime("%Y-%m")
+    table = billing[billing.index('id="booking-revenue-table"') :]
+    row = table[table.index(f'data-month="{month}"') :]
+    row = row[: row.index("</tr>")]
+    assert f'<td class="num">{_money(total)}</td>' in row
