@@ -1,6 +1,7 @@
 """A laundry in the demo (the bookings domain, docs/bookings.md): the biggest organization gets a
 catalog, customers with addresses around Paris, drivers, and bookings over the demo's days and
-two weeks ahead, each in the status its dates give it; today's legs have drivers. The same
+two weeks ahead, each in the status its dates give it, with its timeline (the audit rows the
+API writes, demo/laundry_timeline.py); today's legs have drivers. The same
 bookings for a seed (numbers, dates, statuses, amounts). Written through the models in the
 service context after the bulk load."""
 
@@ -11,8 +12,9 @@ import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from sqlalchemy import text
+from sqlalchemy import insert, text
 
+from saaskit.audit.models import Activity
 from saaskit.bookings.flow import booking_number
 from saaskit.bookings.models import (
     Booking,
@@ -26,6 +28,7 @@ from saaskit.bookings.models import (
     ServiceServiceOption,
     UserAddress,
 )
+from saaskit.demo import laundry_timeline
 from saaskit.demo.config import DemoConfig
 from saaskit.kit.db import SERVICE
 from saaskit.kit.state import Runtime
@@ -182,6 +185,7 @@ async def add_laundry(runtime: Runtime, config: DemoConfig) -> int:
                     collection_fee=fee,
                     total_amount=items + fee,
                     currency="eur",
+                    is_free_collection=False,
                     pickup_date=day,
                     delivery_date=delivery,
                     payment_method=rng.choice(("card", "card", "credits")) if paid else None,
@@ -221,9 +225,22 @@ async def add_laundry(runtime: Runtime, config: DemoConfig) -> int:
                         )
                     )
             day += timedelta(days=1)
+        # Each booking's timeline (demo/laundry_timeline.py): the audit rows the API would have
+        # written, and the status's time from them.
+        names = {d.id: d.display_name for d in drivers}
+        legs: dict[uuid.UUID, list[tuple[DeliveryAssignment, str]]] = {}
+        for line in lines:
+            if isinstance(line, DeliveryAssignment):
+                legs.setdefault(line.booking_id, []).append((line, names[line.driver_id]))
+        history: list[dict[str, object]] = []
+        for booking in bookings:
+            timeline = laundry_timeline.events(booking, found.owner, legs.get(booking.id, []), config.now)
+            booking.status_changed_at = laundry_timeline.status_changed_at(booking, timeline)
+            history += laundry_timeline.audit_rows(booking, timeline)
         session.add_all(bookings)
-        await session.flush()  # the bookings first: items and assignments refer to them
+        await session.flush()  # the bookings first: items, assignments and audit rows refer to them
         session.add_all(lines)
+        await session.execute(insert(Activity), history)
         every = runtime.settings.bookings.loyalty_every_orders
         for user, done in delivered.items():
             if done:
