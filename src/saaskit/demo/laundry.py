@@ -169,6 +169,8 @@ async def add_laundry(runtime: Runtime, config: DemoConfig) -> int:
                 created = datetime.combine(
                     day - timedelta(days=rng.randint(1, 5)), time(rng.randint(7, 21)), UTC
                 )
+                if created > config.now - timedelta(minutes=10):  # booked days ahead: by now, not later
+                    created = config.now - timedelta(minutes=10 + 7 * (count % 100))
                 paid = status not in ("pending", "cancelled") or (
                     status == "cancelled" and rng.random() < 0.3
                 )
