@@ -33,6 +33,7 @@ from saaskit.demo.config import DemoConfig
 from saaskit.kit.db import SERVICE
 from saaskit.kit.state import Runtime
 from saaskit.tenancy.models import Organization
+from saaskit.tracking import partitions
 
 CUSTOMERS = 60
 AHEAD_DAYS = 14
@@ -235,14 +236,18 @@ async def add_laundry(runtime: Runtime, config: DemoConfig) -> int:
             if isinstance(line, DeliveryAssignment):
                 legs.setdefault(line.booking_id, []).append((line, names[line.driver_id]))
         history: list[dict[str, object]] = []
+        moments: list[datetime] = []
         for booking in bookings:
             timeline = laundry_timeline.events(booking, found.owner, legs.get(booking.id, []), config.now)
             booking.status_changed_at = laundry_timeline.status_changed_at(booking, timeline)
             history += laundry_timeline.audit_rows(booking, timeline)
+            moments += [event.at for event in timeline]
         session.add_all(bookings)
         await session.flush()  # the bookings first: items, assignments and audit rows refer to them
         session.add_all(lines)
-        await session.execute(insert(Activity), history)
+        if history:  # the audit log's monthly partitions for the demo's past months, not DEFAULT
+            await partitions.ensure_range(session, "activities", min(moments), max(moments))
+            await session.execute(insert(Activity), history)
         every = runtime.settings.bookings.loyalty_every_orders
         for user, done in delivered.items():
             if done:
