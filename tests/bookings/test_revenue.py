@@ -15,43 +15,12 @@ from saaskit.admin.web import _money
 from saaskit.bookings import revenue
 from tests.admin.conftest import AdminClient, admin_client
 from tests.bookings.helpers import book, make_customer, make_laundry, ok, tomorrow, uid
+from tests.bookings.reference import booking_rows, reference
 from tests.factories import make_admin
 
 __all__ = ["admin_client"]
 
 STAFF_PATH = ("picked_up", "processing", "ready", "out_for_delivery", "delivered")
-
-
-def reference(
-    rows: list[Any], start: datetime | None, end: datetime, stop: datetime | None = None
-) -> dict[str, Any]:
-    """The definition, in plain Python over the bookings' rows: from ``start`` to ``end`` (both
-    included), before ``stop`` if given (a month's end)."""
-
-    def within(t: datetime | None) -> bool:
-        return t is not None and (start is None or t >= start) and t <= end and (t < stop if stop else True)
-
-    live = [r for r in rows if r.deleted_at is None and r.paid_at is not None]
-    paid = [r for r in live if within(r.paid_at)]
-    refunded = [r for r in live if r.status == "refunded" and within(r.status_changed_at)]
-    services: dict[Any, dict[str, Any]] = {}
-    for r, key in [(r, "grossCents") for r in paid] + [(r, "refundedCents") for r in refunded]:
-        entry = services.setdefault(
-            r.service_id,
-            {"serviceId": str(r.service_id), "service": r.name, "grossCents": 0, "refundedCents": 0},
-        )
-        entry[key] += r.total_amount
-    for entry in services.values():
-        entry["netCents"] = entry["grossCents"] - entry["refundedCents"]
-    gross, back = sum(r.total_amount for r in paid), sum(r.total_amount for r in refunded)
-    return {
-        "grossCents": gross,
-        "refundedCents": back,
-        "netCents": gross - back,
-        "paidBookings": len(paid),
-        "refundedBookings": len(refunded),
-        "byService": sorted(services.values(), key=lambda e: (-e["netCents"], e["service"])),
-    }
 
 
 async def test_booking_revenue_feeds_stats_kpis_and_billing(
@@ -114,15 +83,7 @@ async def test_booking_revenue_feeds_stats_kpis_and_billing(
         {"b": uid(cancelled["id"])},
     )
     assert unpaid["status"] == "pending"
-    rows = (
-        await session.execute(
-            text(
-                "SELECT b.*, s.name FROM bookings b JOIN services s ON s.id = b.service_id "
-                "WHERE b.organization_id = :o"
-            ),
-            {"o": uid(laundry.org_id)},
-        )
-    ).all()
+    rows = await booking_rows(session, uid(laundry.org_id))
     now = datetime.now(UTC)
     boss = await make_admin(client, session)
 
@@ -158,11 +119,7 @@ async def test_booking_revenue_feeds_stats_kpis_and_billing(
     assert sum(g - b for g, b in months.values()) == reference(rows, first, now)["netCents"]
 
     # The platform's stats hold this laundry's money (the whole database's, by the same reference).
-    everything = (
-        await session.execute(
-            text("SELECT b.*, s.name FROM bookings b JOIN services s ON s.id = b.service_id")
-        )
-    ).all()
+    everything = await booking_rows(session)
     platform = await ok(await client.get("/api/admin/stats", headers=boss.headers))
     assert platform["bookingRevenue"] == reference(everything, None, now)
 
