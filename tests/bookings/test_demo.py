@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import psycopg
 
+from saaskit.bookings.states import TRANSITIONS
 from saaskit.kit.db import libpq_url
 from tests.demo.conftest import BuiltDemo, demo
 
@@ -42,3 +43,39 @@ def test_the_demo_runs_a_laundry(demo: BuiltDemo) -> None:
             "WHERE b.user_id = l.user_id AND b.organization_id = l.organization_id AND b.status = 'delivered')"
         ).fetchall()
         assert mismatched == []
+
+
+def test_every_demo_booking_has_the_timeline_the_api_would_write(demo: BuiltDemo) -> None:
+    """Created (and paid), then each move in the state machine's order, by the roles that may
+    make it, ending on the booking's status at its status_changed_at, never after now."""
+    with psycopg.connect(libpq_url(demo.db.owner_url)) as conn:
+        bookings = conn.execute(
+            "SELECT id, status, paid_at, created_at, status_changed_at FROM bookings ORDER BY booking_sequence"
+        ).fetchall()
+        rows = conn.execute(
+            "SELECT entity_id, action, metadata, created_at FROM activities WHERE entity_type = 'booking' "
+            "ORDER BY entity_id, created_at"
+        ).fetchall()
+    timelines: dict[object, list[tuple[str, dict[str, object], object]]] = {}
+    for entity, action, metadata, at in rows:
+        timelines.setdefault(entity, []).append((action, metadata, at))
+    assert len(timelines) == len(bookings)
+    for booking_id, status, paid_at, created_at, changed_at in bookings:
+        timeline = timelines[booking_id]
+        actions = [a for a, _, _ in timeline]
+        assert actions[0] == "booking.created" and timeline[0][2] == created_at
+        assert ("booking.paid" in actions) == (paid_at is not None)
+        assert all(at <= demo.config.now for _, _, at in timeline)
+        current = "pending"
+        for action, metadata, at in timeline[1:]:
+            if action in ("booking.paid", "booking.assigned"):
+                continue
+            move = metadata["status"]
+            assert isinstance(move, dict) and move["from"] == current and action == f"booking.{move['to']}"
+            to = str(move["to"])
+            assert metadata["by"] in TRANSITIONS[current][to]
+            current = to
+            last = at
+        assert current == status
+        if status != "pending":
+            assert changed_at == last

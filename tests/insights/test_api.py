@@ -39,6 +39,16 @@ SEED_002_KEYS = {
 }
 # saaskit's consistent variants, beside the seed's keys (docs/statistics.md).
 PARTITION_KEYS = {"usersPartition", "usersPartitionPercentage", "subscriptionsByState"}
+# The laundry bookings' money, beside the seed's keys (docs/bookings.md; tests/bookings/test_revenue.py).
+BOOKING_KEYS = {"bookingRevenue"}
+NO_BOOKINGS = {
+    "grossCents": 0,
+    "refundedCents": 0,
+    "netCents": 0,
+    "paidBookings": 0,
+    "refundedBookings": 0,
+    "byService": [],
+}
 
 
 async def prepared(client: httpx.AsyncClient, session: AsyncSession) -> tuple[Dataset, SignedUp]:
@@ -58,7 +68,8 @@ async def test_stats_for_admins_with_seed_002_keys_exactly(
     response = await client.get("/api/admin/stats", headers=boss.headers)
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == SEED_002_KEYS | PARTITION_KEYS
+    assert set(body) == SEED_002_KEYS | PARTITION_KEYS | BOOKING_KEYS
+    assert body["bookingRevenue"] == NO_BOOKINGS  # this dataset has no laundry
     assert list(body)[: len(SEED_002_KEYS)] == [k for k in body if k in SEED_002_KEYS]
     assert body == await stats.compute(session, scope_id=PLATFORM, organization_id=None, tz="UTC")
     assert all(
@@ -243,6 +254,8 @@ async def test_kpis_match_python_over_the_subscriptions(
         "trialToPaidConversion": pct(sum(1 for t in trials if t.paid), len(trials)),
         "churnRate": churn,
         "ltvCents": round(arpu * 100 / churn) if churn else None,
+        "bookingRevenue": NO_BOOKINGS,  # beside seed 003's figures; this dataset has no laundry
+        "revenueBySource": {"subscriptionMrrCents": mrr_now, "bookingsLast30DaysCents": 0},
     }
     assert mrr_now > 0 and lost > 0 and len(trials) > 0 and latest.monthly_active_users > 0
     assert data.organizations

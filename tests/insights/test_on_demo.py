@@ -73,6 +73,8 @@ async def test_statistics_equal_seed_002_sql(demo_data: BuiltDemo, demo_session:
     for key in ("totalUsers", "activeUsersNow", "expiredUsers", "inactiveUsers", "activeSubscriptions"):
         assert platform[key] > 0, key
     assert all(day["logins"] > 0 for day in platform["activityByDay"][:-1])  # today has just begun
+    booked = platform["bookingRevenue"]  # the demo's laundry (checked against its reference above)
+    assert booked["paidBookings"] > 0 and booked["refundedCents"] > 0 and booked["netCents"] > 0
 
 
 async def test_daily_rollups_equal_python(demo_session: AsyncSession) -> None:

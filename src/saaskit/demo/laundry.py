@@ -1,6 +1,7 @@
 """A laundry in the demo (the bookings domain, docs/bookings.md): the biggest organization gets a
 catalog, customers with addresses around Paris, drivers, and bookings over the demo's days and
-two weeks ahead, each in the status its dates give it; today's legs have drivers. The same
+two weeks ahead, each in the status its dates give it, with its timeline (the audit rows the
+API writes, demo/laundry_timeline.py); today's legs have drivers. The same
 bookings for a seed (numbers, dates, statuses, amounts). Written through the models in the
 service context after the bulk load."""
 
@@ -11,8 +12,9 @@ import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from sqlalchemy import text
+from sqlalchemy import insert, text
 
+from saaskit.audit.models import Activity
 from saaskit.bookings.flow import booking_number
 from saaskit.bookings.models import (
     Booking,
@@ -26,10 +28,12 @@ from saaskit.bookings.models import (
     ServiceServiceOption,
     UserAddress,
 )
+from saaskit.demo import laundry_timeline
 from saaskit.demo.config import DemoConfig
 from saaskit.kit.db import SERVICE
 from saaskit.kit.state import Runtime
 from saaskit.tenancy.models import Organization
+from saaskit.tracking import partitions
 
 CUSTOMERS = 60
 AHEAD_DAYS = 14
@@ -166,6 +170,8 @@ async def add_laundry(runtime: Runtime, config: DemoConfig) -> int:
                 created = datetime.combine(
                     day - timedelta(days=rng.randint(1, 5)), time(rng.randint(7, 21)), UTC
                 )
+                if created > config.now - timedelta(minutes=10):  # booked days ahead: by now, not later
+                    created = config.now - timedelta(minutes=10 + 7 * (count % 100))
                 paid = status not in ("pending", "cancelled") or (
                     status == "cancelled" and rng.random() < 0.3
                 )
@@ -182,6 +188,7 @@ async def add_laundry(runtime: Runtime, config: DemoConfig) -> int:
                     collection_fee=fee,
                     total_amount=items + fee,
                     currency="eur",
+                    is_free_collection=False,
                     pickup_date=day,
                     delivery_date=delivery,
                     payment_method=rng.choice(("card", "card", "credits")) if paid else None,
@@ -221,9 +228,26 @@ async def add_laundry(runtime: Runtime, config: DemoConfig) -> int:
                         )
                     )
             day += timedelta(days=1)
+        # Each booking's timeline (demo/laundry_timeline.py): the audit rows the API would have
+        # written, and the status's time from them.
+        names = {d.id: d.display_name for d in drivers}
+        legs: dict[uuid.UUID, list[tuple[DeliveryAssignment, str]]] = {}
+        for line in lines:
+            if isinstance(line, DeliveryAssignment):
+                legs.setdefault(line.booking_id, []).append((line, names[line.driver_id]))
+        history: list[dict[str, object]] = []
+        moments: list[datetime] = []
+        for booking in bookings:
+            timeline = laundry_timeline.events(booking, found.owner, legs.get(booking.id, []), config.now)
+            booking.status_changed_at = laundry_timeline.status_changed_at(booking, timeline)
+            history += laundry_timeline.audit_rows(booking, timeline)
+            moments += [event.at for event in timeline]
         session.add_all(bookings)
-        await session.flush()  # the bookings first: items and assignments refer to them
+        await session.flush()  # the bookings first: items, assignments and audit rows refer to them
         session.add_all(lines)
+        if history:  # the audit log's monthly partitions for the demo's past months, not DEFAULT
+            await partitions.ensure_range(session, "activities", min(moments), max(moments))
+            await session.execute(insert(Activity), history)
         every = runtime.settings.bookings.loyalty_every_orders
         for user, done in delivered.items():
             if done:

@@ -7,6 +7,8 @@ docs/statistics.md; every figure reads rollups or the subscriptions table, never
 - MRR now, its growth over 30 days, paying accounts, ARPU (MRR per paying account), churn (the
   share of subscriptions paying 30 days ago that are not paying now), LTV = ARPU / churn.
 - trial-to-paid conversion: trials that ended in the last 30 days and were paid for afterwards.
+- beside them (not in the seed): the laundry bookings' revenue of the last 30 days
+  (bookings/revenue.py) and the revenue by source (subscriptions' MRR, bookings' net revenue).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from saaskit.bookings import revenue as bookings_revenue
 from saaskit.insights import revenue
 from saaskit.insights.rollups import runner
 
@@ -80,6 +83,9 @@ async def compute(
     trials = (
         await session.execute(TRIALS, {"start": moment - PERIOD, "end": moment, "org": organization_id})
     ).one()
+    booked = await bookings_revenue.totals(
+        session, organization_id=organization_id, start=moment - PERIOD, end=moment
+    )
     arpu = round(money.mrr_end_cents / money.paying_accounts) if money.paying_accounts else None
     churn = percent(money.subscriptions_lost, money.paying_subscriptions_start)
     ltv = round(arpu * 100 / churn) if arpu is not None and churn else None
@@ -98,4 +104,10 @@ async def compute(
         "trialToPaidConversion": percent(int(trials.paid), int(trials.ended)),
         "churnRate": churn,
         "ltvCents": ltv,
+        # Beside seed 003's figures (not inside MRR, ARPU or LTV): the laundry bookings' money.
+        "bookingRevenue": booked.as_json(),
+        "revenueBySource": {
+            "subscriptionMrrCents": money.mrr_end_cents,
+            "bookingsLast30DaysCents": booked.net_cents,
+        },
     }

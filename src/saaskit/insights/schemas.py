@@ -22,6 +22,33 @@ RetentionMode = Literal["first_time", "recurring"]
 PERCENT = "in percent, one decimal (rounded half up)"
 
 
+# -- booking revenue (bookings/revenue.py; beside the seeds' figures, never inside them) --------
+class ServiceBookingRevenue(Answer):
+    serviceId: str = Field(description="The service (a booking counts whole on its main service).")
+    service: str = Field(description="The service's name.")
+    grossCents: StrictInt = Field(description="Bookings paid in the window, in cents.")
+    refundedCents: StrictInt = Field(description="Bookings refunded in the window, in cents.")
+    netCents: StrictInt = Field(description="grossCents - refundedCents.")
+
+
+class BookingRevenue(Answer):
+    """Laundry bookings' money (docs/bookings.md): paid bookings, refunds subtracted."""
+
+    grossCents: StrictInt = Field(description="total_amount of the bookings paid in the window.")
+    refundedCents: StrictInt = Field(description="total_amount of the bookings refunded in the window.")
+    netCents: StrictInt = Field(description="grossCents - refundedCents.")
+    paidBookings: StrictInt = Field(description="Bookings paid in the window.")
+    refundedBookings: StrictInt = Field(description="Bookings refunded in the window.")
+    byService: list[ServiceBookingRevenue] = Field(description="Per main service, highest net first.")
+
+
+class RevenueBySource(Answer):
+    subscriptionMrrCents: StrictInt = Field(description="Subscriptions: the MRR now (mrrCents).")
+    bookingsLast30DaysCents: StrictInt = Field(
+        description="Laundry bookings: net booking revenue of the last 30 days (bookingRevenue.netCents).",
+    )
+
+
 # -- KPIs ----------------------------------------------------------------------------------------
 class Kpis(Answer):
     """``GET /api/insights/kpis``: the platform's or one organization's figures. Active users
@@ -79,6 +106,16 @@ class Kpis(Answer):
         alias="ltvCents",
         description="Lifetime value estimate: arpuCents / churnRate (as a fraction), in cents "
         "(rounded); null without ARPU or without churn.",
+    )
+    booking_revenue: BookingRevenue = Field(
+        alias="bookingRevenue",
+        description="Laundry bookings over the last 30 days: paid, refunds subtracted (not in seed 003; "
+        "not part of MRR, ARPU or LTV).",
+    )
+    revenue_by_source: RevenueBySource = Field(
+        alias="revenueBySource",
+        description="The money beside each other: subscriptions' MRR now and the bookings' net revenue "
+        "of the last 30 days (not in seed 003).",
     )
 
 
@@ -292,4 +329,7 @@ class Stats(Answer):
     subscriptionsByState: dict[str, int] = Field(
         description="Every subscription counted once by its state now: its status, except that an "
         "entitled one (trialing, active, past_due) whose end has passed is expired (not in seed 002)."
+    )
+    bookingRevenue: BookingRevenue = Field(
+        description="Laundry bookings since the beginning: paid, refunds subtracted (not in seed 002)."
     )

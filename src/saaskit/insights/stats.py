@@ -25,6 +25,7 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from saaskit.bookings import revenue as bookings_revenue
 from saaskit.devices import presence
 from saaskit.insights.percentages import one_decimal_shares, percentage
 from saaskit.insights.windows import Piece, decompose
@@ -284,7 +285,13 @@ async def compute(
         row = (await session.execute(PLATFORM_SQL, params)).one()
     else:
         row = (await session.execute(ORGANIZATION_SQL, {**params, "organization_id": organization_id})).one()
-    return _shape(row, spans, counts)
+    figures = _shape(row, spans, counts)
+    # Beside seed 002's keys: the laundry bookings' money, all time up to now (docs/bookings.md).
+    booked = await bookings_revenue.totals(
+        session, organization_id=organization_id, start=None, end=spans.now
+    )
+    figures["bookingRevenue"] = booked.as_json()
+    return figures
 
 
 def _shape(row: Any, spans: Windows, counts: dict[tuple[int, str], int]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from saaskit.admin.security import AdminDep
 from saaskit.admin.web import redirect, render
 from saaskit.billing import operator as billing_actions
 from saaskit.billing import revenue
+from saaskit.bookings import revenue as bookings_revenue
 from saaskit.kit.deps import DbSession, RuntimeDep
 
 router = APIRouter(prefix="/admin/billing", include_in_schema=False)
@@ -47,6 +48,7 @@ async def billing_page(
         context.update(view=view, mrr_chart=queries.mrr_chart(view), count_days=queries.WEBHOOK_COUNT_DAYS)
         figures = await revenue.monthly(session, queries.MONTHS)
         context.update(revenue=figures, revenue_chart=revenue_chart(figures))
+        context["booking_revenue"] = await bookings_revenue.monthly(session, queries.MONTHS)
         context["metering"] = await metering(session)
     return page_or_fragment(request, "billing/page.html", "billing/_events.html", context, section="billing")
 
