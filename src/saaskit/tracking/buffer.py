@@ -10,6 +10,9 @@ once committed. Under load, 32 concurrent single-event requests cost one transac
 Row-level security is kept: the rows of each tenant (organization, or signed-in user) are
 written under that tenant's context. If a combined transaction fails, each request in it is
 retried in a transaction of its own, so one bad request cannot fail its neighbours.
+
+The statements of a group commit go down the connection in psycopg's pipeline mode: two waits
+on the server per transaction instead of five or more (``pipelined``).
 """
 
 from __future__ import annotations
