@@ -3,6 +3,7 @@ measured in the same run.
 
     uv run python -m benchmarks.ingest [--workers 1] [--duration 15] [--clients 32]
     uv run python -m benchmarks.ingest --soak 600 [--soak-interval 30]   # mixed traffic, 10 min
+    uv run python -m benchmarks.ingest --no-pipeline   # group commits without pipeline mode
 
 Starts ``saaskit serve`` (fresh embedded PostgreSQL, default settings: fsync on; the ingestion rate
 limits checked on every request but raised out of reach, see RATE_LIMITS) in a separate
@@ -70,6 +71,12 @@ RATE_LIMITS = {
     "SAASKIT_RATE_LIMIT_CAPTURE_PER_IP": "1000000000/minute",
     "SAASKIT_RATE_LIMIT_CAPTURE_PER_KEY": "1000000000/minute",
 }
+
+
+def _server_env(args: argparse.Namespace) -> dict[str, str]:
+    if args.no_pipeline:
+        return {**RATE_LIMITS, "SAASKIT_TRACKING_GROUP_COMMIT_PIPELINE": "false"}
+    return RATE_LIMITS
 
 
 def setup_project(base: str, tokens: dict[str, str] | None = None) -> tuple[str, str]:
@@ -199,13 +206,18 @@ def main() -> None:
     parser.add_argument(
         "--profile", action="store_true", help="py-spy the API process in each HTTP phase (see profiling.py)"
     )
+    parser.add_argument(
+        "--no-pipeline",
+        action="store_true",
+        help="group commits without psycopg pipeline mode (SAASKIT_TRACKING_GROUP_COMMIT_PIPELINE=false)",
+    )
     parser.add_argument("--soak", type=int, default=0, help="seconds of mixed traffic (soak mode)")
     parser.add_argument("--soak-interval", type=int, default=30, help="seconds per soak report line")
     args = parser.parse_args()
 
     with ExitStack() as stack:
         directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="saaskit-bench-")))
-        base, owner_url = stack.enter_context(serve(args.workers, directory / "data", env=RATE_LIMITS))
+        base, owner_url = stack.enter_context(serve(args.workers, directory / "data", env=_server_env(args)))
         org_id, key = setup_project(base)
         print(
             f"saaskit serve --workers {args.workers}; {os.cpu_count()} CPUs; load generator wrk; "
@@ -377,7 +389,8 @@ def _csv_row(
     result: HttpResult | None = None,
 ) -> dict[str, object]:
     return {
-        "run": f"workers={args.workers} ids={args.ids} duration={args.duration}",
+        "run": f"workers={args.workers} ids={args.ids} duration={args.duration}"
+        + (" pipeline=off" if args.no_pipeline else ""),
         "measure": measure,
         "figure": round(figure),
         "unit": unit,

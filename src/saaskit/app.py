@@ -139,7 +139,11 @@ def create_app(runtime: Runtime, *, dispose_on_shutdown: bool = True) -> FastAPI
         gc.set_threshold(50_000, 50, 100)
         flusher = asyncio.create_task(latency.run(runtime, tracking.latency_flush_seconds))
         if tracking.group_commit:
-            app.state.ingest = IngestBuffer(runtime, writers=tracking.group_commit_writers)
+            app.state.ingest = IngestBuffer(
+                runtime,
+                writers=tracking.group_commit_writers,
+                pipelined=tracking.group_commit_pipeline,
+            )
             app.state.ingest.start()
         yield
         if tracking.group_commit:

@@ -369,6 +369,10 @@ class TrackingSettings(BaseSettings):
     group_commit_writers: int = Field(
         default=2, ge=1, le=16, description="Transactions in flight per process."
     )
+    group_commit_pipeline: bool = Field(
+        default=True,
+        description="Send each group commit's statements in psycopg pipeline mode (two round trips).",
+    )
 
 
 class CacheSettings(BaseSettings):

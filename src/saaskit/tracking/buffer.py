@@ -10,6 +10,9 @@ once committed. Under load, 32 concurrent single-event requests cost one transac
 Row-level security is kept: the rows of each tenant (organization, or signed-in user) are
 written under that tenant's context. If a combined transaction fails, each request in it is
 retried in a transaction of its own, so one bad request cannot fail its neighbours.
+
+The statements of a group commit go down the connection in psycopg's pipeline mode: two waits
+on the server per transaction instead of five or more (``pipelined``).
 """
 
 from __future__ import annotations
@@ -22,10 +25,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from saaskit.kit.db import Context, create_engine, is_unavailable, set_context
 from saaskit.kit.state import Runtime
+from saaskit.tracking import pipelined
 from saaskit.tracking.ingest import DUPLICATE, STORED, Attribution, IngestResult, store_events_outcomes
 
 logger = logging.getLogger(__name__)
@@ -43,8 +48,10 @@ class Submission:
 
 
 class IngestBuffer:
-    def __init__(self, runtime: Runtime, *, writers: int = 2) -> None:
+    def __init__(self, runtime: Runtime, *, writers: int = 2, pipelined: bool = True) -> None:
         self.runtime = runtime
+        # psycopg pipeline mode: two round trips per group commit (tracking/pipelined.py).
+        self.pipelined = pipelined
         self.queue: asyncio.Queue[Submission] = asyncio.Queue()
         self.writer_count = writers
         self._writers: list[asyncio.Task[None]] = []
@@ -147,34 +154,77 @@ class IngestBuffer:
         for submission in batch:
             a = submission.attribution
             groups[(a.organization_id, a.user_id)].append(submission)
+        if self.pipelined and not any(pipelined.needs_session(s.events) for s in batch):
+            results = await self._write_pipelined(groups)
+        else:
+            results = await self._write_session(groups)
+        for submission in batch:
+            if not submission.done.done():
+                submission.done.set_result(results[id(submission)])
+
+    async def _write_session(self, groups: Groups) -> dict[int, IngestResult]:
         results: dict[int, IngestResult] = {}
         async with self.sessionmaker() as session:
             for (organization_id, user_id), submissions in groups.items():
                 await set_context(session, Context(user_id=user_id, organization_id=organization_id))
-                combined: list[dict[str, Any]] = []
-                owner_of: list[int] = []
-                for submission in submissions:
-                    for event in submission.events:
-                        event.setdefault("country_code", submission.attribution.country_code)
-                        combined.append(event)
-                        owner_of.append(id(submission))
+                combined, owner_of = _combine(submissions)
                 per_event = await store_events_outcomes(
                     session, submissions[0].attribution, combined, exact=len(submissions) > 1
                 )
-                for submission in submissions:
-                    results[id(submission)] = IngestResult(received=len(submission.events))
-                for owner, outcome in zip(owner_of, per_event, strict=True):
-                    result = results[owner]
-                    if outcome == STORED:
-                        result.stored += 1
-                    elif outcome == DUPLICATE:
-                        result.duplicates += 1
-                    else:
-                        result.dropped += 1
+                _count(results, submissions, owner_of, per_event)
             await session.commit()
-        for submission in batch:
-            if not submission.done.done():
-                submission.done.set_result(results[id(submission)])
+        return results
+
+    async def _write_pipelined(self, groups: Groups) -> dict[int, IngestResult]:
+        tenants: list[tuple[list[Submission], list[int], pipelined.TenantWrite]] = []
+        for submissions in groups.values():
+            combined, owner_of = _combine(submissions)
+            write = pipelined.TenantWrite(submissions[0].attribution, combined, exact=len(submissions) > 1)
+            tenants.append((submissions, owner_of, write))
+        async with self.engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            driver: psycopg.AsyncConnection[Any] = raw.driver_connection  # type: ignore[assignment]
+            try:
+                await pipelined.write(driver, [write for _, _, write in tenants])
+            except psycopg.Error as exc:
+                if driver.broken:  # lost: the pool must not hand it out again; one retry
+                    await connection.invalidate()
+                    exc.connection_invalidated = True  # type: ignore[attr-defined]
+                raise
+        results: dict[int, IngestResult] = {}
+        for submissions, owner_of, write in tenants:
+            assert write.plan is not None
+            _count(results, submissions, owner_of, write.plan.outcomes)
+        return results
+
+
+Groups = dict[tuple[uuid.UUID | None, uuid.UUID | None], list[Submission]]
+
+
+def _combine(submissions: list[Submission]) -> tuple[list[dict[str, Any]], list[int]]:
+    combined: list[dict[str, Any]] = []
+    owner_of: list[int] = []
+    for submission in submissions:
+        for event in submission.events:
+            event.setdefault("country_code", submission.attribution.country_code)
+            combined.append(event)
+            owner_of.append(id(submission))
+    return combined, owner_of
+
+
+def _count(
+    results: dict[int, IngestResult], submissions: list[Submission], owner_of: list[int], per_event: list[str]
+) -> None:
+    for submission in submissions:
+        results[id(submission)] = IngestResult(received=len(submission.events))
+    for owner, outcome in zip(owner_of, per_event, strict=True):
+        result = results[owner]
+        if outcome == STORED:
+            result.stored += 1
+        elif outcome == DUPLICATE:
+            result.duplicates += 1
+        else:
+            result.dropped += 1
 
 
 def _fail(submission: Submission, exc: BaseException) -> None:

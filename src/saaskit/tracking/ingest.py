@@ -180,13 +180,55 @@ async def store_events_outcomes(
         owners: dict[str, tuple[uuid.UUID, str]] = {}
     else:
         level = FULL
-        distinct_ids = {e["distinct_id"] for e in events if e.get("distinct_id")}
         assert attribution.organization_id is not None
-        owners = await _linked(session, attribution.organization_id, distinct_ids)
-    outcomes: list[str] = [DUPLICATE] * len(events)
-    rows: list[dict[str, Any]] = []
-    row_index: list[int] = []
-    pages: list[dict[str, Any]] = []
+        owners = await _linked(session, attribution.organization_id, distinct_ids_of(events))
+    plan = plan_rows(attribution, events, level, owners)
+    if plan.rows:
+        statement = INSERT_EVENTS_RETURNING_IDS if exact else INSERT_EVENTS
+        inserted = await session.execute(statement, {"rows": to_json(plan.rows)})
+        if exact:
+            plan.mark_stored_ids({r[0] for r in inserted.all()})
+        else:
+            plan.mark_stored_count(int(inserted.rowcount))  # type: ignore[attr-defined]
+    if plan.pages:
+        await session.execute(INSERT_PAGE_VIEWS, {"rows": to_json(plan.pages)})
+    return plan.outcomes
+
+
+def distinct_ids_of(events: list[dict[str, Any]]) -> set[str]:
+    return {e["distinct_id"] for e in events if e.get("distinct_id")}
+
+
+@dataclass
+class RowPlan:
+    """What one tenant's events become: the rows to insert (events, page views) and each input
+    event's outcome (DUPLICATE until marked stored; DROPPED by the privacy filter)."""
+
+    outcomes: list[str]
+    rows: list[dict[str, Any]]
+    row_index: list[int]
+    pages: list[dict[str, Any]]
+
+    def mark_stored_ids(self, stored_ids: set[str]) -> None:
+        for row, index in zip(self.rows, self.row_index, strict=True):
+            if row["id"] in stored_ids:
+                self.outcomes[index] = STORED
+
+    def mark_stored_count(self, count: int) -> None:
+        """Counts exact, positions not (see ``store_events_outcomes``'s ``exact``)."""
+        for index in self.row_index[:count]:
+            self.outcomes[index] = STORED
+
+
+def plan_rows(
+    attribution: Attribution,
+    events: list[dict[str, Any]],
+    level: str,
+    owners: dict[str, tuple[uuid.UUID, str]],
+) -> RowPlan:
+    """The privacy filter and attribution, in Python and without the database: ``level`` is the
+    signed-in user's (FULL for an ingestion key), ``owners`` the users linked to distinct ids."""
+    plan = RowPlan([DUPLICATE] * len(events), [], [], [])
     seen: set[str] = set()
     for index, event in enumerate(events):
         if not event.get("id"):
@@ -198,28 +240,15 @@ async def store_events_outcomes(
         if user_id is None and owners and event.get("distinct_id") in owners:
             user_id, event_level = owners[event["distinct_id"]]
         if event_level == ERRORS_ONLY:
-            outcomes[index] = DROPPED
+            plan.outcomes[index] = DROPPED
             continue
         row = _as_row(event, attribution, user_id, event_level)
-        rows.append(row)
-        row_index.append(index)
+        plan.rows.append(row)
+        plan.row_index.append(index)
         page = row.pop("page", None)
         if page and page.get("url"):
-            pages.append(_page_row(row, page, event_level))
-    if rows:
-        statement = INSERT_EVENTS_RETURNING_IDS if exact else INSERT_EVENTS
-        inserted = await session.execute(statement, {"rows": to_json(rows)})
-        if exact:
-            stored_ids = {r[0] for r in inserted.all()}
-            for row, index in zip(rows, row_index, strict=True):
-                if row["id"] in stored_ids:
-                    outcomes[index] = STORED
-        else:
-            for index in row_index[: int(inserted.rowcount)]:  # type: ignore[attr-defined]
-                outcomes[index] = STORED
-    if pages:
-        await session.execute(INSERT_PAGE_VIEWS, {"rows": to_json(pages)})
-    return outcomes
+            plan.pages.append(_page_row(row, page, event_level))
+    return plan
 
 
 def _as_row(
