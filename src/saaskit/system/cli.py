@@ -111,22 +111,24 @@ def backup_list(directory: BackupDir = None) -> None:
     except BackupError as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(1) from None
-    # Ids and places whole on any terminal (an operator copies them): the other columns wrap.
+    # Nothing cut on a narrow terminal (an operator copies ids and places): ids, places and
+    # figures kept whole, the rest folded onto more lines; no box, to leave the columns the room.
     table = Table(
         Column("id", no_wrap=True),
-        "created (UTC)",
-        "revision",
-        "tables",
-        "rows",
-        "size",
-        "key",
+        Column("created (UTC)", overflow="fold"),
+        Column("revision", overflow="fold"),
+        Column("tables", no_wrap=True, justify="right"),
+        Column("rows", no_wrap=True, justify="right"),
+        Column("size", no_wrap=True, justify="right"),
+        Column("key", overflow="fold"),
         Column("where", no_wrap=True),
+        box=None,
     )
     for item in listed:
         b = item.backup
         table.add_row(
             b.id,
-            b.created_at[:19],
+            b.created_at[:16].replace("T", " "),
             b.revision or "",
             str(len(b.tables)),
             f"{b.rows:,}",
