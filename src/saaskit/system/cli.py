@@ -111,31 +111,37 @@ def backup_list(directory: BackupDir = None) -> None:
     except BackupError as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(1) from None
-    # Nothing cut on a narrow terminal (an operator copies ids and places): ids, places and
-    # figures kept whole, the rest folded onto more lines; no box, to leave the columns the room.
-    table = Table(
-        Column("id", no_wrap=True),
-        Column("created (UTC)", overflow="fold"),
-        Column("revision", overflow="fold"),
-        Column("tables", no_wrap=True, justify="right"),
-        Column("rows", no_wrap=True, justify="right"),
-        Column("size", no_wrap=True, justify="right"),
-        Column("key", overflow="fold"),
-        Column("where", no_wrap=True),
-        box=None,
-    )
-    for item in listed:
-        b = item.backup
-        table.add_row(
-            b.id,
-            b.created_at[:16].replace("T", " "),
-            b.revision or "",
-            str(len(b.tables)),
-            f"{b.rows:,}",
-            f"{b.size_bytes / 1e6:,.1f} MB",
-            b.encrypted_with or "no",
+    headers = ("id", "created (UTC)", "revision", "tables", "rows", "size", "key", "where")
+    rows = [
+        (
+            item.backup.id,
+            item.backup.created_at[:16].replace("T", " "),
+            item.backup.revision or "",
+            str(len(item.backup.tables)),
+            f"{item.backup.rows:,}",
+            f"{item.backup.size_bytes / 1e6:,.1f} MB",
+            item.backup.encrypted_with or "no",
             ", ".join(item.targets),
         )
+        for item in listed
+    ]
+    if not console.is_terminal:  # piped or captured: one tab-separated line each, never cut
+        for line in (headers, *rows):
+            console.print("\t".join(line), soft_wrap=True, highlight=False, markup=False)
+        return
+    # On a terminal, nothing cut however narrow (an operator copies ids and places): ids, places
+    # and figures kept whole, the rest folded onto more lines; no box, to leave the columns room.
+    table = Table(
+        Column(headers[0], no_wrap=True),
+        Column(headers[1], overflow="fold"),
+        Column(headers[2], overflow="fold"),
+        *(Column(name, no_wrap=True, justify="right") for name in headers[3:6]),
+        Column(headers[6], overflow="fold"),
+        Column(headers[7], no_wrap=True),
+        box=None,
+    )
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
 
 
