@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -353,3 +353,25 @@ def report(rows: list[tuple[str, ...]]) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)))
+
+
+def run_on_fresh_server(
+    description: str,
+    measure: Callable[[str, int], Awaitable[list[tuple[str, ...]]]],
+    calls: int,
+) -> None:
+    """The ``main`` of a benchmark that needs only a migrated database: ``saaskit serve`` on a
+    fresh embedded one (``--calls N`` overrides ``calls``), ``measure(owner_url, calls)``, then its
+    rows printed."""
+    import argparse
+    import asyncio
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--calls", type=int, default=calls)
+    args = parser.parse_args()
+    with contextlib.ExitStack() as stack:
+        directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="saaskit-bench-")))
+        _, owner_url = stack.enter_context(serve(1, directory / "data"))
+        print(f"{os.cpu_count()} CPUs (load {os.getloadavg()[0]:.1f})\n", flush=True)
+        rows = asyncio.run(measure(owner_url, args.calls))
+    report(rows)

@@ -16,16 +16,11 @@ each sequentially (latency per call) and from 8 concurrent tasks (calls per seco
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import os
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import ExitStack
-from pathlib import Path
 
-from benchmarks.common import report, serve
+from benchmarks.common import run_on_fresh_server
 from saaskit.config import RateLimitSettings, Settings
 from saaskit.kit.db import Database, create_engine
 from saaskit.kit.ratelimit import RateLimiter
@@ -89,15 +84,7 @@ async def measure(owner_url: str, calls: int) -> list[tuple[str, ...]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--calls", type=int, default=3000)
-    args = parser.parse_args()
-    with ExitStack() as stack:
-        directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="saaskit-bench-")))
-        _, owner_url = stack.enter_context(serve(1, directory / "data"))
-        print(f"{os.cpu_count()} CPUs (load {os.getloadavg()[0]:.1f})\n", flush=True)
-        rows = asyncio.run(measure(owner_url, args.calls))
-    report(rows)
+    run_on_fresh_server(__doc__.split("\n\n")[0], measure, 3000)
 
 
 if __name__ == "__main__":

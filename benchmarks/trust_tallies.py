@@ -15,16 +15,10 @@ process, on the server's kind of connections (``Database.autocommit``):
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import os
-import tempfile
 import time
 import uuid
-from contextlib import ExitStack
-from pathlib import Path
 
-from benchmarks.common import report, serve
+from benchmarks.common import run_on_fresh_server
 from saaskit.config import RateLimitSettings, Settings
 from saaskit.kit.db import Database, create_engine
 from saaskit.kit.ratelimit import RateLimiter
@@ -87,15 +81,7 @@ async def measure(owner_url: str, calls: int) -> list[tuple[str, ...]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--calls", type=int, default=1_000_000)
-    args = parser.parse_args()
-    with ExitStack() as stack:
-        directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="saaskit-bench-")))
-        _, owner_url = stack.enter_context(serve(1, directory / "data"))
-        print(f"{os.cpu_count()} CPUs (load {os.getloadavg()[0]:.1f})\n", flush=True)
-        rows = asyncio.run(measure(owner_url, args.calls))
-    report(rows)
+    run_on_fresh_server(__doc__.split("\n\n")[0], measure, 1_000_000)
 
 
 if __name__ == "__main__":
