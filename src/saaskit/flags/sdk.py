@@ -143,10 +143,7 @@ async def _evaluate(request: Request, *, decide: bool) -> Response:
     distinct_id = body.get("distinct_id")
     if distinct_id is None or distinct_id == "":
         return _failure(request, 400, "missing_distinct_id", "distinct_id is required")
-    organization_id = await identity.cached_organization(token)
-    if organization_id is None:
-        async with runtime.db.session() as session:
-            organization_id = await identity.organization_for_key(session, token)
+    organization_id = await identity.organization_of_key(runtime.db, token)
     if organization_id is None:
         return _failure(request, 401, "invalid_api_key", "unknown or rotated project api key")
     keys = body.get("flag_keys_to_evaluate")

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from saaskit.accounts.models import User
 from saaskit.audit import service as audit
 from saaskit.audit.service import Actor
+from saaskit.kit.db import Database
 from saaskit.kit.hashing import new_token, token_hash
 from saaskit.kit.pagination import keyset_page
 from saaskit.tenancy.models import OrganizationMember
@@ -36,6 +37,16 @@ async def cached_organization(key: str) -> uuid.UUID | None:
     """The key's organization if this process looked it up in the last CACHE_SECONDS."""
     cached = _cache.get(token_hash(key))
     return cached[0] if cached is not None and cached[1] > time.monotonic() else None
+
+
+async def organization_of_key(db: Database, key: str) -> uuid.UUID | None:
+    """The key's organization: this process's cache, else one lookup in a session of its own
+    (opened only on a miss, so a hot key costs no connection)."""
+    organization_id = await cached_organization(key)
+    if organization_id is None:
+        async with db.session() as session:
+            organization_id = await organization_for_key(session, key)
+    return organization_id
 
 
 async def organization_for_key(session: AsyncSession, key: str) -> uuid.UUID | None:

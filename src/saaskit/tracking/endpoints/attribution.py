@@ -40,10 +40,7 @@ async def sender_of(request: Request, *, keys_allowed: bool = True) -> Attributi
     key = value.strip()
     country = client.country_code
     if keys_allowed and scheme.lower() == "bearer" and identity.looks_like_key(key):
-        organization_id = await identity.cached_organization(key)
-        if organization_id is None:
-            async with runtime.db.session() as session:
-                organization_id = await identity.organization_for_key(session, key)
+        organization_id = await identity.organization_of_key(runtime.db, key)
         if organization_id is None:
             raise Unauthorized("unknown or rotated ingestion key", code="invalid_ingestion_key")
         await limiter.hit("capture_per_key", str(organization_id))

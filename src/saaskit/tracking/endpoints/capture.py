@@ -97,10 +97,7 @@ async def _capture(request: Request, runtime: Any) -> Response:
         if document is not None:
             await _tally_rejected(runtime, document)
         return _failure(request, exc.status, ERROR_CODES.get(exc.status, "error"), exc.message)
-    organization_id = await identity.cached_organization(parsed.token)
-    if organization_id is None:
-        async with runtime.db.session() as session:
-            organization_id = await identity.organization_for_key(session, parsed.token)
+    organization_id = await identity.organization_of_key(runtime.db, parsed.token)
     if organization_id is None:
         return _failure(request, 401, "invalid_ingestion_key", "unknown or rotated project api_key")
     await limiter.hit("capture_per_key", str(organization_id))
@@ -121,10 +118,7 @@ async def _tally_rejected(runtime: Any, document: Any) -> None:
     token, events = token_in(document)
     if token is None:
         return
-    organization_id = await identity.cached_organization(token)
-    if organization_id is None:
-        async with runtime.db.session() as session:
-            organization_id = await identity.organization_for_key(session, token)
+    organization_id = await identity.organization_of_key(runtime.db, token)
     if organization_id is not None:
         tallies = tallies_of(runtime)
         tallies.add(INGEST_REJECTED, token_hash(token), count=events)

@@ -146,10 +146,7 @@ async def _capture_v1(request: Request, runtime: Any) -> Response:
         )
     except CaptureError as exc:
         return _failure(request, exc.status, ERROR_CODES.get(exc.status, "error"), exc.message)
-    organization_id = await identity.cached_organization(parsed.token)
-    if organization_id is None:
-        async with runtime.db.session() as session:
-            organization_id = await identity.organization_for_key(session, parsed.token)
+    organization_id = await identity.organization_of_key(runtime.db, parsed.token)
     if organization_id is None:
         return _failure(request, 401, "invalid_ingestion_key", "unknown or rotated project api key")
     await limiter.hit("capture_per_key", str(organization_id))
