@@ -224,10 +224,9 @@ async def sign_in(
     if not await runtime.passwords.verify(found.password_hash if found and usable else None, password):
         # Per source and e-mail hash, for the credential-stuffing rule (docs/trust.md): no I/O here,
         # the buffer is written at most once a second (kit/tallies.py).
-        tallies = tallies_of(runtime)
         if client.ip_hash:
-            tallies.add(SIGN_IN_FAILED, client.ip_hash, account, user_id=found.id if found else None)
-            await tallies.write_if_due()
+            user_id = found.id if found else None
+            await tallies_of(runtime).count(SIGN_IN_FAILED, client.ip_hash, account, user_id=user_id)
         if found is not None:
             await session.execute(
                 update(User)

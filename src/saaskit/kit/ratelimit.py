@@ -376,8 +376,7 @@ class RateLimiter:
         identity: tuple[str, ...],
     ) -> None:
         # A dictionary increment; the buffer is written at most once per interval (kit/tallies.py).
-        self.tallies.add(RATE_LIMITED, "/".join(identity), name)
-        await self.tallies.write_if_due()
+        await self.tallies.count(RATE_LIMITED, "/".join(identity), name)
         stats = await strategy.get_window_stats(item, name, *identity)
         raise RateLimited(name, item, max(1, math.ceil(stats.reset_time - time.time())))
 

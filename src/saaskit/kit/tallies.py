@@ -70,6 +70,13 @@ class Tallies:
         if self.due():
             await self.write()
 
+    async def count(
+        self, kind: str, source: str, subject: str = "", *, user_id: uuid.UUID | None = None, count: int = 1
+    ) -> None:
+        """``add``, then the write when one is due: what every recording site does."""
+        self.add(kind, source, subject, user_id=user_id, count=count)
+        await self.write_if_due()
+
     async def write(self) -> int:
         """Write what was counted since the last write; returns the rows written (0 on failure:
         the counts are kept for the next try)."""

@@ -102,9 +102,7 @@ async def _capture(request: Request, runtime: Any) -> Response:
         return _failure(request, 401, "invalid_ingestion_key", "unknown or rotated project api_key")
     await limiter.hit("capture_per_key", str(organization_id))
     # Per key and minute, for the junk-ingestion rule: a dictionary increment (kit/tallies.py).
-    tallies = tallies_of(runtime)
-    tallies.add(INGEST_ACCEPTED, token_hash(parsed.token), count=parsed.received)
-    await tallies.write_if_due()
+    await tallies_of(runtime).count(INGEST_ACCEPTED, token_hash(parsed.token), count=parsed.received)
     if parsed.events:
         country = Client(request, runtime).country_code
         attribution = ingest.Attribution(organization_id=organization_id, country_code=country)
@@ -120,9 +118,7 @@ async def _tally_rejected(runtime: Any, document: Any) -> None:
         return
     organization_id = await identity.organization_of_key(runtime.db, token)
     if organization_id is not None:
-        tallies = tallies_of(runtime)
-        tallies.add(INGEST_REJECTED, token_hash(token), count=events)
-        await tallies.write_if_due()
+        await tallies_of(runtime).count(INGEST_REJECTED, token_hash(token), count=events)
 
 
 async def preflight(request: Request) -> Response:
