@@ -5,6 +5,7 @@ and uses ``fetch_for_restore`` here."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +20,35 @@ from saaskit.system import backup_runs, crypto
 from saaskit.system.backups import BackupError
 
 console = Console()
+
+
+def print_listing(
+    out: Console,
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    whole: Collection[int] = (0,),
+    folded: Collection[int] = (),
+) -> None:
+    """A CLI listing an operator copies ids from: when piped or captured, one tab-separated line
+    per row (never cut); on a terminal a boxless table whose ``whole`` columns are never wrapped
+    or cut (ids, places, figures) and whose ``folded`` columns wrap by character."""
+    if not out.is_terminal:
+        for line in (headers, *rows):
+            out.print("\t".join(line), soft_wrap=True, highlight=False, markup=False)
+        return
+    table = Table(
+        *(
+            Column(name, no_wrap=i in whole, overflow="fold" if i in folded else "ellipsis")
+            for i, name in enumerate(headers)
+        ),
+        box=None,
+    )
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
+
+
 backup_app = typer.Typer(
     help="Backups: create (local directory and/or S3 bucket, encrypted with the configured key), "
     "list, keygen, test-restore.",
@@ -125,24 +155,7 @@ def backup_list(directory: BackupDir = None) -> None:
         )
         for item in listed
     ]
-    if not console.is_terminal:  # piped or captured: one tab-separated line each, never cut
-        for line in (headers, *rows):
-            console.print("\t".join(line), soft_wrap=True, highlight=False, markup=False)
-        return
-    # On a terminal, nothing cut however narrow (an operator copies ids and places): ids, places
-    # and figures kept whole, the rest folded onto more lines; no box, to leave the columns room.
-    table = Table(
-        Column(headers[0], no_wrap=True),
-        Column(headers[1], overflow="fold"),
-        Column(headers[2], overflow="fold"),
-        *(Column(name, no_wrap=True, justify="right") for name in headers[3:6]),
-        Column(headers[6], overflow="fold"),
-        Column(headers[7], no_wrap=True),
-        box=None,
-    )
-    for row in rows:
-        table.add_row(*row)
-    console.print(table)
+    print_listing(console, headers, rows, whole={0, 3, 4, 5, 7}, folded={1, 2, 6})
 
 
 @backup_app.command("keygen")
@@ -190,19 +203,20 @@ def archive_list() -> None:
     from saaskit.system import archive, storage
 
     target = storage.archive_target(get_settings())
-    columns = ("table", "from (UTC)", "to (UTC)", "rows", "size", "archived (UTC)")
-    table = Table(Column("id", no_wrap=True), *columns)
-    for a in archive.list_archives(target):
-        table.add_row(
+    headers = ("id", "table", "from (UTC)", "to (UTC)", "rows", "size", "archived (UTC)")
+    rows = [
+        (
             a.id,
             a.table,
             a.starts[:10],
             a.ends[:10],
             f"{a.rows:,}",
             f"{a.size_bytes / 1e3:,.0f} kB",
-            a.created_at[:19],
+            a.created_at[:16].replace("T", " "),
         )
-    console.print(table)
+        for a in archive.list_archives(target)
+    ]
+    print_listing(console, headers, rows, whole={0, 4, 5}, folded={6})
     console.print(f"in {target.name}", style="dim")
 
 

@@ -12,7 +12,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from saaskit.config import get_settings
 from saaskit.kit.embedded import EmbeddedPostgres
@@ -83,10 +82,13 @@ def base_backup(directory: BaseDir = None, keep: Annotated[int, typer.Option(min
 @pitr_app.command("list")
 def list_command(directory: BaseDir = None) -> None:
     """The base backups, newest first: a restore can reach any time after one finished."""
-    table = Table("id", "finished (UTC)", "first WAL", "size")
-    for b in pitr.list_base_backups(_base_dir(directory)):
-        table.add_row(b.id, b.finished_at[:19], b.start_wal, f"{b.size_bytes / 1e6:,.1f} MB")
-    console.print(table)
+    from saaskit.system.cli import print_listing
+
+    rows = [
+        (b.id, b.finished_at[:16].replace("T", " "), b.start_wal, f"{b.size_bytes / 1e6:,.1f} MB")
+        for b in pitr.list_base_backups(_base_dir(directory))
+    ]
+    print_listing(console, ("id", "finished (UTC)", "first WAL", "size"), rows, whole={0, 2, 3}, folded={1})
 
 
 @pitr_app.command("status")
